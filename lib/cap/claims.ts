@@ -1,0 +1,103 @@
+/**
+ * Capability claims (ARCHITECTURE §7) and their validation — pure, no I/O, so the rules can be
+ * tested and fuzzed without keys or servers.
+ *
+ * @module
+ */
+
+export const CAP_OPS = ["store", "fetch", "teardown"] as const;
+export type CapOp = typeof CAP_OPS[number];
+export const CAP_DATA_CLASSES = ["credentials", "memory", "inbound"] as const;
+export type CapDataClass = typeof CAP_DATA_CLASSES[number];
+
+/** The JWS `typ` header every cap carries, so no other JWT we sign can pass as a cap. */
+export const CAP_TYP = "agentkeys-cap+jwt";
+/** Default and longest lifetime of a cap, in seconds. */
+export const CAP_DEFAULT_TTL_S = 300;
+export const CAP_MAX_TTL_S = 1800;
+/** Clock skew a verifier tolerates, in seconds. */
+export const CAP_CLOCK_SKEW_S = 60;
+
+const OMNI = /^0x[0-9a-f]{64}$/;
+const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+/** What a cap authorizes. `service` names the credential; memory caps carry `namespace`. */
+export interface CapClaims {
+  op: CapOp;
+  data_class: CapDataClass;
+  service?: string;
+  namespace?: string;
+  operator_omni: string;
+  actor_omni: string;
+  device_key_hash: string;
+  read_only: boolean;
+  k3_epoch: number;
+  iat: number;
+  exp: number;
+  jti: string;
+}
+
+/** What the minter decides; the rest (`iat`, `exp`, `jti`) is filled in when minting. */
+export type CapGrant = Omit<CapClaims, "iat" | "exp" | "jti">;
+
+/** A claim set that is not a well-formed cap. */
+export class CapClaimsInvalid extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CapClaimsInvalid";
+  }
+}
+
+/**
+ * Checks every claim's shape and the lifetime bound; throws {@linkcode CapClaimsInvalid}.
+ *
+ * ```ts
+ * const claims = validateCapClaims(payloadFromJws);
+ * ```
+ */
+export function validateCapClaims(c: Record<string, unknown>): CapClaims {
+  const fail = (what: string) => {
+    throw new CapClaimsInvalid(`cap claim ${what}`);
+  };
+  if (!CAP_OPS.includes(c.op as CapOp)) fail("op is not store, fetch or teardown");
+  if (!CAP_DATA_CLASSES.includes(c.data_class as CapDataClass)) fail("data_class is unknown");
+  const scopeField = c.data_class === "memory" ? "namespace" : "service";
+  const scopeValue = c[scopeField];
+  if (typeof scopeValue !== "string" || !isName(scopeValue)) {
+    fail(`${scopeField} is missing or invalid`);
+  }
+  for (const f of ["operator_omni", "actor_omni"] as const) {
+    if (typeof c[f] !== "string" || !OMNI.test(c[f] as string)) fail(`${f} is not an omni`);
+  }
+  if (typeof c.device_key_hash !== "string" || !OMNI.test(c.device_key_hash)) {
+    fail("device_key_hash is not a 32-byte hex hash");
+  }
+  if (typeof c.read_only !== "boolean") fail("read_only is not a boolean");
+  if (!Number.isSafeInteger(c.k3_epoch) || (c.k3_epoch as number) < 1) fail("k3_epoch is invalid");
+  for (const f of ["iat", "exp"] as const) {
+    if (!Number.isSafeInteger(c[f])) fail(`${f} is not a timestamp`);
+  }
+  const lifetime = (c.exp as number) - (c.iat as number);
+  if (lifetime <= 0 || lifetime > CAP_MAX_TTL_S) fail(`lifetime must be 1..${CAP_MAX_TTL_S} s`);
+  if (typeof c.jti !== "string" || !/^[0-9a-f]{32}$/.test(c.jti)) {
+    fail("jti is not 128 bits of hex");
+  }
+  return {
+    op: c.op as CapOp,
+    data_class: c.data_class as CapDataClass,
+    [scopeField]: scopeValue,
+    operator_omni: c.operator_omni as string,
+    actor_omni: c.actor_omni as string,
+    device_key_hash: c.device_key_hash as string,
+    read_only: c.read_only as boolean,
+    k3_epoch: c.k3_epoch as number,
+    iat: c.iat as number,
+    exp: c.exp as number,
+    jti: c.jti as string,
+  };
+}
+
+/** Service names and memory namespaces (ARCHITECTURE §2); `..` is refused outright. */
+export function isName(s: string): boolean {
+  return NAME.test(s) && !s.includes("..");
+}

@@ -1,0 +1,14 @@
+/**
+ * Capability tokens: the claims (§7), minting (broker) and verification (workers).
+ *
+ * ```ts
+ * import { mintCap, verifyCap, capKeySet } from "./lib/cap/mod.ts";
+ * const { cap } = await mintCap(grant, k1);
+ * const claims = await verifyCap(cap, capKeySet({ keys: [k1PublicJwk] }));
+ * ```
+ *
+ * @module
+ */
+
+export * from "./claims.ts";
+export * from "./token.ts";

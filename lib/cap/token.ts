@@ -1,0 +1,121 @@
+/**
+ * Minting and verifying caps as compact ES256 JWS with `jose`. The broker mints; workers verify
+ * against the broker's public keys.
+ *
+ * @module
+ */
+
+import {
+  createLocalJWKSet,
+  errors as joseErrors,
+  type JSONWebKeySet,
+  type JWTPayload,
+  jwtVerify,
+  SignJWT,
+} from "jose";
+import {
+  CAP_CLOCK_SKEW_S,
+  CAP_DEFAULT_TTL_S,
+  CAP_MAX_TTL_S,
+  CAP_TYP,
+  type CapClaims,
+  CapClaimsInvalid,
+  type CapGrant,
+  validateCapClaims,
+} from "./claims.ts";
+
+/** A signing key of the broker (K1): the private key and its key id. */
+export interface CapSigningKey {
+  kid: string;
+  privateKey: CryptoKey;
+}
+
+/** A cap that failed verification for any reason other than expiry. */
+export class CapInvalid extends Error {
+  readonly code = "cap_invalid";
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CapInvalid";
+  }
+}
+
+/** A cap past its `exp` (beyond the allowed clock skew). */
+export class CapExpired extends Error {
+  readonly code = "cap_expired";
+  constructor() {
+    super("the capability token has expired");
+    this.name = "CapExpired";
+  }
+}
+
+/**
+ * Signs a cap for `grant`, valid `ttlSeconds` (default 300, at most 1800).
+ *
+ * ```ts
+ * const { cap, claims } = await mintCap(grant, { kid, privateKey });
+ * ```
+ */
+export async function mintCap(
+  grant: CapGrant,
+  key: CapSigningKey,
+  options: { ttlSeconds?: number; now?: Date } = {},
+): Promise<{ cap: string; claims: CapClaims }> {
+  const ttl = options.ttlSeconds ?? CAP_DEFAULT_TTL_S;
+  if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > CAP_MAX_TTL_S) {
+    throw new CapClaimsInvalid(`ttl_seconds must be 1..${CAP_MAX_TTL_S}`);
+  }
+  const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
+  const jti = crypto.getRandomValues(new Uint8Array(16)).toHex();
+  const claims = validateCapClaims({ ...grant, iat, exp: iat + ttl, jti });
+  const cap = await new SignJWT({ ...claims } as unknown as JWTPayload)
+    .setProtectedHeader({ alg: "ES256", typ: CAP_TYP, kid: key.kid })
+    .sign(key.privateKey);
+  return { cap, claims };
+}
+
+/** Resolves a cap's `kid` to a public key: the broker's JWKS (current and previous keys). */
+export type CapKeySet = ReturnType<typeof createLocalJWKSet>;
+
+/** Builds a {@linkcode CapKeySet} from a JWKS document. */
+export function capKeySet(jwks: JSONWebKeySet): CapKeySet {
+  return createLocalJWKSet(jwks);
+}
+
+/**
+ * Verifies signature (ES256 only, so `alg: none` and HS256-with-the-public-key are refused),
+ * `typ`, expiry with 60 s of skew, and claim shapes. Throws {@linkcode CapExpired} or
+ * {@linkcode CapInvalid}.
+ *
+ * ```ts
+ * const claims = await verifyCap(token, capKeySet(jwks));
+ * ```
+ */
+export async function verifyCap(
+  token: string,
+  keys: CapKeySet,
+  options: { now?: Date } = {},
+): Promise<CapClaims> {
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(token, keys, {
+      algorithms: ["ES256"],
+      typ: CAP_TYP,
+      clockTolerance: CAP_CLOCK_SKEW_S,
+      currentDate: options.now,
+      requiredClaims: ["exp", "iat", "jti"],
+    }));
+  } catch (err) {
+    if (err instanceof joseErrors.JWTExpired) throw new CapExpired();
+    throw new CapInvalid(`the capability token is not valid: ${describe(err)}`, { cause: err });
+  }
+  try {
+    return validateCapClaims(payload as Record<string, unknown>);
+  } catch (err) {
+    throw new CapInvalid((err as Error).message, { cause: err });
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof joseErrors.JOSEError) return err.code.toLowerCase();
+  return "malformed";
+}

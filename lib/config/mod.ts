@@ -1,0 +1,224 @@
+/**
+ * The one place that reads the environment. Every setting, its default and its meaning are in
+ * {@linkcode SETTINGS}; the README's settings table is checked against it by a test, so a new
+ * setting cannot go undocumented.
+ *
+ * ```ts
+ * import { loadConfig } from "./lib/config/mod.ts";
+ * const config = loadConfig(Deno.env.toObject());
+ * console.log(config.port); // 8787 unless AGENTKEYS_PORT says otherwise
+ * ```
+ *
+ * @module
+ */
+
+/** One documented environment variable. */
+export interface Setting {
+  name: string;
+  default: string;
+  description: string;
+}
+
+/** Every environment variable the service reads. */
+export const SETTINGS: readonly Setting[] = [
+  {
+    name: "AGENTKEYS_DATA_DIR",
+    default: "./data",
+    description:
+      "where the embedded defaults keep their state: `blobs/` (fs store), `signer/` (sealed keystore), `state.kv` (Deno KV), the generated seal key",
+  },
+  { name: "AGENTKEYS_HOST", default: "127.0.0.1", description: "address the HTTP server binds" },
+  {
+    name: "AGENTKEYS_PORT",
+    default: "8787",
+    description: "port the HTTP server binds (`0` picks a free port)",
+  },
+  {
+    name: "AGENTKEYS_PUBLIC_URL",
+    default: "http://HOST:PORT",
+    description: "the URL clients use: OIDC issuer and SIWE URI",
+  },
+  {
+    name: "AGENTKEYS_SEAL_KEY",
+    default: "(generated)",
+    description:
+      "64 hex chars sealing the K3 keystore at rest; unset: a 0600 file `seal.key` created in the data directory at first start",
+  },
+  {
+    name: "AGENTKEYS_ADMINS",
+    default: "(none)",
+    description: "comma-separated operator addresses with admin rights",
+  },
+  {
+    name: "AGENTKEYS_S3_ENDPOINT",
+    default: "(unset: fs store)",
+    description:
+      "S3-compatible endpoint URL (e.g. Ceph RGW); setting it or the bucket switches to the S3 store",
+  },
+  {
+    name: "AGENTKEYS_S3_BUCKET",
+    default: "agentkeys-vault",
+    description: "the vault bucket (unversioned: conditional writes need it)",
+  },
+  { name: "AGENTKEYS_S3_REGION", default: "us-east-1", description: "S3 region" },
+  {
+    name: "AGENTKEYS_S3_FORCE_PATH_STYLE",
+    default: "true",
+    description: "path-style addressing (`false` for virtual-hosted AWS buckets)",
+  },
+  {
+    name: "AWS_ACCESS_KEY_ID",
+    default: "(unset)",
+    description: "S3 credentials; with the secret and optional session token",
+  },
+  { name: "AWS_SECRET_ACCESS_KEY", default: "(unset)", description: "S3 secret key" },
+  {
+    name: "AWS_SESSION_TOKEN",
+    default: "(unset)",
+    description: "S3 session token for temporary credentials",
+  },
+  {
+    name: "AGENTKEYS_MAX_CREDENTIAL_BYTES",
+    default: "65536",
+    description: "largest credential plaintext accepted",
+  },
+  {
+    name: "AGENTKEYS_MAX_MEMORY_BYTES",
+    default: "1048576",
+    description: "largest memory object plaintext accepted",
+  },
+  {
+    name: "AGENTKEYS_MAX_INBOUND_BYTES",
+    default: "1048576",
+    description: "largest inbound message plaintext accepted",
+  },
+];
+
+/** S3 store settings; present only when the S3 store is selected. */
+export interface S3Config {
+  endpoint?: string;
+  bucket: string;
+  region: string;
+  forcePathStyle: boolean;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+/** The parsed, validated configuration. */
+export interface Config {
+  dataDir: string;
+  host: string;
+  port: number;
+  publicUrl: string;
+  /** 32 bytes from AGENTKEYS_SEAL_KEY, or undefined for the embedded seal key file. */
+  sealKey?: Uint8Array;
+  admins: string[];
+  s3?: S3Config;
+  limits: { credentials: number; memory: number; inbound: number };
+}
+
+/** A setting has a value the service cannot use; the message names the variable. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Parses the environment into a {@linkcode Config}; throws {@linkcode ConfigError} on bad values.
+ *
+ * ```ts
+ * const c = loadConfig({ AGENTKEYS_PORT: "9000" });
+ * c.publicUrl; // "http://127.0.0.1:9000"
+ * ```
+ */
+export function loadConfig(env: Env): Config {
+  const get = (name: string) => {
+    const v = env[name]?.trim();
+    return v === "" ? undefined : v;
+  };
+  const host = get("AGENTKEYS_HOST") ?? "127.0.0.1";
+  const port = integer(get("AGENTKEYS_PORT") ?? "8787", "AGENTKEYS_PORT", 0, 65535);
+  const publicUrl = (get("AGENTKEYS_PUBLIC_URL") ?? `http://${hostForUrl(host)}:${port}`)
+    .replace(/\/+$/, "");
+  if (!/^https?:\/\/[^/]+$/.test(publicUrl)) {
+    throw new ConfigError("AGENTKEYS_PUBLIC_URL must be an http(s) origin without a path");
+  }
+  const sealHex = get("AGENTKEYS_SEAL_KEY");
+  let sealKey: Uint8Array | undefined;
+  if (sealHex !== undefined) {
+    if (!/^[0-9a-fA-F]{64}$/.test(sealHex)) {
+      throw new ConfigError("AGENTKEYS_SEAL_KEY must be exactly 64 hex characters (32 bytes)");
+    }
+    sealKey = Uint8Array.fromHex(sealHex);
+  }
+  const admins = (get("AGENTKEYS_ADMINS") ?? "").split(",").map((a) => a.trim().toLowerCase())
+    .filter((a) => a !== "");
+  for (const a of admins) {
+    if (!/^0x[0-9a-f]{40}$/.test(a)) {
+      throw new ConfigError(`AGENTKEYS_ADMINS: ${a} is not an EVM address`);
+    }
+  }
+  const endpoint = get("AGENTKEYS_S3_ENDPOINT");
+  const bucket = get("AGENTKEYS_S3_BUCKET");
+  let s3: S3Config | undefined;
+  if (endpoint !== undefined || bucket !== undefined) {
+    if (endpoint !== undefined && !/^https?:\/\//.test(endpoint)) {
+      throw new ConfigError("AGENTKEYS_S3_ENDPOINT must be an http(s) URL");
+    }
+    const accessKeyId = get("AWS_ACCESS_KEY_ID");
+    const secretAccessKey = get("AWS_SECRET_ACCESS_KEY");
+    if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+      throw new ConfigError("set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither");
+    }
+    s3 = {
+      endpoint,
+      bucket: bucket ?? "agentkeys-vault",
+      region: get("AGENTKEYS_S3_REGION") ?? "us-east-1",
+      forcePathStyle: boolean(
+        get("AGENTKEYS_S3_FORCE_PATH_STYLE") ?? "true",
+        "AGENTKEYS_S3_FORCE_PATH_STYLE",
+      ),
+      credentials: accessKeyId && secretAccessKey
+        ? { accessKeyId, secretAccessKey, sessionToken: get("AWS_SESSION_TOKEN") }
+        : undefined,
+    };
+  }
+  const limit = (name: string, dflt: number) =>
+    integer(get(name) ?? String(dflt), name, 1, 64 * 1024 * 1024);
+  return {
+    dataDir: get("AGENTKEYS_DATA_DIR") ?? "./data",
+    host,
+    port,
+    publicUrl,
+    sealKey,
+    admins,
+    s3,
+    limits: {
+      credentials: limit("AGENTKEYS_MAX_CREDENTIAL_BYTES", 64 * 1024),
+      memory: limit("AGENTKEYS_MAX_MEMORY_BYTES", 1024 * 1024),
+      inbound: limit("AGENTKEYS_MAX_INBOUND_BYTES", 1024 * 1024),
+    },
+  };
+}
+
+function integer(value: string, name: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a whole number, got ${value}`);
+  const n = Number(value);
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}`);
+  return n;
+}
+
+function boolean(value: string, name: string): boolean {
+  if (value === "true" || value === "1") return true;
+  if (value === "false" || value === "0") return false;
+  throw new ConfigError(`${name} must be true or false`);
+}
+
+function hostForUrl(host: string): string {
+  // 0.0.0.0 is a bind address, not one a client can reach.
+  if (host === "0.0.0.0") return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
+}

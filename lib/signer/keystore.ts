@@ -1,0 +1,338 @@
+/**
+ * The K3 epoch keystore (ARCHITECTURE §3): every epoch key, sealed at rest with the seal key.
+ *
+ * Epochs follow a small state machine — `active` (exactly one) → `retiring` → `destroyed` — and
+ * the only operations are {@linkcode EpochKeystore.rotate} and {@linkcode EpochKeystore.destroy}.
+ * There is deliberately no way to read a K3: callers get per-(epoch, class, actor) KEK handles.
+ *
+ * Every change is a read-modify-write under an in-process mutex and a file lock, re-reading the
+ * file first, so that a CLI and the service sharing a data directory cannot lose each other's
+ * rotation. The file is replaced atomically and never rewritten when it cannot be opened.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+import {
+  type DataClass,
+  deriveKek,
+  EnvelopeEpochDestroyed,
+  EnvelopeUnknownEpoch,
+  type Kek,
+  openSecret,
+  sealSecret,
+} from "../crypto/mod.ts";
+import { withFileLock, writeFileAtomic } from "../fsutil/mod.ts";
+import {
+  EpochStateError,
+  EpochTagCollision,
+  KeystoreCorrupt,
+  KeystoreUnsealFailed,
+} from "./errors.ts";
+
+export type EpochState = "active" | "retiring" | "destroyed";
+
+/** Public facts about an epoch; never key material. */
+export interface EpochInfo {
+  epoch: number;
+  state: EpochState;
+  createdAt: string;
+  retiredAt?: string;
+  destroyedAt?: string;
+}
+
+/**
+ * Called by {@linkcode EpochKeystore.destroy} before anything is erased; throws to refuse.
+ * The re-encryption component supplies the census check here (an epoch still holding blobs
+ * must not be destroyed).
+ */
+export type DestroyGuard = (epoch: number) => Promise<void>;
+
+export interface KeystoreOptions {
+  /** The sealed keystore file, e.g. `$AGENTKEYS_DATA_DIR/signer/keystore.json`. */
+  path: string;
+  /** 32-byte seal key. */
+  sealKey: Uint8Array;
+  /** Create the file with epoch 1 active when it does not exist (default true). */
+  create?: boolean;
+  /** Most KEKs kept derived at once (default 4096). */
+  kekCacheSize?: number;
+  /** Clock, for tests. */
+  now?: () => Date;
+}
+
+interface EpochRecord extends EpochInfo {
+  key?: Uint8Array;
+}
+
+const FORMAT = "agentkeys.keystore";
+const VERSION = 1;
+const SEAL_AAD = new TextEncoder().encode(`${FORMAT}.v${VERSION}`);
+
+/**
+ * The signer's K3 keystore.
+ *
+ * ```ts
+ * const ks = await EpochKeystore.open({ path: "./data/signer/keystore.json", sealKey });
+ * const kek = ks.kek(ks.activeEpoch, "credentials", actorHex);
+ * await ks.rotate(); // epoch 2 active, epoch 1 retiring
+ * ```
+ */
+export class EpochKeystore {
+  #records: EpochRecord[] = [];
+  #kekCache = new Map<string, Kek>();
+  #mutex: Promise<unknown> = Promise.resolve();
+  readonly #path: string;
+  readonly #sealKey: Uint8Array;
+  readonly #cacheSize: number;
+  readonly #now: () => Date;
+
+  private constructor(options: KeystoreOptions) {
+    if (options.sealKey.length !== 32) throw new TypeError("the seal key must be 32 bytes");
+    this.#path = options.path;
+    this.#sealKey = options.sealKey.slice();
+    this.#cacheSize = options.kekCacheSize ?? 4096;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /** Opens the keystore, creating it with epoch 1 active on first use. */
+  static async open(options: KeystoreOptions): Promise<EpochKeystore> {
+    const ks = new EpochKeystore(options);
+    await Deno.mkdir(dirname(options.path), { recursive: true });
+    await ks.#exclusive(async () => {
+      const records = await ks.#read();
+      if (records) {
+        ks.#records = records;
+      } else if (options.create ?? true) {
+        const first: EpochRecord = {
+          epoch: 1,
+          state: "active",
+          createdAt: ks.#now().toISOString(),
+          key: crypto.getRandomValues(new Uint8Array(32)),
+        };
+        await ks.#write([first]);
+        ks.#records = [first];
+      } else {
+        throw new Deno.errors.NotFound(`no keystore at ${options.path}`);
+      }
+    });
+    return ks;
+  }
+
+  /** The epoch new writes use. */
+  get activeEpoch(): number {
+    return this.#records.find((r) => r.state === "active")!.epoch;
+  }
+
+  /** Every epoch, oldest first, without key material. */
+  list(): EpochInfo[] {
+    return this.#records.map(({ key: _key, ...info }) => ({ ...info }));
+  }
+
+  /** The state of `epoch`, or undefined if it never existed. */
+  stateOf(epoch: number): EpochState | undefined {
+    return this.#records.find((r) => r.epoch === epoch)?.state;
+  }
+
+  /**
+   * The live epoch whose tag (`epoch % 256`) is `tag` — what a blob's first byte means.
+   * Throws `EnvelopeEpochDestroyed` when only a destroyed epoch had that tag, and
+   * `EnvelopeUnknownEpoch` when none did.
+   */
+  epochForTag(tag: number): number {
+    const live = this.#records.find((r) => r.state !== "destroyed" && r.epoch % 256 === tag);
+    if (live) return live.epoch;
+    const dead = this.#records.findLast((r) => r.epoch % 256 === tag);
+    if (dead) throw new EnvelopeEpochDestroyed(dead.epoch);
+    throw new EnvelopeUnknownEpoch(tag);
+  }
+
+  /** The KEK for (epoch, class, actor), derived once and cached. */
+  kek(epoch: number, dataClass: DataClass, actorHex: string): Kek {
+    const id = `${epoch}|${dataClass}|${actorHex}`;
+    const cached = this.#kekCache.get(id);
+    if (cached) {
+      // Re-insert: Map iteration order makes the oldest entry the eviction candidate.
+      this.#kekCache.delete(id);
+      this.#kekCache.set(id, cached);
+      return cached;
+    }
+    const record = this.#records.find((r) => r.epoch === epoch);
+    if (!record) throw new EnvelopeUnknownEpoch(epoch % 256);
+    if (!record.key) throw new EnvelopeEpochDestroyed(epoch);
+    const kek = deriveKek(record.key, dataClass, actorHex);
+    if (this.#kekCache.size >= this.#cacheSize) {
+      this.#kekCache.delete(this.#kekCache.keys().next().value!);
+    }
+    this.#kekCache.set(id, kek);
+    return kek;
+  }
+
+  /**
+   * Activates epoch N+1 and moves N to `retiring`. Refuses when N+1's tag equals the tag of an
+   * epoch that is not destroyed (at most 255 epochs alive at once).
+   */
+  rotate(): Promise<{ active: number; previous: number }> {
+    return this.#mutate((records) => {
+      const previous = records.find((r) => r.state === "active")!;
+      const next = records[records.length - 1].epoch + 1;
+      const clash = records.find((r) => r.state !== "destroyed" && r.epoch % 256 === next % 256);
+      if (clash) throw new EpochTagCollision(next, clash.epoch);
+      const at = this.#now().toISOString();
+      const updated = records.map((r) =>
+        r === previous ? { ...r, state: "retiring" as const, retiredAt: at } : r
+      );
+      updated.push({
+        epoch: next,
+        state: "active",
+        createdAt: at,
+        key: crypto.getRandomValues(new Uint8Array(32)),
+      });
+      return { records: updated, result: { active: next, previous: previous.epoch } };
+    });
+  }
+
+  /**
+   * Erases a retiring epoch's key and keeps a tombstone. `guard` runs first (inside the lock)
+   * and refuses by throwing — the census check lives there.
+   */
+  destroy(epoch: number, options: { guard?: DestroyGuard } = {}): Promise<EpochInfo> {
+    return this.#mutate(async (records) => {
+      const record = records.find((r) => r.epoch === epoch);
+      if (!record) throw new EpochStateError(`epoch ${epoch} does not exist`);
+      if (record.state === "active") {
+        throw new EpochStateError(`epoch ${epoch} is active; rotate first`);
+      }
+      if (record.state === "destroyed") {
+        throw new EpochStateError(`epoch ${epoch} is already destroyed`);
+      }
+      await options.guard?.(epoch);
+      const tombstone: EpochRecord = {
+        epoch,
+        state: "destroyed",
+        createdAt: record.createdAt,
+        retiredAt: record.retiredAt,
+        destroyedAt: this.#now().toISOString(),
+      };
+      return {
+        records: records.map((r) => r === record ? tombstone : r),
+        result: { ...tombstone },
+        after: () => record.key?.fill(0),
+      };
+    });
+  }
+
+  /** Re-reads the file (another process may have rotated). */
+  reload(): Promise<void> {
+    return this.#exclusive(async () => {
+      const records = await this.#read();
+      if (!records) throw new KeystoreCorrupt(this.#path, "the file disappeared");
+      this.#adopt(records);
+    });
+  }
+
+  /** Serializes read-modify-write: in-process mutex, then a file lock for other processes. */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#mutex.then(() => withFileLock(`${this.#path}.lock`, fn));
+    this.#mutex = run.catch(() => {});
+    return run;
+  }
+
+  #mutate<T>(
+    change: (records: EpochRecord[]) =>
+      | { records: EpochRecord[]; result: T; after?: () => void }
+      | Promise<{ records: EpochRecord[]; result: T; after?: () => void }>,
+  ): Promise<T> {
+    return this.#exclusive(async () => {
+      const current = await this.#read();
+      if (!current) throw new KeystoreCorrupt(this.#path, "the file disappeared");
+      this.#adopt(current);
+      const { records, result, after } = await change(current);
+      await this.#write(records);
+      this.#adopt(records);
+      after?.();
+      return result;
+    });
+  }
+
+  /** Takes `records` as the truth and drops cached KEKs of epochs that lost their key. */
+  #adopt(records: EpochRecord[]): void {
+    const destroyed = new Set(records.filter((r) => !r.key).map((r) => r.epoch));
+    for (const id of this.#kekCache.keys()) {
+      if (destroyed.has(Number(id.slice(0, id.indexOf("|"))))) this.#kekCache.delete(id);
+    }
+    this.#records = records;
+  }
+
+  async #read(): Promise<EpochRecord[] | undefined> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(this.#path);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return undefined;
+      throw err;
+    }
+    let outer: { format?: unknown; version?: unknown; sealed?: unknown };
+    try {
+      outer = JSON.parse(text);
+    } catch {
+      throw new KeystoreCorrupt(this.#path, "not JSON");
+    }
+    if (outer.format !== FORMAT || outer.version !== VERSION || typeof outer.sealed !== "string") {
+      throw new KeystoreCorrupt(this.#path, "unknown format or version");
+    }
+    let plain: Uint8Array;
+    try {
+      plain = openSecret(this.#sealKey, SEAL_AAD, Uint8Array.fromBase64(outer.sealed));
+    } catch {
+      throw new KeystoreUnsealFailed(this.#path);
+    }
+    return parseRecords(this.#path, new TextDecoder().decode(plain));
+  }
+
+  #write(records: EpochRecord[]): Promise<void> {
+    const inner = JSON.stringify({
+      epochs: records.map((r) => ({ ...r, key: r.key?.toBase64() })),
+    });
+    const sealed = sealSecret(this.#sealKey, SEAL_AAD, new TextEncoder().encode(inner));
+    const outer = JSON.stringify({ format: FORMAT, version: VERSION, sealed: sealed.toBase64() });
+    return writeFileAtomic(this.#path, new TextEncoder().encode(outer + "\n"), { mode: 0o600 });
+  }
+}
+
+function parseRecords(path: string, json: string): EpochRecord[] {
+  const bad = (detail: string) => new KeystoreCorrupt(path, detail);
+  let doc: { epochs?: unknown };
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    throw bad("sealed body is not JSON");
+  }
+  if (!Array.isArray(doc.epochs) || doc.epochs.length === 0) throw bad("no epochs");
+  const records: EpochRecord[] = doc.epochs.map((e: Record<string, unknown>) => {
+    if (!Number.isSafeInteger(e.epoch) || (e.epoch as number) < 1) throw bad("bad epoch number");
+    if (e.state !== "active" && e.state !== "retiring" && e.state !== "destroyed") {
+      throw bad("bad state");
+    }
+    if ((e.state === "destroyed") !== (e.key === undefined)) {
+      throw bad("key presence does not match state");
+    }
+    const key = typeof e.key === "string" ? Uint8Array.fromBase64(e.key) : undefined;
+    if (key && key.length !== 32) throw bad("bad key length");
+    return {
+      epoch: e.epoch as number,
+      state: e.state,
+      createdAt: String(e.createdAt),
+      ...(e.retiredAt ? { retiredAt: String(e.retiredAt) } : {}),
+      ...(e.destroyedAt ? { destroyedAt: String(e.destroyedAt) } : {}),
+      ...(key ? { key } : {}),
+    };
+  });
+  for (let i = 1; i < records.length; i++) {
+    if (records[i].epoch <= records[i - 1].epoch) throw bad("epochs out of order");
+  }
+  if (records.filter((r) => r.state === "active").length !== 1) {
+    throw bad("not exactly one active epoch");
+  }
+  return records;
+}

@@ -1,0 +1,49 @@
+/**
+ * Small operational state (ARCHITECTURE §9): used cap ids now; SIWE challenges, job records and
+ * the audit log later. One interface, so a shared backend can replace Deno KV when several
+ * instances run behind a load balancer.
+ *
+ * ```ts
+ * const state = await KvStateStore.open("./data/state.kv");
+ * if (!await state.claimOnce("cap", jti, expMs)) throw new Error("replayed");
+ * ```
+ *
+ * @module
+ */
+
+/** The operations the service needs from its state backend. */
+export interface StateStore {
+  /**
+   * Records `id` in `scope` until `expiresAtMs`; `true` the first time, `false` for every later
+   * call before expiry (atomically, so two concurrent claims cannot both win).
+   */
+  claimOnce(scope: string, id: string, expiresAtMs: number): Promise<boolean>;
+  close(): void;
+}
+
+/** {@linkcode StateStore} on Deno KV (a file in the data directory, or `:memory:`). */
+export class KvStateStore implements StateStore {
+  private constructor(readonly kv: Deno.Kv, readonly now: () => number) {}
+
+  /** Opens (creating) the KV file at `path`; `undefined` opens an in-memory store. */
+  static async open(path?: string, now: () => number = Date.now): Promise<KvStateStore> {
+    return new KvStateStore(await Deno.openKv(path ?? ":memory:"), now);
+  }
+
+  async claimOnce(scope: string, id: string, expiresAtMs: number): Promise<boolean> {
+    const key = ["once", scope, id];
+    const existing = await this.kv.get<number>(key);
+    // KV expiry is lazy; an entry past its own deadline no longer counts.
+    if (existing.value !== null && existing.value > this.now()) return false;
+    const expireIn = Math.max(1, expiresAtMs - this.now());
+    const result = await this.kv.atomic()
+      .check(existing)
+      .set(key, expiresAtMs, { expireIn })
+      .commit();
+    return result.ok;
+  }
+
+  close(): void {
+    this.kv.close();
+  }
+}

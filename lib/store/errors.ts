@@ -1,0 +1,37 @@
+/** Typed errors every {@linkcode BlobStore} throws, whatever its backend. @module */
+
+/** Base class: `code` is the wire error code the worker maps it to. */
+export class StoreError extends Error {
+  constructor(readonly code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A conditional write lost: the object changed (ifMatch) or exists (ifNoneMatch). */
+export class PreconditionFailed extends StoreError {
+  constructor(readonly key: string) {
+    super("precondition_failed", `the object ${key} changed or exists; write refused`);
+  }
+}
+
+/** The backend cannot be reached or kept failing after retries. */
+export class StoreUnavailable extends StoreError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("store_unavailable", message, options);
+  }
+}
+
+/** The store's credentials expired (S3 `ExpiredToken`): long jobs stop at once on this. */
+export class StoreCredentialsExpired extends StoreError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("credentials_expired", message, options);
+  }
+}
+
+/** A key the store refuses (empty, absolute, `..`, control characters). */
+export class InvalidKey extends StoreError {
+  constructor(readonly key: string) {
+    super("invalid_key", `invalid object key: ${JSON.stringify(key)}`);
+  }
+}

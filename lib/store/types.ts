@@ -1,0 +1,64 @@
+/**
+ * The one interface every blob store implements (ARCHITECTURE §5).
+ *
+ * Keys are S3-style object keys (`bots/<actor>/credentials/<service>.enc`); etags are opaque,
+ * bare strings (no quotes) and change whenever the bytes change. Writes that replace an object
+ * the caller read use `ifMatch` (compare-and-swap); writes that must not replace anything use
+ * `ifNoneMatch: "*"`.
+ *
+ * @module
+ */
+
+/** An object's bytes with the etag they were read at. */
+export interface StoredBlob {
+  body: Uint8Array;
+  etag: string;
+}
+
+/** What `head` and listings know about an object without reading it. */
+export interface BlobInfo {
+  key: string;
+  size: number;
+  /** Present when the backend knows it without reading the bytes (S3 always; fs on `head`). */
+  etag?: string;
+  lastModified: Date;
+}
+
+/** The conditions of a write. At most one of the two may be given. */
+export interface PutConditions {
+  /** Write only if the current object has this etag (compare-and-swap). */
+  ifMatch?: string;
+  /** `"*"`: write only if no object exists under the key. */
+  ifNoneMatch?: "*";
+}
+
+export interface ListOptions {
+  /** Keys per backend page (S3 `MaxKeys`); default 1000. */
+  pageSize?: number;
+  /** Start listing after this key (exclusive), to resume a scan. */
+  startAfter?: string;
+}
+
+/** A byte range read: the requested bytes and the object's full size and etag. */
+export interface RangeBlob extends StoredBlob {
+  size: number;
+}
+
+export interface BlobStore {
+  /** "fs" or "s3": shown by `/healthz`. */
+  readonly kind: "fs" | "s3";
+  /** The whole object, or `null` when it does not exist. */
+  get(key: string): Promise<StoredBlob | null>;
+  /** Bytes `start..end` inclusive (e.g. `0, 0` for the epoch byte), or `null` when missing. */
+  getRange(key: string, start: number, end: number): Promise<RangeBlob | null>;
+  /** Metadata, or `null` when missing. */
+  head(key: string): Promise<BlobInfo | null>;
+  /** Writes atomically; throws {@linkcode PreconditionFailed} when a condition does not hold. */
+  put(key: string, body: Uint8Array, conditions?: PutConditions): Promise<{ etag: string }>;
+  /** Removes the object; `false` when there was nothing to remove. */
+  delete(key: string): Promise<boolean>;
+  /** Every key under `prefix` in ascending byte order, fetched page by page. */
+  list(prefix: string, options?: ListOptions): AsyncIterable<BlobInfo>;
+  /** Releases sockets and handles. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,61 @@
+import { assertEquals, assertThrows } from "../support/assert.ts";
+import { ConfigError, loadConfig, SETTINGS } from "../../lib/config/mod.ts";
+import { settingsTable } from "../../scripts/settings-table.ts";
+
+Deno.test("embedded defaults", () => {
+  const c = loadConfig({});
+  assertEquals([c.dataDir, c.host, c.port, c.publicUrl], [
+    "./data",
+    "127.0.0.1",
+    8787,
+    "http://127.0.0.1:8787",
+  ]);
+  assertEquals([c.s3, c.sealKey, c.admins], [undefined, undefined, []]);
+  assertEquals(c.limits, { credentials: 65536, memory: 1048576, inbound: 1048576 });
+});
+
+Deno.test("S3 settings switch the store", () => {
+  const c = loadConfig({
+    AGENTKEYS_S3_ENDPOINT: "http://127.0.0.1:7480",
+    AWS_ACCESS_KEY_ID: "AK",
+    AWS_SECRET_ACCESS_KEY: "SK",
+  });
+  assertEquals(c.s3, {
+    endpoint: "http://127.0.0.1:7480",
+    bucket: "agentkeys-vault",
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: "AK", secretAccessKey: "SK", sessionToken: undefined },
+  });
+});
+
+Deno.test("bad values are ConfigErrors naming the variable", () => {
+  const cases: Record<string, string>[] = [
+    { AGENTKEYS_PORT: "80a" },
+    { AGENTKEYS_PORT: "70000" },
+    { AGENTKEYS_SEAL_KEY: "abc" },
+    { AGENTKEYS_ADMINS: "0x12" },
+    { AGENTKEYS_S3_ENDPOINT: "ftp://x" },
+    { AGENTKEYS_S3_BUCKET: "b", AWS_ACCESS_KEY_ID: "only-one" },
+    { AGENTKEYS_PUBLIC_URL: "http://x/path" },
+    { AGENTKEYS_MAX_CREDENTIAL_BYTES: "0" },
+  ];
+  for (const env of cases) {
+    const name = Object.keys(env).find((k) => k.startsWith("AGENTKEYS")) ?? "";
+    assertThrows(
+      () => loadConfig(env),
+      ConfigError,
+      name.startsWith("AGENTKEYS_S3_BUCKET") ? "AWS" : name,
+    );
+  }
+});
+
+Deno.test("the README's settings table is the one generated from SETTINGS", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  if (!readme.includes(settingsTable())) {
+    throw new Error("README settings table is stale: deno run scripts/settings-table.ts");
+  }
+  for (const s of SETTINGS) {
+    if (!readme.includes(`\`${s.name}\``)) throw new Error(`README does not document ${s.name}`);
+  }
+});

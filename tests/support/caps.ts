@@ -1,0 +1,62 @@
+/**
+ * A test K1 and cap grants, so worker tests can mint caps before the broker exists.
+ *
+ * @module
+ */
+
+import { exportJWK } from "jose";
+import {
+  type CapGrant,
+  type CapKeySet,
+  capKeySet,
+  type CapSigningKey,
+  mintCap,
+} from "../../lib/cap/mod.ts";
+
+export const OPERATOR = "0x" + "11".repeat(32);
+export const ACTOR = "0x" + "22".repeat(32);
+export const OTHER_ACTOR = "0x" + "33".repeat(32);
+export const DEVICE = "0x" + "44".repeat(32);
+
+export interface TestCapKey {
+  signing: CapSigningKey;
+  keys: CapKeySet;
+  mint(grant: Partial<CapGrant>, options?: { ttlSeconds?: number; now?: Date }): Promise<string>;
+}
+
+/** A fresh ES256 key pair and a minting shortcut with sensible defaults. */
+export async function testCapKey(kid = "test-k1"): Promise<TestCapKey> {
+  const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+    "sign",
+    "verify",
+  ]);
+  const publicJwk = { ...(await exportJWK(pair.publicKey)), kid, alg: "ES256" };
+  const signing = { kid, privateKey: pair.privateKey };
+  return {
+    signing,
+    keys: capKeySet({ keys: [publicJwk] }),
+    async mint(grant, options) {
+      return (await mintCap(credGrant(grant), signing, options)).cap;
+    },
+  };
+}
+
+/** A credentials store grant for ACTOR/openai unless overridden. */
+export function credGrant(overrides: Partial<CapGrant> = {}): CapGrant {
+  const base: CapGrant = {
+    op: "store",
+    data_class: "credentials",
+    service: "openai",
+    operator_omni: OPERATOR,
+    actor_omni: ACTOR,
+    device_key_hash: DEVICE,
+    read_only: false,
+    k3_epoch: 1,
+  };
+  const merged = { ...base, ...overrides };
+  if (merged.data_class === "memory" && overrides.service === undefined) {
+    delete merged.service;
+    merged.namespace ??= "notes";
+  }
+  return merged;
+}
