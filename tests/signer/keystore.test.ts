@@ -1,10 +1,4 @@
-import {
-  assert,
-  assertEquals,
-  assertNotEquals,
-  assertRejects,
-  assertThrows,
-} from "../support/assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../support/assert.ts";
 import { join } from "node:path";
 import {
   EpochKeystore,
@@ -63,7 +57,10 @@ Deno.test("rotate activates N+1, retires N, and both still decrypt", async () =>
   assertEquals(ks.epochForTag(1), 1);
   assertEquals(openEnvelope(ks.kek(1, "credentials", ACTOR), 1, CTX, old), new Uint8Array([7]));
   const underTwo = sealEnvelope(ks.kek(2, "credentials", ACTOR), 1, CTX, new Uint8Array([7]));
-  assertThrows(() => openEnvelope(ks.kek(1, "credentials", ACTOR), 1, CTX, underTwo), EnvelopeAuthFailed);
+  assertThrows(
+    () => openEnvelope(ks.kek(1, "credentials", ACTOR), 1, CTX, underTwo),
+    EnvelopeAuthFailed,
+  );
 });
 
 Deno.test("destroy erases the key, keeps a tombstone, and reads become epoch_destroyed", async () => {
