@@ -31,6 +31,11 @@ export interface CapClaims {
   actor_omni: string;
   device_key_hash: string;
   read_only: boolean;
+  /**
+   * Whose session minted it. An operator may write an agent's credentials even when the agent's
+   * own scope is read-only; workers re-check scope accordingly.
+   */
+  minted_by: "operator" | "agent";
   k3_epoch: number;
   iat: number;
   exp: number;
@@ -73,6 +78,7 @@ export function validateCapClaims(c: Record<string, unknown>): CapClaims {
     fail("device_key_hash is not a 32-byte hex hash");
   }
   if (typeof c.read_only !== "boolean") fail("read_only is not a boolean");
+  if (c.minted_by !== "operator" && c.minted_by !== "agent") fail("minted_by is invalid");
   if (!Number.isSafeInteger(c.k3_epoch) || (c.k3_epoch as number) < 1) fail("k3_epoch is invalid");
   for (const f of ["iat", "exp"] as const) {
     if (!Number.isSafeInteger(c[f])) fail(`${f} is not a timestamp`);
@@ -90,6 +96,7 @@ export function validateCapClaims(c: Record<string, unknown>): CapClaims {
     actor_omni: c.actor_omni as string,
     device_key_hash: c.device_key_hash as string,
     read_only: c.read_only as boolean,
+    minted_by: c.minted_by as "operator" | "agent",
     k3_epoch: c.k3_epoch as number,
     iat: c.iat as number,
     exp: c.exp as number,

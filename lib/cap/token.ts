@@ -11,6 +11,7 @@ import {
   type JSONWebKeySet,
   type JWTPayload,
   jwtVerify,
+  type JWTVerifyGetKey,
   SignJWT,
 } from "jose";
 import {
@@ -74,7 +75,7 @@ export async function mintCap(
 }
 
 /** Resolves a cap's `kid` to a public key: the broker's JWKS (current and previous keys). */
-export type CapKeySet = ReturnType<typeof createLocalJWKSet>;
+export type CapKeySet = JWTVerifyGetKey;
 
 /** Builds a {@linkcode CapKeySet} from a JWKS document. */
 export function capKeySet(jwks: JSONWebKeySet): CapKeySet {

@@ -18,6 +18,8 @@ export interface StateStore {
    * call before expiry (atomically, so two concurrent claims cannot both win).
    */
   claimOnce(scope: string, id: string, expiresAtMs: number): Promise<boolean>;
+  /** Whether `id` is currently claimed in `scope` (e.g. a logged-out session). */
+  isClaimed(scope: string, id: string): Promise<boolean>;
   close(): void;
 }
 
@@ -43,7 +45,36 @@ export class KvStateStore implements StateStore {
     return result.ok;
   }
 
+  async isClaimed(scope: string, id: string): Promise<boolean> {
+    const entry = await this.kv.get<number>(["once", scope, id]);
+    return entry.value !== null && entry.value > this.now();
+  }
+
   close(): void {
     this.kv.close();
   }
 }
+
+export { type ChallengeOutcome, KvChallengeStore } from "./challenges.ts";
+
+export { ACTOR_INDEX_PREFIX, actorIndexKey, KvActorIndex, omniHex } from "./actors.ts";
+export { KvWriteLedger, lastWriteKey, type WriteLedger, type WriteRecord } from "./ledger.ts";
+export { type Census, type EpochCounts, KvCensusStore } from "./census.ts";
+export {
+  type AuditEntry,
+  type AuditLog,
+  type AuditVerification,
+  canonicalJson,
+  entryHash,
+  GENESIS_HASH,
+  KvAuditLog,
+} from "./audit.ts";
+export {
+  type JobCounts,
+  type JobEvent,
+  type JobOwner,
+  type JobParamsRecord,
+  type JobRecord,
+  type JobState,
+  KvJobStore,
+} from "./jobs.ts";

@@ -106,6 +106,7 @@ Deno.test("claim validation refuses each malformed claim", () => {
     { actor_omni: "0x" + "AB".repeat(32) },
     { device_key_hash: 5 },
     { read_only: "no" },
+    { minted_by: "admin" },
     { k3_epoch: 0 },
     { exp: 100 + 1801 },
     { exp: 100 },

@@ -51,6 +51,7 @@ export function credGrant(overrides: Partial<CapGrant> = {}): CapGrant {
     actor_omni: ACTOR,
     device_key_hash: DEVICE,
     read_only: false,
+    minted_by: "agent",
     k3_epoch: 1,
   };
   const merged = { ...base, ...overrides };

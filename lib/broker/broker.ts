@@ -1,0 +1,148 @@
+/**
+ * The broker facade: logins, sessions, cap minting, the OIDC issuer and operator views, put
+ * together from their modules. It signs tokens and reads the chain; it never decrypts.
+ *
+ * @module
+ */
+
+import { operatorOmniOf } from "../identity/mod.ts";
+import { KvChallengeStore, type KvStateStore } from "../state/mod.ts";
+import { AdminPolicy } from "./admin.ts";
+import { DeviceLogin } from "./device_login.ts";
+import type { Hex, IdentityReader } from "./identity.ts";
+import type { SigningKeyring } from "./keyring.ts";
+import { CapMinter } from "./mint.ts";
+import { OidcIssuer } from "./oidc.ts";
+import { ServiceNames } from "./service_names.ts";
+import { type Session, SessionIssuer } from "./sessions.ts";
+import { SiweLogin } from "./siwe.ts";
+
+export interface BrokerOptions {
+  publicUrl: string;
+  identity: IdentityReader;
+  k1: SigningKeyring;
+  k2: SigningKeyring;
+  state: KvStateStore;
+  admins: readonly string[];
+  activeEpoch: () => number;
+  now?: () => Date;
+}
+
+/** A signed-in result as the login routes return it. */
+export interface LoginResult {
+  session_jwt: string;
+  expires_at: string;
+  session: Session;
+}
+
+/**
+ * ```ts
+ * const broker = new Broker({ publicUrl, identity: chain, k1, k2, state, admins: [], activeEpoch });
+ * const { request_id, message } = await broker.siwe.start(address, chainId);
+ * const { session_jwt } = await broker.finishSiwe(request_id, signature);
+ * ```
+ */
+export class Broker {
+  readonly sessions: SessionIssuer;
+  readonly siwe: SiweLogin;
+  readonly device: DeviceLogin;
+  readonly minter: CapMinter;
+  readonly oidc: OidcIssuer;
+  readonly admins: AdminPolicy;
+  readonly names: ServiceNames;
+
+  constructor(readonly options: BrokerOptions) {
+    const now = options.now;
+    const challenges = new KvChallengeStore(
+      options.state.kv,
+      () => (now?.() ?? new Date()).getTime(),
+    );
+    this.sessions = new SessionIssuer(options.k1, options.state, options.publicUrl, now);
+    this.siwe = new SiweLogin(challenges, {
+      publicUrl: options.publicUrl,
+      chainId: options.identity.chainId,
+      now,
+    });
+    this.device = new DeviceLogin(challenges, options.identity, { domain: this.siwe.domain, now });
+    this.minter = new CapMinter(options.identity, options.k1, options.activeEpoch, now);
+    this.oidc = new OidcIssuer(options.k2, options.publicUrl, now);
+    this.admins = new AdminPolicy(options.state.kv, options.admins);
+    this.names = new ServiceNames(options.state.kv);
+  }
+
+  /** Verifies a SIWE answer and opens an operator session. */
+  async finishSiwe(
+    requestId: unknown,
+    signature: unknown,
+  ): Promise<LoginResult & { address: string; operator_omni: string }> {
+    const address = await this.siwe.verify(requestId, signature);
+    const operatorOmni = operatorOmniOf(address as Hex);
+    await this.admins.noteLogin(address);
+    const { token, session } = await this.sessions.issue({
+      kind: "operator",
+      address,
+      operatorOmni,
+      actorOmni: operatorOmni,
+    });
+    return {
+      session_jwt: token,
+      address,
+      operator_omni: operatorOmni,
+      expires_at: new Date(session.expiresAt * 1000).toISOString(),
+      session,
+    };
+  }
+
+  /** Verifies a device answer and opens a 15-minute agent session. */
+  async finishDevice(requestId: unknown, signature: unknown) {
+    const { deviceAddress, deviceKeyHash, device } = await this.device.verify(requestId, signature);
+    const { token, session } = await this.sessions.issue({
+      kind: "agent",
+      address: deviceAddress,
+      operatorOmni: device.operatorOmni,
+      actorOmni: device.actorOmni,
+      deviceKeyHash,
+    });
+    return {
+      session_jwt: token,
+      operator_omni: device.operatorOmni,
+      actor_omni: device.actorOmni,
+      device_key_hash: deviceKeyHash,
+      expires_at: new Date(session.expiresAt * 1000).toISOString(),
+      session,
+    };
+  }
+
+  /** `GET /v1/operators/me`: the operator, its agents and their scopes, names resolved. */
+  async me(session: Session) {
+    const identity = this.options.identity;
+    const op = session.operatorOmni as Hex;
+    const agents = [];
+    for (const deviceKeyHash of await identity.agentsOf(op)) {
+      const device = await identity.getDevice(deviceKeyHash);
+      if (!device) continue;
+      const scope = await identity.getScope(op, device.actorOmni);
+      agents.push({
+        actor_omni: device.actorOmni,
+        label: device.label,
+        generation: device.generation,
+        device_key_hash: deviceKeyHash,
+        revoked: device.revoked,
+        registered_at: new Date(device.registeredAt * 1000).toISOString(),
+        scope: {
+          services: await Promise.all(scope.serviceHashes.map((h) => this.names.nameOf(h))),
+          read_only: scope.readOnly,
+        },
+      });
+    }
+    return {
+      address: session.address,
+      operator_omni: session.operatorOmni,
+      kind: session.kind,
+      is_admin: session.kind === "operator" && await this.admins.isAdmin(session.address),
+      agents: session.kind === "operator"
+        ? agents
+        : agents.filter((a) => a.actor_omni === session.actorOmni),
+    };
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * The broker's signing keys (K1 for sessions and caps, K2 for OIDC): ES256 key pairs sealed in
+ * the data directory. Rotation adds a key and keeps the previous public keys in the JWKS until
+ * every token they signed has expired (§3). OIDC keys carry a self-signed certificate in `x5c`
+ * because Ceph RGW reads only the first JWKS key and requires `x5c`.
+ *
+ * @module
+ */
+
+import "reflect-metadata"; // @peculiar/x509's dependency injection needs it loaded first
+import { X509CertificateGenerator } from "@peculiar/x509";
+import { createLocalJWKSet, exportJWK, importJWK, type JWK, type JWTVerifyGetKey } from "jose";
+import { dirname } from "node:path";
+import { openSecret, sealSecret } from "../crypto/mod.ts";
+import { withFileLock, writeFileAtomic } from "../fsutil/mod.ts";
+
+/** An ES256 signing key with its id and public JWK. */
+export interface SigningKey {
+  kid: string;
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+/** The sealed key file exists but cannot be opened: never replaced with a new key. */
+export class KeyringUnreadable extends Error {
+  readonly code = "keyring_unreadable";
+  constructor(path: string) {
+    super(`cannot open ${path}: wrong seal key or a modified file; it was left untouched`);
+    this.name = "KeyringUnreadable";
+  }
+}
+
+interface StoredKey {
+  kid: string;
+  jwk: JWK; // private
+  x5c?: string[];
+  created_at: number; // ms
+  retired_at?: number; // ms
+}
+
+export interface KeyringOptions {
+  path: string;
+  sealKey: Uint8Array;
+  /** Label bound into the seal, so a K1 file cannot be passed off as K2. */
+  purpose: "k1" | "k2";
+  /** Give each key a self-signed certificate in `x5c` (OIDC). */
+  withCertificate?: boolean;
+  /** How long a retired key stays in the JWKS: the longest lifetime of what it signed. */
+  retainSeconds: number;
+  now?: () => number;
+}
+
+/**
+ * ```ts
+ * const k2 = await SigningKeyring.open({ path, sealKey, purpose: "k2", withCertificate: true, retainSeconds: 3600 });
+ * const jwt = await new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: k2.current.kid }).sign(k2.current.privateKey);
+ * k2.jwks(); // { keys: [current, …previous still valid] }
+ * ```
+ */
+export class SigningKeyring {
+  #stored: StoredKey[] = [];
+  #keys = new Map<string, SigningKey>();
+  private constructor(private readonly options: KeyringOptions) {}
+
+  static async open(options: KeyringOptions): Promise<SigningKeyring> {
+    const ring = new SigningKeyring(options);
+    await Deno.mkdir(dirname(options.path), { recursive: true });
+    await withFileLock(`${options.path}.lock`, async () => {
+      const stored = await ring.#read();
+      if (stored) {
+        await ring.#adopt(stored);
+      } else {
+        const first = await ring.#generate();
+        await ring.#write([first]);
+        await ring.#adopt([first]);
+      }
+    });
+    return ring;
+  }
+
+  /** The key new tokens are signed with. */
+  get current(): SigningKey {
+    return this.#keys.get(this.#stored[this.#stored.length - 1].kid)!;
+  }
+
+  /** Public keys: the current one first, then retired ones whose tokens may still be alive. */
+  jwks(): { keys: JWK[] } {
+    const now = this.#now();
+    const live = this.#stored.filter((k) =>
+      k.retired_at === undefined || now - k.retired_at < this.options.retainSeconds * 1000
+    );
+    return { keys: live.reverse().map((k) => this.#keys.get(k.kid)!.publicJwk) };
+  }
+
+  /**
+   * A verifier over {@linkcode jwks} for `jwtVerify`; stable across rotations (it always
+   * consults the keys of the moment).
+   */
+  readonly verifier: JWTVerifyGetKey = (header, token) => this.#keySet!(header, token);
+  #keySet?: ReturnType<typeof createLocalJWKSet>;
+
+  /** Makes a new key current; the previous one stays verifiable for `retainSeconds`. */
+  async rotate(): Promise<SigningKey> {
+    await withFileLock(`${this.options.path}.lock`, async () => {
+      const stored = (await this.#read()) ?? this.#stored;
+      const now = this.#now();
+      const cutoff = now - this.options.retainSeconds * 1000;
+      const kept = stored
+        .map((k) => k.retired_at === undefined ? { ...k, retired_at: now } : k)
+        .filter((k) => k.retired_at! > cutoff);
+      const next = [...kept, await this.#generate()];
+      await this.#write(next);
+      await this.#adopt(next);
+    });
+    return this.current;
+  }
+
+  #now() {
+    return this.options.now?.() ?? Date.now();
+  }
+
+  #aad() {
+    return new TextEncoder().encode(`agentkeys.keyring.${this.options.purpose}.v1`);
+  }
+
+  async #generate(): Promise<StoredKey> {
+    const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+      "sign",
+      "verify",
+    ]);
+    const kid = crypto.getRandomValues(new Uint8Array(8)).toHex();
+    const jwk = { ...(await exportJWK(pair.privateKey)), kid };
+    let x5c: string[] | undefined;
+    if (this.options.withCertificate) {
+      const now = this.#now();
+      const cert = await X509CertificateGenerator.createSelfSigned({
+        serialNumber: kid,
+        name: `CN=AgentKeys ${this.options.purpose} ${kid}`,
+        notBefore: new Date(now - 60_000),
+        notAfter: new Date(now + 10 * 365 * 86_400_000),
+        signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
+        keys: pair,
+      });
+      x5c = [cert.toString("base64")];
+    }
+    return { kid, jwk, x5c, created_at: this.#now() };
+  }
+
+  async #adopt(stored: StoredKey[]) {
+    const keys = new Map<string, SigningKey>();
+    for (const k of stored) {
+      const privateKey = await importJWK({ ...k.jwk, alg: "ES256" }, "ES256") as CryptoKey;
+      const { d: _d, ...pub } = k.jwk;
+      keys.set(k.kid, {
+        kid: k.kid,
+        privateKey,
+        publicJwk: {
+          ...pub,
+          kid: k.kid,
+          alg: "ES256",
+          use: "sig",
+          ...(k.x5c ? { x5c: k.x5c } : {}),
+        },
+      });
+    }
+    this.#stored = stored;
+    this.#keys = keys;
+    this.#keySet = createLocalJWKSet(this.jwks());
+  }
+
+  async #read(): Promise<StoredKey[] | undefined> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(this.options.path);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return undefined;
+      throw err;
+    }
+    try {
+      const sealed = Uint8Array.fromBase64(JSON.parse(text).sealed);
+      const doc = JSON.parse(
+        new TextDecoder().decode(openSecret(this.options.sealKey, this.#aad(), sealed)),
+      );
+      if (!Array.isArray(doc.keys) || doc.keys.length === 0) throw new Error("no keys");
+      return doc.keys;
+    } catch {
+      throw new KeyringUnreadable(this.options.path);
+    }
+  }
+
+  #write(keys: StoredKey[]): Promise<void> {
+    const body = new TextEncoder().encode(JSON.stringify({ keys }));
+    const sealed = sealSecret(this.options.sealKey, this.#aad(), body);
+    return writeFileAtomic(
+      this.options.path,
+      new TextEncoder().encode(JSON.stringify({ sealed: sealed.toBase64() }) + "\n"),
+      { mode: 0o600 },
+    );
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Capability minting (§7): the checks run in the order the design gives — session ownership,
+ * device registration and revocation, freshness of the device proof, scope — and only then is
+ * a cap signed. The broker never touches plaintext or K3.
+ *
+ * @module
+ */
+
+import {
+  CAP_DEFAULT_TTL_S,
+  CAP_MAX_TTL_S,
+  type CapDataClass,
+  type CapOp,
+  isName,
+  mintCap,
+} from "../cap/mod.ts";
+import { serviceHash } from "../identity/mod.ts";
+import { findAgentDevice, type Hex, type IdentityReader } from "./identity.ts";
+import type { Session } from "./sessions.ts";
+import { DEVICE_SESSION_S } from "./sessions.ts";
+import type { SigningKeyring } from "./keyring.ts";
+
+/** The six cap routes of API.md and what each grants. */
+export const CAP_KINDS = {
+  "cred-store": { op: "store", dataClass: "credentials" },
+  "cred-fetch": { op: "fetch", dataClass: "credentials" },
+  "cred-teardown": { op: "teardown", dataClass: "credentials" },
+  "memory-put": { op: "store", dataClass: "memory" },
+  "memory-get": { op: "fetch", dataClass: "memory" },
+  "memory-teardown": { op: "teardown", dataClass: "memory" },
+} as const satisfies Record<string, { op: CapOp; dataClass: CapDataClass }>;
+export type CapKind = keyof typeof CAP_KINDS;
+
+/** Operators have no device key; their own caps carry this hash. */
+export const NO_DEVICE: Hex = `0x${"00".repeat(32)}`;
+
+export type MintErrorCode =
+  | "bad_request"
+  | "forbidden"
+  | "agent_unknown"
+  | "device_revoked"
+  | "session_stale"
+  | "out_of_scope"
+  | "read_only";
+
+const STATUS: Record<MintErrorCode, 400 | 401 | 403> = {
+  bad_request: 400,
+  forbidden: 403,
+  agent_unknown: 403,
+  device_revoked: 403,
+  session_stale: 401,
+  out_of_scope: 403,
+  read_only: 403,
+};
+
+export class MintError extends Error {
+  readonly status: 400 | 401 | 403;
+  constructor(readonly code: MintErrorCode, message: string) {
+    super(message);
+    this.name = "MintError";
+    this.status = STATUS[code];
+  }
+}
+
+const OMNI = /^0x[0-9a-f]{64}$/;
+
+/**
+ * ```ts
+ * const minter = new CapMinter(identity, k1, () => keystore.activeEpoch);
+ * const { cap } = await minter.mint(session, "cred-fetch", { operator_omni, actor_omni, service: "openai" });
+ * ```
+ */
+export class CapMinter {
+  constructor(
+    private readonly identity: IdentityReader,
+    private readonly k1: SigningKeyring,
+    private readonly activeEpoch: () => number,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async mint(
+    session: Session,
+    kind: CapKind,
+    body: Record<string, unknown>,
+  ): Promise<{ cap: string; expires_at: string; k3_epoch: number }> {
+    const { op, dataClass } = CAP_KINDS[kind];
+    const scopeField = dataClass === "memory" ? "namespace" : "service";
+    const operatorOmni = body.operator_omni;
+    const actorOmni = body.actor_omni;
+    const name = body[scopeField];
+    if (typeof operatorOmni !== "string" || !OMNI.test(operatorOmni)) {
+      throw new MintError("bad_request", "operator_omni must be 0x + 64 lowercase hex");
+    }
+    if (typeof actorOmni !== "string" || !OMNI.test(actorOmni)) {
+      throw new MintError("bad_request", "actor_omni must be 0x + 64 lowercase hex");
+    }
+    if (typeof name !== "string" || !isName(name)) {
+      throw new MintError("bad_request", `${scopeField} must match ^[a-z0-9][a-z0-9._-]{0,63}$`);
+    }
+    const ttl = body.ttl_seconds ?? CAP_DEFAULT_TTL_S;
+    if (!Number.isSafeInteger(ttl) || (ttl as number) < 1 || (ttl as number) > CAP_MAX_TTL_S) {
+      throw new MintError("bad_request", `ttl_seconds must be 1..${CAP_MAX_TTL_S}`);
+    }
+
+    // 1. The session speaks for this operator (and, for an agent, for this very agent).
+    if (session.operatorOmni !== operatorOmni) {
+      throw new MintError("forbidden", "this session belongs to another operator");
+    }
+    if (session.kind === "agent" && session.actorOmni !== actorOmni) {
+      throw new MintError("forbidden", "an agent session may mint caps only for itself");
+    }
+    const ownData = actorOmni === operatorOmni;
+    let deviceKeyHash = NO_DEVICE;
+    let readOnly = false;
+    if (!ownData) {
+      // 2. The device is registered to this operator's agent and not revoked.
+      const found = session.kind === "agent"
+        ? await this.#sessionDevice(session, actorOmni as Hex)
+        : await findAgentDevice(this.identity, operatorOmni as Hex, actorOmni as Hex);
+      if (!found) {
+        throw new MintError(
+          "agent_unknown",
+          "no agent with this actor_omni is registered to this operator",
+        );
+      }
+      if (found.device.revoked) {
+        throw new MintError("device_revoked", "this agent's device was revoked");
+      }
+      deviceKeyHash = found.deviceKeyHash;
+      // 3. An agent's proof of possession is at most 15 minutes old.
+      if (session.kind === "agent" && this.#nowS() - session.provedAt > DEVICE_SESSION_S) {
+        throw new MintError(
+          "session_stale",
+          "the device proof is older than 15 minutes; log in again",
+        );
+      }
+      // 4. The service is in the agent's scope (credentials); a read-only scope allows no writes
+      // by the agent itself. Memory namespaces are the agent's own and need no scope entry.
+      if (dataClass === "credentials") {
+        const scope = await this.identity.isServiceInScope(
+          operatorOmni as Hex,
+          actorOmni as Hex,
+          serviceHash(name),
+        );
+        if (!scope.allowed) {
+          throw new MintError("out_of_scope", `${name} is not in this agent's scope`);
+        }
+        if (session.kind === "agent") {
+          readOnly = scope.readOnly;
+          if (readOnly && op !== "fetch") {
+            throw new MintError("read_only", `the agent's scope for ${name} is read-only`);
+          }
+        }
+      }
+    }
+    const { cap, claims } = await mintCap(
+      {
+        op,
+        data_class: dataClass,
+        [scopeField]: name,
+        operator_omni: operatorOmni,
+        actor_omni: actorOmni,
+        device_key_hash: deviceKeyHash,
+        read_only: readOnly,
+        minted_by: session.kind,
+        k3_epoch: this.activeEpoch(),
+      } as Parameters<typeof mintCap>[0],
+      this.k1.current,
+      {
+        ttlSeconds: ttl as number,
+        now: this.now(),
+      },
+    );
+    return {
+      cap,
+      expires_at: new Date(claims.exp * 1000).toISOString(),
+      k3_epoch: claims.k3_epoch,
+    };
+  }
+
+  async #sessionDevice(session: Session, actorOmni: Hex) {
+    const hash = session.deviceKeyHash as Hex | undefined;
+    if (!hash) return null;
+    const device = await this.identity.getDevice(hash);
+    if (!device || device.actorOmni !== actorOmni || device.operatorOmni !== session.operatorOmni) {
+      return null;
+    }
+    return { deviceKeyHash: hash, device };
+  }
+
+  #nowS() {
+    return Math.floor(this.now().getTime() / 1000);
+  }
+}

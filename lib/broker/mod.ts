@@ -1,0 +1,37 @@
+/**
+ * The broker: the capability-mint authority, with zero decrypt authority. Logins (SIWE for
+ * operators, device keys for agents), sessions, cap minting after the chain checks of §7, and
+ * the OIDC issuer for S3 STS.
+ *
+ * ```ts
+ * import { Broker, SigningKeyring } from "./lib/broker/mod.ts";
+ * const broker = new Broker({ publicUrl, identity, k1, k2, state, admins, activeEpoch });
+ * ```
+ *
+ * @module
+ */
+
+export { Broker, type BrokerOptions, type LoginResult } from "./broker.ts";
+export {
+  type KeyringOptions,
+  KeyringUnreadable,
+  type SigningKey,
+  SigningKeyring,
+} from "./keyring.ts";
+export {
+  DEVICE_SESSION_S,
+  OPERATOR_SESSION_S,
+  type Session,
+  SESSION_TYP,
+  SessionInvalid,
+} from "./sessions.ts";
+export { CAP_KINDS, type CapKind, MintError, NO_DEVICE } from "./mint.ts";
+export { LoginError, type LoginErrorCode } from "./login_errors.ts";
+export { DEFAULT_AUDIENCE, OIDC_TOKEN_S } from "./oidc.ts";
+export {
+  type DeviceRecord,
+  findAgentDevice,
+  type Hex,
+  type IdentityReader,
+  type ScopeRecord,
+} from "./identity.ts";

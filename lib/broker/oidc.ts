@@ -1,0 +1,85 @@
+/**
+ * The OIDC issuer that lets an agent trade its session for S3 STS credentials
+ * (`AssumeRoleWithWebIdentity`): discovery, JWKS, and ES256 ID tokens carrying the actor as an
+ * AWS session tag, so a bucket policy can confine each actor to its own prefix.
+ *
+ * @module
+ */
+
+import { SignJWT } from "jose";
+import type { SigningKeyring } from "./keyring.ts";
+import type { Session } from "./sessions.ts";
+
+/** OIDC tokens live 15 minutes: long enough for STS, short enough to bound a leak. */
+export const OIDC_TOKEN_S = 15 * 60;
+export const DEFAULT_AUDIENCE = "sts.amazonaws.com";
+
+/**
+ * ```ts
+ * const oidc = new OidcIssuer(k2, "http://127.0.0.1:8787");
+ * const { jwt } = await oidc.mint(session);
+ * ```
+ */
+export class OidcIssuer {
+  constructor(
+    private readonly k2: SigningKeyring,
+    readonly issuer: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** `/.well-known/openid-configuration` */
+  discovery(): Record<string, unknown> {
+    return {
+      issuer: this.issuer,
+      jwks_uri: `${this.issuer}/.well-known/jwks.json`,
+      response_types_supported: ["id_token"],
+      subject_types_supported: ["public"],
+      id_token_signing_alg_values_supported: ["ES256"],
+      claims_supported: [
+        "sub",
+        "aud",
+        "iss",
+        "iat",
+        "exp",
+        "agentkeys_actor_omni",
+        "https://aws.amazon.com/tags",
+      ],
+    };
+  }
+
+  /** `/.well-known/jwks.json`: the current key first (Ceph RGW reads only the first). */
+  jwks(): { keys: Record<string, unknown>[] } {
+    return this.k2.jwks() as { keys: Record<string, unknown>[] };
+  }
+
+  /** An ID token for the session's actor, for `audience` (default `sts.amazonaws.com`). */
+  async mint(session: Session, audience?: unknown): Promise<{ jwt: string; expires_at: string }> {
+    if (
+      audience !== undefined &&
+      (typeof audience !== "string" || audience.length === 0 || audience.length > 256)
+    ) {
+      throw new TypeError("audience must be a non-empty string");
+    }
+    const actorHex = session.actorOmni.slice(2);
+    const iat = Math.floor(this.now().getTime() / 1000);
+    const exp = iat + OIDC_TOKEN_S;
+    const key = this.k2.current;
+    const jwt = await new SignJWT({
+      agentkeys_actor_omni: actorHex,
+      agentkeys_operator_omni: session.operatorOmni.slice(2),
+      "https://aws.amazon.com/tags": {
+        principal_tags: { agentkeys_actor_omni: [actorHex] },
+        transitive_tag_keys: ["agentkeys_actor_omni"],
+      },
+    })
+      .setProtectedHeader({ alg: "ES256", typ: "JWT", kid: key.kid })
+      .setIssuer(this.issuer)
+      .setSubject(actorHex)
+      .setAudience((audience as string | undefined) ?? DEFAULT_AUDIENCE)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .setJti(crypto.getRandomValues(new Uint8Array(16)).toHex())
+      .sign(key.privateKey);
+    return { jwt, expires_at: new Date(exp * 1000).toISOString() };
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Session tokens: ES256 JWTs signed with K1, carried as `Authorization: Bearer` or an HttpOnly
+ * cookie. Verified on every request, including the logout denylist.
+ *
+ * @module
+ */
+
+import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
+import type { StateStore } from "../state/mod.ts";
+import type { SigningKeyring } from "./keyring.ts";
+
+export const SESSION_TYP = "agentkeys-session+jwt";
+/** Operator sessions last a working day; agent (device) sessions at most 15 minutes (§7). */
+export const OPERATOR_SESSION_S = 12 * 3600;
+export const DEVICE_SESSION_S = 15 * 60;
+
+/** Who a session speaks for. */
+export interface Session {
+  kind: "operator" | "agent";
+  /** The wallet (operator) or device address (agent), lowercase. */
+  address: string;
+  operatorOmni: string;
+  /** The operator's own omni for operator sessions. */
+  actorOmni: string;
+  /** Agent sessions: keccak256 of the device address. */
+  deviceKeyHash?: string;
+  /** When the wallet or device key last proved possession (seconds). */
+  provedAt: number;
+  expiresAt: number;
+  jti: string;
+}
+
+/** No session, a bad one, an expired one or a logged-out one; always HTTP 401. */
+export class SessionInvalid extends Error {
+  constructor(
+    readonly code: "no_session" | "session_invalid" | "session_expired",
+    message: string,
+  ) {
+    super(message);
+    this.name = "SessionInvalid";
+  }
+}
+
+/**
+ * ```ts
+ * const sessions = new SessionIssuer(k1, state, "http://127.0.0.1:8787");
+ * const { token } = await sessions.issue({ kind: "operator", address, operatorOmni, actorOmni: operatorOmni });
+ * const session = await sessions.verify(token);
+ * ```
+ */
+export class SessionIssuer {
+  constructor(
+    private readonly keyring: SigningKeyring,
+    private readonly state: StateStore,
+    private readonly issuer: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** Signs a session for a fresh proof of possession. */
+  async issue(
+    s: Omit<Session, "provedAt" | "expiresAt" | "jti">,
+  ): Promise<{ token: string; session: Session }> {
+    const provedAt = Math.floor(this.now().getTime() / 1000);
+    const ttl = s.kind === "agent" ? DEVICE_SESSION_S : OPERATOR_SESSION_S;
+    const session: Session = {
+      ...s,
+      provedAt,
+      expiresAt: provedAt + ttl,
+      jti: crypto.getRandomValues(new Uint8Array(16)).toHex(),
+    };
+    const token = await new SignJWT({
+      kind: session.kind,
+      operator_omni: session.operatorOmni,
+      actor_omni: session.actorOmni,
+      ...(session.deviceKeyHash ? { device_key_hash: session.deviceKeyHash } : {}),
+      proved_at: provedAt,
+    })
+      .setProtectedHeader({ alg: "ES256", typ: SESSION_TYP, kid: this.keyring.current.kid })
+      .setSubject(session.address)
+      .setIssuer(this.issuer)
+      .setAudience(this.issuer)
+      .setIssuedAt(provedAt)
+      .setExpirationTime(session.expiresAt)
+      .setJti(session.jti)
+      .sign(this.keyring.current.privateKey);
+    return { token, session };
+  }
+
+  /** Checks signature (ES256 only), typ, issuer, expiry (no skew) and the logout list. */
+  async verify(token: string | undefined): Promise<Session> {
+    if (!token) throw new SessionInvalid("no_session", "sign in first: no session token was sent");
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, this.keyring.verifier, {
+        algorithms: ["ES256"],
+        typ: SESSION_TYP,
+        issuer: this.issuer,
+        audience: this.issuer,
+        currentDate: this.now(),
+        requiredClaims: ["sub", "exp", "iat", "jti"],
+      }));
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) {
+        throw new SessionInvalid("session_expired", "the session has expired; sign in again");
+      }
+      throw new SessionInvalid("session_invalid", "the session token is not valid");
+    }
+    const session: Session = {
+      kind: payload.kind === "agent" ? "agent" : "operator",
+      address: String(payload.sub),
+      operatorOmni: String(payload.operator_omni),
+      actorOmni: String(payload.actor_omni),
+      deviceKeyHash: typeof payload.device_key_hash === "string"
+        ? payload.device_key_hash
+        : undefined,
+      provedAt: Number(payload.proved_at),
+      expiresAt: Number(payload.exp),
+      jti: String(payload.jti),
+    };
+    if (payload.kind !== "agent" && payload.kind !== "operator") {
+      throw new SessionInvalid("session_invalid", "the session token is not valid");
+    }
+    if (await this.state.isClaimed("logout", session.jti)) {
+      throw new SessionInvalid("session_invalid", "this session was logged out");
+    }
+    return session;
+  }
+
+  /** Ends a session before its expiry. */
+  async revoke(session: Session): Promise<void> {
+    await this.state.claimOnce("logout", session.jti, session.expiresAt * 1000);
+  }
+}

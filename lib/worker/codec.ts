@@ -1,0 +1,68 @@
+/**
+ * Turning plaintext into a stored blob and back, given a blob's location and the signer's keys.
+ * The worker and the re-encryption job both use these two functions, so the envelope is built
+ * in exactly one way.
+ *
+ * @module
+ */
+
+import {
+  type DataClass,
+  envelopeEpochTag,
+  type Kek,
+  openEnvelope,
+  sealEnvelope,
+} from "../crypto/mod.ts";
+import type { BlobLocation } from "./layout.ts";
+
+/** What the worker needs from the signer: the active epoch and KEK handles, never K3. */
+export interface KeyProvider {
+  readonly activeEpoch: number;
+  epochForTag(tag: number): number;
+  kek(epoch: number, dataClass: DataClass, actorHex: string): Kek;
+}
+
+/**
+ * Encrypts `plaintext` for `loc` under `epoch` (default: the active epoch).
+ *
+ * ```ts
+ * const { blob, epoch } = sealBlob(keys, credentialLocation(actor, "openai"), bytes);
+ * ```
+ */
+export function sealBlob(
+  keys: KeyProvider,
+  loc: BlobLocation,
+  plaintext: Uint8Array,
+  epoch: number = keys.activeEpoch,
+): { blob: Uint8Array; epoch: number } {
+  const kek = keys.kek(epoch, loc.dataClass, loc.actorHex);
+  const blob = sealEnvelope(kek, epoch, {
+    dataClass: loc.dataClass,
+    actorHex: loc.actorHex,
+    objectName: loc.objectName,
+  }, plaintext);
+  return { blob, epoch };
+}
+
+/**
+ * Decrypts a blob read from `loc`. Throws the crypto module's typed errors (`too_short`,
+ * `unknown_epoch`, `epoch_destroyed`, `auth_failed`); never returns partial plaintext.
+ *
+ * ```ts
+ * const { plaintext, epoch } = openBlob(keys, loc, stored.body);
+ * ```
+ */
+export function openBlob(
+  keys: KeyProvider,
+  loc: BlobLocation,
+  blob: Uint8Array,
+): { plaintext: Uint8Array; epoch: number } {
+  const epoch = keys.epochForTag(envelopeEpochTag(blob));
+  const kek = keys.kek(epoch, loc.dataClass, loc.actorHex);
+  const plaintext = openEnvelope(kek, epoch, {
+    dataClass: loc.dataClass,
+    actorHex: loc.actorHex,
+    objectName: loc.objectName,
+  }, blob);
+  return { plaintext, epoch };
+}

@@ -1,0 +1,25 @@
+/** The worker's refusals, one class with the wire codes of API.md. @module */
+
+/** Every error code the worker answers with (API.md, "Worker"). */
+export type WorkerErrorCode =
+  | "bad_request"
+  | "cap_invalid"
+  | "cap_expired"
+  | "cap_replayed"
+  | "wrong_op"
+  | "wrong_data_class"
+  | "out_of_scope"
+  | "read_only"
+  | "not_found"
+  | "too_large"
+  | "envelope_corrupt"
+  | "epoch_destroyed"
+  | "store_unavailable";
+
+/** A refusal with its wire code; the HTTP layer picks the status from the code. */
+export class WorkerError extends Error {
+  constructor(readonly code: WorkerErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "WorkerError";
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Where each data class keeps its blobs (ARCHITECTURE §5), and the object name each blob binds
+ * into its envelope AAD. The re-encryption job reads the same layout, so it lives here once.
+ *
+ * ```
+ * bots/<actor>/credentials/<service>.enc          object name: <service>
+ * bots/<actor>/memory/<namespace>/<name>.enc      object name: <namespace>/<name>
+ * bots/<actor>/inbound/<message id>.enc           object name: <message id>
+ * ```
+ *
+ * @module
+ */
+
+import type { DataClass } from "../crypto/mod.ts";
+import { isName } from "../cap/mod.ts";
+
+const ACTOR_HEX = /^[0-9a-f]{64}$/;
+const SUFFIX = ".enc";
+
+/** An object key or name that breaks the layout rules (maps to HTTP 400). */
+export class InvalidName extends Error {
+  readonly code = "invalid_name";
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidName";
+  }
+}
+
+/** A blob's place: its store key and the object name bound into the AAD. */
+export interface BlobLocation {
+  key: string;
+  dataClass: DataClass;
+  actorHex: string;
+  objectName: string;
+}
+
+/** `0x` + 64 hex → 64 hex, as object keys use it. */
+export function actorHexOf(omni: string): string {
+  const hex = omni.startsWith("0x") ? omni.slice(2) : omni;
+  if (!ACTOR_HEX.test(hex)) throw new InvalidName("actor omni must be 0x + 64 lowercase hex");
+  return hex;
+}
+
+/** Refuses anything that is not a plain lowercase name (`..`, `/`, uppercase, > 64 chars). */
+export function checkName(kind: string, name: unknown): string {
+  if (typeof name !== "string" || !isName(name)) {
+    throw new InvalidName(
+      `${kind} must match ^[a-z0-9][a-z0-9._-]{0,63}$ and must not contain '..'`,
+    );
+  }
+  return name;
+}
+
+/** The prefix listing every blob of one actor and class: `bots/<actor>/<class>/`. */
+export function classPrefix(actorHex: string, dataClass: DataClass): string {
+  return `bots/${actorHex}/${dataClass}/`;
+}
+
+/** `bots/<actor>/credentials/<service>.enc` */
+export function credentialLocation(actorHex: string, service: string): BlobLocation {
+  checkName("service", service);
+  return {
+    key: `${classPrefix(actorHex, "credentials")}${service}${SUFFIX}`,
+    dataClass: "credentials",
+    actorHex,
+    objectName: service,
+  };
+}
+
+/** `bots/<actor>/memory/<namespace>/<name>.enc` */
+export function memoryLocation(actorHex: string, namespace: string, name: string): BlobLocation {
+  checkName("namespace", namespace);
+  checkName("name", name);
+  return {
+    key: `${classPrefix(actorHex, "memory")}${namespace}/${name}${SUFFIX}`,
+    dataClass: "memory",
+    actorHex,
+    objectName: `${namespace}/${name}`,
+  };
+}
+
+/** `bots/<actor>/inbound/<message id>.enc` */
+export function inboundLocation(actorHex: string, messageId: string): BlobLocation {
+  checkName("message id", messageId);
+  return {
+    key: `${classPrefix(actorHex, "inbound")}${messageId}${SUFFIX}`,
+    dataClass: "inbound",
+    actorHex,
+    objectName: messageId,
+  };
+}
+
+/**
+ * The inverse of the functions above: what a listed key is, or `undefined` for a key that is
+ * not a well-formed blob key (the re-encryption job reports those instead of guessing).
+ *
+ * ```ts
+ * parseBlobKey("bots/ab…/credentials/openai.enc")?.objectName; // "openai"
+ * ```
+ */
+export function parseBlobKey(key: string): BlobLocation | undefined {
+  const parts = key.split("/");
+  if (parts[0] !== "bots" || !ACTOR_HEX.test(parts[1] ?? "") || !key.endsWith(SUFFIX)) {
+    return undefined;
+  }
+  const last = parts[parts.length - 1].slice(0, -SUFFIX.length);
+  try {
+    if (parts[2] === "credentials" && parts.length === 4) return credentialLocation(parts[1], last);
+    if (parts[2] === "memory" && parts.length === 5) {
+      return memoryLocation(parts[1], parts[3], last);
+    }
+    if (parts[2] === "inbound" && parts.length === 4) return inboundLocation(parts[1], last);
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}

@@ -1,0 +1,33 @@
+/**
+ * The worker trust zone: cap-authorized encryption and decryption of credentials and memory,
+ * the object layout, and the blob codec the re-encryption job shares.
+ *
+ * ```ts
+ * import { VaultWorker } from "./lib/worker/mod.ts";
+ * const worker = new VaultWorker({ store, keys, state, capKeys, limits });
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type CapAuthority,
+  type FetchResult,
+  type StoreResult,
+  VaultWorker,
+  type VaultWorkerDeps,
+} from "./vault.ts";
+export { type KeyProvider, openBlob, sealBlob } from "./codec.ts";
+export { WorkerError, type WorkerErrorCode } from "./errors.ts";
+export {
+  actorHexOf,
+  type BlobLocation,
+  checkName,
+  classPrefix,
+  credentialLocation,
+  inboundLocation,
+  InvalidName,
+  memoryLocation,
+  parseBlobKey,
+} from "./layout.ts";
+export { ChainCapAuthority, type IdentityChecks } from "./authority.ts";

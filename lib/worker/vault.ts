@@ -1,0 +1,248 @@
+/**
+ * The credentials and memory worker: verifies a cap, then encrypts into or decrypts out of the
+ * blob store. It holds KEK handles for one request only and never talks HTTP — routes call it.
+ *
+ * @module
+ */
+
+import { type CapClaims, CapExpired, type CapKeySet, type CapOp, verifyCap } from "../cap/mod.ts";
+import { type DataClass, EnvelopeError } from "../crypto/mod.ts";
+import { type BlobStore, PreconditionFailed, StoreError } from "../store/mod.ts";
+import type { StateStore } from "../state/mod.ts";
+import { type KeyProvider, openBlob, sealBlob } from "./codec.ts";
+import { WorkerError } from "./errors.ts";
+import {
+  actorHexOf,
+  type BlobLocation,
+  checkName,
+  classPrefix,
+  credentialLocation,
+  memoryLocation,
+} from "./layout.ts";
+
+/**
+ * Re-checks a verified cap against live identity state (the chain: revocation, scope) and
+ * throws a {@linkcode WorkerError} to refuse. Supplied by the chain component.
+ */
+export interface CapAuthority {
+  recheck(claims: CapClaims): Promise<void>;
+}
+
+export interface VaultWorkerDeps {
+  store: BlobStore;
+  keys: KeyProvider;
+  /** Records single-use cap ids (store, teardown). */
+  state: StateStore;
+  /** The broker's public keys. */
+  capKeys: CapKeySet;
+  /** Largest plaintext per data class, in bytes. */
+  limits: Record<DataClass, number>;
+  authority?: CapAuthority;
+  now?: () => Date;
+  /** Receives non-fatal incidents (a lazy re-wrap that could not be written). No secrets. */
+  warn?: (message: string) => void;
+}
+
+export interface StoreResult {
+  key: string;
+  epoch: number;
+  size: number;
+  etag: string;
+}
+
+export interface FetchResult {
+  plaintext: Uint8Array;
+  epoch: number;
+  rewrapped: boolean;
+}
+
+/**
+ * ```ts
+ * const worker = new VaultWorker({ store, keys: keystore, state, capKeys, limits });
+ * await worker.credStore(cap, new TextEncoder().encode("sk-live-…"));
+ * const { plaintext, rewrapped } = await worker.credFetch(cap2);
+ * ```
+ */
+export class VaultWorker {
+  constructor(private readonly deps: VaultWorkerDeps) {}
+
+  /** `POST /v1/cred/store`: encrypts under the active epoch and replaces the credential. */
+  async credStore(token: string, plaintext: Uint8Array): Promise<StoreResult> {
+    const claims = await this.#authorize(token, "store", "credentials");
+    const loc = credentialLocation(actorHexOf(claims.actor_omni), claims.service!);
+    return this.#write(claims, loc, plaintext);
+  }
+
+  /** `POST /v1/cred/fetch`: decrypts; moves a retiring-epoch blob to the active epoch. */
+  async credFetch(token: string): Promise<FetchResult> {
+    const claims = await this.#authorize(token, "fetch", "credentials");
+    return this.#read(credentialLocation(actorHexOf(claims.actor_omni), claims.service!));
+  }
+
+  /** `POST /v1/cred/teardown`: deletes the credential; `deleted` counts removed blobs. */
+  async credTeardown(token: string): Promise<{ deleted: number }> {
+    const claims = await this.#authorize(token, "teardown", "credentials");
+    await this.#consume(claims);
+    const loc = credentialLocation(actorHexOf(claims.actor_omni), claims.service!);
+    return { deleted: await this.#guard(() => this.deps.store.delete(loc.key)) ? 1 : 0 };
+  }
+
+  /** `POST /v1/memory/put` */
+  async memoryPut(
+    token: string,
+    namespace: unknown,
+    name: unknown,
+    plaintext: Uint8Array,
+  ): Promise<StoreResult> {
+    const claims = await this.#authorize(token, "store", "memory");
+    return this.#write(claims, this.#memoryLoc(claims, namespace, name), plaintext);
+  }
+
+  /** `POST /v1/memory/get` */
+  async memoryGet(token: string, namespace: unknown, name: unknown): Promise<FetchResult> {
+    const claims = await this.#authorize(token, "fetch", "memory");
+    return this.#read(this.#memoryLoc(claims, namespace, name));
+  }
+
+  /**
+   * `POST /v1/memory/teardown`: one object when `name` is given, otherwise the whole namespace.
+   */
+  async memoryTeardown(
+    token: string,
+    namespace: unknown,
+    name?: unknown,
+  ): Promise<{ deleted: number }> {
+    const claims = await this.#authorize(token, "teardown", "memory");
+    if (name !== undefined && name !== null) {
+      const loc = this.#memoryLoc(claims, namespace, name);
+      await this.#consume(claims);
+      return { deleted: await this.#guard(() => this.deps.store.delete(loc.key)) ? 1 : 0 };
+    }
+    const ns = this.#namespace(claims, namespace);
+    await this.#consume(claims);
+    const prefix = `${classPrefix(actorHexOf(claims.actor_omni), "memory")}${ns}/`;
+    return {
+      deleted: await this.#guard(async () => {
+        let deleted = 0;
+        for await (const item of this.deps.store.list(prefix)) {
+          if (await this.deps.store.delete(item.key)) deleted++;
+        }
+        return deleted;
+      }),
+    };
+  }
+
+  async #authorize(token: string, op: CapOp, dataClass: DataClass): Promise<CapClaims> {
+    let claims: CapClaims;
+    try {
+      claims = await verifyCap(token, this.deps.capKeys, { now: this.deps.now?.() });
+    } catch (err) {
+      if (err instanceof CapExpired) throw new WorkerError("cap_expired", err.message);
+      throw new WorkerError("cap_invalid", (err as Error).message);
+    }
+    if (claims.op !== op) {
+      throw new WorkerError("wrong_op", `this cap is for ${claims.op}, not ${op}`);
+    }
+    if (claims.data_class !== dataClass) {
+      throw new WorkerError(
+        "wrong_data_class",
+        `this cap is for ${claims.data_class}, not ${dataClass}`,
+      );
+    }
+    await this.deps.authority?.recheck(claims);
+    if (op !== "fetch" && claims.read_only) {
+      throw new WorkerError("read_only", `the scope of this cap is read-only; ${op} is refused`);
+    }
+    return claims;
+  }
+
+  /** Store and teardown caps are single-use: the first use wins, atomically. */
+  async #consume(claims: CapClaims): Promise<void> {
+    const first = await this.deps.state.claimOnce("cap", claims.jti, (claims.exp + 60) * 1000);
+    if (!first) throw new WorkerError("cap_replayed", "this store/teardown cap was already used");
+  }
+
+  #namespace(claims: CapClaims, namespace: unknown): string {
+    const ns = this.#badRequest(() => checkName("namespace", namespace));
+    if (ns !== claims.namespace) {
+      throw new WorkerError(
+        "out_of_scope",
+        `this cap is for namespace ${claims.namespace}, not ${ns}`,
+      );
+    }
+    return ns;
+  }
+
+  #memoryLoc(claims: CapClaims, namespace: unknown, name: unknown): BlobLocation {
+    const ns = this.#namespace(claims, namespace);
+    const n = this.#badRequest(() => checkName("name", name));
+    return memoryLocation(actorHexOf(claims.actor_omni), ns, n);
+  }
+
+  async #write(claims: CapClaims, loc: BlobLocation, plaintext: Uint8Array): Promise<StoreResult> {
+    const limit = this.deps.limits[loc.dataClass];
+    if (plaintext.length > limit) {
+      throw new WorkerError("too_large", `${loc.dataClass} plaintext is limited to ${limit} bytes`);
+    }
+    await this.#consume(claims);
+    const { blob, epoch } = sealBlob(this.deps.keys, loc, plaintext);
+    // A store replaces the credential by intent (last writer wins); only re-wraps need CAS.
+    const { etag } = await this.#guard(() => this.deps.store.put(loc.key, blob));
+    return { key: loc.key, epoch, size: plaintext.length, etag };
+  }
+
+  async #read(loc: BlobLocation): Promise<FetchResult> {
+    const stored = await this.#guard(() => this.deps.store.get(loc.key));
+    if (!stored) throw new WorkerError("not_found", `nothing stored at ${loc.key}`);
+    let opened: { plaintext: Uint8Array; epoch: number };
+    try {
+      opened = openBlob(this.deps.keys, loc, stored.body);
+    } catch (err) {
+      if (err instanceof EnvelopeError) {
+        if (err.code === "epoch_destroyed") {
+          throw new WorkerError(
+            "epoch_destroyed",
+            `${loc.key} is under a destroyed epoch and cannot be read`,
+          );
+        }
+        throw new WorkerError("envelope_corrupt", `${loc.key} does not decrypt (${err.code})`);
+      }
+      throw err;
+    }
+    const active = this.deps.keys.activeEpoch;
+    if (opened.epoch === active) return { ...opened, rewrapped: false };
+    // Lazy re-encryption (§8.2): compare-and-swap on the etag just read, so a newer store that
+    // landed in between is never overwritten; losing that race is not an error.
+    const { blob } = sealBlob(this.deps.keys, loc, opened.plaintext, active);
+    try {
+      await this.deps.store.put(loc.key, blob, { ifMatch: stored.etag });
+      return { plaintext: opened.plaintext, epoch: active, rewrapped: true };
+    } catch (err) {
+      if (!(err instanceof PreconditionFailed)) {
+        this.deps.warn?.(`lazy re-encryption of ${loc.key} not written: ${(err as Error).message}`);
+      }
+      return { ...opened, rewrapped: false };
+    }
+  }
+
+  async #guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof StoreError) {
+        throw new WorkerError("store_unavailable", `the blob store failed: ${err.message}`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+
+  #badRequest<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw new WorkerError("bad_request", (err as Error).message);
+    }
+  }
+}

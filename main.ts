@@ -1,0 +1,64 @@
+/**
+ * `deno task start`: every role in one process on embedded defaults (fs store under the data
+ * directory, local sealed keystore, Deno KV), or on the S3 store when AGENTKEYS_S3_* is set.
+ *
+ * @module
+ */
+
+import { ConfigError, loadConfig } from "./lib/config/mod.ts";
+import { openService, VERSION } from "./lib/service/mod.ts";
+import { createApp } from "./routes/app.ts";
+
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(Deno.env.toObject());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`agentkeys: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  let service;
+  try {
+    service = await openService(config);
+  } catch (err) {
+    console.error(`agentkeys: cannot start: ${(err as Error).message}`);
+    return 1;
+  }
+  const app = createApp({
+    worker: service.worker,
+    limits: config.limits,
+    health: {
+      version: VERSION,
+      roles: ["signer", "worker"],
+      store: service.store.kind,
+      chainId: null,
+      activeEpoch: () => service.keystore.activeEpoch,
+    },
+  });
+  const abort = new AbortController();
+  const server = Deno.serve({
+    hostname: config.host,
+    port: config.port,
+    signal: abort.signal,
+    onListen: ({ port }) => {
+      const url = config.port === 0
+        ? config.publicUrl.replace(/:0$/, `:${port}`)
+        : config.publicUrl;
+      console.log(
+        `AgentKeys ${VERSION} listening on ${url} (store: ${service.store.kind}, data: ${config.dataDir})`,
+      );
+      console.log(`health: ${url}/healthz`);
+    },
+  }, app.fetch);
+  const stop = () => abort.abort();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  await server.finished;
+  await service.close();
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());

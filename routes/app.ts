@@ -1,0 +1,64 @@
+/**
+ * The HTTP application: every route, one error handler. Routes stay thin — parse, authenticate,
+ * call into `lib/`.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import type { DataClass } from "../lib/crypto/mod.ts";
+import type { VaultWorker } from "../lib/worker/mod.ts";
+import type { Broker } from "../lib/broker/mod.ts";
+import { authRoutes } from "./auth.ts";
+import { capRoutes } from "./caps.ts";
+import { identityRoutes } from "./identity.ts";
+import { errorResponse } from "./errors.ts";
+import { workerRoutes } from "./worker.ts";
+
+/** What `/healthz` reports; gathered by the service. */
+export interface HealthInfo {
+  version: string;
+  roles: string[];
+  store: "fs" | "s3";
+  chainId: number | null;
+  activeEpoch: () => number;
+}
+
+export interface AppDeps {
+  worker: VaultWorker;
+  /** Absent in worker-only tests; the service always has one. */
+  broker?: Broker;
+  publicUrl?: string;
+  limits: Record<DataClass, number>;
+  health: HealthInfo;
+}
+
+/**
+ * ```ts
+ * const app = createApp({ worker, limits, health });
+ * Deno.serve(app.fetch);
+ * ```
+ */
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  app.onError((err, c) => errorResponse(c, err));
+  app.notFound((c) =>
+    c.json({ error: "not_found", message: `no route ${c.req.method} ${c.req.path}` }, 404)
+  );
+  app.get("/healthz", (c) =>
+    c.json({
+      ok: true,
+      version: deps.health.version,
+      roles: deps.health.roles,
+      store: deps.health.store,
+      chain_id: deps.health.chainId,
+      k3_epoch: deps.health.activeEpoch(),
+    }));
+  app.route("/", workerRoutes(deps.worker, deps.limits));
+  if (deps.broker) {
+    app.route("/", authRoutes(deps.broker, deps.publicUrl ?? deps.broker.options.publicUrl));
+    app.route("/", capRoutes(deps.broker));
+    app.route("/", identityRoutes(deps.broker));
+  }
+  return app;
+}

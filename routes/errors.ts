@@ -1,0 +1,61 @@
+/**
+ * The one mapping from typed errors to `{"error", "message"}` responses with their status.
+ *
+ * @module
+ */
+
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { HTTPException } from "hono/http-exception";
+import { WorkerError, type WorkerErrorCode } from "../lib/worker/mod.ts";
+import { LoginError, MintError, SessionInvalid } from "../lib/broker/mod.ts";
+
+const WORKER_STATUS: Record<WorkerErrorCode, ContentfulStatusCode> = {
+  bad_request: 400,
+  cap_invalid: 401,
+  cap_expired: 401,
+  cap_replayed: 401,
+  wrong_op: 403,
+  wrong_data_class: 403,
+  out_of_scope: 403,
+  read_only: 403,
+  not_found: 404,
+  too_large: 413,
+  // The stored bytes are damaged: the request was fine, the server cannot serve it.
+  envelope_corrupt: 500,
+  // Gone for good: the key that could read it was destroyed on purpose.
+  epoch_destroyed: 410,
+  store_unavailable: 503,
+};
+
+/** An error the HTTP layer raises itself (bad JSON, missing header). */
+export class ApiError extends Error {
+  constructor(readonly status: ContentfulStatusCode, readonly code: string, message: string) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+/** Writes `{error, message}` with the status that fits the error. */
+export function errorResponse(c: Context, err: unknown): Response {
+  if (err instanceof WorkerError) {
+    return c.json({ error: err.code, message: err.message }, WORKER_STATUS[err.code]);
+  }
+  if (err instanceof ApiError) {
+    return c.json({ error: err.code, message: err.message }, err.status);
+  }
+  if (err instanceof SessionInvalid) {
+    return c.json({ error: err.code, message: err.message }, 401);
+  }
+  if (err instanceof LoginError || err instanceof MintError) {
+    return c.json({ error: err.code, message: err.message }, err.status);
+  }
+  if (err instanceof HTTPException) {
+    const status = err.status as ContentfulStatusCode;
+    const code = status === 413 ? "too_large" : status === 404 ? "not_found" : "bad_request";
+    return c.json({ error: code, message: err.message || "request refused" }, status);
+  }
+  // Unknown failures: log the detail server-side, never echo it (it may carry internals).
+  console.error("unhandled error:", err);
+  return c.json({ error: "internal", message: "the server failed to handle this request" }, 500);
+}

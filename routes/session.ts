@@ -1,0 +1,59 @@
+/**
+ * Session authentication for routes: `Authorization: Bearer <session_jwt>` or the console's
+ * HttpOnly cookie, verified on every request.
+ *
+ * @module
+ */
+
+import type { Context, MiddlewareHandler } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import type { Broker, Session } from "../lib/broker/mod.ts";
+import { ApiError } from "./errors.ts";
+
+export const SESSION_COOKIE = "agentkeys_session";
+
+/** Hono variables set by {@linkcode requireSession}. */
+export type SessionEnv = { Variables: { session: Session } };
+
+/** Rejects requests without a valid session (401) and exposes it as `c.get("session")`. */
+export function requireSession(broker: Broker): MiddlewareHandler<SessionEnv> {
+  return async (c, next) => {
+    const header = c.req.header("authorization");
+    let token: string | undefined;
+    if (header !== undefined) {
+      const m = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header);
+      if (!m) {
+        throw new ApiError(401, "session_invalid", "send Authorization: Bearer <session_jwt>");
+      }
+      token = m[1];
+    } else {
+      token = getCookie(c, SESSION_COOKIE);
+    }
+    c.set("session", await broker.sessions.verify(token));
+    await next();
+  };
+}
+
+/** Refuses agent sessions where only the operator may act (403). */
+export function operatorOnly(c: Context<SessionEnv>): Session {
+  const session = c.get("session");
+  if (session.kind !== "operator") {
+    throw new ApiError(403, "operator_only", "this needs an operator session, not an agent's");
+  }
+  return session;
+}
+
+/** Sets the console's session cookie (HttpOnly, SameSite=Strict, Secure over https). */
+export function setSessionCookie(c: Context, token: string, expiresAt: number, secure: boolean) {
+  setCookie(c, SESSION_COOKIE, token, {
+    httpOnly: true,
+    sameSite: "Strict",
+    secure,
+    path: "/",
+    expires: new Date(expiresAt * 1000),
+  });
+}
+
+export function clearSessionCookie(c: Context) {
+  deleteCookie(c, SESSION_COOKIE, { path: "/" });
+}

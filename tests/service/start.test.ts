@@ -1,0 +1,101 @@
+/**
+ * `deno task start` as a user runs it: a fresh data directory, the embedded defaults, `/healthz`.
+ */
+
+import { assert, assertEquals } from "../support/assert.ts";
+import { join } from "node:path";
+import { tempDir } from "../support/tmp.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** Starts main.ts on a free port; resolves with its URL once it prints it. */
+async function startService(env: Record<string, string>) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "start"],
+    cwd: ROOT,
+    env: { AGENTKEYS_PORT: "0", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += value;
+    const m = /listening on (http:\/\/\S+)/.exec(out);
+    if (m) {
+      // Keep draining so the child never blocks on a full pipe.
+      (async () => {
+        while (!(await reader.read()).done) { /* drain */ }
+      })();
+      return { child, url: m[1], out };
+    }
+  }
+  child.kill("SIGKILL");
+  const err = await new Response(child.stderr).text();
+  throw new Error(`the service did not print its URL:\n${out}\n${err}`);
+}
+
+async function stop(child: Deno.ChildProcess) {
+  child.kill("SIGTERM");
+  const status = await child.status;
+  await child.stderr.cancel().catch(() => {});
+  return status;
+}
+
+Deno.test("deno task start: embedded defaults, /healthz answers, state survives a restart", async () => {
+  await using dir = await tempDir();
+  const data = join(dir.path, "data");
+  const first = await startService({ AGENTKEYS_DATA_DIR: data });
+  const health = await (await fetch(`${first.url}/healthz`)).json();
+  assertEquals([health.ok, health.store, health.k3_epoch], [true, "fs", 1]);
+  assert(Array.isArray(health.roles) && health.roles.includes("worker"));
+  assertEquals((await stop(first.child)).code, 0, "SIGTERM is a clean shutdown");
+
+  const names = [...Deno.readDirSync(data)].map((e) => e.name).sort();
+  for (const expected of ["seal.key", "signer", "state.kv", "broker"]) {
+    assert(names.includes(expected), `data dir has ${expected}: ${names}`);
+  }
+  assertEquals((await Deno.stat(join(data, "seal.key"))).mode! & 0o777, 0o600);
+  const keystoreBefore = await Deno.readTextFile(join(data, "signer/keystore.json"));
+
+  const second = await startService({ AGENTKEYS_DATA_DIR: data });
+  assertEquals((await (await fetch(`${second.url}/healthz`)).json()).k3_epoch, 1);
+  await stop(second.child);
+  assertEquals(await Deno.readTextFile(join(data, "signer/keystore.json")), keystoreBefore);
+});
+
+Deno.test("a bad setting exits 2 with a message naming it", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts"],
+    cwd: ROOT,
+    env: { AGENTKEYS_PORT: "not-a-port" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 2);
+  assert(new TextDecoder().decode(out.stderr).includes("AGENTKEYS_PORT"));
+});
+
+Deno.test("a wrong seal key refuses to start and leaves the keystore untouched", async () => {
+  await using dir = await tempDir();
+  const data = join(dir.path, "data");
+  const first = await startService({
+    AGENTKEYS_DATA_DIR: data,
+    AGENTKEYS_SEAL_KEY: "aa".repeat(32),
+  });
+  await stop(first.child);
+  const before = await Deno.readFile(join(data, "signer/keystore.json"));
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts"],
+    cwd: ROOT,
+    env: { AGENTKEYS_DATA_DIR: data, AGENTKEYS_SEAL_KEY: "bb".repeat(32), AGENTKEYS_PORT: "0" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 1);
+  assert(new TextDecoder().decode(out.stderr).includes("wrong seal key"));
+  assertEquals(await Deno.readFile(join(data, "signer/keystore.json")), before);
+});

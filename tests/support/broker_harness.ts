@@ -1,0 +1,157 @@
+/**
+ * A whole in-process service for broker tests: keyrings in a temp dir, in-memory KV, fs store,
+ * a fake identity layer, the broker and the worker (with the chain re-check) behind the real
+ * HTTP app. `await using s = await testService();`
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
+import { Broker, OIDC_TOKEN_S, OPERATOR_SESSION_S, SigningKeyring } from "../../lib/broker/mod.ts";
+import { EpochKeystore } from "../../lib/signer/mod.ts";
+import { FsBlobStore } from "../../lib/store/mod.ts";
+import { KvStateStore } from "../../lib/state/mod.ts";
+import { ChainCapAuthority, VaultWorker } from "../../lib/worker/mod.ts";
+import { createApp } from "../../routes/app.ts";
+import { FakeIdentity } from "./fake_identity.ts";
+import { LIMITS } from "./harness.ts";
+import { tempDir } from "./tmp.ts";
+
+export const PUBLIC_URL = "http://127.0.0.1:8787";
+
+export interface TestService extends AsyncDisposable {
+  identity: FakeIdentity;
+  broker: Broker;
+  keystore: EpochKeystore;
+  app: ReturnType<typeof createApp>;
+  /** Moves the broker's clock (ms). */
+  advance(ms: number): void;
+  call(
+    method: string,
+    path: string,
+    token?: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }>;
+  /** SIWE login through the HTTP API; returns the session token. */
+  loginOperator(account: PrivateKeyAccount): Promise<string>;
+  /** Device login through the HTTP API; returns the session token. */
+  loginDevice(device: PrivateKeyAccount): Promise<string>;
+}
+
+export async function testService(
+  options: { admins?: string[]; publicUrl?: string } = {},
+): Promise<TestService> {
+  const publicUrl = options.publicUrl ?? PUBLIC_URL;
+  const tmp = await tempDir();
+  let offset = 0;
+  const now = () => new Date(Date.now() + offset);
+  const sealKey = crypto.getRandomValues(new Uint8Array(32));
+  const k1 = await SigningKeyring.open({
+    path: join(tmp.path, "k1.json"),
+    sealKey,
+    purpose: "k1",
+    retainSeconds: OPERATOR_SESSION_S,
+  });
+  const k2 = await SigningKeyring.open({
+    path: join(tmp.path, "k2.json"),
+    sealKey,
+    purpose: "k2",
+    withCertificate: true,
+    retainSeconds: OIDC_TOKEN_S,
+  });
+  const state = await KvStateStore.open(undefined, () => now().getTime());
+  const keystore = await EpochKeystore.open({ path: join(tmp.path, "ks.json"), sealKey });
+  const identity = new FakeIdentity();
+  const store = new FsBlobStore(join(tmp.path, "blobs"));
+  const broker = new Broker({
+    publicUrl,
+    identity,
+    k1,
+    k2,
+    state,
+    admins: options.admins ?? [],
+    activeEpoch: () => keystore.activeEpoch,
+    now,
+  });
+  const worker = new VaultWorker({
+    store,
+    keys: keystore,
+    state,
+    capKeys: k1.verifier,
+    limits: LIMITS,
+    authority: new ChainCapAuthority(identity),
+    now,
+  });
+  const app = createApp({
+    worker,
+    broker,
+    limits: LIMITS,
+    health: {
+      version: "test",
+      roles: ["broker", "signer", "worker"],
+      store: "fs",
+      chainId: identity.chainId,
+      activeEpoch: () => keystore.activeEpoch,
+    },
+  });
+  const call: TestService["call"] = async (method, path, token, body) => {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (token) headers.authorization = `Bearer ${token}`;
+    const res = await app.request(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : {}, headers: res.headers };
+  };
+  return {
+    identity,
+    broker,
+    keystore,
+    app,
+    call,
+    advance(ms) {
+      offset += ms;
+    },
+    async loginOperator(account) {
+      const start = await call("POST", "/v1/auth/siwe/start", undefined, {
+        address: account.address,
+        chain_id: 31337,
+      });
+      if (start.status !== 200) throw new Error(JSON.stringify(start.body));
+      const signature = await account.signMessage({ message: start.body.message as string });
+      const verify = await call("POST", "/v1/auth/siwe/verify", undefined, {
+        request_id: start.body.request_id,
+        signature,
+      });
+      if (verify.status !== 200) throw new Error(JSON.stringify(verify.body));
+      return verify.body.session_jwt as string;
+    },
+    async loginDevice(device) {
+      const start = await call("POST", "/v1/auth/device/start", undefined, {
+        device_address: device.address,
+      });
+      if (start.status !== 200) throw new Error(JSON.stringify(start.body));
+      const signature = await device.signMessage({ message: start.body.message as string });
+      const verify = await call("POST", "/v1/auth/device/verify", undefined, {
+        request_id: start.body.request_id,
+        signature,
+      });
+      if (verify.status !== 200) throw new Error(JSON.stringify(verify.body));
+      return verify.body.session_jwt as string;
+    },
+    async [Symbol.asyncDispose]() {
+      state.close();
+      await store.close();
+      await tmp[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/** A fresh random wallet. */
+export function newAccount(): PrivateKeyAccount {
+  return privateKeyToAccount(generatePrivateKey());
+}
