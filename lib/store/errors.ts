@@ -29,7 +29,11 @@ export class StoreCredentialsExpired extends StoreError {
   }
 }
 
-/** A key the store refuses (empty, absolute, `..`, control characters). */
+/**
+ * A key the store refuses: empty, absolute, `.`/`..`/empty segments, backslashes, control
+ * characters, too long (see `key.ts`); on fs also a key that collides with a directory (`a` when
+ * `a/b` exists) or runs through a file (`a/b` when `a` exists).
+ */
 export class InvalidKey extends StoreError {
   constructor(readonly key: string) {
     super("invalid_key", `invalid object key: ${JSON.stringify(key)}`);

@@ -33,7 +33,10 @@ export interface PutConditions {
 }
 
 export interface ListOptions {
-  /** Keys per backend page (S3 `MaxKeys`); default 1000. */
+  /**
+   * Keys per backend page (S3 `MaxKeys`; on fs, keys stat'ed together); 1 to 1000, default 1000.
+   * Outside that range `list` throws `RangeError`.
+   */
   pageSize?: number;
   /** Start listing after this key (exclusive), to resume a scan. */
   startAfter?: string;
@@ -49,15 +52,26 @@ export interface BlobStore {
   readonly kind: "fs" | "s3";
   /** The whole object, or `null` when it does not exist. */
   get(key: string): Promise<StoredBlob | null>;
-  /** Bytes `start..end` inclusive (e.g. `0, 0` for the epoch byte), or `null` when missing. */
+  /**
+   * Bytes `start..end` inclusive (e.g. `0, 0` for the epoch byte), or `null` when missing. A range
+   * running past the end is cut at the end; one starting at or past the end gives no bytes (with
+   * the object's size and etag). `RangeError` unless `0 <= start <= end` are integers.
+   */
   getRange(key: string, start: number, end: number): Promise<RangeBlob | null>;
   /** Metadata, or `null` when missing. */
   head(key: string): Promise<BlobInfo | null>;
-  /** Writes atomically; throws {@linkcode PreconditionFailed} when a condition does not hold. */
+  /**
+   * Writes atomically; throws {@linkcode PreconditionFailed} when a condition does not hold (an
+   * `ifMatch` on a missing key never holds), `TypeError` when both conditions are given.
+   */
   put(key: string, body: Uint8Array, conditions?: PutConditions): Promise<{ etag: string }>;
   /** Removes the object; `false` when there was nothing to remove. */
   delete(key: string): Promise<boolean>;
-  /** Every key under `prefix` in ascending byte order, fetched page by page. */
+  /**
+   * Every key under `prefix` (a plain string prefix: `a/b` matches `a/bc`, `a/b/` does not) in
+   * ascending UTF-8 byte order, fetched page by page. Objects whose names are not valid keys
+   * (written by other tools) are not listed.
+   */
   list(prefix: string, options?: ListOptions): AsyncIterable<BlobInfo>;
   /** Releases sockets and handles. */
   close(): Promise<void>;

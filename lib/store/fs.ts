@@ -1,0 +1,604 @@
+/**
+ * The embedded default store: a directory on local disk with the S3 object layout
+ * (ARCHITECTURE §5). Object `K` is the plain file `<root>/K`.
+ *
+ * - **Atomic writes.** Bytes go to a temp file in `<root>.staging/` (a sibling of the root: on the
+ *   same file system, which is checked, yet never inside the listed tree), are fsynced, and the
+ *   file is renamed over `<root>/K`; the parent directory is fsynced too. A reader sees the old
+ *   object or the new one, never part of one. A crash leaves at most a temp file, removed once it
+ *   is an hour old by the next store that opens the root.
+ * - **Etag** = SHA-256 of the bytes, lowercase hex, no quotes. Object files are never modified in
+ *   place (only replaced by rename), so an open handle always reads one whole version. `get`
+ *   hashes what it reads; `head` and `getRange` (which reads only the requested bytes) take the
+ *   etag from a per-process cache keyed by the file's identity (device, inode, size, times) and
+ *   hash the file only on a miss. Listings carry no etag.
+ * - **Compare-and-swap.** Every write and delete of `K` runs under a lock striped by key: an async
+ *   mutex shared by all instances on the same root in this process, then an exclusive `flock` on
+ *   `<root>.locks/<stripe>.lock` so writers in other processes sharing the directory wait too.
+ *   Inside the lock a conditional write re-reads and hashes the current object, so the check is
+ *   always against the bytes on disk.
+ * - **Listing** walks the tree depth-first, each directory sorted so keys come out in UTF-8 byte
+ *   order like S3; only one directory's names per level are held in memory.
+ *
+ * Known difference from S3: a file cannot also be a directory, so `a` and `a/b` cannot both be
+ * keys; writing the second throws {@linkcode InvalidKey}.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { dirname, resolve } from "node:path";
+import type {
+  BlobInfo,
+  BlobStore,
+  ListOptions,
+  PutConditions,
+  RangeBlob,
+  StoredBlob,
+} from "./types.ts";
+import { InvalidKey, PreconditionFailed, StoreError, StoreUnavailable } from "./errors.ts";
+import {
+  compareKeys,
+  isValidKey,
+  pageSizeOf,
+  validateConditions,
+  validateKey,
+  validatePrefix,
+  validateRange,
+} from "./key.ts";
+
+/** Lock stripes per root: writers of different keys rarely wait for each other. */
+const STRIPES = 64;
+/** Etags remembered per root, so `head` and `getRange` need not re-hash unchanged objects. */
+const ETAG_CACHE_LIMIT = 10_000;
+/** Chunk size when hashing a file without holding it in memory. */
+const HASH_CHUNK = 1 << 20;
+/** Temp files older than this are leftovers of a crash, removed when a store opens the root. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+/**
+ * A blob store on a local directory.
+ *
+ * @example
+ * ```ts
+ * const store = new FsBlobStore(`${dataDir}/blobs`);
+ * const { etag } = await store.put("bots/a1/credentials/github.enc", bytes, { ifNoneMatch: "*" });
+ * await store.put("bots/a1/credentials/github.enc", newer, { ifMatch: etag }); // CAS
+ * await store.close();
+ * ```
+ */
+export class FsBlobStore implements BlobStore {
+  readonly kind = "fs" as const;
+  /** The absolute directory that holds the objects. */
+  readonly root: string;
+  #state: RootState;
+  #closed = false;
+
+  /** `rootDir` and its siblings `<rootDir>.staging` and `<rootDir>.locks` are created lazily. */
+  constructor(rootDir: string) {
+    this.root = resolve(rootDir);
+    if (this.root === dirname(this.root)) {
+      throw new TypeError("FsBlobStore needs a directory below the file-system root");
+    }
+    this.#state = RootState.acquire(this.root);
+  }
+
+  async get(key: string): Promise<StoredBlob | null> {
+    validateKey(key);
+    const state = await this.#ready();
+    return await fsErrors("get", key, async () => {
+      const generation = state.generation;
+      const file = await openObject(this.#path(key));
+      if (file === null) return null;
+      try {
+        const info = await file.stat();
+        if (!info.isFile) return null;
+        const body = await readExactly(file, info.size);
+        const etag = sha256(body);
+        state.remember(key, info, etag, generation);
+        return { body, etag };
+      } finally {
+        file.close();
+      }
+    });
+  }
+
+  async getRange(key: string, start: number, end: number): Promise<RangeBlob | null> {
+    validateKey(key);
+    validateRange(start, end);
+    const state = await this.#ready();
+    return await fsErrors("getRange", key, async () => {
+      const generation = state.generation;
+      const file = await openObject(this.#path(key));
+      if (file === null) return null;
+      try {
+        const info = await file.stat();
+        if (!info.isFile) return null;
+        // Like S3, a range past the end is cut at the end; one starting past it is empty.
+        const last = Math.min(end, info.size - 1);
+        let body: Uint8Array = new Uint8Array(0);
+        if (start <= last) {
+          await file.seek(start, Deno.SeekMode.Start);
+          body = await readExactly(file, last - start + 1);
+        }
+        const etag = await this.#etagOf(key, file, info, generation);
+        return { body, etag, size: info.size };
+      } finally {
+        file.close();
+      }
+    });
+  }
+
+  async head(key: string): Promise<BlobInfo | null> {
+    validateKey(key);
+    const state = await this.#ready();
+    return await fsErrors("head", key, async () => {
+      const generation = state.generation;
+      const file = await openObject(this.#path(key));
+      if (file === null) return null;
+      try {
+        const info = await file.stat();
+        if (!info.isFile) return null;
+        const etag = await this.#etagOf(key, file, info, generation);
+        return { key, size: info.size, etag, lastModified: info.mtime ?? new Date(0) };
+      } finally {
+        file.close();
+      }
+    });
+  }
+
+  async put(key: string, body: Uint8Array, conditions?: PutConditions): Promise<{ etag: string }> {
+    validateKey(key);
+    validateConditions(conditions);
+    const state = await this.#ready();
+    const etag = sha256(body);
+    return await fsErrors("put", key, () =>
+      state.exclusive(key, async () => {
+        const path = this.#path(key);
+        if (conditions?.ifNoneMatch === "*" && (await objectExists(path))) {
+          throw new PreconditionFailed(key);
+        }
+        if (conditions?.ifMatch !== undefined) {
+          const current = await hashObject(path);
+          if (current !== conditions.ifMatch) throw new PreconditionFailed(key);
+        }
+        state.generation++;
+        await this.#writeAtomically(key, path, body);
+        const info = await Deno.lstat(path);
+        state.remember(key, info, etag, state.generation);
+        return { etag };
+      }));
+  }
+
+  async delete(key: string): Promise<boolean> {
+    validateKey(key);
+    const state = await this.#ready();
+    return await fsErrors("delete", key, () =>
+      state.exclusive(key, async () => {
+        const path = this.#path(key);
+        // Deno.remove would also remove an empty directory: only files are objects.
+        if (!(await objectExists(path))) return false;
+        state.generation++;
+        state.forget(key);
+        try {
+          await Deno.remove(path);
+          return true;
+        } catch (err) {
+          if (err instanceof Deno.errors.NotFound) return false;
+          throw err;
+        }
+      }));
+  }
+
+  async *list(prefix: string, options?: ListOptions): AsyncIterable<BlobInfo> {
+    validatePrefix(prefix);
+    const pageSize = pageSizeOf(options);
+    const startAfter = options?.startAfter;
+    await this.#ready();
+    // Start at the deepest directory the prefix names in full; the rest of the prefix (part of
+    // one name) filters that directory's entries.
+    const cut = prefix.lastIndexOf("/") + 1;
+    const keys = this.#walk(prefix.slice(0, cut), prefix.slice(cut), startAfter);
+    // Keys are stat'ed a page at a time: memory stays bounded by pageSize, and the stats of a page
+    // run concurrently.
+    let page: string[] = [];
+    for await (const key of keys) {
+      page.push(key);
+      if (page.length === pageSize) {
+        yield* await this.#describe(page);
+        page = [];
+      }
+    }
+    if (page.length > 0) yield* await this.#describe(page);
+  }
+
+  /** Waits for in-flight writes of this process on the root, then releases the lock files. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#state.release();
+  }
+
+  async #ready(): Promise<RootState> {
+    if (this.#closed) throw new StoreUnavailable(`the fs store at ${this.root} is closed`);
+    try {
+      await this.#state.ready;
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new StoreUnavailable(`fs store: cannot use ${this.root}: ${reason}`, { cause: err });
+    }
+    return this.#state;
+  }
+
+  #path(key: string): string {
+    return `${this.root}/${key}`;
+  }
+
+  /** The etag of the version `file` has open: remembered if unchanged, else hashed. */
+  async #etagOf(
+    key: string,
+    file: Deno.FsFile,
+    info: Deno.FileInfo,
+    generation: number,
+  ): Promise<string> {
+    const known = this.#state.recall(key, info);
+    if (known !== undefined) return known;
+    await file.seek(0, Deno.SeekMode.Start);
+    const etag = await hashStream(file);
+    this.#state.remember(key, info, etag, generation);
+    return etag;
+  }
+
+  /** Temp file, write, fsync, rename over the object, fsync the directory. Runs under the lock. */
+  async #writeAtomically(key: string, path: string, body: Uint8Array): Promise<void> {
+    const state = this.#state;
+    const temp = `${state.staging}/${crypto.randomUUID()}.tmp`;
+    let renamed = false;
+    try {
+      const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
+      try {
+        await writeAll(file, body);
+        await file.sync();
+      } finally {
+        file.close();
+      }
+      const dir = dirname(path);
+      await state.ensureDir(key, dir);
+      try {
+        await Deno.rename(temp, path);
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+        // The directory was removed behind our back (our cache said it existed): recreate once.
+        state.createdDirs.delete(dir);
+        await state.ensureDir(key, dir);
+        await Deno.rename(temp, path);
+      }
+      renamed = true;
+      await syncDir(dir);
+    } catch (err) {
+      if (err instanceof Deno.errors.IsADirectory) throw new InvalidKey(key);
+      throw err;
+    } finally {
+      if (!renamed) await Deno.remove(temp).catch(() => {});
+    }
+  }
+
+  /** Valid keys below directory `dirKey` ("" or ending in "/"), in UTF-8 byte order. */
+  async *#walk(dirKey: string, fragment: string, startAfter?: string): AsyncGenerator<string> {
+    const entries: { name: string; sortName: string; isDir: boolean }[] = [];
+    try {
+      for await (const entry of Deno.readDir(`${this.root}/${dirKey}`)) {
+        // Symlinks are skipped: following one could leave the root.
+        if (!entry.isFile && !entry.isDirectory) continue;
+        if (!entry.name.startsWith(fragment)) continue;
+        // A directory sorts as "name/": every key inside it starts that way.
+        const sortName = entry.isDirectory ? `${entry.name}/` : entry.name;
+        entries.push({ name: entry.name, sortName, isDir: entry.isDirectory });
+      }
+    } catch (err) {
+      // Nothing under this prefix, or a file where the prefix wants a directory.
+      if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) return;
+      throw err;
+    }
+    entries.sort((a, b) => compareKeys(a.sortName, b.sortName));
+    for (const entry of entries) {
+      const key = dirKey + entry.sortName;
+      if (entry.isDir) {
+        // Skip a subtree whose keys all sort at or before startAfter.
+        if (
+          startAfter !== undefined && compareKeys(key, startAfter) < 0 &&
+          !startAfter.startsWith(key)
+        ) continue;
+        // Names no key could have (written by something else) are not objects of this store.
+        if (!isValidKey(`${key}x`)) continue;
+        yield* this.#walk(key, "", startAfter);
+      } else {
+        if (startAfter !== undefined && compareKeys(key, startAfter) <= 0) continue;
+        if (!isValidKey(key)) continue;
+        yield key;
+      }
+    }
+  }
+
+  async #describe(keys: string[]): Promise<BlobInfo[]> {
+    const infos = await Promise.all(keys.map(async (key): Promise<BlobInfo | null> => {
+      try {
+        const info = await Deno.lstat(this.#path(key));
+        if (!info.isFile) return null;
+        return { key, size: info.size, lastModified: info.mtime ?? new Date(0) };
+      } catch (err) {
+        // Deleted since the directory was read: S3 listings are not snapshots either.
+        if (err instanceof Deno.errors.NotFound) return null;
+        throw err;
+      }
+    }));
+    return infos.filter((info) => info !== null);
+  }
+}
+
+/**
+ * What every store instance on one root directory shares within this process: the lock stripes,
+ * the open lock files, the directories known to exist, and the etag cache.
+ */
+class RootState {
+  static #roots = new Map<string, RootState>();
+
+  readonly staging: string;
+  readonly locks: string;
+  readonly ready: Promise<void>;
+  readonly createdDirs = new Set<string>();
+  /** Bumped by every write and delete: a read that overlapped one does not fill the cache. */
+  generation = 0;
+  #refs = 0;
+  #mutexes = Array.from({ length: STRIPES }, () => new Mutex());
+  #lockFiles = new Map<number, Promise<Deno.FsFile>>();
+  #etags = new Map<string, { signature: string; etag: string }>();
+
+  private constructor(readonly root: string) {
+    this.staging = `${root}.staging`;
+    this.locks = `${root}.locks`;
+    this.ready = this.#prepare();
+    // A failed mkdir surfaces on the first operation; do not report it as unhandled here.
+    this.ready.catch(() => {});
+  }
+
+  async #prepare(): Promise<void> {
+    for (const dir of [this.root, this.staging, this.locks]) {
+      await Deno.mkdir(dir, { recursive: true });
+    }
+    // rename() cannot cross file systems: a volume mounted exactly at the root would make every
+    // write fail with EXDEV. Mount the parent instead (e.g. $DATA_DIR, not $DATA_DIR/blobs).
+    const [root, staging] = await Promise.all([Deno.stat(this.root), Deno.stat(this.staging)]);
+    if (root.dev !== staging.dev) {
+      throw new Error(`${this.staging} and ${this.root} are on different file systems`);
+    }
+    this.createdDirs.add(this.root);
+    await this.#sweepStaging();
+  }
+
+  /**
+   * Removes temp files that a crashed writer left behind. Only old ones: a writer in another
+   * process may be using a fresh one right now.
+   */
+  async #sweepStaging(): Promise<void> {
+    const cutoff = Date.now() - STALE_TEMP_MS;
+    for await (const entry of Deno.readDir(this.staging)) {
+      if (!entry.isFile || !entry.name.endsWith(".tmp")) continue;
+      const path = `${this.staging}/${entry.name}`;
+      const info = await Deno.lstat(path).catch(() => null);
+      if (info?.mtime && info.mtime.getTime() < cutoff) await Deno.remove(path).catch(() => {});
+    }
+  }
+
+  static acquire(root: string): RootState {
+    let state = RootState.#roots.get(root);
+    if (state === undefined) {
+      state = new RootState(root);
+      RootState.#roots.set(root, state);
+    }
+    state.#refs++;
+    return state;
+  }
+
+  async release(): Promise<void> {
+    if (--this.#refs > 0) return;
+    RootState.#roots.delete(this.root);
+    // Let queued writes finish before their lock files go away.
+    await Promise.all(this.#mutexes.map((mutex) => mutex.run(() => Promise.resolve())));
+    const files = await Promise.allSettled(this.#lockFiles.values());
+    for (const file of files) if (file.status === "fulfilled") file.value.close();
+  }
+
+  /** Runs `fn` holding the key's stripe: in this process, then across processes. */
+  exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const stripe = stripeOf(key);
+    return this.#mutexes[stripe].run(async () => {
+      const file = await this.#lockFile(stripe);
+      await file.lock(true);
+      try {
+        return await fn();
+      } finally {
+        await file.unlock();
+      }
+    });
+  }
+
+  /** Creates `dir` (a parent of `key`'s file) unless this process already knows it exists. */
+  async ensureDir(key: string, dir: string): Promise<void> {
+    if (this.createdDirs.has(dir)) return;
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+    } catch (err) {
+      // A file stands where a directory of the key should be ("a" exists, writing "a/b").
+      if (err instanceof Deno.errors.AlreadyExists || err instanceof Deno.errors.NotADirectory) {
+        throw new InvalidKey(key);
+      }
+      throw err;
+    }
+    this.createdDirs.add(dir);
+  }
+
+  recall(key: string, info: Deno.FileInfo): string | undefined {
+    const known = this.#etags.get(key);
+    return known?.signature === signatureOf(info) ? known.etag : undefined;
+  }
+
+  /** Caches `etag` for the file version `info` describes, unless a write ran since `generation`. */
+  remember(key: string, info: Deno.FileInfo, etag: string, generation: number): void {
+    if (generation !== this.generation) return;
+    this.#etags.delete(key);
+    this.#etags.set(key, { signature: signatureOf(info), etag });
+    if (this.#etags.size > ETAG_CACHE_LIMIT) {
+      // Maps iterate in insertion order: drop the least recently stored entry.
+      this.#etags.delete(this.#etags.keys().next().value!);
+    }
+  }
+
+  forget(key: string): void {
+    this.#etags.delete(key);
+  }
+
+  /** Opened on first use and kept: opening per write would cost two syscalls each time. */
+  #lockFile(stripe: number): Promise<Deno.FsFile> {
+    let file = this.#lockFiles.get(stripe);
+    if (file === undefined) {
+      const path = `${this.locks}/${stripe}.lock`;
+      file = Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
+      this.#lockFiles.set(stripe, file);
+    }
+    return file;
+  }
+}
+
+/** A FIFO async mutex. */
+class Mutex {
+  #tail: Promise<void> = Promise.resolve();
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const previous = this.#tail;
+    let release!: () => void;
+    this.#tail = new Promise((resolve) => (release = resolve));
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+/**
+ * Identifies one version of an object file. Files are replaced, never rewritten, so a new version
+ * is a new inode; size and times guard against the kernel reusing a freed inode number. (Another
+ * process's writes could in theory reuse an inode within one millisecond at the same size: that
+ * can only make `head`/`getRange` report an older etag, which a later CAS then refuses. CAS itself
+ * always re-hashes.)
+ */
+function signatureOf(info: Deno.FileInfo): string {
+  return [
+    info.dev,
+    info.ino,
+    info.size,
+    info.mtime?.getTime(),
+    info.ctime?.getTime(),
+    info.birthtime?.getTime(),
+  ].join(":");
+}
+
+/** FNV-1a over the key's UTF-16 units: cheap and evenly spread. */
+function stripeOf(key: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % STRIPES;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+async function hashStream(file: Deno.FsFile): Promise<string> {
+  const hash = createHash("sha256");
+  const chunk = new Uint8Array(HASH_CHUNK);
+  for (;;) {
+    const n = await file.read(chunk);
+    if (n === null) return hash.digest("hex");
+    hash.update(chunk.subarray(0, n));
+  }
+}
+
+/** The etag of the object file at `path`, or `null` when there is none. */
+async function hashObject(path: string): Promise<string | null> {
+  const file = await openObject(path);
+  if (file === null) return null;
+  try {
+    if (!(await file.stat()).isFile) return null;
+    return await hashStream(file);
+  } finally {
+    file.close();
+  }
+}
+
+/** Opens an object file for reading; `null` when missing (or a parent is a file). */
+async function openObject(path: string): Promise<Deno.FsFile | null> {
+  try {
+    return await Deno.open(path, { read: true });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
+      return null;
+    }
+    throw err;
+  }
+}
+
+async function objectExists(path: string): Promise<boolean> {
+  try {
+    return (await Deno.lstat(path)).isFile;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
+      return false;
+    }
+    throw err;
+  }
+}
+
+async function readExactly(file: Deno.FsFile, length: number): Promise<Uint8Array> {
+  const buffer = new Uint8Array(length);
+  let filled = 0;
+  while (filled < length) {
+    const n = await file.read(buffer.subarray(filled));
+    if (n === null) break; // cannot happen for an unchanged file; return what exists
+    filled += n;
+  }
+  return filled === length ? buffer : buffer.subarray(0, filled);
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await file.write(bytes.subarray(written));
+}
+
+/** Makes a rename durable: the new directory entry is on disk once this returns. */
+async function syncDir(dir: string): Promise<void> {
+  const handle = await Deno.open(dir, { read: true });
+  try {
+    await handle.sync();
+  } finally {
+    handle.close();
+  }
+}
+
+/** Runs an fs operation; unexpected I/O errors become {@linkcode StoreUnavailable}. */
+async function fsErrors<T>(operation: string, key: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof StoreError || err instanceof TypeError || err instanceof RangeError) {
+      throw err;
+    }
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new StoreUnavailable(`fs store: ${operation} ${key} failed: ${reason}`, { cause: err });
+  }
+}

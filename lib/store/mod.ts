@@ -1,0 +1,45 @@
+/**
+ * Blob stores: where AgentKeys keeps encrypted objects (ARCHITECTURE §5). The only module other
+ * components import from `lib/store`.
+ *
+ * - {@linkcode FsBlobStore}: the embedded default, a directory on local disk.
+ * - {@linkcode S3BlobStore}: AWS S3, Ceph RGW, or any S3-compatible service.
+ *
+ * Both implement {@linkcode BlobStore}, accept the same keys ({@linkcode validateKey}), and throw
+ * the same typed errors.
+ *
+ * @example
+ * ```ts
+ * import { FsBlobStore, PreconditionFailed } from "./lib/store/mod.ts";
+ *
+ * const store = new FsBlobStore("/var/lib/agentkeys/blobs");
+ * const current = await store.get("bots/a1/credentials/github.enc");
+ * try {
+ *   await store.put("bots/a1/credentials/github.enc", next, { ifMatch: current!.etag });
+ * } catch (err) {
+ *   if (!(err instanceof PreconditionFailed)) throw err;
+ *   // someone else wrote first: re-read and retry
+ * }
+ * ```
+ *
+ * @module
+ */
+
+export type {
+  BlobInfo,
+  BlobStore,
+  ListOptions,
+  PutConditions,
+  RangeBlob,
+  StoredBlob,
+} from "./types.ts";
+export {
+  InvalidKey,
+  PreconditionFailed,
+  StoreCredentialsExpired,
+  StoreError,
+  StoreUnavailable,
+} from "./errors.ts";
+export { compareKeys, isValidKey, validateKey, validatePrefix } from "./key.ts";
+export { FsBlobStore } from "./fs.ts";
+export { S3BlobStore, type S3BlobStoreOptions } from "./s3.ts";
