@@ -29,12 +29,15 @@ async function main(): Promise<number> {
   }
   const app = createApp({
     worker: service.worker,
+    broker: service.broker,
+    chain: service.chain,
+    publicUrl: config.publicUrl,
     limits: config.limits,
     health: {
       version: VERSION,
-      roles: ["signer", "worker"],
+      roles: ["broker", "signer", "worker"],
       store: service.store.kind,
-      chainId: null,
+      chainId: service.chain.client.chainId,
       activeEpoch: () => service.keystore.activeEpoch,
     },
   });

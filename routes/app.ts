@@ -12,6 +12,8 @@ import type { Broker } from "../lib/broker/mod.ts";
 import { authRoutes } from "./auth.ts";
 import { capRoutes } from "./caps.ts";
 import { identityRoutes } from "./identity.ts";
+import { chainRoutes } from "./chain.ts";
+import type { OpenChain } from "../lib/chain/mod.ts";
 import { errorResponse } from "./errors.ts";
 import { workerRoutes } from "./worker.ts";
 
@@ -28,6 +30,7 @@ export interface AppDeps {
   worker: VaultWorker;
   /** Absent in worker-only tests; the service always has one. */
   broker?: Broker;
+  chain?: OpenChain;
   publicUrl?: string;
   limits: Record<DataClass, number>;
   health: HealthInfo;
@@ -60,5 +63,6 @@ export function createApp(deps: AppDeps): Hono {
     app.route("/", capRoutes(deps.broker));
     app.route("/", identityRoutes(deps.broker));
   }
+  if (deps.chain) app.route("/", chainRoutes(deps.chain));
   return app;
 }

@@ -9,6 +9,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { HTTPException } from "hono/http-exception";
 import { WorkerError, type WorkerErrorCode } from "../lib/worker/mod.ts";
 import { LoginError, MintError, SessionInvalid } from "../lib/broker/mod.ts";
+import { ChainUnavailableError } from "../lib/chain/mod.ts";
 
 const WORKER_STATUS: Record<WorkerErrorCode, ContentfulStatusCode> = {
   bad_request: 400,
@@ -49,6 +50,13 @@ export function errorResponse(c: Context, err: unknown): Response {
   }
   if (err instanceof LoginError || err instanceof MintError) {
     return c.json({ error: err.code, message: err.message }, err.status);
+  }
+  if (err instanceof ChainUnavailableError) {
+    // Identity cannot be checked without the chain: refuse rather than guess.
+    return c.json({
+      error: "chain_unavailable",
+      message: "the identity chain cannot be reached; try again",
+    }, 503);
   }
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode;

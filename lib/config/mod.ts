@@ -92,6 +92,66 @@ export const SETTINGS: readonly Setting[] = [
     default: "1048576",
     description: "largest inbound message plaintext accepted",
   },
+  {
+    name: "AGENTKEYS_RPC_URL",
+    default: "(unset: embedded anvil)",
+    description:
+      "JSON-RPC URL of an external EVM chain that holds the identity contracts; unset: the service starts anvil with its state in `chain/` of the data directory and deploys the contracts on first start",
+  },
+  {
+    name: "AGENTKEYS_CHAIN_ID",
+    default: "31337 (embedded)",
+    description:
+      "chain id; with an external chain, when set, the service refuses a node that reports another",
+  },
+  {
+    name: "AGENTKEYS_AGENT_REGISTRY",
+    default: "(embedded: deployed)",
+    description: "AgentRegistry address on the external chain (required with AGENTKEYS_RPC_URL)",
+  },
+  {
+    name: "AGENTKEYS_SCOPE_REGISTRY",
+    default: "(embedded: deployed)",
+    description: "ScopeRegistry address on the external chain (required with AGENTKEYS_RPC_URL)",
+  },
+  {
+    name: "AGENTKEYS_K3_EPOCH_COUNTER",
+    default: "(embedded: deployed)",
+    description: "K3EpochCounter address on the external chain (required with AGENTKEYS_RPC_URL)",
+  },
+  {
+    name: "AGENTKEYS_AUDIT_ANCHOR",
+    default: "(embedded: deployed)",
+    description: "AuditAnchor address on the external chain (required with AGENTKEYS_RPC_URL)",
+  },
+  {
+    name: "AGENTKEYS_GOVERNANCE_KEY",
+    default: "(embedded: generated)",
+    description:
+      "external chain only: 64 hex chars, the private key of the contracts' governance (epoch rotation and destruction, audit anchors); unset there: those writes fail. The embedded chain generates a 0600 `chain/governance.key`",
+  },
+  {
+    name: "AGENTKEYS_ANVIL_PORT",
+    default: "0",
+    description:
+      "embedded chain only: the port anvil listens on (127.0.0.1); `0` picks a free one, published by `GET /v1/chain`",
+  },
+  {
+    name: "AGENTKEYS_URL",
+    default: "http://127.0.0.1:8787",
+    description: "CLI only (`deno task cli`, `deno task reencrypt --url`): the service to talk to",
+  },
+  {
+    name: "AGENTKEYS_CLI_HOME",
+    default: "~/.config/agentkeys",
+    description:
+      "CLI only: where `login` keeps the session (0600) and `agent add` writes device keys",
+  },
+  {
+    name: "AGENTKEYS_OPERATOR_KEY",
+    default: "(unset)",
+    description: "CLI only: the operator wallet's private key (hex) when `--key-file` is not given",
+  },
 ];
 
 /** S3 store settings; present only when the S3 store is selected. */
@@ -101,6 +161,25 @@ export interface S3Config {
   region: string;
   forcePathStyle: boolean;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+/** The identity chain: embedded anvil when `rpcUrl` is unset, else an external EVM chain. */
+export interface ChainConfig {
+  /** External chain's JSON-RPC URL; undefined selects the embedded anvil. */
+  rpcUrl?: string;
+  /** Expected chain id (embedded default 31337; external: checked against the node if set). */
+  chainId?: number;
+  /** Contract addresses; present exactly when `rpcUrl` is. */
+  addresses?: {
+    AgentRegistry: `0x${string}`;
+    ScopeRegistry: `0x${string}`;
+    K3EpochCounter: `0x${string}`;
+    AuditAnchor: `0x${string}`;
+  };
+  /** External chain's governance private key (0x + 64 hex). */
+  governanceKey?: `0x${string}`;
+  /** Embedded anvil's port; 0 = a free one. */
+  anvilPort: number;
 }
 
 /** The parsed, validated configuration. */
@@ -114,6 +193,7 @@ export interface Config {
   admins: string[];
   s3?: S3Config;
   limits: { credentials: number; memory: number; inbound: number };
+  chain: ChainConfig;
 }
 
 /** A setting has a value the service cannot use; the message names the variable. */
@@ -186,6 +266,7 @@ export function loadConfig(env: Env): Config {
         : undefined,
     };
   }
+  const chain = chainConfig(get);
   const limit = (name: string, dflt: number) =>
     integer(get(name) ?? String(dflt), name, 1, 64 * 1024 * 1024);
   return {
@@ -201,6 +282,59 @@ export function loadConfig(env: Env): Config {
       memory: limit("AGENTKEYS_MAX_MEMORY_BYTES", 1024 * 1024),
       inbound: limit("AGENTKEYS_MAX_INBOUND_BYTES", 1024 * 1024),
     },
+    chain,
+  };
+}
+
+const CHAIN_ADDRESS_SETTINGS = {
+  AgentRegistry: "AGENTKEYS_AGENT_REGISTRY",
+  ScopeRegistry: "AGENTKEYS_SCOPE_REGISTRY",
+  K3EpochCounter: "AGENTKEYS_K3_EPOCH_COUNTER",
+  AuditAnchor: "AGENTKEYS_AUDIT_ANCHOR",
+} as const;
+
+function chainConfig(get: (name: string) => string | undefined): ChainConfig {
+  const rpcUrl = get("AGENTKEYS_RPC_URL");
+  if (rpcUrl !== undefined && !/^(https?|wss?):\/\/\S+$/.test(rpcUrl)) {
+    throw new ConfigError("AGENTKEYS_RPC_URL must be an http(s) or ws(s) URL");
+  }
+  const chainIdText = get("AGENTKEYS_CHAIN_ID");
+  const chainId = chainIdText === undefined
+    ? undefined
+    : integer(chainIdText, "AGENTKEYS_CHAIN_ID", 1, Number.MAX_SAFE_INTEGER);
+  const anvilPort = integer(get("AGENTKEYS_ANVIL_PORT") ?? "0", "AGENTKEYS_ANVIL_PORT", 0, 65535);
+  const given = Object.entries(CHAIN_ADDRESS_SETTINGS)
+    .map(([contract, name]) => [contract, name, get(name)] as const);
+  const governanceKey = get("AGENTKEYS_GOVERNANCE_KEY");
+  if (rpcUrl === undefined) {
+    // The embedded chain deploys its own contracts with its own generated key; an address or
+    // key given here could only be a mistake (meant for an external chain).
+    const stray = given.find(([, , v]) => v !== undefined);
+    if (stray) throw new ConfigError(`${stray[1]} needs AGENTKEYS_RPC_URL (an external chain)`);
+    if (governanceKey !== undefined) {
+      throw new ConfigError("AGENTKEYS_GOVERNANCE_KEY needs AGENTKEYS_RPC_URL (an external chain)");
+    }
+    return { chainId, anvilPort };
+  }
+  const addresses: Record<string, `0x${string}`> = {};
+  for (const [contract, name, value] of given) {
+    if (value === undefined) throw new ConfigError(`${name} is required with AGENTKEYS_RPC_URL`);
+    if (!/^0x[0-9a-fA-F]{40}$/.test(value)) {
+      throw new ConfigError(`${name} must be an EVM address, got ${value}`);
+    }
+    addresses[contract] = value.toLowerCase() as `0x${string}`;
+  }
+  if (governanceKey !== undefined && !/^(0x)?[0-9a-fA-F]{64}$/.test(governanceKey)) {
+    throw new ConfigError("AGENTKEYS_GOVERNANCE_KEY must be 64 hex characters (32 bytes)");
+  }
+  return {
+    rpcUrl,
+    chainId,
+    addresses: addresses as ChainConfig["addresses"],
+    governanceKey: governanceKey === undefined
+      ? undefined
+      : `0x${governanceKey.replace(/^0x/, "").toLowerCase()}`,
+    anvilPort,
   };
 }
 
@@ -221,4 +355,27 @@ function hostForUrl(host: string): string {
   // 0.0.0.0 is a bind address, not one a client can reach.
   if (host === "0.0.0.0") return "127.0.0.1";
   return host.includes(":") ? `[${host}]` : host;
+}
+
+/** What the command-line clients read from the environment. */
+export interface CliConfig {
+  url: string;
+  home: string;
+  operatorKey?: string;
+}
+
+/**
+ * The CLI's settings (`AGENTKEYS_URL`, `AGENTKEYS_CLI_HOME`, `AGENTKEYS_OPERATOR_KEY`).
+ *
+ * ```ts
+ * const cli = loadCliConfig(Deno.env.toObject());
+ * ```
+ */
+export function loadCliConfig(env: Env): CliConfig {
+  const get = (name: string) => env[name]?.trim() || undefined;
+  const url = (get("AGENTKEYS_URL") ?? "http://127.0.0.1:8787").replace(/\/+$/, "");
+  if (!/^https?:\/\//.test(url)) throw new ConfigError("AGENTKEYS_URL must be an http(s) URL");
+  const home = get("AGENTKEYS_CLI_HOME") ??
+    `${get("HOME") ?? "."}/.config/agentkeys`;
+  return { url, home, operatorKey: get("AGENTKEYS_OPERATOR_KEY") };
 }

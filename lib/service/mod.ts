@@ -13,11 +13,12 @@
 
 import { join, resolve } from "node:path";
 import type { Config } from "../config/mod.ts";
-import { OIDC_TOKEN_S, OPERATOR_SESSION_S, SigningKeyring } from "../broker/mod.ts";
+import { Broker, OIDC_TOKEN_S, OPERATOR_SESSION_S, SigningKeyring } from "../broker/mod.ts";
+import { type OpenChain, openChain } from "../chain/mod.ts";
 import { EpochKeystore, KEYSTORE_FILE, loadSealKey } from "../signer/mod.ts";
 import { type BlobStore, FsBlobStore, S3BlobStore } from "../store/mod.ts";
-import { KvStateStore } from "../state/mod.ts";
-import { VaultWorker } from "../worker/mod.ts";
+import { KvStateStore, KvWriteLedger } from "../state/mod.ts";
+import { ChainCapAuthority, VaultWorker } from "../worker/mod.ts";
 
 export const VERSION = "0.1.0";
 
@@ -32,6 +33,8 @@ export interface Service {
   /** K2: OIDC tokens for STS. */
   k2: SigningKeyring;
   worker: VaultWorker;
+  chain: OpenChain;
+  broker: Broker;
   close(): Promise<void>;
 }
 
@@ -57,13 +60,33 @@ export async function openService(config: Config): Promise<Service> {
   });
   const store = await openStore(config, dataDir);
   const state = await KvStateStore.open(join(dataDir, "state.kv"));
+  let chain: OpenChain;
+  try {
+    chain = await openChain(config, { warn: (message) => console.warn(message) });
+  } catch (err) {
+    state.close();
+    await store.close();
+    throw err;
+  }
   const worker = new VaultWorker({
     store,
     keys: keystore,
     state,
     capKeys: k1.verifier,
     limits: config.limits,
+    // Revocation and scope removal bite at the next read, not when the cap expires.
+    authority: new ChainCapAuthority(chain.client),
     warn: (message) => console.warn(message),
+    ledger: new KvWriteLedger(state.kv),
+  });
+  const broker = new Broker({
+    publicUrl: config.publicUrl,
+    identity: chain.client,
+    k1,
+    k2,
+    state,
+    admins: config.admins,
+    activeEpoch: () => keystore.activeEpoch,
   });
   return {
     config,
@@ -73,9 +96,12 @@ export async function openService(config: Config): Promise<Service> {
     k1,
     k2,
     worker,
+    chain,
+    broker,
     async close() {
       state.close();
       await store.close();
+      await chain.close();
     },
   };
 }

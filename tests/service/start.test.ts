@@ -5,44 +5,15 @@
 import { assert, assertEquals } from "../support/assert.ts";
 import { join } from "node:path";
 import { tempDir } from "../support/tmp.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
+import { ROOT, startServiceProcess } from "../support/service_process.ts";
 
 /** Starts main.ts on a free port; resolves with its URL once it prints it. */
 async function startService(env: Record<string, string>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "start"],
-    cwd: ROOT,
-    env: { AGENTKEYS_PORT: "0", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += value;
-    const m = /listening on (http:\/\/\S+)/.exec(out);
-    if (m) {
-      // Keep draining so the child never blocks on a full pipe.
-      (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
-      })();
-      return { child, url: m[1], out };
-    }
-  }
-  child.kill("SIGKILL");
-  const err = await new Response(child.stderr).text();
-  throw new Error(`the service did not print its URL:\n${out}\n${err}`);
+  return await startServiceProcess(env);
 }
 
-async function stop(child: Deno.ChildProcess) {
-  child.kill("SIGTERM");
-  const status = await child.status;
-  await child.stderr.cancel().catch(() => {});
-  return status;
+async function stop(child: { stop(): Promise<Deno.CommandStatus> }) {
+  return await child.stop();
 }
 
 Deno.test("deno task start: embedded defaults, /healthz answers, state survives a restart", async () => {
@@ -52,7 +23,7 @@ Deno.test("deno task start: embedded defaults, /healthz answers, state survives 
   const health = await (await fetch(`${first.url}/healthz`)).json();
   assertEquals([health.ok, health.store, health.k3_epoch], [true, "fs", 1]);
   assert(Array.isArray(health.roles) && health.roles.includes("worker"));
-  assertEquals((await stop(first.child)).code, 0, "SIGTERM is a clean shutdown");
+  assertEquals((await stop(first)).code, 0, "SIGTERM is a clean shutdown");
 
   const names = [...Deno.readDirSync(data)].map((e) => e.name).sort();
   for (const expected of ["seal.key", "signer", "state.kv", "broker"]) {
@@ -63,7 +34,7 @@ Deno.test("deno task start: embedded defaults, /healthz answers, state survives 
 
   const second = await startService({ AGENTKEYS_DATA_DIR: data });
   assertEquals((await (await fetch(`${second.url}/healthz`)).json()).k3_epoch, 1);
-  await stop(second.child);
+  await stop(second);
   assertEquals(await Deno.readTextFile(join(data, "signer/keystore.json")), keystoreBefore);
 });
 
@@ -86,7 +57,7 @@ Deno.test("a wrong seal key refuses to start and leaves the keystore untouched",
     AGENTKEYS_DATA_DIR: data,
     AGENTKEYS_SEAL_KEY: "aa".repeat(32),
   });
-  await stop(first.child);
+  await stop(first);
   const before = await Deno.readFile(join(data, "signer/keystore.json"));
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "main.ts"],

@@ -1,0 +1,574 @@
+/**
+ * `ChainClient`: typed reads of the identity contracts (devices, scopes, epochs) and the
+ * governance writes the service itself sends (rotate, record a destroyed epoch, anchor the
+ * audit log), over viem.
+ *
+ * Reads are cached for at most one block: each read asks the node for the latest block number
+ * and answers from the cache only if the same call was already made at that very block (the
+ * call itself runs pinned to that block). So a revocation is visible in the first read that
+ * starts after its transaction was mined — exactly the freshness the workers' revocation
+ * re-check needs — while concurrent identical reads in one block share one `eth_call`.
+ *
+ * Operator writes (register an agent, set a scope) are not here: operators sign their own
+ * transactions in their wallets.
+ *
+ * ```ts
+ * const chain = new ChainClient({ rpcUrl, chainId: 31337, addresses, governanceKey });
+ * const device = await chain.getDevice(deviceKeyHash(agentAddress));
+ * const { epoch, txHash } = await chain.advanceEpoch();
+ * ```
+ *
+ * @module
+ */
+
+import {
+  type Abi,
+  type Address,
+  BaseError,
+  type Chain,
+  ContractFunctionRevertedError,
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  type Hex,
+  http,
+  parseEventLogs,
+  type PublicClient,
+  type TransactionReceipt,
+} from "viem";
+import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
+import {
+  agentRegistryAbi,
+  auditAnchorAbi,
+  k3EpochCounterAbi,
+  scopeRegistryAbi,
+} from "./artifacts.ts";
+
+/** Addresses of the four deployed contracts. */
+export interface ContractAddresses {
+  AgentRegistry: Address;
+  ScopeRegistry: Address;
+  K3EpochCounter: Address;
+  AuditAnchor: Address;
+}
+
+/** The contract names, in deployment order. */
+export const CONTRACTS = [
+  "AgentRegistry",
+  "ScopeRegistry",
+  "K3EpochCounter",
+  "AuditAnchor",
+] as const;
+
+/** A registered device (an agent's key) as AgentRegistry stores it. */
+export interface DeviceRecord {
+  deviceKeyHash: Hex;
+  operatorOmni: Hex;
+  actorOmni: Hex;
+  label: string;
+  generation: number;
+  revoked: boolean;
+  /** Unix seconds (block timestamp). */
+  registeredAt: number;
+}
+
+/** An agent's scope as ScopeRegistry stores it. */
+export interface ScopeRecord {
+  serviceHashes: Hex[];
+  readOnly: boolean;
+  /** Unix seconds of the last setScope/revokeScope; 0 when never set. */
+  updatedAt: number;
+}
+
+/** Base class of this module's errors. */
+export class ChainError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ChainError";
+  }
+}
+
+/** A contract refused the call; `errorName` is the Solidity custom error (e.g. `EpochNotPast`). */
+export class ChainRevertError extends ChainError {
+  constructor(
+    readonly errorName: string,
+    readonly args: readonly unknown[],
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "ChainRevertError";
+  }
+}
+
+/** The node could not be reached or answered with an error that is not a contract revert. */
+export class ChainUnavailableError extends ChainError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ChainUnavailableError";
+  }
+}
+
+/** A governance write was asked of a client constructed without the governance key. */
+export class NoGovernanceKeyError extends ChainError {
+  constructor() {
+    super("this chain client has no governance key (AGENTKEYS_GOVERNANCE_KEY)");
+    this.name = "NoGovernanceKeyError";
+  }
+}
+
+/** The faucet exists on the embedded development chain only. */
+export class NotEmbeddedError extends ChainError {
+  constructor() {
+    super("the faucet is available on the embedded chain only");
+    this.name = "NotEmbeddedError";
+  }
+}
+
+/** Options of {@linkcode ChainClient}. */
+export interface ChainClientOptions {
+  rpcUrl: string;
+  chainId: number;
+  addresses: ContractAddresses;
+  /** 0x + 64 hex; needed for advanceEpoch, recordEpochDestroyed and anchor. */
+  governanceKey?: Hex;
+  /** True for the embedded anvil: enables {@linkcode ChainClient.faucet}. */
+  embedded?: boolean;
+  /** How often to poll for receipts, ms (default 200; anvil mines at once). */
+  pollingInterval?: number;
+}
+
+/** A viem chain object for an id and RPC URL (viem wants one to sign transactions). */
+export function chainDefinition(chainId: number, rpcUrl: string): Chain {
+  return defineChain({
+    id: chainId,
+    name: `agentkeys-${chainId}`,
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [rpcUrl] } },
+  });
+}
+
+/** Keeps at most this many cached reads for one block, so a flood of distinct reads is bounded. */
+const CACHE_LIMIT = 10_000;
+
+/** Typed access to the identity contracts. See the module doc for the cache's semantics. */
+export class ChainClient {
+  readonly rpcUrl: string;
+  readonly chainId: number;
+  readonly addresses: Readonly<ContractAddresses>;
+  readonly embedded: boolean;
+  /** The governance account's address, when the key was given. */
+  readonly governance?: Address;
+  readonly chain: Chain;
+  readonly publicClient: PublicClient;
+  readonly #account?: PrivateKeyAccount;
+  readonly #pollingInterval: number;
+  #cacheBlock = -1n;
+  #cache = new Map<string, Promise<unknown>>();
+  /** Transactions this client sends run one at a time, so two never pick the same nonce. */
+  #writeQueue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: ChainClientOptions) {
+    this.rpcUrl = options.rpcUrl;
+    this.chainId = options.chainId;
+    this.addresses = Object.freeze({ ...options.addresses });
+    this.embedded = options.embedded ?? false;
+    this.#pollingInterval = options.pollingInterval ?? 200;
+    this.chain = chainDefinition(options.chainId, options.rpcUrl);
+    // cacheTime 0: viem otherwise reuses a block number for up to pollingInterval, which would
+    // let a read miss a revocation mined a moment ago.
+    this.publicClient = createPublicClient({
+      chain: this.chain,
+      transport: http(options.rpcUrl, { retryCount: 1 }),
+      cacheTime: 0,
+      pollingInterval: this.#pollingInterval,
+    }) as PublicClient;
+    if (options.governanceKey !== undefined) {
+      this.#account = privateKeyToAccount(options.governanceKey);
+      this.governance = this.#account.address;
+    }
+  }
+
+  /**
+   * The device registered under `deviceKeyHash`, or null when there is none.
+   *
+   * ```ts
+   * const d = await chain.getDevice(deviceKeyHash(agentAddress));
+   * if (!d || d.revoked) throw new Error("unknown or revoked device");
+   * ```
+   */
+  async getDevice(deviceKeyHash: Hex): Promise<DeviceRecord | null> {
+    const [operatorOmni, actorOmni, label, generation, revoked, registeredAt] = await this.#read(
+      `getDevice:${deviceKeyHash}`,
+      (blockNumber) =>
+        this.publicClient.readContract({
+          address: this.addresses.AgentRegistry,
+          abi: agentRegistryAbi,
+          functionName: "getDevice",
+          args: [deviceKeyHash],
+          blockNumber,
+        }),
+    );
+    if (/^0x0{64}$/.test(operatorOmni)) return null;
+    return {
+      deviceKeyHash,
+      operatorOmni,
+      actorOmni,
+      label,
+      generation,
+      revoked,
+      registeredAt: Number(registeredAt),
+    };
+  }
+
+  /**
+   * Every device key hash an operator registered (revoked ones included), oldest first.
+   *
+   * ```ts
+   * const hashes = await chain.agentsOf(operatorOmniOf(wallet));
+   * ```
+   */
+  async agentsOf(operatorOmni: Hex): Promise<Hex[]> {
+    const list = await this.#read(
+      `agentsOf:${operatorOmni}`,
+      (blockNumber) =>
+        this.publicClient.readContract({
+          address: this.addresses.AgentRegistry,
+          abi: agentRegistryAbi,
+          functionName: "agentsOf",
+          args: [operatorOmni],
+          blockNumber,
+        }),
+    );
+    return [...list];
+  }
+
+  /**
+   * Whether a service is in an agent's scope, and whether that scope is read-only. False for
+   * revoked agents (ScopeRegistry decides that on chain).
+   *
+   * ```ts
+   * const { allowed, readOnly } = await chain.isServiceInScope(op, actor, serviceHash("openai"));
+   * ```
+   */
+  async isServiceInScope(
+    operatorOmni: Hex,
+    actorOmni: Hex,
+    serviceHash: Hex,
+  ): Promise<{ allowed: boolean; readOnly: boolean }> {
+    const [allowed, readOnly] = await this.#read(
+      `isServiceInScope:${operatorOmni}:${actorOmni}:${serviceHash}`,
+      (blockNumber) =>
+        this.publicClient.readContract({
+          address: this.addresses.ScopeRegistry,
+          abi: scopeRegistryAbi,
+          functionName: "isServiceInScope",
+          args: [operatorOmni, actorOmni, serviceHash],
+          blockNumber,
+        }),
+    );
+    return { allowed, readOnly };
+  }
+
+  /**
+   * The stored scope of an agent (empty and `updatedAt: 0` when never set).
+   *
+   * ```ts
+   * const { serviceHashes, readOnly } = await chain.getScope(op, actor);
+   * ```
+   */
+  async getScope(operatorOmni: Hex, actorOmni: Hex): Promise<ScopeRecord> {
+    const [serviceHashes, readOnly, updatedAt] = await this.#read(
+      `getScope:${operatorOmni}:${actorOmni}`,
+      (blockNumber) =>
+        this.publicClient.readContract({
+          address: this.addresses.ScopeRegistry,
+          abi: scopeRegistryAbi,
+          functionName: "getScope",
+          args: [operatorOmni, actorOmni],
+          blockNumber,
+        }),
+    );
+    return { serviceHashes: [...serviceHashes], readOnly, updatedAt: Number(updatedAt) };
+  }
+
+  /**
+   * The current K3 epoch as recorded on chain (1 right after deployment).
+   *
+   * ```ts
+   * const epoch = await chain.currentEpoch();
+   * ```
+   */
+  async currentEpoch(): Promise<number> {
+    const epoch = await this.#read("currentEpoch", (blockNumber) =>
+      this.publicClient.readContract({
+        address: this.addresses.K3EpochCounter,
+        abi: k3EpochCounterAbi,
+        functionName: "currentEpoch",
+        blockNumber,
+      }));
+    return Number(epoch);
+  }
+
+  /**
+   * When an epoch started and when its destruction was recorded (unix seconds; 0 = not yet).
+   *
+   * ```ts
+   * const { startedAt, destroyedAt } = await chain.epochInfo(1);
+   * ```
+   */
+  async epochInfo(epoch: number): Promise<{ startedAt: number; destroyedAt: number }> {
+    const [startedAt, destroyedAt] = await this.#read(
+      `epochInfo:${epoch}`,
+      (blockNumber) =>
+        Promise.all([
+          this.publicClient.readContract({
+            address: this.addresses.K3EpochCounter,
+            abi: k3EpochCounterAbi,
+            functionName: "epochStartedAt",
+            args: [BigInt(epoch)],
+            blockNumber,
+          }),
+          this.publicClient.readContract({
+            address: this.addresses.K3EpochCounter,
+            abi: k3EpochCounterAbi,
+            functionName: "epochDestroyedAt",
+            args: [BigInt(epoch)],
+            blockNumber,
+          }),
+        ]),
+    );
+    return { startedAt: Number(startedAt), destroyedAt: Number(destroyedAt) };
+  }
+
+  /**
+   * The newest audit anchor (zeros before the first).
+   *
+   * ```ts
+   * const { head, count } = await chain.latestAnchor();
+   * ```
+   */
+  async latestAnchor(): Promise<{ head: Hex; count: number; anchoredAt: number }> {
+    const [head, count, anchoredAt] = await this.#read(
+      "latestAnchor",
+      (blockNumber) =>
+        this.publicClient.readContract({
+          address: this.addresses.AuditAnchor,
+          abi: auditAnchorAbi,
+          functionName: "latestAnchor",
+          blockNumber,
+        }),
+    );
+    return { head, count: Number(count), anchoredAt: Number(anchoredAt) };
+  }
+
+  /**
+   * Records a K3 rotation on chain (governance) and returns the new epoch from the mined
+   * `K3Rotated` event, after the receipt.
+   *
+   * ```ts
+   * const { epoch, txHash } = await chain.advanceEpoch();
+   * ```
+   */
+  async advanceEpoch(): Promise<{ epoch: number; txHash: Hex }> {
+    const receipt = await this.#governanceWrite({
+      address: this.addresses.K3EpochCounter,
+      abi: k3EpochCounterAbi,
+      functionName: "advanceEpoch",
+      args: [],
+    });
+    const [event] = parseEventLogs({
+      abi: k3EpochCounterAbi,
+      eventName: "K3Rotated",
+      logs: receipt.logs,
+    });
+    if (!event) {
+      throw new ChainError(`advanceEpoch ${receipt.transactionHash} emitted no K3Rotated`);
+    }
+    return { epoch: Number(event.args.epoch), txHash: receipt.transactionHash };
+  }
+
+  /**
+   * Records that the key of a past epoch was destroyed (governance). Reverts (as
+   * {@linkcode ChainRevertError}) for the current or a future epoch, and for one already recorded.
+   *
+   * ```ts
+   * await chain.recordEpochDestroyed(1);
+   * ```
+   */
+  async recordEpochDestroyed(epoch: number): Promise<{ txHash: Hex }> {
+    const receipt = await this.#governanceWrite({
+      address: this.addresses.K3EpochCounter,
+      abi: k3EpochCounterAbi,
+      functionName: "recordEpochDestroyed",
+      args: [BigInt(epoch)],
+    });
+    return { txHash: receipt.transactionHash };
+  }
+
+  /**
+   * Anchors the audit log's hash chain: `head` is the hash of entry number `count`, which must
+   * be larger than the previous anchor's (governance).
+   *
+   * ```ts
+   * await chain.anchor(headHash, 1024);
+   * ```
+   */
+  async anchor(head: Hex, count: number): Promise<{ txHash: Hex }> {
+    const receipt = await this.#governanceWrite({
+      address: this.addresses.AuditAnchor,
+      abi: auditAnchorAbi,
+      functionName: "anchor",
+      args: [head, BigInt(count)],
+    });
+    return { txHash: receipt.transactionHash };
+  }
+
+  /**
+   * Sends `wei` to `address` from anvil's first (unlocked) development account. Embedded
+   * chain only: anywhere else throws {@linkcode NotEmbeddedError} before touching the network.
+   *
+   * ```ts
+   * await chain.faucet(operatorAddress, 10n ** 18n);
+   * ```
+   */
+  faucet(address: Address, wei: bigint): Promise<{ txHash: Hex }> {
+    if (!this.embedded) return Promise.reject(new NotEmbeddedError());
+    // Queued like the governance writes: anvil picks the nonce of eth_sendTransaction itself,
+    // but two identical concurrent requests get the same nonce ("transaction already imported").
+    return this.#queued(async () => {
+      try {
+        const wallet = createWalletClient({ chain: this.chain, transport: http(this.rpcUrl) });
+        const accounts = await wallet.getAddresses(); // eth_accounts: anvil's unlocked accounts
+        if (accounts.length === 0) throw new ChainError("anvil has no unlocked dev account");
+        // A JSON-RPC account: anvil signs with its own unlocked dev key.
+        const hash = await wallet.sendTransaction({
+          account: accounts[0],
+          to: address,
+          value: wei,
+        });
+        await this.#receipt(hash);
+        return { txHash: hash };
+      } catch (err) {
+        throw toChainError(err);
+      }
+    });
+  }
+
+  /** Every contract's address and ABI, for `GET /v1/chain`. */
+  contracts(): Record<(typeof CONTRACTS)[number], { address: Address; abi: Abi }> {
+    return {
+      AgentRegistry: { address: this.addresses.AgentRegistry, abi: agentRegistryAbi },
+      ScopeRegistry: { address: this.addresses.ScopeRegistry, abi: scopeRegistryAbi },
+      K3EpochCounter: { address: this.addresses.K3EpochCounter, abi: k3EpochCounterAbi },
+      AuditAnchor: { address: this.addresses.AuditAnchor, abi: auditAnchorAbi },
+    };
+  }
+
+  /**
+   * The one-block read cache: `key` names the call and its arguments; `read` performs it at
+   * the given block. Entries of older blocks are dropped when a newer block is seen.
+   */
+  async #read<T>(key: string, read: (blockNumber: bigint) => Promise<T>): Promise<T> {
+    let blockNumber: bigint;
+    try {
+      blockNumber = await this.publicClient.getBlockNumber({ cacheTime: 0 });
+    } catch (err) {
+      throw toChainError(err);
+    }
+    const run = () => read(blockNumber).catch((err) => Promise.reject(toChainError(err)));
+    // A read that learnt an older block than the cache's (it raced a newer one) is answered
+    // directly: caching it would mix blocks.
+    if (blockNumber < this.#cacheBlock) return await run();
+    if (blockNumber > this.#cacheBlock || this.#cache.size >= CACHE_LIMIT) {
+      this.#cache.clear();
+      this.#cacheBlock = blockNumber;
+    }
+    let pending = this.#cache.get(key) as Promise<T> | undefined;
+    if (!pending) {
+      pending = run();
+      this.#cache.set(key, pending);
+      // Failures are not cached: the next read retries.
+      pending.catch(() => {
+        if (this.#cache.get(key) === pending) this.#cache.delete(key);
+      });
+    }
+    return await pending;
+  }
+
+  #governanceWrite(
+    request: { address: Address; abi: Abi; functionName: string; args: readonly unknown[] },
+  ): Promise<TransactionReceipt> {
+    const account = this.#account;
+    if (!account) return Promise.reject(new NoGovernanceKeyError());
+    return this.#queued(async () => {
+      try {
+        const wallet = createWalletClient({
+          account,
+          chain: this.chain,
+          transport: http(this.rpcUrl),
+        });
+        // Simulate first: a refusal then surfaces as the contract's custom error (decoded from
+        // the ABI) instead of a failed transaction that costs gas.
+        const { request: prepared } = await this.publicClient.simulateContract({
+          ...request,
+          account,
+        });
+        const hash = await wallet.writeContract(prepared);
+        return await this.#receipt(hash);
+      } catch (err) {
+        throw toChainError(err);
+      }
+    });
+  }
+
+  /**
+   * Runs transaction senders one at a time, in call order, so that no two pick the same nonce.
+   * A failure does not block the queue.
+   */
+  #queued<T>(send: () => Promise<T>): Promise<T> {
+    const result = this.#writeQueue.then(send, send);
+    this.#writeQueue = result.catch(() => {});
+    return result;
+  }
+
+  async #receipt(hash: Hex): Promise<TransactionReceipt> {
+    const receipt = await this.publicClient.waitForTransactionReceipt({
+      hash,
+      pollingInterval: this.#pollingInterval,
+    });
+    if (receipt.status !== "success") {
+      throw new ChainError(`transaction ${hash} was mined but reverted`);
+    }
+    return receipt;
+  }
+}
+
+/**
+ * Maps a viem error to this module's typed errors: a contract revert becomes
+ * {@linkcode ChainRevertError} with the custom error's name; anything else from viem becomes
+ * {@linkcode ChainUnavailableError}. Errors that are already typed pass through.
+ *
+ * ```ts
+ * try { await publicClient.readContract(...) } catch (err) { throw toChainError(err) }
+ * ```
+ */
+export function toChainError(err: unknown): Error {
+  if (err instanceof ChainError) return err;
+  if (err instanceof BaseError) {
+    const revert = err.walk((e) => e instanceof ContractFunctionRevertedError);
+    if (revert instanceof ContractFunctionRevertedError) {
+      const name = revert.data?.errorName ?? revert.reason ?? "unknown";
+      return new ChainRevertError(
+        name,
+        revert.data?.args ?? [],
+        `contract refused the call: ${name}${
+          revert.data?.args ? `(${revert.data.args.map(String).join(", ")})` : ""
+        }`,
+        { cause: err },
+      );
+    }
+    return new ChainUnavailableError(err.shortMessage, { cause: err });
+  }
+  return err instanceof Error ? err : new ChainError(String(err));
+}

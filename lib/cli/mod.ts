@@ -1,0 +1,348 @@
+/**
+ * `deno task cli …`: everything an operator does in the console, scriptable. It speaks the HTTP
+ * API (and, for the operator's own chain transactions, the chain RPC the service publishes) —
+ * never the service's internals.
+ *
+ * ```sh
+ * deno task cli login --key-file operator.key
+ * deno task cli agent add mail-bot            # prints the new device key file and address
+ * deno task cli scope set mail-bot openai github
+ * echo -n sk-123 | deno task cli cred put openai --agent mail-bot
+ * deno task cli cred get openai --device-key ./mail-bot-0.key
+ * ```
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { createPublicClient, createWalletClient, type Hex, http } from "viem";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { AgentKeysClient, ApiCallError, type ChainInfo } from "../client/mod.ts";
+import { agentActorOmni, deviceKeyHash, serviceHash } from "../identity/mod.ts";
+import { writeFileAtomic } from "../fsutil/mod.ts";
+import { loadSession, saveSession } from "./session_file.ts";
+
+/** What the CLI reads from its environment (passed in: only lib/config reads Deno.env). */
+export interface CliEnv {
+  url: string;
+  home: string;
+  operatorKey?: string;
+}
+
+export interface CliIO {
+  out(line: string): void;
+  err(line: string): void;
+  /** Standard input, for `cred put` without --value. */
+  stdin(): Promise<Uint8Array>;
+}
+
+/** A usage mistake: exit code 2. */
+export class UsageError extends Error {}
+
+const USAGE = `usage: deno task cli <command>
+  login [--key-file F]                 sign in with the operator wallet (or AGENTKEYS_OPERATOR_KEY)
+  whoami                               the operator, its agents and scopes
+  agent add <label> [--generation N] [--out DIR]
+                                       register an agent; writes its device key file (0600)
+  agent revoke <label>                 revoke the agent's device
+  scope set <label> <service...> [--read-only]
+  cred put <service> [--agent L] [--value V]   (stdin when --value is absent)
+  cred get <service> [--agent L] [--device-key F]
+  cred rm <service> [--agent L]
+  census                               blobs per epoch (POST /v1/epochs/census)
+options: --url URL (default AGENTKEYS_URL or http://127.0.0.1:8787)`;
+
+/** Runs one command; returns the exit code (0 ok, 1 refused/failed, 2 usage). */
+export async function main(args: string[], env: CliEnv, io: CliIO): Promise<number> {
+  try {
+    const { positional, flags } = parseArgs(args);
+    const url = (flags.url as string | undefined) ?? env.url;
+    const [cmd, sub, ...rest] = positional;
+    const cli = new Cli({ ...env, url }, io);
+    switch (
+      `${cmd ?? ""} ${cmd === "agent" || cmd === "scope" || cmd === "cred" ? sub ?? "" : ""}`.trim()
+    ) {
+      case "login":
+        return await cli.login(flags["key-file"] as string | undefined);
+      case "whoami":
+        return await cli.whoami();
+      case "agent add":
+        return await cli.agentAdd(need(rest[0], "label"), flags);
+      case "agent revoke":
+        return await cli.agentRevoke(
+          need(rest[0], "label"),
+          flags["key-file"] as string | undefined,
+        );
+      case "scope set":
+        if (rest.length < 1) throw new UsageError("scope set needs an agent label and services");
+        return await cli.scopeSet(
+          rest[0],
+          rest.slice(1),
+          flags["read-only"] === true,
+          flags["key-file"] as string | undefined,
+        );
+      case "cred put":
+        return await cli.credPut(need(rest[0], "service"), flags);
+      case "cred get":
+        return await cli.credGet(need(rest[0], "service"), flags);
+      case "cred rm":
+        return await cli.credRm(need(rest[0], "service"), flags);
+      case "census":
+        return await cli.census();
+      default:
+        throw new UsageError(cmd ? `unknown command: ${positional.join(" ")}` : "no command given");
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`agentkeys: ${err.message}\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof ApiCallError) {
+      io.err(`agentkeys: ${err.message}`);
+      return 1;
+    }
+    io.err(`agentkeys: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+function need(value: string | undefined, what: string): string {
+  if (!value) throw new UsageError(`missing ${what}`);
+  return value;
+}
+
+/** `--flag value`, `--flag=value` and boolean `--flag`. */
+export function parseArgs(
+  args: string[],
+): { positional: string[]; flags: Record<string, string | boolean> } {
+  const BOOLEAN = new Set(["read-only", "json", "dry-run", "force"]);
+  const positional: string[] = [];
+  const flags: Record<string, string | boolean> = {};
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (!a.startsWith("--")) {
+      positional.push(a);
+      continue;
+    }
+    const [name, inline] = a.slice(2).split("=", 2);
+    if (BOOLEAN.has(name)) flags[name] = true;
+    else if (inline !== undefined) flags[name] = inline;
+    else if (i + 1 < args.length) flags[name] = args[++i];
+    else throw new UsageError(`--${name} needs a value`);
+  }
+  return { positional, flags };
+}
+
+class Cli {
+  constructor(private readonly env: CliEnv, private readonly io: CliIO) {}
+
+  async #operatorKey(keyFile?: string): Promise<Hex> {
+    const raw = keyFile ? (await Deno.readTextFile(keyFile)).trim() : this.env.operatorKey;
+    if (!raw) throw new UsageError("give --key-file F or set AGENTKEYS_OPERATOR_KEY");
+    const hex = raw.startsWith("0x") ? raw : `0x${raw}`;
+    if (!/^0x[0-9a-fA-F]{64}$/.test(hex)) {
+      throw new UsageError("the operator key must be 32 bytes of hex");
+    }
+    return hex as Hex;
+  }
+
+  async #session() {
+    const saved = await loadSession(this.env.home);
+    if (!saved) throw new UsageError("not logged in: run `deno task cli login` first");
+    return { saved, api: new AgentKeysClient(saved.url).withSession(saved.session_jwt) };
+  }
+
+  async login(keyFile?: string): Promise<number> {
+    const account = privateKeyToAccount(await this.#operatorKey(keyFile));
+    const api = new AgentKeysClient(this.env.url);
+    const chain = await api.chain();
+    if (chain.rpc_url) {
+      // Embedded chain: fund the wallet so it can send its own registration transactions.
+      await api.call("POST", "/v1/dev/faucet", { address: account.address });
+    }
+    const result = await api.loginWithWallet(account, chain.chain_id);
+    await saveSession(this.env.home, {
+      url: this.env.url,
+      session_jwt: result.session_jwt,
+      operator_omni: result.operator_omni,
+      address: account.address.toLowerCase(),
+    });
+    this.io.out(`logged in as ${account.address} (operator ${result.operator_omni})`);
+    return 0;
+  }
+
+  async whoami(): Promise<number> {
+    const { api } = await this.#session();
+    this.io.out(JSON.stringify(await api.me(), null, 2));
+    return 0;
+  }
+
+  /** Viem clients for the operator's own transactions on the chain the service publishes. */
+  async #chain(keyFile?: string) {
+    const { saved, api } = await this.#session();
+    const info = await api.chain();
+    if (!info.rpc_url) {
+      throw new Error(
+        "the service does not publish an RPC URL; send the transaction with your wallet",
+      );
+    }
+    const account = privateKeyToAccount(await this.#operatorKey(keyFile));
+    if (account.address.toLowerCase() !== saved.address) {
+      throw new UsageError(
+        `the key is for ${account.address}, but the session is ${saved.address}`,
+      );
+    }
+    const chain = {
+      id: info.chain_id,
+      name: `agentkeys-${info.chain_id}`,
+      nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+      rpcUrls: { default: { http: [info.rpc_url] } },
+    };
+    const wallet = createWalletClient({ account, chain, transport: http(info.rpc_url) });
+    const reader = createPublicClient({ chain, transport: http(info.rpc_url) });
+    const send = async (
+      contract: keyof ChainInfo["contracts"],
+      functionName: string,
+      args: unknown[],
+    ) => {
+      const c = info.contracts[contract];
+      const { request } = await reader.simulateContract({
+        account,
+        address: c.address,
+        abi: c.abi as never,
+        functionName: functionName as never,
+        args: args as never,
+      });
+      const hash = await wallet.writeContract(request as never);
+      const receipt = await reader.waitForTransactionReceipt({ hash });
+      if (receipt.status !== "success") throw new Error(`${functionName} reverted (${hash})`);
+      return hash;
+    };
+    return { saved, api, info, send };
+  }
+
+  async #agentByLabel(api: AgentKeysClient, label: string) {
+    const me = await api.me();
+    const matches = me.agents.filter((a) => a.label === label && !a.revoked);
+    if (matches.length === 0) throw new UsageError(`no active agent labelled ${label}`);
+    // The newest generation is the live one.
+    return matches.sort((a, b) => Number(b.generation) - Number(a.generation))[0] as {
+      actor_omni: string;
+      device_key_hash: Hex;
+      generation: number;
+    };
+  }
+
+  async agentAdd(label: string, flags: Record<string, string | boolean>): Promise<number> {
+    const { saved, send } = await this.#chain(flags["key-file"] as string | undefined);
+    const generation = Number(flags.generation ?? 0);
+    if (!Number.isSafeInteger(generation) || generation < 0) {
+      throw new UsageError("--generation must be a whole number");
+    }
+    const deviceKey = generatePrivateKey();
+    const device = privateKeyToAccount(deviceKey);
+    const dir = (flags.out as string | undefined) ?? join(this.env.home, "devices");
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, `${label}-${generation}.key`);
+    // Write the key before the transaction: a registered device whose key was lost is useless.
+    await writeFileAtomic(path, new TextEncoder().encode(deviceKey + "\n"), { mode: 0o600 });
+    const tx = await send("AgentRegistry", "registerAgent", [
+      label,
+      generation,
+      deviceKeyHash(device.address),
+    ]);
+    const actor = agentActorOmni(saved.operator_omni, label, generation);
+    this.io.out(`agent ${label} registered (tx ${tx})`);
+    this.io.out(`actor_omni ${actor}`);
+    this.io.out(`device address ${device.address}`);
+    this.io.out(`device key file ${path}`);
+    return 0;
+  }
+
+  async agentRevoke(label: string, keyFile?: string): Promise<number> {
+    const { api, send } = await this.#chain(keyFile);
+    const agent = await this.#agentByLabel(api, label);
+    const tx = await send("AgentRegistry", "revokeAgent", [agent.device_key_hash]);
+    this.io.out(`agent ${label} revoked (tx ${tx})`);
+    return 0;
+  }
+
+  async scopeSet(
+    label: string,
+    services: string[],
+    readOnly: boolean,
+    keyFile?: string,
+  ): Promise<number> {
+    const { api, send } = await this.#chain(keyFile);
+    const agent = await this.#agentByLabel(api, label);
+    await api.call("POST", "/v1/services/names", { services });
+    const tx = await send("ScopeRegistry", "setScope", [
+      agent.actor_omni,
+      services.map((s) => serviceHash(s)),
+      readOnly,
+    ]);
+    this.io.out(
+      `scope of ${label}: ${services.join(", ") || "(none)"}${
+        readOnly ? " (read-only)" : ""
+      } (tx ${tx})`,
+    );
+    return 0;
+  }
+
+  async #target(api: AgentKeysClient, saved: { operator_omni: string }, agentLabel?: string) {
+    const actor = agentLabel
+      ? (await this.#agentByLabel(api, agentLabel)).actor_omni
+      : saved.operator_omni;
+    return { operator_omni: saved.operator_omni, actor_omni: actor };
+  }
+
+  async credPut(service: string, flags: Record<string, string | boolean>): Promise<number> {
+    const { saved, api } = await this.#session();
+    const value = typeof flags.value === "string"
+      ? new TextEncoder().encode(flags.value)
+      : await this.io.stdin();
+    const target = await this.#target(api, saved, flags.agent as string | undefined);
+    const { cap } = await api.mintCap("cred-store", { ...target, service });
+    const r = await api.storeCredential(cap, value);
+    this.io.out(`stored ${service} for ${target.actor_omni} (epoch ${r.epoch}, ${r.size} bytes)`);
+    return 0;
+  }
+
+  async credGet(service: string, flags: Record<string, string | boolean>): Promise<number> {
+    let api: AgentKeysClient;
+    let target: { operator_omni: string; actor_omni: string };
+    if (typeof flags["device-key"] === "string") {
+      // As the agent: prove the device key, then mint a cap for itself.
+      const device = privateKeyToAccount(
+        (await Deno.readTextFile(flags["device-key"])).trim() as Hex,
+      );
+      const base = new AgentKeysClient(this.env.url);
+      const login = await base.loginWithDevice(device);
+      api = base.withSession(login.session_jwt);
+      target = { operator_omni: login.operator_omni, actor_omni: login.actor_omni };
+    } else {
+      const s = await this.#session();
+      api = s.api;
+      target = await this.#target(api, s.saved, flags.agent as string | undefined);
+    }
+    const { cap } = await api.mintCap("cred-fetch", { ...target, service });
+    const r = await api.fetchCredential(cap);
+    this.io.out(new TextDecoder().decode(r.plaintext));
+    return 0;
+  }
+
+  async credRm(service: string, flags: Record<string, string | boolean>): Promise<number> {
+    const { saved, api } = await this.#session();
+    const target = await this.#target(api, saved, flags.agent as string | undefined);
+    const { cap } = await api.mintCap("cred-teardown", { ...target, service });
+    const r = await api.teardownCredential(cap);
+    this.io.out(`removed ${r.deleted} credential(s)`);
+    return 0;
+  }
+
+  async census(): Promise<number> {
+    const { api } = await this.#session();
+    this.io.out(JSON.stringify(await api.call("POST", "/v1/epochs/census", {}), null, 2));
+    return 0;
+  }
+}

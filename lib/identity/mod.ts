@@ -1,0 +1,155 @@
+/**
+ * The identifiers of ARCHITECTURE §2, as pure functions: operator and agent omnis, device key
+ * hashes, service hashes, and the validators for labels, service names and memory namespaces.
+ * `contracts/AgentRegistry.sol` computes the same omnis on chain; `tests/identity` checks that
+ * the two agree byte for byte, so a change to either side fails a test.
+ *
+ * ```ts
+ * import { agentActorOmni, operatorOmniOf } from "./lib/identity/mod.ts";
+ * const op = operatorOmniOf("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+ * const agent = agentActorOmni(op, "mail-bot", 0);
+ * ```
+ *
+ * @module
+ */
+
+import { type Address, type Hex, hexToBytes, keccak256, sha256, toBytes } from "viem";
+
+/** An omni as it travels on the wire: `0x` + 64 lowercase hex characters. */
+export type Omni = `0x${string}`;
+
+/** A malformed identifier; the message says which one and why. */
+export class InvalidIdentifierError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidIdentifierError";
+  }
+}
+
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const OMNI = /^0x[0-9a-f]{64}$/;
+const LABEL = /^[a-z0-9-]{1,32}$/;
+const SERVICE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** generation is a uint32 on chain. */
+const MAX_GENERATION = 0xffff_ffff;
+
+/** Whether `value` is an EVM address (`0x` + 40 hex, any case; checksums are not enforced). */
+export function isAddress(value: string): boolean {
+  return ADDRESS.test(value);
+}
+
+/**
+ * The canonical (lowercase) form of an address; throws on anything else. §2 compares addresses
+ * lowercase, and the operator omni hashes the lowercase text, so every caller normalises here.
+ *
+ * ```ts
+ * normalizeAddress("0xF39F…2266"); // "0xf39f…2266"
+ * ```
+ */
+export function normalizeAddress(address: string): Address {
+  if (!isAddress(address)) throw new InvalidIdentifierError(`not an EVM address: ${address}`);
+  return address.toLowerCase() as Address;
+}
+
+/** Whether `value` is an omni in wire form (`0x` + 64 lowercase hex). */
+export function isOmni(value: string): value is Omni {
+  return OMNI.test(value);
+}
+
+/** Whether `label` is a valid agent label, `^[a-z0-9-]{1,32}$`. */
+export function isValidLabel(label: string): boolean {
+  return LABEL.test(label);
+}
+
+/** Whether `name` is a valid service name, `^[a-z0-9][a-z0-9._-]{0,63}$`. */
+export function isValidServiceName(name: string): boolean {
+  return SERVICE.test(name);
+}
+
+/** Whether `name` is a valid memory namespace (the same pattern as service names). */
+export function isValidNamespace(name: string): boolean {
+  return SERVICE.test(name);
+}
+
+/**
+ * operator_omni = sha256("agentkeys" ‖ "evm" ‖ lowercase address text including `0x`).
+ *
+ * ```ts
+ * operatorOmniOf("0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"); // "0x…" (64 hex)
+ * ```
+ */
+export function operatorOmniOf(address: string): Omni {
+  return sha256(toBytes(`agentkeysevm${normalizeAddress(address)}`));
+}
+
+/**
+ * An agent's actor_omni = sha256("agentkeys-hdkd-v1" ‖ 32 raw bytes of operator_omni ‖ "//" ‖
+ * label ‖ "/" ‖ generation in decimal). Generation starts at 0; a re-issued agent takes the
+ * next one.
+ *
+ * ```ts
+ * agentActorOmni(operatorOmniOf(wallet), "mail-bot", 0);
+ * ```
+ */
+export function agentActorOmni(operatorOmni: string, label: string, generation: number): Omni {
+  assertOmni(operatorOmni, "operator omni");
+  if (!isValidLabel(label)) {
+    throw new InvalidIdentifierError(`agent label must match ^[a-z0-9-]{1,32}$: ${label}`);
+  }
+  if (!Number.isInteger(generation) || generation < 0 || generation > MAX_GENERATION) {
+    throw new InvalidIdentifierError(`generation must be an integer 0..${MAX_GENERATION}`);
+  }
+  const prefix = toBytes("agentkeys-hdkd-v1");
+  const omni = hexToBytes(operatorOmni as Hex);
+  const suffix = toBytes(`//${label}/${generation}`);
+  const input = new Uint8Array(prefix.length + omni.length + suffix.length);
+  input.set(prefix, 0);
+  input.set(omni, prefix.length);
+  input.set(suffix, prefix.length + omni.length);
+  return sha256(input);
+}
+
+/**
+ * device_key_hash = keccak256 of the device address's 20 raw bytes (not of its text).
+ *
+ * ```ts
+ * deviceKeyHash(privateKeyToAccount(k10).address);
+ * ```
+ */
+export function deviceKeyHash(deviceAddress: string): Hex {
+  return keccak256(hexToBytes(normalizeAddress(deviceAddress)));
+}
+
+/**
+ * The on-chain key of a service: keccak256(bytes(name)), after validating the name.
+ *
+ * ```ts
+ * serviceHash("openai"); // what ScopeRegistry stores for "openai"
+ * ```
+ */
+export function serviceHash(name: string): Hex {
+  if (!isValidServiceName(name)) {
+    throw new InvalidIdentifierError(
+      `service name must match ^[a-z0-9][a-z0-9._-]{0,63}$: ${name}`,
+    );
+  }
+  return keccak256(toBytes(name));
+}
+
+/**
+ * An omni as used in object keys: the 64 hex characters without `0x`.
+ *
+ * ```ts
+ * omniKey("0xab…"); // "ab…"
+ * ```
+ */
+export function omniKey(omni: string): string {
+  assertOmni(omni, "omni");
+  return omni.slice(2);
+}
+
+function assertOmni(value: string, what: string): void {
+  if (!isOmni(value)) {
+    throw new InvalidIdentifierError(`${what} must be 0x + 64 lowercase hex: ${value}`);
+  }
+}

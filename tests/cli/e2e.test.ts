@@ -1,0 +1,73 @@
+/**
+ * The identity issue's "done when", as a user types it: `deno task start` brings up anvil, the
+ * contracts, the broker and the worker; the CLI alone logs in as an operator, adds an agent,
+ * sets its scope, stores a credential as the operator, and the agent fetches it (device login
+ * + cap). Then revocation bites.
+ */
+
+import { assert, assertEquals, assertMatch } from "../support/assert.ts";
+import { join } from "node:path";
+import { generatePrivateKey } from "viem/accounts";
+import { tempDir } from "../support/tmp.ts";
+import { freePort, ROOT, startServiceProcess } from "../support/service_process.ts";
+
+Deno.test("CLI end to end against a started service on the embedded chain", async () => {
+  await using dir = await tempDir();
+  const port = freePort();
+  await using service = await startServiceProcess({
+    AGENTKEYS_DATA_DIR: join(dir.path, "data"),
+    AGENTKEYS_PORT: String(port),
+  });
+  const env = {
+    AGENTKEYS_URL: service.url,
+    AGENTKEYS_CLI_HOME: join(dir.path, "cli"),
+    AGENTKEYS_OPERATOR_KEY: generatePrivateKey(),
+  };
+  const cli = async (...args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "-q", "cli", ...args],
+      cwd: ROOT,
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return {
+      code: out.code,
+      stdout: new TextDecoder().decode(out.stdout),
+      stderr: new TextDecoder().decode(out.stderr),
+    };
+  };
+  const ok = async (...args: string[]) => {
+    const r = await cli(...args);
+    assertEquals(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+
+  assertMatch(await ok("login"), /logged in as 0x[0-9a-fA-F]{40}/);
+  const added = await ok("agent", "add", "mail-bot");
+  const keyFile = /device key file (\S+)/.exec(added)![1];
+  assertEquals((await Deno.stat(keyFile)).mode! & 0o777, 0o600);
+  await ok("scope", "set", "mail-bot", "openai", "github");
+  const who = JSON.parse(await ok("whoami"));
+  assertEquals(who.agents.length, 1);
+  assertEquals(who.agents[0].label, "mail-bot");
+  assertEquals(who.agents[0].scope, { services: ["openai", "github"], read_only: false });
+  assert(who.is_admin, "the first operator of a fresh install is admin");
+
+  await ok("cred", "put", "openai", "--agent", "mail-bot", "--value", "sk-live-123");
+  assertEquals((await ok("cred", "get", "openai", "--device-key", keyFile)).trim(), "sk-live-123");
+  assertEquals((await ok("cred", "get", "openai", "--agent", "mail-bot")).trim(), "sk-live-123");
+
+  // Out of scope: refused with exit 1 and the API's code.
+  const slack = await cli("cred", "put", "slack", "--agent", "mail-bot", "--value", "x");
+  assertEquals(slack.code, 1);
+  assertMatch(slack.stderr, /out_of_scope/);
+
+  await ok("agent", "revoke", "mail-bot");
+  const revoked = await cli("cred", "get", "openai", "--device-key", keyFile);
+  assertEquals(revoked.code, 1);
+  assertMatch(revoked.stderr, /device_revoked/);
+
+  const usage = await cli("agent", "frobnicate");
+  assertEquals(usage.code, 2);
+});

@@ -1,0 +1,63 @@
+/**
+ * Runs `deno task start` as a user would, in a child process, and waits for the URL it prints.
+ *
+ * @module
+ */
+
+export const ROOT = new URL("../../", import.meta.url).pathname;
+
+export interface ServiceProcess extends AsyncDisposable {
+  child: Deno.ChildProcess;
+  url: string;
+  /** SIGTERM and wait; returns the exit status. */
+  stop(): Promise<Deno.CommandStatus>;
+}
+
+/** A free loopback port (the OS picks; it is released before returning). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** Starts the service with `env` (AGENTKEYS_PORT defaults to 0); resolves once it listens. */
+export async function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "start"],
+    cwd: ROOT,
+    env: { AGENTKEYS_PORT: "0", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  const deadline = Date.now() + 60_000;
+  let stopped: Promise<Deno.CommandStatus> | undefined;
+  const stop = () => {
+    if (!stopped) {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      stopped = child.status.finally(() => child.stderr.cancel().catch(() => {}));
+    }
+    return stopped;
+  };
+  while (Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += value;
+    const m = /listening on (http:\/\/\S+)/.exec(out);
+    if (m) {
+      // Keep draining so the child never blocks on a full pipe.
+      (async () => {
+        while (!(await reader.read()).done) { /* drain */ }
+      })();
+      return { child, url: m[1], stop, [Symbol.asyncDispose]: async () => void await stop() };
+    }
+  }
+  child.kill("SIGKILL");
+  const err = await new Response(child.stderr).text();
+  await child.status;
+  throw new Error(`the service did not print its URL:\n${out}\n${err}`);
+}
