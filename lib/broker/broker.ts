@@ -6,6 +6,7 @@
  */
 
 import { operatorOmniOf } from "../identity/mod.ts";
+import type { CapClaims, VerifiedTokenCache } from "../cap/mod.ts";
 import { KvChallengeStore, type KvStateStore } from "../state/mod.ts";
 import { AdminPolicy } from "./admin.ts";
 import { DeviceLogin } from "./device_login.ts";
@@ -26,6 +27,8 @@ export interface BrokerOptions {
   admins: readonly string[];
   activeEpoch: () => number;
   now?: () => Date;
+  /** Shared with a co-located worker, so it need not re-verify caps minted here. */
+  capCache?: VerifiedTokenCache<CapClaims>;
 }
 
 /** A signed-in result as the login routes return it. */
@@ -64,7 +67,13 @@ export class Broker {
       now,
     });
     this.device = new DeviceLogin(challenges, options.identity, { domain: this.siwe.domain, now });
-    this.minter = new CapMinter(options.identity, options.k1, options.activeEpoch, now);
+    this.minter = new CapMinter(
+      options.identity,
+      options.k1,
+      options.activeEpoch,
+      now,
+      options.capCache,
+    );
     this.oidc = new OidcIssuer(options.k2, options.publicUrl, now);
     this.admins = new AdminPolicy(options.state.kv, options.admins);
     this.names = new ServiceNames(options.state.kv);

@@ -9,10 +9,12 @@
 import {
   CAP_DEFAULT_TTL_S,
   CAP_MAX_TTL_S,
+  type CapClaims,
   type CapDataClass,
   type CapOp,
   isName,
   mintCap,
+  type VerifiedTokenCache,
 } from "../cap/mod.ts";
 import { serviceHash } from "../identity/mod.ts";
 import { findAgentDevice, type Hex, type IdentityReader } from "./identity.ts";
@@ -76,6 +78,7 @@ export class CapMinter {
     private readonly k1: SigningKeyring,
     private readonly activeEpoch: () => number,
     private readonly now: () => Date = () => new Date(),
+    private readonly capCache?: VerifiedTokenCache<CapClaims>,
   ) {}
 
   async mint(

@@ -8,6 +8,7 @@
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import type { StateStore } from "../state/mod.ts";
 import type { SigningKeyring } from "./keyring.ts";
+import { VerifiedTokenCache } from "../cap/mod.ts";
 
 export const SESSION_TYP = "agentkeys-session+jwt";
 /** Operator sessions last a working day; agent (device) sessions at most 15 minutes (§7). */
@@ -49,6 +50,8 @@ export class SessionInvalid extends Error {
  * ```
  */
 export class SessionIssuer {
+  /** Sessions whose signature was checked or made here; logout and expiry are still checked. */
+  #verified = new VerifiedTokenCache<Session>(10_000);
   constructor(
     private readonly keyring: SigningKeyring,
     private readonly state: StateStore,
@@ -83,12 +86,15 @@ export class SessionIssuer {
       .setExpirationTime(session.expiresAt)
       .setJti(session.jti)
       .sign(this.keyring.current.privateKey);
+    this.#verified.set(token, session);
     return { token, session };
   }
 
   /** Checks signature (ES256 only), typ, issuer, expiry (no skew) and the logout list. */
   async verify(token: string | undefined): Promise<Session> {
     if (!token) throw new SessionInvalid("no_session", "sign in first: no session token was sent");
+    const known = this.#verified.get(token);
+    if (known) return await this.#live(known);
     let payload;
     try {
       ({ payload } = await jwtVerify(token, this.keyring.verifier, {
@@ -119,6 +125,15 @@ export class SessionIssuer {
     };
     if (payload.kind !== "agent" && payload.kind !== "operator") {
       throw new SessionInvalid("session_invalid", "the session token is not valid");
+    }
+    this.#verified.set(token, session);
+    return await this.#live(session);
+  }
+
+  /** The checks that can change after a signature was verified: expiry and logout. */
+  async #live(session: Session): Promise<Session> {
+    if (Math.floor(this.now().getTime() / 1000) >= session.expiresAt) {
+      throw new SessionInvalid("session_expired", "the session has expired; sign in again");
     }
     if (await this.state.isClaimed("logout", session.jti)) {
       throw new SessionInvalid("session_invalid", "this session was logged out");

@@ -12,3 +12,4 @@
 
 export * from "./claims.ts";
 export * from "./token.ts";
+export { VerifiedTokenCache } from "./verified_cache.ts";

@@ -24,6 +24,7 @@ import {
   type CapGrant,
   validateCapClaims,
 } from "./claims.ts";
+import type { VerifiedTokenCache } from "./verified_cache.ts";
 
 /** A signing key of the broker (K1): the private key and its key id. */
 export interface CapSigningKey {
@@ -59,7 +60,7 @@ export class CapExpired extends Error {
 export async function mintCap(
   grant: CapGrant,
   key: CapSigningKey,
-  options: { ttlSeconds?: number; now?: Date } = {},
+  options: { ttlSeconds?: number; now?: Date; cache?: VerifiedTokenCache<CapClaims> } = {},
 ): Promise<{ cap: string; claims: CapClaims }> {
   const ttl = options.ttlSeconds ?? CAP_DEFAULT_TTL_S;
   if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > CAP_MAX_TTL_S) {
@@ -71,6 +72,8 @@ export async function mintCap(
   const cap = await new SignJWT({ ...claims } as unknown as JWTPayload)
     .setProtectedHeader({ alg: "ES256", typ: CAP_TYP, kid: key.kid })
     .sign(key.privateKey);
+  // A co-located worker need not re-verify what this process just signed.
+  options.cache?.set(cap, claims);
   return { cap, claims };
 }
 
@@ -94,8 +97,15 @@ export function capKeySet(jwks: JSONWebKeySet): CapKeySet {
 export async function verifyCap(
   token: string,
   keys: CapKeySet,
-  options: { now?: Date } = {},
+  options: { now?: Date; cache?: VerifiedTokenCache<CapClaims> } = {},
 ): Promise<CapClaims> {
+  const cached = options.cache?.get(token);
+  if (cached) {
+    // The signature was checked (or made) by this process; expiry is checked every time.
+    const nowS = Math.floor((options.now ?? new Date()).getTime() / 1000);
+    if (nowS - CAP_CLOCK_SKEW_S >= cached.exp) throw new CapExpired();
+    return cached;
+  }
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, keys, {
@@ -109,11 +119,14 @@ export async function verifyCap(
     if (err instanceof joseErrors.JWTExpired) throw new CapExpired();
     throw new CapInvalid(`the capability token is not valid: ${describe(err)}`, { cause: err });
   }
+  let claims: CapClaims;
   try {
-    return validateCapClaims(payload as Record<string, unknown>);
+    claims = validateCapClaims(payload as Record<string, unknown>);
   } catch (err) {
     throw new CapInvalid((err as Error).message, { cause: err });
   }
+  options.cache?.set(token, claims);
+  return claims;
 }
 
 function describe(err: unknown): string {

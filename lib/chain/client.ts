@@ -165,6 +165,7 @@ export class ChainClient {
   readonly #pollingInterval: number;
   #cacheBlock = -1n;
   #cache = new Map<string, Promise<unknown>>();
+  #blockInFlight?: Promise<bigint>;
   /** Transactions this client sends run one at a time, so two never pick the same nonce. */
   #writeQueue: Promise<unknown> = Promise.resolve();
 
@@ -472,7 +473,7 @@ export class ChainClient {
   async #read<T>(key: string, read: (blockNumber: bigint) => Promise<T>): Promise<T> {
     let blockNumber: bigint;
     try {
-      blockNumber = await this.publicClient.getBlockNumber({ cacheTime: 0 });
+      blockNumber = await this.#latestBlock();
     } catch (err) {
       throw toChainError(err);
     }
@@ -494,6 +495,18 @@ export class ChainClient {
       });
     }
     return await pending;
+  }
+
+  /**
+   * The node's latest block number. Concurrent callers share one in-flight `eth_blockNumber`:
+   * under load that turns one RPC per read into one per round trip, and a joined request is at
+   * most one round trip old, which keeps the "at most one block" promise.
+   */
+  #latestBlock(): Promise<bigint> {
+    this.#blockInFlight ??= this.publicClient.getBlockNumber({ cacheTime: 0 }).finally(() => {
+      this.#blockInFlight = undefined;
+    });
+    return this.#blockInFlight;
   }
 
   #governanceWrite(

@@ -11,6 +11,8 @@
  *   so the published dev keys cannot rotate epochs.
  * - `deployment.json` — `{chainId, addresses, deployedAt, governance, blockNumber, solcVersion,
  *   sourcesSha256}`; written only after anvil's state file is known to hold the contracts.
+ * - `anvil.pid` — the running anvil's pid, so that an anvil orphaned by a crashed process is
+ *   stopped before a new one takes over the same state file.
  *
  * Trust: anvil answers anyone who can reach its port, including its cheat-code RPCs
  * (`anvil_setBalance`, `anvil_impersonateAccount`), which can act as any account. It binds

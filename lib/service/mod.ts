@@ -13,6 +13,7 @@
 
 import { join, resolve } from "node:path";
 import type { Config } from "../config/mod.ts";
+import { type CapClaims, VerifiedTokenCache } from "../cap/mod.ts";
 import { Broker, OIDC_TOKEN_S, OPERATOR_SESSION_S, SigningKeyring } from "../broker/mod.ts";
 import { type OpenChain, openChain } from "../chain/mod.ts";
 import { EpochKeystore, KEYSTORE_FILE, loadSealKey } from "../signer/mod.ts";
@@ -68,11 +69,14 @@ export async function openService(config: Config): Promise<Service> {
     await store.close();
     throw err;
   }
+  // One process: the worker need not re-verify the caps its own broker just signed.
+  const capCache = new VerifiedTokenCache<CapClaims>(10_000);
   const worker = new VaultWorker({
     store,
     keys: keystore,
     state,
     capKeys: k1.verifier,
+    capCache,
     limits: config.limits,
     // Revocation and scope removal bite at the next read, not when the cap expires.
     authority: new ChainCapAuthority(chain.client),
@@ -87,6 +91,7 @@ export async function openService(config: Config): Promise<Service> {
     state,
     admins: config.admins,
     activeEpoch: () => keystore.activeEpoch,
+    capCache,
   });
   return {
     config,

@@ -5,10 +5,17 @@
  * @module
  */
 
-import { type CapClaims, CapExpired, type CapKeySet, type CapOp, verifyCap } from "../cap/mod.ts";
+import {
+  type CapClaims,
+  CapExpired,
+  type CapKeySet,
+  type CapOp,
+  type VerifiedTokenCache,
+  verifyCap,
+} from "../cap/mod.ts";
 import { type DataClass, EnvelopeError } from "../crypto/mod.ts";
 import { type BlobStore, PreconditionFailed, StoreError } from "../store/mod.ts";
-import type { StateStore } from "../state/mod.ts";
+import type { StateStore, WriteLedger } from "../state/mod.ts";
 import { type KeyProvider, openBlob, sealBlob } from "./codec.ts";
 import { WorkerError } from "./errors.ts";
 import {
@@ -35,12 +42,16 @@ export interface VaultWorkerDeps {
   state: StateStore;
   /** The broker's public keys. */
   capKeys: CapKeySet;
+  /** Caps whose signature this process already checked or made (see lib/cap). */
+  capCache?: VerifiedTokenCache<CapClaims>;
   /** Largest plaintext per data class, in bytes. */
   limits: Record<DataClass, number>;
   authority?: CapAuthority;
   now?: () => Date;
   /** Receives non-fatal incidents (a lazy re-wrap that could not be written). No secrets. */
   warn?: (message: string) => void;
+  /** Records every successful write per epoch, for the destroy guard (lib/reencrypt). */
+  ledger?: WriteLedger;
 }
 
 export interface StoreResult {
@@ -135,7 +146,10 @@ export class VaultWorker {
   async #authorize(token: string, op: CapOp, dataClass: DataClass): Promise<CapClaims> {
     let claims: CapClaims;
     try {
-      claims = await verifyCap(token, this.deps.capKeys, { now: this.deps.now?.() });
+      claims = await verifyCap(token, this.deps.capKeys, {
+        now: this.deps.now?.(),
+        cache: this.deps.capCache,
+      });
     } catch (err) {
       if (err instanceof CapExpired) throw new WorkerError("cap_expired", err.message);
       throw new WorkerError("cap_invalid", (err as Error).message);
@@ -188,6 +202,11 @@ export class VaultWorker {
     const { blob, epoch } = sealBlob(this.deps.keys, loc, plaintext);
     // A store replaces the credential by intent (last writer wins); only re-wraps need CAS.
     const { etag } = await this.#guard(() => this.deps.store.put(loc.key, blob));
+    await this.deps.ledger?.recordWrite({
+      epoch,
+      operatorOmni: claims.operator_omni,
+      actorOmni: claims.actor_omni,
+    });
     return { key: loc.key, epoch, size: plaintext.length, etag };
   }
 
@@ -216,6 +235,9 @@ export class VaultWorker {
     const { blob } = sealBlob(this.deps.keys, loc, opened.plaintext, active);
     try {
       await this.deps.store.put(loc.key, blob, { ifMatch: stored.etag });
+      // The blob is rewritten either way: a ledger failure must not fail the read.
+      await this.deps.ledger?.recordWrite({ epoch: active, actorOmni: `0x${loc.actorHex}` })
+        .catch((err) => this.deps.warn?.(`write ledger: ${(err as Error).message}`));
       return { plaintext: opened.plaintext, epoch: active, rewrapped: true };
     } catch (err) {
       if (!(err instanceof PreconditionFailed)) {

@@ -61,6 +61,9 @@ export class FakeIdentity implements IdentityReader {
     );
   }
   async isServiceInScope(operatorOmni: Hex, actorOmni: Hex, hash: Hex) {
+    // Like ScopeRegistry: a revoked agent has no scope, whatever is stored.
+    const revoked = [...this.devices.values()].some((d) => d.actorOmni === actorOmni && d.revoked);
+    if (revoked) return { allowed: false, readOnly: false };
     const scope = await this.getScope(operatorOmni, actorOmni);
     return { allowed: scope.serviceHashes.includes(hash), readOnly: scope.readOnly };
   }

@@ -1,0 +1,150 @@
+/**
+ * Cap mint + credential fetch throughput against a running service (`deno task start` in a
+ * child process, embedded chain, fs store), at 32 concurrent clients, beside `/healthz` on the
+ * same server as the ceiling. Prints pairs per second and p50/p99 latency.
+ *
+ *   deno run -A bench/cap.ts [--seconds 10] [--concurrency 32]
+ *
+ * Target (identity issue): ≥ 1,500 mint+fetch pairs per second on a 2-core machine.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { createPublicClient, createWalletClient, http } from "viem";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { AgentKeysClient } from "../lib/client/mod.ts";
+import { deviceKeyHash, serviceHash } from "../lib/identity/mod.ts";
+import { parseArgs } from "../lib/cli/mod.ts";
+import { freePort, startServiceProcess } from "../tests/support/service_process.ts";
+
+const { flags } = parseArgs(Deno.args);
+const SECONDS = Number(flags.seconds ?? 10);
+const CONCURRENCY = Number(flags.concurrency ?? 32);
+const TARGET = 1500;
+
+interface Run {
+  ops: number;
+  seconds: number;
+  latencies: number[];
+  errors: number;
+}
+
+/** Runs `op` in `concurrency` loops for `seconds`; latencies in ms. */
+async function load(op: () => Promise<void>, seconds: number, concurrency: number): Promise<Run> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  const start = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) {
+      const t = performance.now();
+      try {
+        await op();
+        latencies.push(performance.now() - t);
+      } catch {
+        errors++;
+      }
+    }
+  }));
+  return { ops: latencies.length, seconds: (performance.now() - start) / 1000, latencies, errors };
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
+}
+
+function row(name: string, r: Run, unit: string) {
+  const sorted = r.latencies.toSorted((a, b) => a - b);
+  const rate = r.ops / r.seconds;
+  return {
+    name,
+    rate,
+    line: `| ${name} | ${rate.toFixed(0)} ${unit}/s | ${pct(sorted, 0.5).toFixed(1)} ms | ${
+      pct(sorted, 0.99).toFixed(1)
+    } ms | ${r.errors} |`,
+  };
+}
+
+const dir = await Deno.makeTempDir({ prefix: "agentkeys-bench-cap-" });
+const port = freePort();
+const service = await startServiceProcess({
+  AGENTKEYS_DATA_DIR: join(dir, "data"),
+  AGENTKEYS_PORT: String(port),
+});
+try {
+  const api = new AgentKeysClient(service.url);
+  const chain = await api.chain();
+  const operator = privateKeyToAccount(generatePrivateKey());
+  const device = privateKeyToAccount(generatePrivateKey());
+  await api.call("POST", "/v1/dev/faucet", { address: operator.address });
+  const login = await api.loginWithWallet(operator, chain.chain_id);
+  const op = api.withSession(login.session_jwt);
+
+  // The operator's own transactions, as the CLI sends them.
+  const viemChain = {
+    id: chain.chain_id,
+    name: "bench",
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [chain.rpc_url!] } },
+  };
+  const wallet = createWalletClient({
+    account: operator,
+    chain: viemChain,
+    transport: http(chain.rpc_url),
+  });
+  const reader = createPublicClient({ chain: viemChain, transport: http(chain.rpc_url) });
+  const send = async (name: "AgentRegistry" | "ScopeRegistry", fn: string, args: unknown[]) => {
+    const c = chain.contracts[name];
+    const hash = await wallet.writeContract({
+      address: c.address,
+      abi: c.abi as never,
+      functionName: fn as never,
+      args: args as never,
+    });
+    await reader.waitForTransactionReceipt({ hash });
+  };
+  await send("AgentRegistry", "registerAgent", ["bench-bot", 0, deviceKeyHash(device.address)]);
+  const me = await op.me();
+  const actor = me.agents[0].actor_omni as string;
+  await send("ScopeRegistry", "setScope", [actor, [serviceHash("openai")], false]);
+  const grant = { operator_omni: login.operator_omni, actor_omni: actor, service: "openai" };
+  const { cap } = await op.mintCap("cred-store", grant);
+  await op.storeCredential(cap, crypto.getRandomValues(new Uint8Array(1024)));
+  const agent = api.withSession((await api.loginWithDevice(device)).session_jwt);
+
+  const pair = async () => {
+    const { cap } = await agent.mintCap("cred-fetch", grant);
+    await agent.fetchCredential(cap);
+  };
+  const ping = async () => {
+    const res = await fetch(`${service.url}/healthz`);
+    await res.body?.cancel();
+    if (!res.ok) throw new Error(String(res.status));
+  };
+  await load(pair, 1, CONCURRENCY); // warm-up: JIT, chain read cache, KEK cache
+  await load(ping, 1, CONCURRENCY);
+  const ceiling = row("GET /healthz (ceiling)", await load(ping, SECONDS, CONCURRENCY), "req");
+  const pairs = row("cap mint + cred fetch", await load(pair, SECONDS, CONCURRENCY), "pairs");
+
+  console.log(
+    `\ncap mint + fetch, ${CONCURRENCY} concurrent clients, ${SECONDS} s each, ${navigator.hardwareConcurrency} cores (client and server share them)\n`,
+  );
+  console.log("| workload | rate | p50 | p99 | errors |");
+  console.log("|---|---|---|---|---|");
+  console.log(ceiling.line);
+  console.log(pairs.line);
+  console.log(
+    `\nmint+fetch pairs = ${
+      (pairs.rate / ceiling.rate * 100).toFixed(1)
+    }% of the trivial-route ceiling (each pair is 2 requests)`,
+  );
+  console.log(
+    `target ≥ ${TARGET} pairs/s: ${pairs.rate >= TARGET ? "met" : "NOT met"} (${
+      pairs.rate.toFixed(0)
+    })`,
+  );
+} finally {
+  await service.stop();
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+}
