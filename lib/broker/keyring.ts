@@ -12,12 +12,15 @@ import { X509CertificateGenerator } from "@peculiar/x509";
 import { createLocalJWKSet, exportJWK, importJWK, type JWK, type JWTVerifyGetKey } from "jose";
 import { dirname } from "node:path";
 import { openSecret, sealSecret } from "../crypto/mod.ts";
+import { es256Signer, type JwsSigner } from "../cap/mod.ts";
 import { withFileLock, writeFileAtomic } from "../fsutil/mod.ts";
 
 /** An ES256 signing key with its id and public JWK. */
 export interface SigningKey {
   kid: string;
   privateKey: CryptoKey;
+  /** The fast signer for hot paths (caps, sessions); see lib/cap/jws.ts. */
+  signer: JwsSigner;
   publicJwk: JWK;
 }
 
@@ -154,6 +157,7 @@ export class SigningKeyring {
       keys.set(k.kid, {
         kid: k.kid,
         privateKey,
+        signer: es256Signer(k.jwk, k.kid),
         publicJwk: {
           ...pub,
           kid: k.kid,

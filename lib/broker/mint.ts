@@ -168,10 +168,11 @@ export class CapMinter {
         minted_by: session.kind,
         k3_epoch: this.activeEpoch(),
       } as Parameters<typeof mintCap>[0],
-      this.k1.current,
+      this.k1.current.signer,
       {
         ttlSeconds: ttl as number,
         now: this.now(),
+        cache: this.capCache,
       },
     );
     return {

@@ -5,10 +5,10 @@
  * @module
  */
 
-import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
+import { errors as joseErrors, jwtVerify } from "jose";
 import type { StateStore } from "../state/mod.ts";
 import type { SigningKeyring } from "./keyring.ts";
-import { VerifiedTokenCache } from "../cap/mod.ts";
+import { signCompact, VerifiedTokenCache } from "../cap/mod.ts";
 
 export const SESSION_TYP = "agentkeys-session+jwt";
 /** Operator sessions last a working day; agent (device) sessions at most 15 minutes (§7). */
@@ -71,21 +71,20 @@ export class SessionIssuer {
       expiresAt: provedAt + ttl,
       jti: crypto.getRandomValues(new Uint8Array(16)).toHex(),
     };
-    const token = await new SignJWT({
+    const key = this.keyring.current;
+    const token = signCompact({ alg: "ES256", typ: SESSION_TYP, kid: key.kid }, {
+      sub: session.address,
+      iss: this.issuer,
+      aud: this.issuer,
+      iat: provedAt,
+      exp: session.expiresAt,
+      jti: session.jti,
       kind: session.kind,
       operator_omni: session.operatorOmni,
       actor_omni: session.actorOmni,
       ...(session.deviceKeyHash ? { device_key_hash: session.deviceKeyHash } : {}),
       proved_at: provedAt,
-    })
-      .setProtectedHeader({ alg: "ES256", typ: SESSION_TYP, kid: this.keyring.current.kid })
-      .setSubject(session.address)
-      .setIssuer(this.issuer)
-      .setAudience(this.issuer)
-      .setIssuedAt(provedAt)
-      .setExpirationTime(session.expiresAt)
-      .setJti(session.jti)
-      .sign(this.keyring.current.privateKey);
+    }, key.signer);
     this.#verified.set(token, session);
     return { token, session };
   }

@@ -13,3 +13,4 @@
 export * from "./claims.ts";
 export * from "./token.ts";
 export { VerifiedTokenCache } from "./verified_cache.ts";
+export { es256Signer, type JwsSigner, signCompact } from "./jws.ts";

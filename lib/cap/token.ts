@@ -12,8 +12,8 @@ import {
   type JWTPayload,
   jwtVerify,
   type JWTVerifyGetKey,
-  SignJWT,
 } from "jose";
+import { type JwsSigner, signCompact } from "./jws.ts";
 import {
   CAP_CLOCK_SKEW_S,
   CAP_DEFAULT_TTL_S,
@@ -26,11 +26,8 @@ import {
 } from "./claims.ts";
 import type { VerifiedTokenCache } from "./verified_cache.ts";
 
-/** A signing key of the broker (K1): the private key and its key id. */
-export interface CapSigningKey {
-  kid: string;
-  privateKey: CryptoKey;
-}
+/** A signing key of the broker (K1). */
+export type CapSigningKey = JwsSigner;
 
 /** A cap that failed verification for any reason other than expiry. */
 export class CapInvalid extends Error {
@@ -69,9 +66,7 @@ export async function mintCap(
   const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
   const jti = crypto.getRandomValues(new Uint8Array(16)).toHex();
   const claims = validateCapClaims({ ...grant, iat, exp: iat + ttl, jti });
-  const cap = await new SignJWT({ ...claims } as unknown as JWTPayload)
-    .setProtectedHeader({ alg: "ES256", typ: CAP_TYP, kid: key.kid })
-    .sign(key.privateKey);
+  const cap = signCompact({ alg: "ES256", typ: CAP_TYP, kid: key.kid }, { ...claims }, key);
   // A co-located worker need not re-verify what this process just signed.
   options.cache?.set(cap, claims);
   return { cap, claims };

@@ -81,7 +81,7 @@ Deno.test("a JWT without the cap typ is refused (a session token is not a cap)",
     alg: "ES256",
     kid: "test-k1",
     typ: "JWT",
-  }).sign(k.signing.privateKey);
+  }).sign(k.privateKey);
   await assertRejects(() => verifyCap(jwt, k.keys), CapInvalid);
 });
 

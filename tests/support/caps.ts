@@ -9,6 +9,7 @@ import {
   type CapGrant,
   type CapKeySet,
   capKeySet,
+  es256Signer,
   type CapSigningKey,
   mintCap,
 } from "../../lib/cap/mod.ts";
@@ -20,6 +21,7 @@ export const DEVICE = "0x" + "44".repeat(32);
 
 export interface TestCapKey {
   signing: CapSigningKey;
+  privateKey: CryptoKey;
   keys: CapKeySet;
   mint(grant: Partial<CapGrant>, options?: { ttlSeconds?: number; now?: Date }): Promise<string>;
 }
@@ -31,9 +33,10 @@ export async function testCapKey(kid = "test-k1"): Promise<TestCapKey> {
     "verify",
   ]);
   const publicJwk = { ...(await exportJWK(pair.publicKey)), kid, alg: "ES256" };
-  const signing = { kid, privateKey: pair.privateKey };
+  const signing = es256Signer(await exportJWK(pair.privateKey), kid);
   return {
     signing,
+    privateKey: pair.privateKey,
     keys: capKeySet({ keys: [publicJwk] }),
     async mint(grant, options) {
       return (await mintCap(credGrant(grant), signing, options)).cap;
