@@ -1,0 +1,398 @@
+/**
+ * `deno task reencrypt`: the headless re-encryption command (API.md, "Command line").
+ *
+ * ```text
+ * deno task reencrypt --operator-omni 0x<64hex> --old-epoch N --new-epoch M
+ *                     [--dry-run] [--concurrency K] [--classes a,b] [--json] [--url URL]
+ * ```
+ *
+ * In-process by default: it opens the configured store, keystore and KV state
+ * ({@linkcode openHeadless}) and runs the engine as a persisted job, so the run shows up in the
+ * console's job list and holds the operator's one-job lock like a console run would. With
+ * `--url` it starts the job on a running service instead and follows its event stream, with the
+ * session token from `AGENTKEYS_SESSION`.
+ *
+ * Output: one line per blob on stdout (`<outcome> <key> epoch <from> -> <to> <ms>ms [reason]`,
+ * or JSON lines with `--json`), a progress line on stderr only when stderr is a terminal, and a
+ * final summary line. Exit codes: {@linkcode EXIT}.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { type Config, ConfigError, loadConfig } from "../config/mod.ts";
+import type { JobEvent } from "../state/mod.ts";
+import { epochAfter, MAX_CONCURRENCY } from "./classify.ts";
+import { RemoteJobClient } from "./client.ts";
+import { InvalidReencryptParams, isExpiry, JobRunning, ReencryptError } from "./errors.ts";
+import { type Headless, openHeadless } from "./headless.ts";
+import type { JobRequest } from "./jobs.ts";
+import type { BlobEvent, ProgressEvent, RunState, SummaryEvent } from "./types.ts";
+
+/** Exit codes of `deno task reencrypt`. */
+export const EXIT = {
+  /** Every blob is where it should be (or would be, for a dry run). */
+  ok: 0,
+  /** Some blobs failed, the run failed, or it could not start (e.g. another job runs). */
+  failed: 1,
+  /** Bad flags or parameters; a usage message was printed. */
+  usage: 2,
+  /** Store credentials or the session expired mid-run: re-run the same command to continue. */
+  expired: 75,
+  /** Cancelled (Ctrl-C, or a cancel from the console). */
+  cancelled: 130,
+} as const;
+
+export const USAGE =
+  `usage: deno task reencrypt --operator-omni 0x<64hex> --old-epoch N --new-epoch M
+                        [--dry-run] [--concurrency K] [--classes credentials,memory,inbound]
+                        [--json] [--url URL]
+
+Moves every blob of the operator's actors from K3 epoch N (retiring) to M (active).
+  --operator-omni   the operator (0x + 64 hex); "all" scans every actor in the store
+  --dry-run         classify only (reads one byte per blob), write nothing
+  --concurrency     blobs in flight at once (1..${MAX_CONCURRENCY}, default 16)
+  --classes         data classes to scan (default all three)
+  --json            one JSON object per line instead of text
+  --url             run on a service at URL (session from AGENTKEYS_SESSION) instead of in-process
+exit codes: 0 ok, 1 some blobs failed, 2 usage error, 75 credentials/session expired (re-run to
+continue), 130 cancelled`;
+
+/** Where text output goes. */
+export interface TextOut {
+  write(text: string): Promise<void>;
+}
+
+/** What {@linkcode main} may be given instead of the real process environment. */
+export interface ReencryptCliDeps {
+  /** The environment (`Deno.env.toObject()` in the script). */
+  env: Record<string, string | undefined>;
+  stdout?: TextOut;
+  stderr?: TextOut;
+  /** Whether stderr is a terminal (progress line). Default `Deno.stderr.isTerminal()`. */
+  stderrIsTerminal?: boolean;
+  /** Builds the in-process components (tests inject faulty stores here). */
+  openHeadless?: (config: Config) => Promise<Headless>;
+  fetch?: typeof fetch;
+  /** Aborting it (Ctrl-C) cancels the job. */
+  signal?: AbortSignal;
+}
+
+/** A flag problem: printed with the usage text, exit code 2. */
+class UsageError extends Error {}
+
+interface CliOptions {
+  request: JobRequest;
+  json: boolean;
+  url?: string;
+}
+
+/**
+ * Runs the command and resolves with its exit code; never calls `Deno.exit`.
+ *
+ * ```ts
+ * const code = await main(["--operator-omni", omni, "--old-epoch", "1", "--new-epoch", "2"], {
+ *   env: Deno.env.toObject(),
+ * });
+ * ```
+ */
+export async function main(args: string[], deps: ReencryptCliDeps): Promise<number> {
+  const stdout = deps.stdout ?? denoOut(Deno.stdout);
+  const stderr = deps.stderr ?? denoOut(Deno.stderr);
+  let options: CliOptions;
+  try {
+    const parsed = parseFlags(args);
+    if (parsed === "help") {
+      await stdout.write(USAGE + "\n");
+      return EXIT.ok;
+    }
+    options = parsed;
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    await stderr.write(`reencrypt: ${err.message}\n${USAGE}\n`);
+    return EXIT.usage;
+  }
+  const render = new Renderer(
+    stdout,
+    stderr,
+    options.json,
+    deps.stderrIsTerminal ?? Deno.stderr.isTerminal(),
+    options.request.new_epoch,
+  );
+  try {
+    return options.url === undefined
+      ? await runInProcess(options, deps, render)
+      : await runRemote(options, deps, render);
+  } catch (err) {
+    await render.flush();
+    if (err instanceof InvalidReencryptParams) {
+      await stderr.write(`reencrypt: ${err.message}\n${USAGE}\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof ConfigError) {
+      await stderr.write(`reencrypt: configuration: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    if (isExpiry(err)) {
+      await stderr.write(`reencrypt: ${(err as Error).message}\nre-run to continue\n`);
+      return EXIT.expired;
+    }
+    if (err instanceof JobRunning) {
+      await stderr.write(`reencrypt: ${err.message}; wait for it or cancel it\n`);
+      return EXIT.failed;
+    }
+    if (err instanceof ReencryptError || err instanceof Error) {
+      await stderr.write(`reencrypt: ${err.message}\n`);
+      return EXIT.failed;
+    }
+    throw err;
+  }
+}
+
+async function runInProcess(
+  options: CliOptions,
+  deps: ReencryptCliDeps,
+  render: Renderer,
+): Promise<number> {
+  const config = loadConfig(deps.env);
+  const headless = await (deps.openHeadless ?? ((c: Config) => openHeadless(c)))(config);
+  try {
+    const job = await headless.runner.start(options.request);
+    await render.note(`job ${job.job_id} started in-process (data dir ${config.dataDir})`);
+    const onAbort = () => void headless.runner.cancel(job.job_id).catch(() => {});
+    deps.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await render.follow(headless.runner.events(job.job_id));
+    } finally {
+      deps.signal?.removeEventListener("abort", onAbort);
+    }
+  } finally {
+    await headless.close();
+  }
+}
+
+async function runRemote(
+  options: CliOptions,
+  deps: ReencryptCliDeps,
+  render: Renderer,
+): Promise<number> {
+  const token = deps.env.AGENTKEYS_SESSION?.trim();
+  if (!token) {
+    throw new InvalidReencryptParams("--url needs an operator session in AGENTKEYS_SESSION");
+  }
+  const client = new RemoteJobClient({ url: options.url!, token, fetch: deps.fetch });
+  const jobId = await client.start(options.request);
+  await render.note(`job ${jobId} started on ${options.url}`);
+  const onAbort = () => void client.cancel(jobId).catch(() => {});
+  deps.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await render.follow(client.events(jobId));
+  } finally {
+    deps.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+function parseFlags(args: string[]): CliOptions | "help" {
+  let values;
+  try {
+    values = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        "operator-omni": { type: "string" },
+        "old-epoch": { type: "string" },
+        "new-epoch": { type: "string" },
+        "dry-run": { type: "boolean" },
+        concurrency: { type: "string" },
+        classes: { type: "string" },
+        json: { type: "boolean" },
+        url: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return "help";
+  const omni = values["operator-omni"];
+  if (omni === undefined) throw new UsageError("--operator-omni is required");
+  const epoch = (name: "old-epoch" | "new-epoch") => {
+    const v = values[name];
+    if (v === undefined) throw new UsageError(`--${name} is required`);
+    if (!/^\d+$/.test(v)) throw new UsageError(`--${name} must be a whole number, got ${v}`);
+    return Number(v);
+  };
+  const request: JobRequest = {
+    operator_omni: omni,
+    old_epoch: epoch("old-epoch"),
+    new_epoch: epoch("new-epoch"),
+    dry_run: values["dry-run"] ?? false,
+  };
+  if (values.concurrency !== undefined) {
+    if (!/^\d+$/.test(values.concurrency)) {
+      throw new UsageError(`--concurrency must be a whole number, got ${values.concurrency}`);
+    }
+    request.concurrency = Number(values.concurrency);
+  }
+  if (values.classes !== undefined) {
+    request.classes = values.classes.split(",").map((c) => c.trim()).filter((c) => c !== "");
+  }
+  if (values.url !== undefined && !/^https?:\/\/[^\s]+$/.test(values.url)) {
+    throw new UsageError(`--url must be an http(s) URL, got ${values.url}`);
+  }
+  return { request, json: values.json ?? false, url: values.url };
+}
+
+/**
+ * The text of one blob line.
+ *
+ * ```ts
+ * formatBlobLine({ key: "bots/…/credentials/openai.enc", outcome: "reencrypted", from_epoch: 1,
+ *   ms: 3, actor_omni: "0x…", data_class: "credentials" }, 2);
+ * // "reencrypted bots/…/credentials/openai.enc epoch 1 -> 2 3ms"
+ * ```
+ */
+export function formatBlobLine(blob: BlobEvent, newEpoch: number): string {
+  const to = epochAfter(blob.outcome, blob.from_epoch, newEpoch);
+  const line = `${blob.outcome} ${blob.key} epoch ${blob.from_epoch ?? "?"} -> ${to ?? "?"} ${
+    Math.round(blob.ms)
+  }ms`;
+  return blob.reason === undefined ? line : `${line} ${blob.reason}`;
+}
+
+/**
+ * The final summary line.
+ *
+ * ```ts
+ * formatSummary({ reencrypted: 5, would_reencrypt: 0, skipped: 2, other_epoch: 0, failed: 0,
+ *   duration_ms: 40, state: "succeeded" });
+ * // "summary succeeded: 5 reencrypted, 0 would-reencrypt, 2 skipped, 0 other-epoch, 0 failed in 40ms"
+ * ```
+ */
+export function formatSummary(s: SummaryEvent): string {
+  const line = `summary ${s.state}: ${s.reencrypted} reencrypted, ${s.would_reencrypt} ` +
+    `would-reencrypt, ${s.skipped} skipped, ${s.other_epoch} other-epoch, ${s.failed} failed ` +
+    `in ${s.duration_ms}ms`;
+  return s.error === undefined ? line : `${line} (${s.error})`;
+}
+
+/**
+ * The exit code a run's final state calls for.
+ *
+ * ```ts
+ * exitCodeOf("aborted"); // 75
+ * ```
+ */
+export function exitCodeOf(state: RunState | undefined): number {
+  switch (state) {
+    case "succeeded":
+      return EXIT.ok;
+    case "aborted":
+      return EXIT.expired;
+    case "cancelled":
+      return EXIT.cancelled;
+    default:
+      return EXIT.failed;
+  }
+}
+
+/** Lines buffered before a write: one write per blob would cost a syscall per blob. */
+const FLUSH_LINES = 256;
+const FLUSH_MS = 50;
+
+/** Turns events into output, buffering stdout and drawing the progress line on a TTY. */
+class Renderer {
+  #lines: string[] = [];
+  #lastFlush = performance.now();
+  #progressShown = false;
+  #progress: ProgressEvent | undefined;
+
+  constructor(
+    readonly stdout: TextOut,
+    readonly stderr: TextOut,
+    readonly json: boolean,
+    readonly tty: boolean,
+    readonly newEpoch: number,
+  ) {}
+
+  /** A line for the operator on stderr (never mixed into stdout, which may be piped as JSON). */
+  async note(text: string): Promise<void> {
+    await this.stderr.write(`${text}\n`);
+  }
+
+  /** Consumes a job's events until `end`; returns the exit code its summary calls for. */
+  async follow(events: AsyncIterable<JobEvent>): Promise<number> {
+    let summary: SummaryEvent | undefined;
+    for await (const e of events) {
+      if (e.event === "blob") {
+        const blob = e.data as unknown as BlobEvent;
+        this.#lines.push(
+          this.json
+            ? JSON.stringify({ event: "blob", ...blob })
+            : formatBlobLine(blob, this.newEpoch),
+        );
+      } else if (e.event === "progress") {
+        this.#progress = e.data as unknown as ProgressEvent;
+      } else if (e.event === "summary") {
+        summary = e.data as unknown as SummaryEvent;
+        this.#lines.push(
+          this.json ? JSON.stringify({ event: "summary", ...summary }) : formatSummary(summary),
+        );
+      } else if (e.event === "end") {
+        break;
+      }
+      if (
+        this.#lines.length >= FLUSH_LINES || performance.now() - this.#lastFlush >= FLUSH_MS
+      ) await this.flush();
+    }
+    await this.flush(true);
+    if (summary === undefined) {
+      await this.note("reencrypt: the job's event stream ended without a summary");
+      return EXIT.failed;
+    }
+    if (summary.state === "aborted") {
+      await this.note(
+        `reencrypt: aborted: ${summary.error ?? "credentials expired"}; re-run to continue`,
+      );
+    }
+    return exitCodeOf(summary.state);
+  }
+
+  async flush(final = false): Promise<void> {
+    this.#lastFlush = performance.now();
+    if (this.#lines.length > 0) {
+      if (this.#progressShown) {
+        await this.stderr.write("\r\x1b[K");
+        this.#progressShown = false;
+      }
+      const text = this.#lines.join("\n") + "\n";
+      this.#lines = [];
+      await this.stdout.write(text);
+    }
+    if (this.tty && this.#progress && !final) {
+      const p = this.#progress;
+      const width = 24;
+      const filled = p.listed === 0 ? 0 : Math.round((p.done / p.listed) * width);
+      const bar = "#".repeat(filled) + ".".repeat(width - filled);
+      await this.stderr.write(
+        `\r\x1b[K[${bar}] ${p.done}/${p.listed} listed, ${p.rate_per_s} blobs/s`,
+      );
+      this.#progressShown = true;
+    } else if (this.#progressShown) {
+      await this.stderr.write("\r\x1b[K");
+      this.#progressShown = false;
+    }
+  }
+}
+
+function denoOut(stream: { write(p: Uint8Array): Promise<number> }): TextOut {
+  const encoder = new TextEncoder();
+  return {
+    async write(text: string) {
+      const bytes = encoder.encode(text);
+      let written = 0;
+      while (written < bytes.length) written += await stream.write(bytes.subarray(written));
+    },
+  };
+}
