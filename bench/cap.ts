@@ -71,7 +71,10 @@ const port = freePort();
 // --url targets a service you started yourself (e.g. under a profiler); default: start one.
 const service = typeof flags.url === "string"
   ? { url: flags.url, stop: () => Promise.resolve() }
-  : await startServiceProcess({ AGENTKEYS_DATA_DIR: join(dir, "data"), AGENTKEYS_PORT: String(port) });
+  : await startServiceProcess({
+    AGENTKEYS_DATA_DIR: join(dir, "data"),
+    AGENTKEYS_PORT: String(port),
+  });
 try {
   const api = new AgentKeysClient(service.url);
   const chain = await api.chain();

@@ -60,9 +60,9 @@ export class SessionIssuer {
   ) {}
 
   /** Signs a session for a fresh proof of possession. */
-  async issue(
+  issue(
     s: Omit<Session, "provedAt" | "expiresAt" | "jti">,
-  ): Promise<{ token: string; session: Session }> {
+  ): { token: string; session: Session } {
     const provedAt = Math.floor(this.now().getTime() / 1000);
     const ttl = s.kind === "agent" ? DEVICE_SESSION_S : OPERATOR_SESSION_S;
     const session: Session = {

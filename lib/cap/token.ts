@@ -54,11 +54,11 @@ export class CapExpired extends Error {
  * const { cap, claims } = await mintCap(grant, { kid, privateKey });
  * ```
  */
-export async function mintCap(
+export function mintCap(
   grant: CapGrant,
   key: CapSigningKey,
   options: { ttlSeconds?: number; now?: Date; cache?: VerifiedTokenCache<CapClaims> } = {},
-): Promise<{ cap: string; claims: CapClaims }> {
+): { cap: string; claims: CapClaims } {
   const ttl = options.ttlSeconds ?? CAP_DEFAULT_TTL_S;
   if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > CAP_MAX_TTL_S) {
     throw new CapClaimsInvalid(`ttl_seconds must be 1..${CAP_MAX_TTL_S}`);

@@ -9,8 +9,8 @@ import {
   type CapGrant,
   type CapKeySet,
   capKeySet,
-  es256Signer,
   type CapSigningKey,
+  es256Signer,
   mintCap,
 } from "../../lib/cap/mod.ts";
 
