@@ -12,7 +12,7 @@ import { X509CertificateGenerator } from "@peculiar/x509";
 import { createLocalJWKSet, exportJWK, importJWK, type JWK, type JWTVerifyGetKey } from "jose";
 import { dirname } from "node:path";
 import { openSecret, sealSecret } from "../crypto/mod.ts";
-import { es256Signer, type JwsSigner } from "../cap/mod.ts";
+import { es256Signer, type JwsSigner, type ThreadedSigner, threadedSigner } from "../cap/mod.ts";
 import { withFileLock, writeFileAtomic } from "../fsutil/mod.ts";
 
 /** An ES256 signing key with its id and public JWK. */
@@ -51,6 +51,11 @@ export interface KeyringOptions {
   /** How long a retired key stays in the JWKS: the longest lifetime of what it signed. */
   retainSeconds: number;
   now?: () => number;
+  /**
+   * Sign with the current key on a worker thread (the service does, for K1: it signs every cap
+   * and session). `close()` stops the thread.
+   */
+  signInThread?: boolean;
 }
 
 /**
@@ -63,6 +68,7 @@ export interface KeyringOptions {
 export class SigningKeyring {
   #stored: StoredKey[] = [];
   #keys = new Map<string, SigningKey>();
+  #thread?: ThreadedSigner;
   private constructor(private readonly options: KeyringOptions) {}
 
   static async open(options: KeyringOptions): Promise<SigningKeyring> {
@@ -149,15 +155,24 @@ export class SigningKeyring {
     return { kid, jwk, x5c, created_at: this.#now() };
   }
 
+  /** Stops the signing thread, if any. */
+  close(): void {
+    this.#thread?.close();
+    this.#thread = undefined;
+  }
+
   async #adopt(stored: StoredKey[]) {
     const keys = new Map<string, SigningKey>();
+    const current = stored[stored.length - 1];
+    this.#thread?.close();
+    this.#thread = this.options.signInThread ? threadedSigner(current.jwk, current.kid) : undefined;
     for (const k of stored) {
       const privateKey = await importJWK({ ...k.jwk, alg: "ES256" }, "ES256") as CryptoKey;
       const { d: _d, ...pub } = k.jwk;
       keys.set(k.kid, {
         kid: k.kid,
         privateKey,
-        signer: es256Signer(k.jwk, k.kid),
+        signer: k === current && this.#thread ? this.#thread : es256Signer(k.jwk, k.kid),
         publicJwk: {
           ...pub,
           kid: k.kid,

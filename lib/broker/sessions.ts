@@ -60,9 +60,9 @@ export class SessionIssuer {
   ) {}
 
   /** Signs a session for a fresh proof of possession. */
-  issue(
+  async issue(
     s: Omit<Session, "provedAt" | "expiresAt" | "jti">,
-  ): { token: string; session: Session } {
+  ): Promise<{ token: string; session: Session }> {
     const provedAt = Math.floor(this.now().getTime() / 1000);
     const ttl = s.kind === "agent" ? DEVICE_SESSION_S : OPERATOR_SESSION_S;
     const session: Session = {
@@ -72,7 +72,7 @@ export class SessionIssuer {
       jti: crypto.getRandomValues(new Uint8Array(16)).toHex(),
     };
     const key = this.keyring.current;
-    const token = signCompact({ alg: "ES256", typ: SESSION_TYP, kid: key.kid }, {
+    const token = await signCompact({ alg: "ES256", typ: SESSION_TYP, kid: key.kid }, {
       sub: session.address,
       iss: this.issuer,
       aud: this.issuer,

@@ -15,7 +15,7 @@ import type { JWK } from "jose";
 export interface JwsSigner {
   readonly kid: string;
   /** `ECDSA-P256-SHA256(data)` as the 64-byte `r ‖ s` JWS uses. */
-  sign(data: Uint8Array): Uint8Array;
+  sign(data: Uint8Array): Uint8Array | Promise<Uint8Array>;
 }
 
 /**
@@ -23,7 +23,7 @@ export interface JwsSigner {
  *
  * ```ts
  * const signer = es256Signer(privateJwk, "k1-2026");
- * const jws = signCompact({ alg: "ES256", typ: "JWT", kid: signer.kid }, { sub: "x" }, signer);
+ * const jws = await signCompact({ alg: "ES256", typ: "JWT", kid: signer.kid }, { sub: "x" }, signer);
  * ```
  */
 export function es256Signer(jwk: JWK, kid: string): JwsSigner {
@@ -45,13 +45,13 @@ function b64url(bytes: Uint8Array): string {
 }
 
 /** `base64url(header).base64url(payload).base64url(signature)` */
-export function signCompact(
+export async function signCompact(
   header: Record<string, unknown>,
   payload: Record<string, unknown>,
   signer: JwsSigner,
-): string {
+): Promise<string> {
   const input = `${b64url(encoder.encode(JSON.stringify(header)))}.${
     b64url(encoder.encode(JSON.stringify(payload)))
   }`;
-  return `${input}.${b64url(signer.sign(encoder.encode(input)))}`;
+  return `${input}.${b64url(await signer.sign(encoder.encode(input)))}`;
 }

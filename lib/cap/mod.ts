@@ -14,3 +14,4 @@ export * from "./claims.ts";
 export * from "./token.ts";
 export { VerifiedTokenCache } from "./verified_cache.ts";
 export { es256Signer, type JwsSigner, signCompact } from "./jws.ts";
+export { type ThreadedSigner, threadedSigner } from "./signer_thread.ts";

@@ -54,11 +54,11 @@ export class CapExpired extends Error {
  * const { cap, claims } = await mintCap(grant, { kid, privateKey });
  * ```
  */
-export function mintCap(
+export async function mintCap(
   grant: CapGrant,
   key: CapSigningKey,
   options: { ttlSeconds?: number; now?: Date; cache?: VerifiedTokenCache<CapClaims> } = {},
-): { cap: string; claims: CapClaims } {
+): Promise<{ cap: string; claims: CapClaims }> {
   const ttl = options.ttlSeconds ?? CAP_DEFAULT_TTL_S;
   if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > CAP_MAX_TTL_S) {
     throw new CapClaimsInvalid(`ttl_seconds must be 1..${CAP_MAX_TTL_S}`);
@@ -66,7 +66,7 @@ export function mintCap(
   const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
   const jti = crypto.getRandomValues(new Uint8Array(16)).toHex();
   const claims = validateCapClaims({ ...grant, iat, exp: iat + ttl, jti });
-  const cap = signCompact({ alg: "ES256", typ: CAP_TYP, kid: key.kid }, { ...claims }, key);
+  const cap = await signCompact({ alg: "ES256", typ: CAP_TYP, kid: key.kid }, { ...claims }, key);
   // A co-located worker need not re-verify what this process just signed.
   options.cache?.set(cap, claims);
   return { cap, claims };
