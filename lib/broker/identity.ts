@@ -7,21 +7,9 @@
 
 export type Hex = `0x${string}`;
 
-/** An agent's device as `AgentRegistry.getDevice` returns it. */
-export interface DeviceRecord {
-  operatorOmni: Hex;
-  actorOmni: Hex;
-  label: string;
-  generation: number;
-  revoked: boolean;
-  registeredAt: number;
-}
-
-export interface ScopeRecord {
-  serviceHashes: Hex[];
-  readOnly: boolean;
-  updatedAt: number;
-}
+// The chain client defines these records; the broker reads them through this interface only.
+import type { DeviceRecord, ScopeRecord } from "../chain/mod.ts";
+export type { DeviceRecord, ScopeRecord };
 
 /** Reads of AgentRegistry and ScopeRegistry, cached for at most one block by the implementation. */
 export interface IdentityReader {

@@ -13,7 +13,7 @@ import { createLocalJWKSet, exportJWK, importJWK, type JWK, type JWTVerifyGetKey
 import { dirname } from "node:path";
 import { openSecret, sealSecret } from "../crypto/mod.ts";
 import { es256Signer, type JwsSigner, type ThreadedSigner, threadedSigner } from "../cap/mod.ts";
-import { withFileLock, writeFileAtomic } from "../fsutil/mod.ts";
+import { readTextIfExists, withFileLock, writeFileAtomic } from "../fsutil/mod.ts";
 
 /** An ES256 signing key with its id and public JWK. */
 export interface SigningKey {
@@ -188,13 +188,8 @@ export class SigningKeyring {
   }
 
   async #read(): Promise<StoredKey[] | undefined> {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(this.options.path);
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return undefined;
-      throw err;
-    }
+    const text = await readTextIfExists(this.options.path);
+    if (text === undefined) return undefined;
     try {
       const sealed = Uint8Array.fromBase64(JSON.parse(text).sealed);
       const doc = JSON.parse(

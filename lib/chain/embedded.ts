@@ -27,6 +27,7 @@
  */
 
 import { join, resolve } from "node:path";
+import { readTextIfExists } from "../fsutil/mod.ts";
 import {
   type Address,
   createPublicClient,
@@ -378,12 +379,7 @@ async function readDeployment(path: string): Promise<Deployment | undefined> {
  * key for an existing deployment: the contracts' governance could never be used again.
  */
 async function loadGovernanceKey(path: string, deployed: boolean): Promise<Hex> {
-  let text: string | undefined;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
+  const text = await readTextIfExists(path);
   if (text !== undefined) {
     const hex = text.trim().replace(/^0x/, "");
     if (!/^[0-9a-f]{64}$/.test(hex)) {

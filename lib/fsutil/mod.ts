@@ -44,7 +44,8 @@ export async function writeFileAtomic(
   if (options.syncDir ?? true) await syncDir(dir);
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** Makes a rename durable: the new directory entry is on disk once this returns. */
+export async function syncDir(dir: string): Promise<void> {
   const handle = await Deno.open(dir, { read: true });
   try {
     await handle.sync();
@@ -68,5 +69,32 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>): P
     return await fn();
   } finally {
     file.close(); // closing the descriptor releases the lock
+  }
+}
+
+/**
+ * The file's text, or `undefined` when it does not exist (any other error is thrown).
+ *
+ * ```ts
+ * const text = await readTextIfExists("./data/seal.key");
+ * ```
+ */
+export async function readTextIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+}
+
+/** Whether something exists at `path` (errors other than "not found" are thrown). */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
   }
 }

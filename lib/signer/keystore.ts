@@ -22,7 +22,7 @@ import {
   openSecret,
   sealSecret,
 } from "../crypto/mod.ts";
-import { withFileLock, writeFileAtomic } from "../fsutil/mod.ts";
+import { readTextIfExists, withFileLock, writeFileAtomic } from "../fsutil/mod.ts";
 import {
   EpochStateError,
   EpochTagCollision,
@@ -265,13 +265,8 @@ export class EpochKeystore {
   }
 
   async #read(): Promise<EpochRecord[] | undefined> {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(this.#path);
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return undefined;
-      throw err;
-    }
+    const text = await readTextIfExists(this.#path);
+    if (text === undefined) return undefined;
     let outer: { format?: unknown; version?: unknown; sealed?: unknown };
     try {
       outer = JSON.parse(text);

@@ -8,6 +8,7 @@
 
 import { join } from "node:path";
 import { KeystoreError } from "./errors.ts";
+import { pathExists, readTextIfExists } from "../fsutil/mod.ts";
 
 /** The seal key file in the data directory (embedded default only). */
 export const SEAL_KEY_FILE = "seal.key";
@@ -26,12 +27,7 @@ export async function loadSealKey(
 ): Promise<Uint8Array> {
   if (options.configured) return options.configured;
   const path = join(options.dataDir, SEAL_KEY_FILE);
-  let text: string | undefined;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
+  const text = await readTextIfExists(path);
   if (text !== undefined) {
     const hex = text.trim();
     if (!/^[0-9a-f]{64}$/.test(hex)) {
@@ -39,7 +35,7 @@ export async function loadSealKey(
     }
     return Uint8Array.fromHex(hex);
   }
-  if (await exists(options.keystorePath)) {
+  if (await pathExists(options.keystorePath)) {
     throw new KeystoreError(
       "seal_key_missing",
       `${options.keystorePath} exists but no seal key is configured and ${path} is missing; set AGENTKEYS_SEAL_KEY`,
@@ -50,14 +46,4 @@ export async function loadSealKey(
   // createNew: two first starts racing must not both write a key.
   await Deno.writeTextFile(path, key.toHex() + "\n", { createNew: true, mode: 0o600 });
   return key;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
 }

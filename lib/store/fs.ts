@@ -28,6 +28,7 @@
 
 import { createHash } from "node:crypto";
 import { dirname, resolve } from "node:path";
+import { syncDir } from "../fsutil/mod.ts";
 import type {
   BlobInfo,
   BlobStore,
@@ -578,16 +579,6 @@ async function readExactly(file: Deno.FsFile, length: number): Promise<Uint8Arra
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   let written = 0;
   while (written < bytes.length) written += await file.write(bytes.subarray(written));
-}
-
-/** Makes a rename durable: the new directory entry is on disk once this returns. */
-async function syncDir(dir: string): Promise<void> {
-  const handle = await Deno.open(dir, { read: true });
-  try {
-    await handle.sync();
-  } finally {
-    handle.close();
-  }
 }
 
 /** Runs an fs operation; unexpected I/O errors become {@linkcode StoreUnavailable}. */

@@ -25,6 +25,7 @@ export class FakeIdentity implements IdentityReader {
     const actorOmni = agentActorOmni(operatorOmni, label, generation);
     const hash = deviceKeyHash(deviceAddress);
     this.devices.set(hash, {
+      deviceKeyHash: hash,
       operatorOmni,
       actorOmni,
       label,
