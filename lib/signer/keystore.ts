@@ -82,6 +82,9 @@ export class EpochKeystore {
   #records: EpochRecord[] = [];
   #kekCache = new Map<string, Kek>();
   #mutex: Promise<unknown> = Promise.resolve();
+  /** mtime/size/inode of the file as last read or written, for {@linkcode refresh}. */
+  #stamp = "";
+  #checkedAt = 0;
   readonly #path: string;
   readonly #sealKey: Uint8Array;
   readonly #cacheSize: number;
@@ -222,6 +225,24 @@ export class EpochKeystore {
     });
   }
 
+  /**
+   * Picks up a change another process made (e.g. `deno task signer rotate` while the service
+   * runs): a cheap `stat` at most every `maxAgeMs`, and a reload only when the file changed.
+   * Writers call this before sealing, so a rotation takes effect within `maxAgeMs`.
+   */
+  async refresh(maxAgeMs = 250): Promise<void> {
+    const now = Date.now();
+    if (now - this.#checkedAt < maxAgeMs) return;
+    this.#checkedAt = now;
+    let stamp: string;
+    try {
+      stamp = fileStamp(await Deno.stat(this.#path));
+    } catch {
+      return; // the next read or change reports the problem with its own clear error
+    }
+    if (stamp !== this.#stamp) await this.reload();
+  }
+
   /** Re-reads the file (another process may have rotated). */
   reload(): Promise<void> {
     return this.#exclusive(async () => {
@@ -265,8 +286,10 @@ export class EpochKeystore {
   }
 
   async #read(): Promise<EpochRecord[] | undefined> {
+    const stat = await Deno.stat(this.#path).catch(() => undefined);
     const text = await readTextIfExists(this.#path);
     if (text === undefined) return undefined;
+    if (stat) this.#stamp = fileStamp(stat);
     let outer: { format?: unknown; version?: unknown; sealed?: unknown };
     try {
       outer = JSON.parse(text);
@@ -285,13 +308,14 @@ export class EpochKeystore {
     return parseRecords(this.#path, new TextDecoder().decode(plain));
   }
 
-  #write(records: EpochRecord[]): Promise<void> {
+  async #write(records: EpochRecord[]): Promise<void> {
     const inner = JSON.stringify({
       epochs: records.map((r) => ({ ...r, key: r.key?.toBase64() })),
     });
     const sealed = sealSecret(this.#sealKey, SEAL_AAD, new TextEncoder().encode(inner));
     const outer = JSON.stringify({ format: FORMAT, version: VERSION, sealed: sealed.toBase64() });
-    return writeFileAtomic(this.#path, new TextEncoder().encode(outer + "\n"), { mode: 0o600 });
+    await writeFileAtomic(this.#path, new TextEncoder().encode(outer + "\n"), { mode: 0o600 });
+    this.#stamp = fileStamp(await Deno.stat(this.#path));
   }
 }
 
@@ -330,4 +354,8 @@ function parseRecords(path: string, json: string): EpochRecord[] {
     throw bad("not exactly one active epoch");
   }
   return records;
+}
+
+function fileStamp(info: Deno.FileInfo): string {
+  return `${info.mtime?.getTime()}|${info.size}|${info.ino}`;
 }

@@ -20,6 +20,8 @@ export interface KeyProvider {
   readonly activeEpoch: number;
   epochForTag(tag: number): number;
   kek(epoch: number, dataClass: DataClass, actorHex: string): Kek;
+  /** Picks up an epoch change made by another process (cheap; throttled by the keystore). */
+  refresh?(): Promise<void>;
 }
 
 /**

@@ -199,6 +199,7 @@ export class VaultWorker {
       throw new WorkerError("too_large", `${loc.dataClass} plaintext is limited to ${limit} bytes`);
     }
     await this.#consume(claims);
+    await this.deps.keys.refresh?.(); // a rotation by `deno task signer` applies to this write
     const { blob, epoch } = sealBlob(this.deps.keys, loc, plaintext);
     // A store replaces the credential by intent (last writer wins); only re-wraps need CAS.
     const { etag } = await this.#guard(() => this.deps.store.put(loc.key, blob));
@@ -211,6 +212,7 @@ export class VaultWorker {
   }
 
   async #read(loc: BlobLocation): Promise<FetchResult> {
+    await this.deps.keys.refresh?.();
     const stored = await this.#guard(() => this.deps.store.get(loc.key));
     if (!stored) throw new WorkerError("not_found", `nothing stored at ${loc.key}`);
     let opened: { plaintext: Uint8Array; epoch: number };

@@ -208,3 +208,20 @@ function flip(b64: string): string {
   bytes[bytes.length - 5] ^= 1;
   return bytes.toBase64();
 }
+
+Deno.test("refresh picks up a rotation made through another handle (another process)", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "ks.json");
+  const sealKey = seal();
+  const service = await EpochKeystore.open({ path, sealKey });
+  const cli = await EpochKeystore.open({ path, sealKey });
+  await service.refresh(0); // nothing changed: no reload needed, still epoch 1
+  assertEquals(service.activeEpoch, 1);
+  await cli.rotate();
+  assertEquals(service.activeEpoch, 1, "not yet refreshed");
+  await service.refresh(60_000);
+  assertEquals(service.activeEpoch, 1, "throttled: checked too recently");
+  await service.refresh(0);
+  assertEquals(service.activeEpoch, 2);
+  assertEquals(service.stateOf(1), "retiring");
+});
