@@ -31,6 +31,7 @@ async function main(): Promise<number> {
     worker: service.worker,
     broker: service.broker,
     chain: service.chain,
+    epochs: { admin: service.admin, runner: service.runner },
     publicUrl: config.publicUrl,
     limits: config.limits,
     health: {

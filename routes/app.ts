@@ -14,6 +14,9 @@ import { capRoutes } from "./caps.ts";
 import { identityRoutes } from "./identity.ts";
 import { chainRoutes } from "./chain.ts";
 import type { OpenChain } from "../lib/chain/mod.ts";
+import type { EpochAdmin, JobRunner } from "../lib/reencrypt/mod.ts";
+import { epochRoutes } from "./epochs.ts";
+import { reencryptRoutes } from "./reencrypt.ts";
 import { errorResponse } from "./errors.ts";
 import { workerRoutes } from "./worker.ts";
 
@@ -31,6 +34,8 @@ export interface AppDeps {
   /** Absent in worker-only tests; the service always has one. */
   broker?: Broker;
   chain?: OpenChain;
+  /** Epoch administration and re-encryption jobs (mounted with the broker, which authenticates). */
+  epochs?: { admin: EpochAdmin; runner: JobRunner; keepAliveMs?: number };
   publicUrl?: string;
   limits: Record<DataClass, number>;
   health: HealthInfo;
@@ -62,6 +67,17 @@ export function createApp(deps: AppDeps): Hono {
     app.route("/", authRoutes(deps.broker, deps.publicUrl ?? deps.broker.options.publicUrl));
     app.route("/", capRoutes(deps.broker));
     app.route("/", identityRoutes(deps.broker));
+    if (deps.epochs) {
+      app.route("/", epochRoutes({ broker: deps.broker, admin: deps.epochs.admin }));
+      app.route(
+        "/",
+        reencryptRoutes({
+          broker: deps.broker,
+          runner: deps.epochs.runner,
+          keepAliveMs: deps.epochs.keepAliveMs,
+        }),
+      );
+    }
   }
   if (deps.chain) app.route("/", chainRoutes(deps.chain));
   return app;

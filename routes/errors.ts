@@ -10,6 +10,18 @@ import { HTTPException } from "hono/http-exception";
 import { WorkerError, type WorkerErrorCode } from "../lib/worker/mod.ts";
 import { LoginError, MintError, SessionInvalid } from "../lib/broker/mod.ts";
 import { ChainUnavailableError } from "../lib/chain/mod.ts";
+import {
+  EpochInUse,
+  EpochNotFound,
+  EpochNotRetiring,
+  InvalidReencryptParams,
+  JobNotFound,
+  JobRunning,
+  ReencryptError,
+  SessionExpired,
+} from "../lib/reencrypt/mod.ts";
+import { EpochStateError, EpochTagCollision } from "../lib/signer/mod.ts";
+import { StoreCredentialsExpired, StoreUnavailable } from "../lib/store/mod.ts";
 
 const WORKER_STATUS: Record<WorkerErrorCode, ContentfulStatusCode> = {
   bad_request: 400,
@@ -51,6 +63,17 @@ export function errorResponse(c: Context, err: unknown): Response {
   if (err instanceof LoginError || err instanceof MintError) {
     return c.json({ error: err.code, message: err.message }, err.status);
   }
+  if (err instanceof ReencryptError) return reencryptError(c, err);
+  if (err instanceof EpochTagCollision || err instanceof EpochStateError) {
+    return c.json({ error: err.code, message: err.message }, 409);
+  }
+  if (err instanceof StoreUnavailable || err instanceof StoreCredentialsExpired) {
+    // A census or job listing could not read the store; nothing was changed.
+    return c.json({
+      error: "store_unavailable",
+      message: "the blob store cannot be reached; try again",
+    }, 503);
+  }
   if (err instanceof ChainUnavailableError) {
     // Identity cannot be checked without the chain: refuse rather than guess.
     return c.json({
@@ -65,5 +88,27 @@ export function errorResponse(c: Context, err: unknown): Response {
   }
   // Unknown failures: log the detail server-side, never echo it (it may carry internals).
   console.error("unhandled error:", err);
+  return c.json({ error: "internal", message: "the server failed to handle this request" }, 500);
+}
+
+/** Epoch and job refusals (lib/reencrypt), with the details a client needs to act. */
+function reencryptError(c: Context, err: ReencryptError): Response {
+  const base = { error: err.code, message: err.message };
+  if (err instanceof InvalidReencryptParams) return c.json(base, 400);
+  if (err instanceof JobRunning) return c.json({ ...base, job_id: err.jobId }, 409);
+  if (err instanceof JobNotFound || err instanceof EpochNotFound) return c.json(base, 404);
+  if (err instanceof EpochNotRetiring) return c.json({ ...base, state: err.state }, 409);
+  if (err instanceof EpochInUse) {
+    return c.json({
+      ...base,
+      epoch: err.epoch,
+      reason: err.reason,
+      count: err.count,
+      census: err.census,
+      last_write_at: err.lastWriteAt,
+    }, 409);
+  }
+  if (err instanceof SessionExpired) return c.json(base, 401);
+  console.error("unhandled re-encryption error:", err);
   return c.json({ error: "internal", message: "the server failed to handle this request" }, 500);
 }

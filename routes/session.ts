@@ -43,6 +43,20 @@ export function operatorOnly(c: Context<SessionEnv>): Session {
   return session;
 }
 
+/** Whether the request's session is an operator the broker counts as admin. */
+export async function isAdmin(c: Context<SessionEnv>, broker: Broker): Promise<boolean> {
+  const session = c.get("session");
+  return session.kind === "operator" && await broker.admins.isAdmin(session.address);
+}
+
+/** Refuses everyone but admins (403 `admin_only`); returns the admin's session. */
+export async function requireAdmin(c: Context<SessionEnv>, broker: Broker): Promise<Session> {
+  if (!(await isAdmin(c, broker))) {
+    throw new ApiError(403, "admin_only", "only an admin of this service may do this");
+  }
+  return c.get("session");
+}
+
 /** Sets the console's session cookie (HttpOnly, SameSite=Strict, Secure over https). */
 export function setSessionCookie(c: Context, token: string, expiresAt: number, secure: boolean) {
   setCookie(c, SESSION_COOKIE, token, {

@@ -1,11 +1,16 @@
 /**
  * `deno task signer`: epoch administration (rotate, census, drop-old-k3, reconcile,
- * audit-verify); see `lib/reencrypt/signer_cli.ts`. Headless, nothing is recorded on chain until
- * a chain recorder is passed here (the output says so).
+ * audit-verify); see `lib/reencrypt/signer_cli.ts`. Epoch changes are recorded on the chain the
+ * configuration names: an external chain (with `AGENTKEYS_GOVERNANCE_KEY`), or the embedded
+ * anvil of the service running on this data directory. When that is not reachable they are
+ * kept as pending chain records and the output says so (`lib/service/headless.ts`).
  *
  * @module
  */
 
-import { signerMain } from "../lib/reencrypt/signer_cli.ts";
+import { signerMain } from "../lib/reencrypt/mod.ts";
+import { openHeadlessWithChain } from "../lib/service/mod.ts";
 
-Deno.exit(await signerMain(Deno.args, { env: Deno.env.toObject() }));
+Deno.exit(
+  await signerMain(Deno.args, { env: Deno.env.toObject(), openHeadless: openHeadlessWithChain }),
+);

@@ -152,6 +152,12 @@ export const SETTINGS: readonly Setting[] = [
     default: "(unset)",
     description: "CLI only: the operator wallet's private key (hex) when `--key-file` is not given",
   },
+  {
+    name: "AGENTKEYS_SESSION",
+    default: "(unset)",
+    description:
+      "`deno task reencrypt --url` only: the operator session JWT the job is started and followed with (`session_jwt` of a SIWE login); a 401 from the service exits 75",
+  },
 ];
 
 /** S3 store settings; present only when the S3 store is selected. */

@@ -159,6 +159,12 @@ async function runInProcess(
   try {
     const job = await headless.runner.start(options.request);
     await render.note(`job ${job.job_id} started in-process (data dir ${config.dataDir})`);
+    if (headless.chain && !headless.chain.agents) {
+      await render.note(
+        `reencrypt: agents come from the local index only (actors seen writing): ` +
+          `${headless.chain.reason ?? "the chain is not reachable"}`,
+      );
+    }
     const onAbort = () => void headless.runner.cancel(job.job_id).catch(() => {});
     deps.signal?.addEventListener("abort", onAbort, { once: true });
     try {

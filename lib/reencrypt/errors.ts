@@ -100,3 +100,24 @@ export function isExpiry(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === "session_expired" || code === "credentials_expired";
 }
+
+/** No epoch has this number. HTTP 404 `epoch_not_found`; `drop-old-k3` exit code 2. */
+export class EpochNotFound extends ReencryptError {
+  constructor(readonly epoch: number) {
+    super("epoch_not_found", `epoch ${epoch} does not exist`);
+  }
+}
+
+/**
+ * Only a retiring epoch can be destroyed: this one is `active` (HTTP 409 `epoch_active`, rotate
+ * first) or already `destroyed` (HTTP 409 `epoch_already_destroyed`).
+ */
+export class EpochNotRetiring extends ReencryptError {
+  constructor(readonly epoch: number, readonly state: "active" | "destroyed") {
+    super(
+      state === "active" ? "epoch_active" : "epoch_already_destroyed",
+      `epoch ${epoch} is ${state}; only a retiring epoch can be destroyed` +
+        (state === "active" ? " (rotate first)" : ""),
+    );
+  }
+}

@@ -10,20 +10,41 @@
  * @module
  */
 
-import { join, resolve } from "node:path";
 import type { Config } from "../config/mod.ts";
-import { EpochKeystore, KEYSTORE_FILE, loadSealKey } from "../signer/mod.ts";
-import { type BlobStore, FsBlobStore, S3BlobStore } from "../store/mod.ts";
+import { NoKeystore, openDataDir } from "../datadir/mod.ts";
+import type { EpochKeystore } from "../signer/mod.ts";
+import type { BlobStore } from "../store/mod.ts";
 import {
   KvActorIndex,
   KvAuditLog,
   KvCensusStore,
   KvJobStore,
-  KvStateStore,
+  type KvStateStore,
   KvWriteLedger,
 } from "../state/mod.ts";
+import { type AgentRegistryReader, ChainActorDirectory, UnionActorDirectory } from "./actors.ts";
 import { JobRunner, type JobRunnerDeps } from "./jobs.ts";
+import type { EpochRecorder } from "./recorder.ts";
 import type { ActorDirectory } from "./types.ts";
+
+export { NoKeystore };
+
+/**
+ * The identity chain as a headless command reaches it. `lib/service`'s `connectHeadlessChain`
+ * builds one from the configuration (the running service's embedded anvil, or the external
+ * chain); this component only uses its structural parts, so it does not import `lib/chain`.
+ */
+export interface HeadlessChain {
+  /** Records epoch changes on chain; absent when this process cannot (see `reason`). */
+  recorder?: EpochRecorder;
+  /** Lists an operator's registered agents; absent when the chain is not reachable. */
+  agents?: AgentRegistryReader;
+  /** Why `recorder` (or `agents`) is absent, in words for the operator. */
+  reason?: string;
+  /** Which chain this is, in words for the operator. */
+  description: string;
+  close(): Promise<void>;
+}
 
 /** Everything a headless command works with. */
 export interface Headless {
@@ -31,26 +52,17 @@ export interface Headless {
   store: BlobStore;
   keystore: EpochKeystore;
   state: KvStateStore;
-  /** In-process: the KV index of actors seen writing. The chain directory replaces it later. */
+  /** Chain ∪ KV index when the chain is reachable, else the KV index of actors seen writing. */
   actors: ActorDirectory;
   ledger: KvWriteLedger;
   censusStore: KvCensusStore;
   jobStore: KvJobStore;
   audit: KvAuditLog;
   runner: JobRunner;
-  /** Cancels running jobs, then closes KV and the store. */
+  /** The chain, when a `chain` connector was given (it may still lack a recorder). */
+  chain?: HeadlessChain;
+  /** Cancels running jobs, then closes KV, the store and the chain connection. */
   close(): Promise<void>;
-}
-
-/** A keystore was expected in the data directory and is not there. */
-export class NoKeystore extends Error {
-  readonly code = "no_keystore";
-  constructor(path: string) {
-    super(
-      `no keystore at ${path}: start the service once (deno task start) or set AGENTKEYS_DATA_DIR`,
-    );
-    this.name = "NoKeystore";
-  }
 }
 
 /** Options of {@linkcode openHeadless}. */
@@ -59,16 +71,22 @@ export interface HeadlessOptions {
   create?: boolean;
   /** Wraps the configured store (tests inject faults here). */
   wrapStore?: (store: BlobStore) => BlobStore;
-  /** Replaces the KV actor index. */
+  /** Replaces the actor directory. */
   actors?: ActorDirectory;
+  /**
+   * Connects to the identity chain (`connectHeadlessChain` from `lib/service`, as the
+   * `deno task` scripts do). Absent: no chain — nothing is recorded on chain and actors come
+   * from the KV index only.
+   */
+  chain?: (config: Config) => Promise<HeadlessChain>;
   /** Extra job runner settings. */
   runner?: Partial<Omit<JobRunnerDeps, "jobs" | "engine" | "audit">>;
 }
 
 /**
- * Opens the configured store, keystore and KV state, and recovers jobs a dead process left
- * running. Throws {@linkcode NoKeystore} when the data directory has no keystore (unless
- * `create`).
+ * Opens the configured store, keystore and KV state (`lib/datadir`, as the service does), the
+ * chain when a connector is given, and recovers jobs a dead process left running. Throws
+ * {@linkcode NoKeystore} when the data directory has no keystore (unless `create`).
  *
  * ```ts
  * const h = await openHeadless(loadConfig(Deno.env.toObject()));
@@ -83,23 +101,20 @@ export async function openHeadless(
   config: Config,
   options: HeadlessOptions = {},
 ): Promise<Headless> {
-  const dataDir = resolve(config.dataDir);
-  const keystorePath = join(dataDir, KEYSTORE_FILE);
-  if (!options.create && !(await exists(keystorePath))) throw new NoKeystore(keystorePath);
-  await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const sealKey = await loadSealKey({ configured: config.sealKey, dataDir, keystorePath });
-  const keystore = await EpochKeystore.open({
-    path: keystorePath,
-    sealKey,
-    create: options.create,
+  const core = await openDataDir(config, {
+    create: options.create ?? false,
+    wrapStore: options.wrapStore,
   });
-  const base = await openStore(config, dataDir);
-  const store = options.wrapStore ? options.wrapStore(base) : base;
-  let state: KvStateStore | undefined;
+  let chain: HeadlessChain | undefined;
   try {
-    state = await KvStateStore.open(join(dataDir, "state.kv"));
+    chain = await options.chain?.(config);
+    const { store, keystore, state } = core;
     const kv = state.kv;
-    const actors = options.actors ?? new KvActorIndex(kv);
+    const index = new KvActorIndex(kv);
+    const actors = options.actors ??
+      (chain?.agents
+        ? new UnionActorDirectory([new ChainActorDirectory(chain.agents), index])
+        : index);
     const ledger = new KvWriteLedger(kv);
     const jobStore = new KvJobStore(kv);
     const audit = new KvAuditLog(kv);
@@ -110,50 +125,28 @@ export async function openHeadless(
       audit,
     });
     await runner.recoverAbandoned();
-    const opened = state;
+    const linked = chain;
     return {
       config,
       store,
       keystore,
-      state: opened,
+      state,
       actors,
       ledger,
       censusStore: new KvCensusStore(kv),
       jobStore,
       audit,
       runner,
+      chain: linked,
       async close() {
         await runner.close();
-        opened.close();
-        await store.close();
+        await core.close();
+        await linked?.close();
       },
     };
   } catch (err) {
-    state?.close();
-    await store.close();
-    throw err;
-  }
-}
-
-async function openStore(config: Config, dataDir: string): Promise<BlobStore> {
-  if (!config.s3) return new FsBlobStore(join(dataDir, "blobs"));
-  const store = new S3BlobStore({
-    endpoint: config.s3.endpoint,
-    region: config.s3.region,
-    bucket: config.s3.bucket,
-    forcePathStyle: config.s3.forcePathStyle,
-    credentials: config.s3.credentials,
-  });
-  await store.ensureBucket();
-  return store;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
+    await core.close();
+    await chain?.close();
     throw err;
   }
 }

@@ -34,6 +34,8 @@ export { censusDestroyGuard, type CensusSource, checkEpochEmpty } from "./guard.
 export {
   EpochInUse,
   type EpochInUseReason,
+  EpochNotFound,
+  EpochNotRetiring,
   InvalidReencryptParams,
   isExpiry,
   JobNotFound,
@@ -67,8 +69,27 @@ export {
   type TextOut,
   USAGE,
 } from "./cli.ts";
-export { type Headless, type HeadlessOptions, NoKeystore, openHeadless } from "./headless.ts";
+export {
+  type Headless,
+  type HeadlessChain,
+  type HeadlessOptions,
+  NoKeystore,
+  openHeadless,
+} from "./headless.ts";
 export { EventStreamLost, RemoteError, RemoteJobClient, type RemoteJobOptions } from "./client.ts";
 export { type SseMessage, SseParser } from "./sse.ts";
 export { SIGNER_USAGE, type SignerCliDeps, signerMain } from "./signer_cli.ts";
 export { type EpochRecorder, KvChainPending, type PendingChainRecord } from "./recorder.ts";
+export {
+  type AdminKeystore,
+  type ChainOutcome,
+  type DestroyResult,
+  EpochAdmin,
+  type EpochAdminDeps,
+  type EpochOverview,
+  type ForceContext,
+  type ReconcileItem,
+  type ReconcileResult,
+  type RotateResult,
+} from "./epoch_admin.ts";
+export { type AgentRegistryReader, ChainActorDirectory, UnionActorDirectory } from "./actors.ts";

@@ -16,13 +16,17 @@
  * it is written to the audit log as `epoch_destroy_forced` *before* the key is erased, and
  * warned about on stderr.
  *
+ * The operations themselves are {@linkcode EpochAdmin}'s (shared with the HTTP routes); this
+ * file only parses flags and turns results into text and exit codes.
+ *
  * **Chain records.** Every rotation and destruction is meant to be recorded on chain through an
- * {@linkcode EpochRecorder}. Without one (the headless default until the chain client is wired),
- * nothing is recorded on chain and the output says so. When the recorder is missing or fails
- * after the keystore changed, the gap is stored as a pending chain record (KV and audit log);
- * `deno task signer reconcile` records pending changes once a recorder is available (for
- * rotations it needs `currentEpoch()` so it never advances the counter twice). Until then,
- * `deno task signer epochs` lists them.
+ * {@linkcode EpochRecorder}: `deps.recorder`, else the headless chain link's (`scripts/signer.ts`
+ * connects the running service's embedded anvil or the external chain, see
+ * `lib/service/headless.ts`). Without one, nothing is recorded on chain and the output says why.
+ * When the recorder is missing or fails after the keystore changed, the gap is stored as a
+ * pending chain record (KV and audit log); `deno task signer reconcile` records pending changes
+ * once a recorder is available (for rotations it needs `currentEpoch()` so it never advances the
+ * counter twice). Until then, `deno task signer epochs` lists them.
  *
  * Exit codes: 0 done, 1 refused or not fully recorded, 2 usage error.
  *
@@ -31,11 +35,9 @@
 
 import { parseArgs } from "node:util";
 import { type Config, ConfigError, loadConfig } from "../config/mod.ts";
-import { EpochStateError } from "../signer/mod.ts";
 import type { AuditLog, Census } from "../state/mod.ts";
-import { takeCensus } from "./census.ts";
-import { EpochInUse, isExpiry } from "./errors.ts";
-import { censusDestroyGuard } from "./guard.ts";
+import { EpochAdmin } from "./epoch_admin.ts";
+import { EpochInUse, EpochNotFound, EpochNotRetiring, isExpiry } from "./errors.ts";
 import { type Headless, openHeadless } from "./headless.ts";
 import type { TextOut } from "./cli.ts";
 import { type EpochRecorder, KvChainPending, type PendingChainRecord } from "./recorder.ts";
@@ -64,8 +66,13 @@ export interface SignerCliDeps {
 
 class UsageError extends Error {}
 
-const NOT_RECORDED = "NOT recorded on chain: no chain recorder is configured in this headless " +
-  "command; saved as a pending chain record for `deno task signer reconcile`";
+/** Why nothing was recorded when neither the caller nor the headless setup has a recorder. */
+const NO_RECORDER = "no chain recorder is configured in this headless command";
+
+function notRecorded(reason: string): string {
+  return `NOT recorded on chain: ${reason}; saved as a pending chain record for ` +
+    "`deno task signer reconcile`";
+}
 
 /**
  * Runs one signer command; resolves with the exit code.
@@ -97,13 +104,22 @@ export async function signerMain(args: string[], deps: SignerCliDeps): Promise<n
     await err.write(`signer: ${(e as Error).message}\n`);
     return e instanceof ConfigError ? 2 : 1;
   }
+  const recorder = deps.recorder ?? headless.chain?.recorder;
   const ctx: Ctx = {
-    h: headless,
     out,
     err,
     audit: deps.audit ?? headless.audit,
-    recorder: deps.recorder,
-    pending: new KvChainPending(headless.state.kv),
+    admin: new EpochAdmin({
+      keystore: headless.keystore,
+      store: headless.store,
+      censusStore: headless.censusStore,
+      ledger: headless.ledger,
+      audit: deps.audit ?? headless.audit,
+      pending: new KvChainPending(headless.state.kv),
+      recorder,
+      noRecorderReason: recorder ? undefined : (headless.chain?.reason ?? NO_RECORDER),
+      actors: headless.actors,
+    }),
   };
   try {
     switch (command) {
@@ -129,12 +145,10 @@ export async function signerMain(args: string[], deps: SignerCliDeps): Promise<n
 }
 
 interface Ctx {
-  h: Headless;
   out: TextOut;
   err: TextOut;
   audit: AuditLog;
-  recorder?: EpochRecorder;
-  pending: KvChainPending;
+  admin: EpochAdmin;
 }
 
 function parse(args: string[]) {
@@ -183,87 +197,54 @@ function parse(args: string[]) {
 }
 
 async function epochs(ctx: Ctx): Promise<number> {
-  const { h, out } = ctx;
-  const lines = h.keystore.list().map((e) =>
+  const { admin, out } = ctx;
+  const view = await admin.overview();
+  const lines = view.epochs.map((e) =>
     `epoch ${e.epoch} ${e.state} created ${e.createdAt}` +
     (e.retiredAt ? ` retired ${e.retiredAt}` : "") +
     (e.destroyedAt ? ` destroyed ${e.destroyedAt}` : "")
   );
-  const latest = await h.censusStore.latestGlobal();
+  const latest = view.latestGlobal;
   lines.push(
     latest ? `census ${latest.taken_at}: ${countsText(latest)}` : "census: none taken yet",
   );
-  for (const p of await ctx.pending.list()) lines.push(`pending chain record: ${pendingText(p)}`);
+  for (const p of view.pending) lines.push(`pending chain record: ${pendingText(p)}`);
   await out.write(lines.join("\n") + "\n");
   return 0;
 }
 
 async function rotate(ctx: Ctx): Promise<number> {
-  const { h, out, err } = ctx;
-  const { active, previous } = await h.keystore.rotate();
-  const at = new Date().toISOString();
+  const { admin, out, err } = ctx;
+  const { active, previous, chain } = await admin.rotate();
   await out.write(`epoch ${active} is active; epoch ${previous} is retiring\n`);
-  if (!ctx.recorder) {
-    await ctx.pending.add({ kind: "advance_epoch", epoch: active, reason: "no_recorder", at });
-    await ctx.audit.append("epoch_rotated", { active, previous, chain: "not_recorded" });
-    await out.write(`${NOT_RECORDED}\n`);
-    return 0;
-  }
-  try {
-    const { epoch, txHash } = await ctx.recorder.advanceEpoch();
-    if (epoch !== active) {
-      await ctx.pending.add({
-        kind: "advance_epoch",
-        epoch: active,
-        reason: "epoch_mismatch",
-        at,
-        chain_epoch: epoch,
-      });
-      await ctx.audit.append("epoch_rotated", {
-        active,
-        previous,
-        chain: "mismatch",
-        chain_epoch: epoch,
-        tx_hash: txHash,
-      });
+  switch (chain.status) {
+    case "not_recorded":
+      await out.write(`${notRecorded(chain.reason)}\n`);
+      return 0;
+    case "recorded":
+      await out.write(`recorded on chain: advanceEpoch tx ${chain.txHash}\n`);
+      return 0;
+    case "mismatch":
       await err.write(
         `signer: MISMATCH: the keystore activated epoch ${active} but the chain counter is now ` +
-          `${epoch} (tx ${txHash}); recorded as pending — reconcile the counter and the keystore\n`,
+          `${chain.chainEpoch} (tx ${chain.txHash}); recorded as pending — reconcile the counter ` +
+          `and the keystore\n`,
       );
       return 1;
-    }
-    await ctx.audit.append("epoch_rotated", {
-      active,
-      previous,
-      chain: "recorded",
-      tx_hash: txHash,
-    });
-    await out.write(`recorded on chain: advanceEpoch tx ${txHash}\n`);
-    return 0;
-  } catch (e) {
-    const error = (e as Error).message;
-    await ctx.pending.add({
-      kind: "advance_epoch",
-      epoch: active,
-      reason: "recorder_failed",
-      at,
-      error,
-    });
-    await ctx.audit.append("epoch_rotated", { active, previous, chain: "failed", error });
-    await err.write(
-      `signer: the keystore rotated to epoch ${active}, but recording it on chain FAILED: ${error}\n` +
-        `signer: saved as a pending chain record; run \`deno task signer reconcile\` when the chain ` +
-        `is reachable\n`,
-    );
-    return 1;
+    case "failed":
+      await err.write(
+        `signer: the keystore rotated to epoch ${active}, but recording it on chain FAILED: ` +
+          `${chain.error}\n` +
+          `signer: saved as a pending chain record; run \`deno task signer reconcile\` when the ` +
+          `chain is reachable\n`,
+      );
+      return 1;
   }
 }
 
 async function census(ctx: Ctx): Promise<number> {
-  const { h, out } = ctx;
-  const taken = await takeCensus({ store: h.store, keys: h.keystore });
-  await h.censusStore.save(taken);
-  await out.write(`census ${taken.taken_at}: ${countsText(taken)}\n`);
+  const taken = await ctx.admin.census();
+  await ctx.out.write(`census ${taken.taken_at}: ${countsText(taken)}\n`);
   return 0;
 }
 
@@ -273,152 +254,103 @@ async function dropOldK3(
   force: boolean,
   useLatest: boolean,
 ): Promise<number> {
-  const { h, out, err } = ctx;
-  const state = h.keystore.stateOf(epoch);
-  if (state === undefined) {
-    await err.write(`signer: epoch ${epoch} does not exist\n`);
-    return 2;
-  }
-  if (state !== "retiring") {
-    await err.write(
-      `signer: epoch ${epoch} is ${state}; only a retiring epoch can be destroyed` +
-        (state === "active" ? " (rotate first)" : "") + "\n",
-    );
-    return state === "active" ? 2 : 1;
-  }
-  let latest: Census | null;
-  if (force) {
-    latest = await h.censusStore.latestGlobal();
-    const lastWrite = await h.ledger.lastWrite(epoch);
-    const count = latest?.global?.[String(epoch)] ?? null;
-    await err.write(
-      `signer: WARNING: --force destroys epoch ${epoch} WITHOUT the census check ` +
-        `(latest census: ${
-          latest ? `${latest.taken_at}, ${count ?? 0} blob(s) under it` : "none"
-        }); ` +
-        `any blob still under it becomes unreadable forever; this is recorded in the audit log\n`,
-    );
-    await ctx.audit.append("epoch_destroy_forced", {
-      epoch,
-      census_taken_at: latest?.taken_at ?? null,
-      census_count: count,
-      last_write_at: lastWrite?.toISOString() ?? null,
-    });
-  } else if (!useLatest) {
-    await out.write(`taking a census of the whole store…\n`);
-    latest = await takeCensus({ store: h.store, keys: h.keystore });
-    await h.censusStore.save(latest);
-    await out.write(`census ${latest.taken_at}: ${countsText(latest)}\n`);
-  }
-  let destroyedAt: string;
+  const { admin, out, err } = ctx;
   try {
-    const guard = force
-      ? undefined
-      : censusDestroyGuard({ censusStore: h.censusStore, ledger: h.ledger });
-    destroyedAt = (await h.keystore.destroy(epoch, { guard })).destroyedAt!;
+    await admin.checkDestroyable(epoch);
+    if (!force && !useLatest) {
+      await out.write(`taking a census of the whole store…\n`);
+      const latest = await admin.census();
+      await out.write(`census ${latest.taken_at}: ${countsText(latest)}\n`);
+    }
+    const result = await admin.destroy(epoch, {
+      force,
+      onForce: async ({ census, count }) => {
+        await err.write(
+          `signer: WARNING: --force destroys epoch ${epoch} WITHOUT the census check ` +
+            `(latest census: ${
+              census ? `${census.taken_at}, ${count ?? 0} blob(s) under it` : "none"
+            }); ` +
+            `any blob still under it becomes unreadable forever; this is recorded in the audit ` +
+            `log\n`,
+        );
+      },
+    });
+    await out.write(
+      `epoch ${epoch} destroyed at ${result.destroyedAt}${force ? " (FORCED)" : ""}\n`,
+    );
+    switch (result.chain.status) {
+      case "not_recorded":
+        await out.write(`${notRecorded(result.chain.reason)}\n`);
+        return 0;
+      case "recorded":
+        await out.write(`recorded on chain: recordEpochDestroyed tx ${result.chain.txHash}\n`);
+        return 0;
+      default: {
+        const error = result.chain.status === "failed" ? result.chain.error : "unexpected answer";
+        await err.write(
+          `signer: epoch ${epoch} is destroyed, but recording it on chain FAILED: ${error}\n` +
+            `signer: saved as a pending chain record; run \`deno task signer reconcile\`\n`,
+        );
+        return 1;
+      }
+    }
   } catch (e) {
+    if (e instanceof EpochNotFound) {
+      await err.write(`signer: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof EpochNotRetiring) {
+      await err.write(`signer: ${e.message}\n`);
+      return e.state === "active" ? 2 : 1;
+    }
     if (e instanceof EpochInUse) {
-      await ctx.audit.append("epoch_destroy_refused", {
-        epoch,
-        reason: e.reason,
-        count: e.count,
-        census_taken_at: e.census?.taken_at ?? null,
-        last_write_at: e.lastWriteAt,
-      });
       await err.write(
         `signer: refused: ${e.message}\n` +
           `signer: counts: ${e.census ? JSON.stringify(e.census.global) : "(no census)"}\n`,
       );
       return 1;
     }
-    if (e instanceof EpochStateError) {
-      await err.write(`signer: ${e.message}\n`);
-      return 1;
-    }
     throw e;
-  }
-  await ctx.audit.append("epoch_destroyed", { epoch, destroyed_at: destroyedAt, forced: force });
-  await out.write(`epoch ${epoch} destroyed at ${destroyedAt}${force ? " (FORCED)" : ""}\n`);
-  if (!ctx.recorder) {
-    await ctx.pending.add({
-      kind: "epoch_destroyed",
-      epoch,
-      reason: "no_recorder",
-      at: destroyedAt,
-    });
-    await out.write(`${NOT_RECORDED}\n`);
-    return 0;
-  }
-  try {
-    const { txHash } = await ctx.recorder.recordEpochDestroyed(epoch);
-    await ctx.audit.append("epoch_destroyed_recorded", { epoch, tx_hash: txHash });
-    await out.write(`recorded on chain: recordEpochDestroyed tx ${txHash}\n`);
-    return 0;
-  } catch (e) {
-    const error = (e as Error).message;
-    await ctx.pending.add({
-      kind: "epoch_destroyed",
-      epoch,
-      reason: "recorder_failed",
-      at: destroyedAt,
-      error,
-    });
-    await ctx.audit.append("chain_record_failed", { kind: "epoch_destroyed", epoch, error });
-    await err.write(
-      `signer: epoch ${epoch} is destroyed, but recording it on chain FAILED: ${error}\n` +
-        `signer: saved as a pending chain record; run \`deno task signer reconcile\`\n`,
-    );
-    return 1;
   }
 }
 
 async function reconcile(ctx: Ctx): Promise<number> {
-  const { out, err, recorder } = ctx;
-  const pending = await ctx.pending.list();
-  if (pending.length === 0) {
+  const { admin, out, err } = ctx;
+  const result = await admin.reconcile();
+  if (result.pending.length === 0) {
     await out.write("nothing pending: the chain has every local epoch change\n");
     return 0;
   }
-  if (!recorder) {
-    for (const p of pending) await out.write(`pending: ${pendingText(p)}\n`);
-    await err.write("signer: no chain recorder is configured; nothing was recorded\n");
+  if (!result.attempted) {
+    for (const p of result.pending) await out.write(`pending: ${pendingText(p)}\n`);
+    const why = admin.chainRecording.enabled ? "" : ` (${admin.chainRecording.reason})`;
+    await err.write(`signer: no chain recorder is configured${why}; nothing was recorded\n`);
     return 1;
   }
   let unresolved = 0;
-  for (const p of pending) {
-    try {
-      if (p.kind === "advance_epoch") {
-        if (!recorder.currentEpoch) {
-          // Without the chain's view a retry could advance the counter twice.
-          await err.write(
-            `signer: cannot reconcile ${pendingText(p)}: the recorder has no ` +
-              `currentEpoch(); check K3EpochCounter by hand\n`,
-          );
-          unresolved++;
-          continue;
-        }
-        let chain = await recorder.currentEpoch();
-        while (chain < p.epoch) chain = (await recorder.advanceEpoch()).epoch;
-        const active = ctx.h.keystore.activeEpoch;
-        if (chain > active) {
-          // The counter ran ahead of the keys: only a person can decide which one is right.
-          await err.write(
-            `signer: the chain counter is at ${chain} but the keystore's active epoch is ` +
-              `${active}: fix by hand\n`,
-          );
-          unresolved++;
-          continue;
-        }
-      } else {
-        await recorder.recordEpochDestroyed(p.epoch);
-      }
-      await ctx.pending.remove(p);
-      await ctx.audit.append("chain_reconciled", { kind: p.kind, epoch: p.epoch });
-      await out.write(`recorded: ${p.kind} ${p.epoch}\n`);
-    } catch (e) {
-      unresolved++;
-      await err.write(`signer: ${pendingText(p)} still not recorded: ${(e as Error).message}\n`);
+  for (const item of result.items) {
+    const p = item.record;
+    switch (item.outcome) {
+      case "recorded":
+        await out.write(`recorded: ${p.kind} ${p.epoch}\n`);
+        continue;
+      case "no_current_epoch":
+        await err.write(
+          `signer: cannot reconcile ${pendingText(p)}: the recorder has no ` +
+            `currentEpoch(); check K3EpochCounter by hand\n`,
+        );
+        break;
+      case "chain_ahead":
+        await err.write(
+          `signer: the chain counter is at ${item.chainEpoch} but the keystore's active epoch ` +
+            `is ${item.active}: fix by hand\n`,
+        );
+        break;
+      case "failed":
+        await err.write(`signer: ${pendingText(p)} still not recorded: ${item.error}\n`);
+        break;
     }
+    unresolved++;
   }
   return unresolved === 0 ? 0 : 1;
 }

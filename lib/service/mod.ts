@@ -1,6 +1,7 @@
 /**
  * Builds the components of one service process from a {@linkcode Config}: blob store, signer
- * keystore, state, broker key and worker. No HTTP here — `routes/` wraps what this returns.
+ * keystore, state, broker keys, worker, chain, and the epoch and re-encryption machinery
+ * (`EpochAdmin`, `JobRunner`). No HTTP here — `routes/` wraps what this returns.
  *
  * ```ts
  * const service = await openService(loadConfig(Deno.env.toObject()));
@@ -11,17 +12,38 @@
  * @module
  */
 
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { Config } from "../config/mod.ts";
 import { type CapClaims, VerifiedTokenCache } from "../cap/mod.ts";
 import { Broker, OIDC_TOKEN_S, OPERATOR_SESSION_S, SigningKeyring } from "../broker/mod.ts";
 import { type OpenChain, openChain } from "../chain/mod.ts";
-import { EpochKeystore, KEYSTORE_FILE, loadSealKey } from "../signer/mod.ts";
-import { type BlobStore, FsBlobStore, S3BlobStore } from "../store/mod.ts";
-import { KvStateStore, KvWriteLedger } from "../state/mod.ts";
+import { openDataDir } from "../datadir/mod.ts";
+import type { EpochKeystore } from "../signer/mod.ts";
+import type { BlobStore } from "../store/mod.ts";
+import {
+  KvActorIndex,
+  KvAuditLog,
+  KvCensusStore,
+  KvJobStore,
+  type KvStateStore,
+  KvWriteLedger,
+} from "../state/mod.ts";
+import {
+  type ActorDirectory,
+  ChainActorDirectory,
+  EpochAdmin,
+  JobRunner,
+  type JobRunnerDeps,
+  KvChainPending,
+  UnionActorDirectory,
+} from "../reencrypt/mod.ts";
 import { ChainCapAuthority, VaultWorker } from "../worker/mod.ts";
+import { removeServiceRuntime, writeServiceRuntime } from "./runtime.ts";
 
 export const VERSION = "0.1.0";
+
+export { connectHeadlessChain, openHeadlessWithChain } from "./headless.ts";
+export { readServiceRuntime, SERVICE_RUNTIME_FILE, type ServiceRuntime } from "./runtime.ts";
 
 /** The running components of one process. */
 export interface Service {
@@ -36,90 +58,136 @@ export interface Service {
   worker: VaultWorker;
   chain: OpenChain;
   broker: Broker;
+  /** Every store, lazy re-wrap and eager rewrite, for the destroy guard and the actor index. */
+  ledger: KvWriteLedger;
+  /** Chain (operator + `agentsOf`) ∪ the KV index of actors seen writing. */
+  actors: ActorDirectory;
+  censusStore: KvCensusStore;
+  jobStore: KvJobStore;
+  audit: KvAuditLog;
+  /** Re-encryption jobs; abandoned ones were recovered at start. */
+  runner: JobRunner;
+  /** Rotation, census, destruction, reconcile; records on this service's chain. */
+  admin: EpochAdmin;
+  /** Cancels running jobs, then closes KV, the store and the chain. */
   close(): Promise<void>;
 }
 
-/** Opens (creating on first start) every component the configuration names. */
-export async function openService(config: Config): Promise<Service> {
-  const dataDir = resolve(config.dataDir);
-  await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const keystorePath = join(dataDir, KEYSTORE_FILE);
-  const sealKey = await loadSealKey({ configured: config.sealKey, dataDir, keystorePath });
-  const keystore = await EpochKeystore.open({ path: keystorePath, sealKey });
-  const k1 = await SigningKeyring.open({
-    path: join(dataDir, "broker/k1.json"),
-    sealKey,
-    purpose: "k1",
-    retainSeconds: OPERATOR_SESSION_S, // the longest-lived token K1 signs
-  });
-  const k2 = await SigningKeyring.open({
-    path: join(dataDir, "broker/k2.json"),
-    sealKey,
-    purpose: "k2",
-    withCertificate: true,
-    retainSeconds: OIDC_TOKEN_S,
-  });
-  const store = await openStore(config, dataDir);
-  const state = await KvStateStore.open(join(dataDir, "state.kv"));
-  let chain: OpenChain;
-  try {
-    chain = await openChain(config, { warn: (message) => console.warn(message) });
-  } catch (err) {
-    state.close();
-    await store.close();
-    throw err;
-  }
-  // One process: the worker need not re-verify the caps its own broker just signed.
-  const capCache = new VerifiedTokenCache<CapClaims>(10_000);
-  const worker = new VaultWorker({
-    store,
-    keys: keystore,
-    state,
-    capKeys: k1.verifier,
-    capCache,
-    limits: config.limits,
-    // Revocation and scope removal bite at the next read, not when the cap expires.
-    authority: new ChainCapAuthority(chain.client),
-    warn: (message) => console.warn(message),
-    ledger: new KvWriteLedger(state.kv),
-  });
-  const broker = new Broker({
-    publicUrl: config.publicUrl,
-    identity: chain.client,
-    k1,
-    k2,
-    state,
-    admins: config.admins,
-    activeEpoch: () => keystore.activeEpoch,
-    capCache,
-  });
-  return {
-    config,
-    store,
-    keystore,
-    state,
-    k1,
-    k2,
-    worker,
-    chain,
-    broker,
-    async close() {
-      state.close();
-      await store.close();
-      await chain.close();
-    },
-  };
+/** Options of {@linkcode openService} (tests). */
+export interface ServiceOptions {
+  /** Extra job runner settings. */
+  runner?: Partial<Omit<JobRunnerDeps, "jobs" | "engine" | "audit">>;
 }
 
-async function openStore(config: Config, dataDir: string): Promise<BlobStore> {
-  if (!config.s3) return new FsBlobStore(join(dataDir, "blobs"));
-  const store = new S3BlobStore({
-    endpoint: config.s3.endpoint,
-    region: config.s3.region,
-    bucket: config.s3.bucket,
-    forcePathStyle: config.s3.forcePathStyle,
-    credentials: config.s3.credentials,
-  });
-  await store.ensureBucket();
-  return store;
+/** Opens (creating on first start) every component the configuration names. */
+export async function openService(config: Config, options: ServiceOptions = {}): Promise<Service> {
+  const core = await openDataDir(config, { create: true });
+  const { dataDir, sealKey, keystore, store, state } = core;
+  let chain: OpenChain | undefined;
+  let runner: JobRunner | undefined;
+  let k1: SigningKeyring | undefined;
+  try {
+    k1 = await SigningKeyring.open({
+      path: join(dataDir, "broker/k1.json"),
+      sealKey,
+      purpose: "k1",
+      retainSeconds: OPERATOR_SESSION_S, // the longest-lived token K1 signs
+      signInThread: true, // K1 signs every cap and session: keep that off the HTTP thread
+    });
+    const k2 = await SigningKeyring.open({
+      path: join(dataDir, "broker/k2.json"),
+      sealKey,
+      purpose: "k2",
+      withCertificate: true,
+      retainSeconds: OIDC_TOKEN_S,
+    });
+    chain = await openChain(config, { warn: (message) => console.warn(message) });
+    const kv = state.kv;
+    const ledger = new KvWriteLedger(kv);
+    // One process: the worker need not re-verify the caps its own broker just signed.
+    const capCache = new VerifiedTokenCache<CapClaims>(10_000);
+    const worker = new VaultWorker({
+      store,
+      keys: keystore,
+      state,
+      capKeys: k1.verifier,
+      capCache,
+      limits: config.limits,
+      // Revocation and scope removal bite at the next read, not when the cap expires.
+      authority: new ChainCapAuthority(chain.client),
+      warn: (message) => console.warn(message),
+      ledger,
+    });
+    const broker = new Broker({
+      publicUrl: config.publicUrl,
+      identity: chain.client,
+      k1,
+      k2,
+      state,
+      admins: config.admins,
+      activeEpoch: () => keystore.activeEpoch,
+      capCache,
+    });
+    const actors = new UnionActorDirectory([
+      new ChainActorDirectory(chain.client),
+      new KvActorIndex(kv),
+    ]);
+    const censusStore = new KvCensusStore(kv);
+    const jobStore = new KvJobStore(kv);
+    const audit = new KvAuditLog(kv);
+    runner = new JobRunner({
+      ...options.runner,
+      jobs: jobStore,
+      engine: { store, keys: keystore, actors, ledger },
+      audit,
+      warn: (message) => console.warn(message),
+    });
+    await runner.recoverAbandoned();
+    const admin = new EpochAdmin({
+      keystore,
+      store,
+      censusStore,
+      ledger,
+      audit,
+      pending: new KvChainPending(kv),
+      recorder: chain.client,
+      actors,
+    });
+    // Lets a headless `deno task signer` record on this service's embedded chain.
+    if (chain.embedded) await writeServiceRuntime(dataDir, { rpcUrl: chain.rpcUrl });
+    const openedChain = chain;
+    const openedRunner = runner;
+    const openedK1 = k1;
+    return {
+      config,
+      store,
+      keystore,
+      state,
+      k1: openedK1,
+      k2,
+      worker,
+      chain: openedChain,
+      broker,
+      ledger,
+      actors,
+      censusStore,
+      jobStore,
+      audit,
+      runner: openedRunner,
+      admin,
+      async close() {
+        openedK1.close();
+        await openedRunner.close();
+        if (openedChain.embedded) await removeServiceRuntime(dataDir);
+        await core.close();
+        await openedChain.close();
+      },
+    };
+  } catch (err) {
+    k1?.close();
+    await runner?.close();
+    await core.close();
+    await chain?.close();
+    throw err;
+  }
 }

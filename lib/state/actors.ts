@@ -4,7 +4,8 @@
  * it, so the headless re-encryption job can enumerate an operator's actors without the chain.
  *
  * It only knows actors that wrote after the ledger was introduced. The chain's `agentsOf` is the
- * authoritative directory and replaces this one once the chain client is wired in.
+ * authoritative directory; the service (and a headless command that reaches the chain) uses the
+ * union of both (`UnionActorDirectory` in `lib/reencrypt`).
  *
  * @module
  */

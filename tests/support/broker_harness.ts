@@ -3,6 +3,11 @@
  * a fake identity layer, the broker and the worker (with the chain re-check) behind the real
  * HTTP app. `await using s = await testService();`
  *
+ * With `epochs`, also the epoch and re-encryption routes, built like `lib/service` builds them:
+ * write ledger, census store, audit log, chain ∪ KV actor directory (the fake identity is the
+ * chain), a `JobRunner` and an `EpochAdmin` recording through `epochs.recorder` (absent: nothing
+ * is recorded on chain).
+ *
  * @module
  */
 
@@ -10,8 +15,24 @@ import { join } from "node:path";
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
 import { Broker, OIDC_TOKEN_S, OPERATOR_SESSION_S, SigningKeyring } from "../../lib/broker/mod.ts";
 import { EpochKeystore } from "../../lib/signer/mod.ts";
-import { FsBlobStore } from "../../lib/store/mod.ts";
-import { KvStateStore } from "../../lib/state/mod.ts";
+import { type BlobStore, FsBlobStore } from "../../lib/store/mod.ts";
+import {
+  KvActorIndex,
+  KvAuditLog,
+  KvCensusStore,
+  KvJobStore,
+  KvStateStore,
+  KvWriteLedger,
+} from "../../lib/state/mod.ts";
+import {
+  ChainActorDirectory,
+  EpochAdmin,
+  type EpochRecorder,
+  JobRunner,
+  type JobRunnerDeps,
+  KvChainPending,
+  UnionActorDirectory,
+} from "../../lib/reencrypt/mod.ts";
 import { ChainCapAuthority, VaultWorker } from "../../lib/worker/mod.ts";
 import { createApp } from "../../routes/app.ts";
 import { FakeIdentity } from "./fake_identity.ts";
@@ -20,10 +41,34 @@ import { tempDir } from "./tmp.ts";
 
 export const PUBLIC_URL = "http://127.0.0.1:8787";
 
+/** The optional epoch and job pieces of {@linkcode testService}. */
+export interface TestEpochs {
+  runner: JobRunner;
+  admin: EpochAdmin;
+  ledger: KvWriteLedger;
+  censusStore: KvCensusStore;
+  audit: KvAuditLog;
+  pending: KvChainPending;
+}
+
+export interface TestEpochOptions {
+  /** Records epoch changes "on chain"; absent: nothing is recorded. */
+  recorder?: EpochRecorder;
+  runner?: Partial<Omit<JobRunnerDeps, "jobs" | "engine" | "audit">>;
+  /** SSE keep-alive comment interval. */
+  keepAliveMs?: number;
+}
+
 export interface TestService extends AsyncDisposable {
   identity: FakeIdentity;
   broker: Broker;
   keystore: EpochKeystore;
+  /** The blob store (wrapped when `wrapStore` was given). */
+  store: BlobStore;
+  state: KvStateStore;
+  worker: VaultWorker;
+  /** Present when `epochs` was asked for. */
+  epochs?: TestEpochs;
   app: ReturnType<typeof createApp>;
   /** Moves the broker's clock (ms). */
   advance(ms: number): void;
@@ -37,10 +82,19 @@ export interface TestService extends AsyncDisposable {
   loginOperator(account: PrivateKeyAccount): Promise<string>;
   /** Device login through the HTTP API; returns the session token. */
   loginDevice(device: PrivateKeyAccount): Promise<string>;
+  /** `fetch`-style access to the app (raw responses, e.g. event streams). */
+  request(path: string, init?: RequestInit): Promise<Response>;
 }
 
 export async function testService(
-  options: { admins?: string[]; publicUrl?: string } = {},
+  options: {
+    admins?: string[];
+    publicUrl?: string;
+    /** Wraps the fs store (e.g. a `FaultyStore` that delays puts). */
+    wrapStore?: (store: BlobStore) => BlobStore;
+    /** Mounts the epoch and re-encryption routes. */
+    epochs?: TestEpochOptions | true;
+  } = {},
 ): Promise<TestService> {
   const publicUrl = options.publicUrl ?? PUBLIC_URL;
   const tmp = await tempDir();
@@ -63,7 +117,10 @@ export async function testService(
   const state = await KvStateStore.open(undefined, () => now().getTime());
   const keystore = await EpochKeystore.open({ path: join(tmp.path, "ks.json"), sealKey });
   const identity = new FakeIdentity();
-  const store = new FsBlobStore(join(tmp.path, "blobs"));
+  const base = new FsBlobStore(join(tmp.path, "blobs"));
+  const store = options.wrapStore ? options.wrapStore(base) : base;
+  const epochOptions = options.epochs === true ? {} : options.epochs;
+  const ledger = epochOptions ? new KvWriteLedger(state.kv) : undefined;
   const broker = new Broker({
     publicUrl,
     identity,
@@ -82,10 +139,45 @@ export async function testService(
     limits: LIMITS,
     authority: new ChainCapAuthority(identity),
     now,
+    ledger,
   });
+  let epochs: TestEpochs | undefined;
+  if (epochOptions && ledger) {
+    const kv = state.kv;
+    const actors = new UnionActorDirectory([
+      new ChainActorDirectory(identity),
+      new KvActorIndex(kv),
+    ]);
+    const censusStore = new KvCensusStore(kv);
+    const audit = new KvAuditLog(kv);
+    const pending = new KvChainPending(kv);
+    const runner = new JobRunner({
+      ...epochOptions.runner,
+      jobs: new KvJobStore(kv),
+      engine: { store, keys: keystore, actors, ledger },
+      audit,
+    });
+    await runner.recoverAbandoned();
+    const admin = new EpochAdmin({
+      keystore,
+      store,
+      censusStore,
+      ledger,
+      audit,
+      pending,
+      recorder: epochOptions.recorder,
+      actors,
+    });
+    epochs = { runner, admin, ledger, censusStore, audit, pending };
+  }
   const app = createApp({
     worker,
     broker,
+    epochs: epochs && {
+      admin: epochs.admin,
+      runner: epochs.runner,
+      keepAliveMs: epochOptions?.keepAliveMs,
+    },
     limits: LIMITS,
     health: {
       version: "test",
@@ -111,8 +203,13 @@ export async function testService(
     identity,
     broker,
     keystore,
+    store,
+    state,
+    worker,
+    epochs,
     app,
     call,
+    request: async (path, init) => await app.request(path, init),
     advance(ms) {
       offset += ms;
     },
@@ -144,6 +241,7 @@ export async function testService(
       return verify.body.session_jwt as string;
     },
     async [Symbol.asyncDispose]() {
+      await epochs?.runner.close();
       state.close();
       await store.close();
       await tmp[Symbol.asyncDispose]();
