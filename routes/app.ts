@@ -18,6 +18,7 @@ import type { EpochAdmin, JobRunner } from "../lib/reencrypt/mod.ts";
 import { epochRoutes } from "./epochs.ts";
 import { reencryptRoutes } from "./reencrypt.ts";
 import { errorResponse } from "./errors.ts";
+import { mountOpenApi } from "./openapi.ts";
 import { workerRoutes } from "./worker.ts";
 
 /** What `/healthz` reports; gathered by the service. */
@@ -53,6 +54,7 @@ export function createApp(deps: AppDeps): Hono {
   app.notFound((c) =>
     c.json({ error: "not_found", message: `no route ${c.req.method} ${c.req.path}` }, 404)
   );
+  mountOpenApi(app, deps.publicUrl ?? deps.broker?.options.publicUrl ?? "");
   app.get("/healthz", (c) =>
     c.json({
       ok: true,

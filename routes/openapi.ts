@@ -1,0 +1,114 @@
+/**
+ * `GET /openapi.json`: the wire contract (API.md) as an OpenAPI 3.1 document, built from one
+ * table of the routes this service mounts. A test checks that every route in the table answers
+ * (not 404), so the document cannot list a route that does not exist.
+ *
+ * @module
+ */
+
+import type { Hono } from "hono";
+
+type Auth = "none" | "session" | "admin" | "cap";
+
+/** Every public route: method, path (OpenAPI style), who may call it, and what it does. */
+export const ROUTES: readonly [string, string, Auth, string][] = [
+  ["get", "/healthz", "none", "liveness, roles, store kind, chain id and active K3 epoch"],
+  ["get", "/openapi.json", "none", "this document"],
+  ["get", "/.well-known/openid-configuration", "none", "OIDC discovery"],
+  ["get", "/.well-known/jwks.json", "none", "OIDC signing keys (current first, with x5c)"],
+  ["post", "/v1/auth/siwe/start", "none", "SIWE challenge for {address, chain_id}"],
+  ["post", "/v1/auth/siwe/verify", "none", "operator session for {request_id, signature}"],
+  ["post", "/v1/auth/device/start", "none", "device challenge for {device_address}"],
+  ["post", "/v1/auth/device/verify", "none", "15-minute agent session for a signed challenge"],
+  ["post", "/v1/auth/logout", "session", "end the session"],
+  ["post", "/v1/mint-oidc-jwt", "session", "OIDC token for S3 STS {audience?}"],
+  ["get", "/v1/operators/me", "session", "the operator, its agents and their scopes"],
+  ["post", "/v1/services/names", "session", "teach service names behind on-chain hashes"],
+  ["get", "/v1/chain", "none", "chain id, contracts and ABIs (RPC URL on the embedded chain)"],
+  [
+    "post",
+    "/v1/dev/faucet",
+    "none",
+    "embedded chain only: fund {address} for its own transactions",
+  ],
+  ["post", "/v1/cap/cred-store", "session", "cap to store a credential"],
+  ["post", "/v1/cap/cred-fetch", "session", "cap to fetch a credential"],
+  ["post", "/v1/cap/cred-teardown", "session", "cap to delete a credential"],
+  ["post", "/v1/cap/memory-put", "session", "cap to write memory"],
+  ["post", "/v1/cap/memory-get", "session", "cap to read memory"],
+  ["post", "/v1/cap/memory-teardown", "session", "cap to delete memory"],
+  ["post", "/v1/cred/store", "cap", "encrypt and store {plaintext_b64}"],
+  ["post", "/v1/cred/fetch", "cap", "decrypt (lazily re-wrapping a retiring epoch)"],
+  ["post", "/v1/cred/teardown", "cap", "delete the credential"],
+  ["post", "/v1/memory/put", "cap", "encrypt and store {namespace, name, plaintext_b64}"],
+  ["post", "/v1/memory/get", "cap", "decrypt {namespace, name}"],
+  ["post", "/v1/memory/teardown", "cap", "delete {namespace, name?}"],
+  ["get", "/v1/epochs", "session", "epochs, states and the latest census"],
+  ["post", "/v1/epochs/rotate", "admin", "activate the next K3 epoch (recorded on chain)"],
+  ["post", "/v1/epochs/census", "session", "a fresh census ({scope: global} for admins)"],
+  ["post", "/v1/epochs/{n}/destroy", "admin", "erase a retiring epoch proven unused {force?}"],
+  ["post", "/v1/reencrypt/jobs", "session", "start a re-encryption job"],
+  ["get", "/v1/reencrypt/jobs", "session", "recent jobs"],
+  ["get", "/v1/reencrypt/jobs/{id}", "session", "one job"],
+  ["get", "/v1/reencrypt/jobs/{id}/events", "session", "SSE: blob, progress, summary, end"],
+  ["post", "/v1/reencrypt/jobs/{id}/cancel", "session", "cancel a running job"],
+];
+
+/** Builds the OpenAPI document for `serverUrl`. */
+export function openApiDocument(serverUrl: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const [method, path, auth, summary] of ROUTES) {
+    const params = [...path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
+      name,
+      in: "path",
+      required: true,
+      schema: { type: "string" },
+    }));
+    (paths[path] ??= {})[method] = {
+      summary,
+      ...(params.length ? { parameters: params } : {}),
+      ...(auth === "none" ? {} : { security: [{ [auth === "cap" ? "cap" : "session"]: [] }] }),
+      ...(auth === "admin" ? { description: "admin sessions only" } : {}),
+      responses: {
+        "200": { description: "success (JSON; text/event-stream for /events)" },
+        default: {
+          description: "refusal",
+          content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+        },
+      },
+    };
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "AgentKeys",
+      version: "1",
+      description: "Credential vault for AI agents (see API.md)",
+    },
+    servers: [{ url: serverUrl }],
+    paths,
+    components: {
+      securitySchemes: {
+        session: {
+          type: "http",
+          scheme: "bearer",
+          bearerFormat: "ES256 JWT (or the HttpOnly cookie)",
+        },
+        cap: { type: "http", scheme: "bearer", bearerFormat: "ES256 capability JWS" },
+      },
+      schemas: {
+        Error: {
+          type: "object",
+          required: ["error", "message"],
+          properties: { error: { type: "string" }, message: { type: "string" } },
+        },
+      },
+    },
+  };
+}
+
+/** Mounts `GET /openapi.json`. */
+export function mountOpenApi(app: Hono, serverUrl: string): void {
+  const doc = openApiDocument(serverUrl);
+  app.get("/openapi.json", (c) => c.json(doc));
+}
