@@ -128,6 +128,30 @@ try {
   await load(pair, 1, CONCURRENCY); // warm-up: JIT, chain read cache, KEK cache
   await load(ping, 1, CONCURRENCY);
   const ceiling = row("GET /healthz (ceiling)", await load(ping, SECONDS, CONCURRENCY), "req");
+  // The two halves alone, to see where a pair's time goes.
+  const reusable = (await agent.mintCap("cred-fetch", grant)).cap;
+  const mintOnly = row(
+    "cap mint alone",
+    await load(
+      async () => {
+        await agent.mintCap("cred-fetch", grant);
+      },
+      SECONDS / 2,
+      CONCURRENCY,
+    ),
+    "req",
+  );
+  const fetchOnly = row(
+    "cred fetch alone (one reused fetch cap)",
+    await load(
+      async () => {
+        await agent.fetchCredential(reusable);
+      },
+      SECONDS / 2,
+      CONCURRENCY,
+    ),
+    "req",
+  );
   const pairs = row("cap mint + cred fetch", await load(pair, SECONDS, CONCURRENCY), "pairs");
 
   console.log(
@@ -136,6 +160,8 @@ try {
   console.log("| workload | rate | p50 | p99 | errors |");
   console.log("|---|---|---|---|---|");
   console.log(ceiling.line);
+  console.log(mintOnly.line);
+  console.log(fetchOnly.line);
   console.log(pairs.line);
   console.log(
     `\nmint+fetch pairs = ${

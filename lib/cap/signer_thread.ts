@@ -1,5 +1,5 @@
 /**
- * ES256 signing on a thread of its own. A service process spends about a third of a
+ * ES256 signing on threads of its own (round robin over `threads` workers). A service process spends about a third of a
  * millisecond of CPU per signature; on the main thread that time is taken from HTTP handling,
  * on a worker thread it runs beside it on the second core (bench/cap.ts measures the effect).
  *
@@ -21,32 +21,39 @@ export interface ThreadedSigner extends JwsSigner {
  * signer.close();
  * ```
  */
-export function threadedSigner(jwk: JWK, kid: string): ThreadedSigner {
+export function threadedSigner(jwk: JWK, kid: string, threads = 1): ThreadedSigner {
   if (jwk.kty !== "EC" || jwk.crv !== "P-256" || typeof jwk.d !== "string") {
     throw new TypeError("an ES256 signer needs a private P-256 JWK");
   }
-  const worker = new Worker(new URL("./sign_worker.ts", import.meta.url), { type: "module" });
+  const workers = Array.from(
+    { length: threads },
+    () => new Worker(new URL("./sign_worker.ts", import.meta.url), { type: "module" }),
+  );
   const waiting = new Map<
     number,
     { resolve: (s: Uint8Array) => void; reject: (e: Error) => void }
   >();
   let next = 0;
   let closed = false;
-  worker.onmessage = (event: MessageEvent) => {
+  const onmessage = (event: MessageEvent) => {
     const { id, sig, error } = event.data as { id: number; sig?: Uint8Array; error?: string };
     const w = waiting.get(id);
     waiting.delete(id);
     if (sig) w?.resolve(sig);
     else w?.reject(new Error(`signing failed: ${error}`));
   };
-  worker.onerror = (event) => {
+  const onerror = (event: ErrorEvent) => {
     event.preventDefault();
     for (const w of waiting.values()) {
       w.reject(new Error(`the signing thread failed: ${event.message}`));
     }
     waiting.clear();
   };
-  worker.postMessage({ d: Uint8Array.fromBase64(jwk.d, { alphabet: "base64url" }) });
+  for (const worker of workers) {
+    worker.onmessage = onmessage;
+    worker.onerror = onerror;
+    worker.postMessage({ d: Uint8Array.fromBase64(jwk.d, { alphabet: "base64url" }) });
+  }
   return {
     kid,
     sign(data) {
@@ -54,12 +61,12 @@ export function threadedSigner(jwk: JWK, kid: string): ThreadedSigner {
       const id = next++;
       return new Promise((resolve, reject) => {
         waiting.set(id, { resolve, reject });
-        worker.postMessage({ id, data });
+        workers[id % workers.length].postMessage({ id, data });
       });
     },
     close() {
       closed = true;
-      worker.terminate();
+      for (const worker of workers) worker.terminate();
       for (const w of waiting.values()) w.reject(new Error("the signing thread was stopped"));
       waiting.clear();
     },

@@ -92,7 +92,7 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       sealKey,
       purpose: "k1",
       retainSeconds: OPERATOR_SESSION_S, // the longest-lived token K1 signs
-      signInThread: true, // K1 signs every cap and session: keep that off the HTTP thread
+      signingThreads: 2, // K1 signs every cap and session: keep that off the HTTP thread
     });
     const k2 = await SigningKeyring.open({
       path: join(dataDir, "broker/k2.json"),

@@ -20,7 +20,7 @@ Deno.test("noble-signed compact JWS verifies with jose (an independent implement
 
 Deno.test("the signing thread signs what jose verifies, concurrently, and stops on close", async () => {
   const { privateJwk, publicKey } = await keyPair();
-  const signer = threadedSigner(privateJwk, "t");
+  const signer = threadedSigner(privateJwk, "t", 2);
   try {
     const tokens = await Promise.all(
       Array.from({ length: 50 }, (_, i) => signCompact({ alg: "ES256", kid: "t" }, { i }, signer)),
