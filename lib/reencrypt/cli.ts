@@ -97,8 +97,8 @@ interface CliOptions {
  * ```
  */
 export async function main(args: string[], deps: ReencryptCliDeps): Promise<number> {
-  const stdout = deps.stdout ?? denoOut(Deno.stdout);
-  const stderr = deps.stderr ?? denoOut(Deno.stderr);
+  const stdout = deps.stdout ?? textOut(Deno.stdout);
+  const stderr = deps.stderr ?? textOut(Deno.stderr);
   let options: CliOptions;
   try {
     const parsed = parseFlags(args);
@@ -392,7 +392,8 @@ class Renderer {
   }
 }
 
-function denoOut(stream: { write(p: Uint8Array): Promise<number> }): TextOut {
+/** A {@linkcode TextOut} over a Deno writer (stdout, stderr), writing every byte. */
+export function textOut(stream: { write(p: Uint8Array): Promise<number> }): TextOut {
   const encoder = new TextEncoder();
   return {
     async write(text: string) {

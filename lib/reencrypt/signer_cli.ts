@@ -39,7 +39,7 @@ import type { AuditLog, Census } from "../state/mod.ts";
 import { EpochAdmin } from "./epoch_admin.ts";
 import { EpochInUse, EpochNotFound, EpochNotRetiring, isExpiry } from "./errors.ts";
 import { type Headless, openHeadless } from "./headless.ts";
-import type { TextOut } from "./cli.ts";
+import { type TextOut, textOut } from "./cli.ts";
 import { type EpochRecorder, KvChainPending, type PendingChainRecord } from "./recorder.ts";
 
 export const SIGNER_USAGE = `usage: deno task signer <command>
@@ -378,15 +378,4 @@ function countsText(census: Census): string {
 
 function pendingText(p: PendingChainRecord): string {
   return `${p.kind} epoch ${p.epoch} (${p.reason}${p.error ? `: ${p.error}` : ""}, since ${p.at})`;
-}
-
-function textOut(stream: { write(p: Uint8Array): Promise<number> }): TextOut {
-  const encoder = new TextEncoder();
-  return {
-    async write(text: string) {
-      const bytes = encoder.encode(text);
-      let written = 0;
-      while (written < bytes.length) written += await stream.write(bytes.subarray(written));
-    },
-  };
 }
