@@ -6,6 +6,7 @@
  */
 
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { DataClass } from "../lib/crypto/mod.ts";
 import type { VaultWorker } from "../lib/worker/mod.ts";
 import type { Broker } from "../lib/broker/mod.ts";
@@ -17,9 +18,15 @@ import type { OpenChain } from "../lib/chain/mod.ts";
 import type { EpochAdmin, JobRunner } from "../lib/reencrypt/mod.ts";
 import { epochRoutes } from "./epochs.ts";
 import { reencryptRoutes } from "./reencrypt.ts";
-import { errorResponse } from "./errors.ts";
+import { ApiError, errorResponse } from "./errors.ts";
 import { mountOpenApi } from "./openapi.ts";
 import { workerRoutes } from "./worker.ts";
+
+/**
+ * Largest body of every route but the worker's (which carry payloads and have their own
+ * per-class limits): logins, mints, epochs and jobs take a few small JSON fields.
+ */
+export const SMALL_BODY_MAX = 64 * 1024;
 
 /** What `/healthz` reports; gathered by the service. */
 export interface HealthInfo {
@@ -64,6 +71,14 @@ export function createApp(deps: AppDeps): Hono {
       chain_id: deps.health.chainId,
       k3_epoch: deps.health.activeEpoch(),
     }));
+  // Before any route reads it, so nobody (signed in or not) can make the server buffer a huge body.
+  const small = bodyLimit({
+    maxSize: SMALL_BODY_MAX,
+    onError: () => {
+      throw new ApiError(413, "too_large", `the body exceeds ${SMALL_BODY_MAX} bytes`);
+    },
+  });
+  app.use("*", (c, next) => isWorkerPath(c.req.path) ? next() : small(c, next));
   app.route("/", workerRoutes(deps.worker, deps.limits));
   if (deps.broker) {
     app.route("/", authRoutes(deps.broker, deps.publicUrl ?? deps.broker.options.publicUrl));
@@ -83,4 +98,9 @@ export function createApp(deps: AppDeps): Hono {
   }
   if (deps.chain) app.route("/", chainRoutes(deps.chain));
   return app;
+}
+
+/** The worker routes limit their bodies themselves (routes/worker.ts). */
+function isWorkerPath(path: string): boolean {
+  return path.startsWith("/v1/cred/") || path.startsWith("/v1/memory/");
 }

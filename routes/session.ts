@@ -28,10 +28,41 @@ export function requireSession(broker: Broker): MiddlewareHandler<SessionEnv> {
       token = m[1];
     } else {
       token = getCookie(c, SESSION_COOKIE);
+      // SameSite=Strict still sends the cookie from other origins of the same site (another
+      // port on this host, a sibling subdomain): a state change needs the console's own origin.
+      if (token !== undefined && !SAFE_METHODS.has(c.req.method) && crossOrigin(c, broker)) {
+        throw new ApiError(
+          403,
+          "cross_origin",
+          "the session cookie is not accepted from another origin; send Authorization: Bearer",
+        );
+      }
     }
     c.set("session", await broker.sessions.verify(token));
     await next();
   };
+}
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * Whether a browser says the request comes from another origin (`Sec-Fetch-Site`, else
+ * `Origin`). Requests without either header are not from a browser page, so not forgeable.
+ */
+function crossOrigin(c: Context, broker: Broker): boolean {
+  const site = c.req.header("sec-fetch-site");
+  if (site !== undefined) return site !== "same-origin" && site !== "none";
+  const origin = c.req.header("origin");
+  if (origin === undefined) return false;
+  return origin !== new URL(c.req.url).origin && origin !== originOf(broker.options.publicUrl);
+}
+
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Refuses agent sessions where only the operator may act (403). */
