@@ -254,7 +254,9 @@ export class VaultWorker {
       return await fn();
     } catch (err) {
       if (err instanceof StoreError) {
-        throw new WorkerError("store_unavailable", `the blob store failed: ${err.message}`, {
+        // The detail (endpoint, bucket, key) is for the operator's log, not for a cap holder.
+        this.deps.warn?.(`blob store error: ${err.message}`);
+        throw new WorkerError("store_unavailable", "the blob store is unavailable; try again", {
           cause: err,
         });
       }

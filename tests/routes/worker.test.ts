@@ -346,6 +346,8 @@ Deno.test("store_unavailable: the blob store is down (503)", async () => {
       }),
   });
   await expectError(v.post("/v1/cred/fetch", await v.cap(fetchGrant)), 503, "store_unavailable");
+  const detail = await v.post("/v1/cred/fetch", await v.cap(fetchGrant));
+  assertEquals(String(detail.body.message).includes("connection refused"), false, "no internals");
   await expectError(
     v.post("/v1/cred/store", await v.cap(), { plaintext_b64: b64("x") }),
     503,
