@@ -153,6 +153,9 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       recorder: chain.client,
       actors,
     });
+    // An epoch change made while the chain was unreachable (e.g. `deno task signer rotate` with
+    // the service stopped) is recorded now; whatever still cannot be is reported, never hidden.
+    await reconcileAtStart(admin);
     // Lets a headless `deno task signer` record on this service's embedded chain.
     if (chain.embedded) await writeServiceRuntime(dataDir, { rpcUrl: chain.rpcUrl });
     const openedChain = chain;
@@ -189,5 +192,18 @@ export async function openService(config: Config, options: ServiceOptions = {}):
     await core.close();
     await chain?.close();
     throw err;
+  }
+}
+
+async function reconcileAtStart(admin: EpochAdmin): Promise<void> {
+  try {
+    const result = await admin.reconcile();
+    for (const item of result.items) {
+      const what = `${item.record.kind} epoch ${item.record.epoch}`;
+      if (item.outcome === "recorded") console.log(`reconciled pending chain record: ${what}`);
+      else console.warn(`pending chain record ${what} is still not on chain: ${item.outcome}`);
+    }
+  } catch (err) {
+    console.warn(`could not reconcile pending chain records: ${(err as Error).message}`);
   }
 }
