@@ -22,6 +22,8 @@ import { agentActorOmni, deviceKeyHash, serviceHash } from "../identity/mod.ts";
 import { writeFileAtomic } from "../fsutil/mod.ts";
 import { loadSession, saveSession } from "./session_file.ts";
 
+export { loadSession, type SavedSession, saveSession } from "./session_file.ts";
+
 /** What the CLI reads from its environment (passed in: only lib/config reads Deno.env). */
 export interface CliEnv {
   url: string;

@@ -19,8 +19,9 @@
  * @module
  */
 
+import { loadSession } from "../cli/mod.ts";
 import { parseArgs } from "node:util";
-import { type Config, ConfigError, loadConfig } from "../config/mod.ts";
+import { type Config, ConfigError, loadCliConfig, loadConfig } from "../config/mod.ts";
 import type { JobEvent } from "../state/mod.ts";
 import { epochAfter, MAX_CONCURRENCY } from "./classify.ts";
 import { RemoteJobClient } from "./client.ts";
@@ -54,7 +55,7 @@ Moves every blob of the operator's actors from K3 epoch N (retiring) to M (activ
   --concurrency     blobs in flight at once (1..${MAX_CONCURRENCY}, default 16)
   --classes         data classes to scan (default all three)
   --json            one JSON object per line instead of text
-  --url             run on a service at URL (session from AGENTKEYS_SESSION) instead of in-process
+  --url             run on a service at URL (session: AGENTKEYS_SESSION, or `deno task cli login`)
 exit codes: 0 ok, 1 some blobs failed, 2 usage error, 75 credentials/session expired (re-run to
 continue), 130 cancelled`;
 
@@ -182,9 +183,11 @@ async function runRemote(
   deps: ReencryptCliDeps,
   render: Renderer,
 ): Promise<number> {
-  const token = deps.env.AGENTKEYS_SESSION?.trim();
+  const token = deps.env.AGENTKEYS_SESSION?.trim() || await savedCliSession(deps.env, options.url!);
   if (!token) {
-    throw new InvalidReencryptParams("--url needs an operator session in AGENTKEYS_SESSION");
+    throw new InvalidReencryptParams(
+      "--url needs an operator session: AGENTKEYS_SESSION, or `deno task cli login` to that URL",
+    );
   }
   const client = new RemoteJobClient({ url: options.url!, token, fetch: deps.fetch });
   const jobId = await client.start(options.request);
@@ -402,4 +405,20 @@ export function textOut(stream: { write(p: Uint8Array): Promise<number> }): Text
       while (written < bytes.length) written += await stream.write(bytes.subarray(written));
     },
   };
+}
+
+/** The session `deno task cli login` saved, when it was for the same service. */
+async function savedCliSession(
+  env: Record<string, string | undefined>,
+  url: string,
+): Promise<string | undefined> {
+  let home: string;
+  try {
+    home = loadCliConfig(env).home;
+  } catch {
+    return undefined;
+  }
+  const saved = await loadSession(home).catch(() => undefined);
+  if (!saved) return undefined;
+  return new URL(saved.url).origin === new URL(url).origin ? saved.session_jwt : undefined;
 }

@@ -12,6 +12,7 @@ import {
 import type { JobEvent } from "../../lib/state/mod.ts";
 import { OPERATOR } from "./fixture.ts";
 import { capture } from "./datadir.ts";
+import { saveSession } from "../../lib/cli/mod.ts";
 
 Deno.test("sse parser: fields, multi-line data, comments, any line end, any split", () => {
   const text = ': hello\r\nid: 1\r\nevent: blob\r\ndata: {"a":\r\ndata: 1}\r\n\r\n' +
@@ -276,5 +277,50 @@ Deno.test("cli: progress line on a terminal only, erased before stdout lines and
     } else {
       assert(!io.err.includes("blobs/s"), io.err);
     }
+  }
+});
+
+Deno.test("cli --url: without AGENTKEYS_SESSION, the CLI's saved login for the same service is used", async () => {
+  await using svc = fakeService({ events: jobLog("succeeded"), breakAfter: [3] });
+  const home = await Deno.makeTempDir();
+  try {
+    await saveSession(home, {
+      url: svc.url,
+      session_jwt: "saved",
+      operator_omni: OPERATOR,
+      address: "0x" + "1".repeat(40),
+    });
+    const io = capture();
+    const args = [
+      "--operator-omni",
+      OPERATOR,
+      "--old-epoch",
+      "1",
+      "--new-epoch",
+      "2",
+      "--url",
+      svc.url,
+    ];
+    assertEquals(
+      await reencryptMain(args, { env: { AGENTKEYS_CLI_HOME: home }, ...io }),
+      EXIT.ok,
+      io.err,
+    );
+    assertEquals(svc.seen.auth[0], "Bearer saved");
+    // A login saved for another service is not sent anywhere else.
+    await saveSession(home, {
+      url: "http://127.0.0.1:1",
+      session_jwt: "other",
+      operator_omni: OPERATOR,
+      address: "0x" + "1".repeat(40),
+    });
+    const io2 = capture();
+    assertEquals(
+      await reencryptMain(args, { env: { AGENTKEYS_CLI_HOME: home }, ...io2 }),
+      EXIT.usage,
+    );
+    assertMatch(io2.err, /AGENTKEYS_SESSION/);
+  } finally {
+    await Deno.remove(home, { recursive: true });
   }
 });
