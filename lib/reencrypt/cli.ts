@@ -55,7 +55,7 @@ Moves every blob of the operator's actors from K3 epoch N (retiring) to M (activ
   --concurrency     blobs in flight at once (1..${MAX_CONCURRENCY}, default 16)
   --classes         data classes to scan (default all three)
   --json            one JSON object per line instead of text
-  --url             run on a service at URL (session: AGENTKEYS_SESSION, or `deno task cli login`)
+  --url             run on a service at URL (session: AGENTKEYS_SESSION, or deno task cli login)
 exit codes: 0 ok, 1 some blobs failed, 2 usage error, 75 credentials/session expired (re-run to
 continue), 130 cancelled`;
 
