@@ -51,9 +51,11 @@ async function main(): Promise<number> {
       const url = config.port === 0
         ? config.publicUrl.replace(/:0$/, `:${port}`)
         : config.publicUrl;
-      console.log(
-        `AgentKeys ${VERSION} listening on ${url} (store: ${service.store.kind}, data: ${config.dataDir})`,
-      );
+      const chain = service.chain.embedded
+        ? `embedded anvil at ${service.chain.rpcUrl}`
+        : service.chain.rpcUrl;
+      console.log(`AgentKeys ${VERSION} listening on ${url}`);
+      console.log(`store: ${service.store.kind}, chain: ${chain}, data: ${config.dataDir}`);
       console.log(`health: ${url}/healthz`);
     },
   }, app.fetch);
