@@ -85,19 +85,8 @@ export class FsBlobStore implements BlobStore {
     return await fsErrors("get", key, async () => {
       // One read op (open, stat, read, close in one call): this is the hot path of every fetch.
       // The bytes are hashed here, so no etag cache is needed (or fed) by get.
-      let body: Uint8Array;
-      try {
-        body = await Deno.readFile(this.#path(key));
-      } catch (err) {
-        if (
-          err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory ||
-          err instanceof Deno.errors.IsADirectory
-        ) {
-          return null;
-        }
-        throw err;
-      }
-      return { body, etag: sha256(body) };
+      const body = await readObject(this.#path(key));
+      return body === null ? null : { body, etag: sha256(body) };
     });
   }
 
@@ -295,7 +284,7 @@ export class FsBlobStore implements BlobStore {
       }
     } catch (err) {
       // Nothing under this prefix, or a file where the prefix wants a directory.
-      if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) return;
+      if (isMissing(err)) return;
       throw err;
     }
     entries.sort((a, b) => compareKeys(a.sortName, b.sortName));
@@ -353,17 +342,24 @@ async function hashStream(file: Deno.FsFile, size: number): Promise<string> {
 /** The etag of the object file at `path`, or `null` when there is none. */
 async function hashObject(path: string): Promise<string | null> {
   // One read call: this runs under the lock on every compare-and-swap.
+  const body = await readObject(path);
+  return body === null ? null : sha256(body);
+}
+
+/** The object file's bytes in one read call; `null` when there is no object at `path`. */
+async function readObject(path: string): Promise<Uint8Array | null> {
   try {
-    return sha256(await Deno.readFile(path));
+    return await Deno.readFile(path);
   } catch (err) {
-    if (
-      err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory ||
-      err instanceof Deno.errors.IsADirectory
-    ) {
-      return null;
-    }
+    // A directory (key `a` where `a/b` exists) is not an object either.
+    if (isMissing(err) || err instanceof Deno.errors.IsADirectory) return null;
     throw err;
   }
+}
+
+/** "No such object": the path, or one of its parents as a directory, does not exist. */
+function isMissing(err: unknown): boolean {
+  return err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory;
 }
 
 /** Opens an object file for reading; `null` when missing (or a parent is a file). */
@@ -371,9 +367,7 @@ async function openObject(path: string): Promise<Deno.FsFile | null> {
   try {
     return await Deno.open(path, { read: true });
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
-      return null;
-    }
+    if (isMissing(err)) return null;
     throw err;
   }
 }
@@ -382,9 +376,7 @@ async function objectExists(path: string): Promise<boolean> {
   try {
     return (await Deno.lstat(path)).isFile;
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
-      return false;
-    }
+    if (isMissing(err)) return false;
     throw err;
   }
 }
