@@ -23,7 +23,7 @@
 
 import {
   type AuditLog,
-  type JobCounts,
+  emptyJobCounts,
   type JobEvent,
   type JobOwner,
   type JobParamsRecord,
@@ -295,7 +295,7 @@ export class JobRunner {
       job_id: newJobId(this.#now()),
       state: "running",
       params: paramsRecord(params),
-      counts: emptyCounts(),
+      counts: emptyJobCounts(),
       started_at: now,
       owner: this.#owner,
       heartbeat_at: now,
@@ -554,18 +554,6 @@ function paramsRecord(p: ValidParams): JobParamsRecord {
     dry_run: p.dryRun,
     concurrency: p.concurrency,
     classes: [...p.classes],
-  };
-}
-
-function emptyCounts(): JobCounts {
-  return {
-    listed: 0,
-    done: 0,
-    reencrypted: 0,
-    would_reencrypt: 0,
-    skipped: 0,
-    other_epoch: 0,
-    failed: 0,
   };
 }
 

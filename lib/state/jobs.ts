@@ -43,6 +43,19 @@ export interface JobCounts {
   failed: number;
 }
 
+/** The counts of a job that has not looked at any blob yet. */
+export function emptyJobCounts(): JobCounts {
+  return {
+    listed: 0,
+    done: 0,
+    reencrypted: 0,
+    would_reencrypt: 0,
+    skipped: 0,
+    other_epoch: 0,
+    failed: 0,
+  };
+}
+
 /** The process running a job: how another process decides whether it died. */
 export interface JobOwner {
   host: string;

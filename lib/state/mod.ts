@@ -70,6 +70,7 @@ export {
   KvAuditLog,
 } from "./audit.ts";
 export {
+  emptyJobCounts,
   type JobCounts,
   type JobEvent,
   type JobOwner,

@@ -9,7 +9,7 @@ import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { join } from "node:path";
 import { generatePrivateKey } from "viem/accounts";
 import { tempDir } from "../support/tmp.ts";
-import { freePort, ROOT, startServiceProcess } from "../support/service_process.ts";
+import { freePort, runTask, startServiceProcess } from "../support/service_process.ts";
 
 Deno.test("CLI end to end against a started service on the embedded chain", async () => {
   await using dir = await tempDir();
@@ -23,20 +23,7 @@ Deno.test("CLI end to end against a started service on the embedded chain", asyn
     AGENTKEYS_CLI_HOME: join(dir.path, "cli"),
     AGENTKEYS_OPERATOR_KEY: generatePrivateKey(),
   };
-  const cli = async (...args: string[]) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "-q", "cli", ...args],
-      cwd: ROOT,
-      env,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return {
-      code: out.code,
-      stdout: new TextDecoder().decode(out.stdout),
-      stderr: new TextDecoder().decode(out.stderr),
-    };
-  };
+  const cli = (...args: string[]) => runTask("cli", args, env);
   const ok = async (...args: string[]) => {
     const r = await cli(...args);
     assertEquals(r.code, 0, `${args.join(" ")}: ${r.stderr}`);

@@ -3,6 +3,7 @@ import { FaultyStore } from "../support/faulty_store.ts";
 import { EXIT, reencryptMain as main } from "../../lib/reencrypt/mod.ts";
 import { StoreCredentialsExpired } from "../../lib/store/mod.ts";
 import { credentialLocation, sealBlob } from "../../lib/worker/mod.ts";
+import { emptyJobCounts } from "../../lib/state/mod.ts";
 import { AGENT_1, OPERATOR } from "./fixture.ts";
 import { capture, makeDataDir } from "./datadir.ts";
 
@@ -181,15 +182,7 @@ Deno.test("cli: a job already running for the operator refuses with exit 1", asy
         concurrency: 16,
         classes: ["credentials"],
       },
-      counts: {
-        listed: 0,
-        done: 0,
-        reencrypted: 0,
-        would_reencrypt: 0,
-        skipped: 0,
-        other_epoch: 0,
-        failed: 0,
-      },
+      counts: emptyJobCounts(),
       started_at: new Date().toISOString(),
       owner: { host: "elsewhere", pid: 1, instance: "other" },
       heartbeat_at: new Date(Date.now() + 60_000).toISOString(),

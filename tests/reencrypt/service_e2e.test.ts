@@ -14,22 +14,9 @@ import { type Abi, createPublicClient, http } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { AgentKeysClient, type ChainInfo } from "../../lib/client/mod.ts";
 import { tempDir } from "../support/tmp.ts";
-import { ROOT, startServiceProcess } from "../support/service_process.ts";
+import { runTask, startServiceProcess } from "../support/service_process.ts";
 
-async function task(name: string, args: string[], env: Record<string, string>) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", name, ...args],
-    cwd: ROOT,
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
+const task = runTask;
 
 /** K3EpochCounter read with viem, from what `GET /v1/chain` publishes. */
 function epochCounter(chain: ChainInfo) {

@@ -61,3 +61,30 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
   await child.status;
   throw new Error(`the service did not print its URL:\n${out}\n${err}`);
 }
+
+/** The result of one `deno task` run, decoded. */
+export interface TaskRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `deno task -q <name> <args>` in the repository with `env`, as a user would type it. */
+export async function runTask(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<TaskRun> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", name, ...args],
+    cwd: ROOT,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
