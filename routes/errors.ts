@@ -8,7 +8,7 @@ import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { HTTPException } from "hono/http-exception";
 import { WorkerError, type WorkerErrorCode } from "../lib/worker/mod.ts";
-import { LoginError, MintError, SessionInvalid } from "../lib/broker/mod.ts";
+import { BrokerRefusal } from "../lib/broker/mod.ts";
 import { ChainUnavailableError } from "../lib/chain/mod.ts";
 import {
   EpochInUse,
@@ -57,10 +57,7 @@ export function errorResponse(c: Context, err: unknown): Response {
   if (err instanceof ApiError) {
     return c.json({ error: err.code, message: err.message }, err.status);
   }
-  if (err instanceof SessionInvalid) {
-    return c.json({ error: err.code, message: err.message }, 401);
-  }
-  if (err instanceof LoginError || err instanceof MintError) {
+  if (err instanceof BrokerRefusal) {
     return c.json({ error: err.code, message: err.message }, err.status);
   }
   if (err instanceof ReencryptError) return reencryptError(c, err);

@@ -10,7 +10,7 @@ import { getAddress, isAddress, verifyMessage } from "viem";
 import { deviceKeyHash } from "../identity/mod.ts";
 import type { KvChallengeStore } from "../state/mod.ts";
 import type { DeviceRecord, Hex, IdentityReader } from "./identity.ts";
-import { LoginError } from "./login_errors.ts";
+import { LoginError } from "./errors.ts";
 
 /** Device challenges are short: the device answers at once. */
 export const DEVICE_CHALLENGE_TTL_MS = 5 * 60 * 1000;

@@ -21,6 +21,7 @@ import { findAgentDevice, type Hex, type IdentityReader } from "./identity.ts";
 import type { Session } from "./sessions.ts";
 import { DEVICE_SESSION_S } from "./sessions.ts";
 import type { SigningKeyring } from "./keyring.ts";
+import { MintError } from "./errors.ts";
 
 /** The six cap routes of API.md and what each grants. */
 export const CAP_KINDS = {
@@ -35,34 +36,6 @@ export type CapKind = keyof typeof CAP_KINDS;
 
 /** Operators have no device key; their own caps carry this hash. */
 export const NO_DEVICE: Hex = `0x${"00".repeat(32)}`;
-
-export type MintErrorCode =
-  | "bad_request"
-  | "forbidden"
-  | "agent_unknown"
-  | "device_revoked"
-  | "session_stale"
-  | "out_of_scope"
-  | "read_only";
-
-const STATUS: Record<MintErrorCode, 400 | 401 | 403> = {
-  bad_request: 400,
-  forbidden: 403,
-  agent_unknown: 403,
-  device_revoked: 403,
-  session_stale: 401,
-  out_of_scope: 403,
-  read_only: 403,
-};
-
-export class MintError extends Error {
-  readonly status: 400 | 401 | 403;
-  constructor(readonly code: MintErrorCode, message: string) {
-    super(message);
-    this.name = "MintError";
-    this.status = STATUS[code];
-  }
-}
 
 const OMNI = /^0x[0-9a-f]{64}$/;
 

@@ -18,15 +18,17 @@ export {
   type SigningKey,
   SigningKeyring,
 } from "./keyring.ts";
+export { DEVICE_SESSION_S, OPERATOR_SESSION_S, type Session, SESSION_TYP } from "./sessions.ts";
+export { CAP_KINDS, type CapKind, NO_DEVICE } from "./mint.ts";
 export {
-  DEVICE_SESSION_S,
-  OPERATOR_SESSION_S,
-  type Session,
-  SESSION_TYP,
+  BrokerRefusal,
+  LoginError,
+  type LoginErrorCode,
+  MintError,
+  type MintErrorCode,
+  type RefusalStatus,
   SessionInvalid,
-} from "./sessions.ts";
-export { CAP_KINDS, type CapKind, MintError, NO_DEVICE } from "./mint.ts";
-export { LoginError, type LoginErrorCode } from "./login_errors.ts";
+} from "./errors.ts";
 export { DEFAULT_AUDIENCE, OIDC_TOKEN_S } from "./oidc.ts";
 export {
   type DeviceRecord,

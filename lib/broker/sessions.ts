@@ -8,6 +8,7 @@
 import { errors as joseErrors, jwtVerify } from "jose";
 import type { StateStore } from "../state/mod.ts";
 import type { SigningKeyring } from "./keyring.ts";
+import { SessionInvalid } from "./errors.ts";
 import { signCompact, VerifiedTokenCache } from "../cap/mod.ts";
 
 export const SESSION_TYP = "agentkeys-session+jwt";
@@ -29,17 +30,6 @@ export interface Session {
   provedAt: number;
   expiresAt: number;
   jti: string;
-}
-
-/** No session, a bad one, an expired one or a logged-out one; always HTTP 401. */
-export class SessionInvalid extends Error {
-  constructor(
-    readonly code: "no_session" | "session_invalid" | "session_expired",
-    message: string,
-  ) {
-    super(message);
-    this.name = "SessionInvalid";
-  }
 }
 
 /**

@@ -14,7 +14,7 @@ import {
   validateSiweMessage,
 } from "viem/siwe";
 import type { KvChallengeStore } from "../state/mod.ts";
-import { LoginError } from "./login_errors.ts";
+import { LoginError } from "./errors.ts";
 
 /** SIWE challenges are valid for 10 minutes. */
 export const SIWE_TTL_MS = 10 * 60 * 1000;
