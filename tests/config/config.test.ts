@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../support/assert.ts";
-import { ConfigError, loadConfig, SETTINGS } from "../../lib/config/mod.ts";
+import { ConfigError, loadCliConfig, loadConfig, SETTINGS } from "../../lib/config/mod.ts";
 import { settingsTable } from "../../scripts/settings-table.ts";
 
 Deno.test("embedded defaults", () => {
@@ -58,4 +58,17 @@ Deno.test("the README's settings table is the one generated from SETTINGS", asyn
   for (const s of SETTINGS) {
     if (!readme.includes(`\`${s.name}\``)) throw new Error(`README does not document ${s.name}`);
   }
+});
+
+Deno.test("CLI settings: defaults, and a bad AGENTKEYS_URL is a ConfigError", () => {
+  assertEquals(loadCliConfig({ HOME: "/home/op" }), {
+    url: "http://127.0.0.1:8787",
+    home: "/home/op/.config/agentkeys",
+    operatorKey: undefined,
+  });
+  assertEquals(
+    loadCliConfig({ AGENTKEYS_URL: "http://h:1/", AGENTKEYS_CLI_HOME: "/x" }).url,
+    "http://h:1",
+  );
+  assertThrows(() => loadCliConfig({ AGENTKEYS_URL: "ftp://h" }), ConfigError, "AGENTKEYS_URL");
 });

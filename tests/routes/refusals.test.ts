@@ -1,0 +1,103 @@
+/**
+ * Refusal paths of the identity routes that the flow tests do not reach: the chain is down,
+ * malformed service names, the dev faucet's input and its absence on an external chain.
+ */
+
+import { assertEquals } from "../support/assert.ts";
+import { Hono } from "hono";
+import { ChainUnavailableError, type OpenChain } from "../../lib/chain/mod.ts";
+import { chainRoutes } from "../../routes/chain.ts";
+import { errorResponse } from "../../routes/errors.ts";
+import { newAccount, testService } from "../support/broker_harness.ts";
+import { b64 } from "../support/harness.ts";
+
+Deno.test("chain down: minting and the worker's re-check answer 503 chain_unavailable", async () => {
+  await using s = await testService();
+  const operator = newAccount();
+  const device = newAccount();
+  const agent = s.identity.register(operator.address, "bot", device.address);
+  s.identity.setScope(agent.operatorOmni, agent.actorOmni, ["openai"]);
+  const op = await s.loginOperator(operator);
+  const grant = {
+    operator_omni: agent.operatorOmni,
+    actor_omni: agent.actorOmni,
+    service: "openai",
+  };
+  const store = await s.call("POST", "/v1/cap/cred-store", op, grant);
+  assertEquals(store.status, 200);
+
+  const down = () => Promise.reject(new ChainUnavailableError("connection refused"));
+  s.identity.getDevice = down;
+  s.identity.agentsOf = down;
+  const mint = await s.call("POST", "/v1/cap/cred-fetch", op, grant);
+  assertEquals([mint.status, mint.body.error], [503, "chain_unavailable"]);
+  // A cap minted before the outage is not honoured blindly: the re-check needs the chain.
+  const write = await s.call("POST", "/v1/cred/store", store.body.cap as string, {
+    plaintext_b64: b64("x"),
+  });
+  assertEquals([write.status, write.body.error], [503, "chain_unavailable"]);
+  assertEquals(String(write.body.message).includes("connection refused"), false, "no internals");
+});
+
+Deno.test("POST /v1/services/names: names are learnt; malformed lists are 400; no session is 401", async () => {
+  await using s = await testService();
+  const op = await s.loginOperator(newAccount());
+  assertEquals(
+    (await s.call("POST", "/v1/services/names", op, { services: ["openai", "github"] })).status,
+    200,
+  );
+  for (
+    const body of [{}, { services: "openai" }, { services: [5] }, { services: ["../x"] }, {
+      services: Array(257).fill("a"),
+    }]
+  ) {
+    const r = await s.call("POST", "/v1/services/names", op, body);
+    assertEquals([r.status, r.body.error], [400, "bad_request"], JSON.stringify(body).slice(0, 60));
+  }
+  const anon = await s.call("POST", "/v1/services/names", undefined, { services: ["openai"] });
+  assertEquals(anon.status, 401);
+});
+
+function fakeChain(embedded: boolean, funded: string[]): OpenChain {
+  const client = {
+    chainId: 31337,
+    contracts: () => ({}),
+    faucet: (address: string) => {
+      funded.push(address);
+      return Promise.resolve({ txHash: "0xabc" });
+    },
+  };
+  return { client, embedded, rpcUrl: "http://127.0.0.1:1" } as unknown as OpenChain;
+}
+
+function chainApp(chain: OpenChain) {
+  const app = new Hono();
+  app.onError((err, c) => errorResponse(c, err));
+  app.notFound((c) => c.json({ error: "not_found", message: "no route" }, 404));
+  app.route("/", chainRoutes(chain));
+  return app;
+}
+
+Deno.test("dev faucet: a bad address is 400; on an external chain there is no faucet and no RPC URL", async () => {
+  const funded: string[] = [];
+  const embedded = chainApp(fakeChain(true, funded));
+  const post = (app: Hono, body: unknown) =>
+    app.request("/v1/dev/faucet", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  for (const body of [{}, { address: "0x12" }, { address: 5 }]) {
+    const r = await post(embedded, body);
+    assertEquals([r.status, (await r.json()).error], [400, "bad_request"]);
+  }
+  const ok = await post(embedded, { address: "0x" + "ab".repeat(20) });
+  assertEquals(ok.status, 200);
+  assertEquals(funded, ["0x" + "ab".repeat(20)]);
+  assertEquals((await (await embedded.request("/v1/chain")).json()).rpc_url, "http://127.0.0.1:1");
+
+  const external = chainApp(fakeChain(false, funded));
+  assertEquals((await post(external, { address: "0x" + "ab".repeat(20) })).status, 404);
+  assertEquals((await (await external.request("/v1/chain")).json()).rpc_url, undefined);
+  assertEquals(funded.length, 1);
+});
