@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { createPublicClient, createWalletClient, http } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { AgentKeysClient } from "../lib/client/mod.ts";
-import { deviceKeyHash, serviceHash } from "../lib/identity/mod.ts";
+import { deviceKeyHash, serviceHash, signDevicePop } from "../lib/identity/mod.ts";
 import { parseArgs } from "../lib/cli/mod.ts";
 import { freePort, startServiceProcess } from "../tests/support/service_process.ts";
 
@@ -107,7 +107,19 @@ try {
     });
     await reader.waitForTransactionReceipt({ hash });
   };
-  await send("AgentRegistry", "registerAgent", ["bench-bot", 0, deviceKeyHash(device.address)]);
+  const devicePop = await signDevicePop(device, {
+    chainId: chain.chain_id,
+    registry: chain.contracts.AgentRegistry.address,
+    operatorOmni: login.operator_omni,
+    label: "bench-bot",
+    generation: 0,
+  });
+  await send("AgentRegistry", "registerAgent", [
+    "bench-bot",
+    0,
+    deviceKeyHash(device.address),
+    devicePop,
+  ]);
   const me = await op.me();
   const actor = me.agents[0].actor_omni as string;
   await send("ScopeRegistry", "setScope", [actor, [serviceHash("openai")], false]);

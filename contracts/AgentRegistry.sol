@@ -39,7 +39,7 @@ library AgentKeysIds {
     }
 
     /// `value` as ASCII decimal without leading zeros ("0" for zero).
-    function decimal(uint32 value) internal pure returns (bytes memory out) {
+    function decimal(uint256 value) internal pure returns (bytes memory out) {
         uint256 digits = 1;
         for (uint256 v = value / 10; v != 0; v /= 10) ++digits;
         out = new bytes(digits);
@@ -47,6 +47,18 @@ library AgentKeysIds {
         for (uint256 i = digits; i > 0; --i) {
             out[i - 1] = bytes1(uint8(48 + (rest % 10)));
             rest /= 10;
+        }
+    }
+
+    /// The 66 ASCII bytes "0x" + 64 lowercase hex digits of `value`.
+    function lowerHex32(bytes32 value) internal pure returns (bytes memory out) {
+        out = new bytes(66);
+        out[0] = "0";
+        out[1] = "x";
+        uint256 v = uint256(value);
+        for (uint256 i = 65; i > 1; --i) {
+            out[i] = HEX_DIGITS[v & 0x0f];
+            v >>= 4;
         }
     }
 
@@ -108,6 +120,12 @@ contract AgentRegistry {
     error UnknownDevice(bytes32 deviceKeyHash);
     error NotDeviceOperator(bytes32 deviceKeyHash, bytes32 callerOmni);
     error AgentAlreadyRevoked(bytes32 deviceKeyHash);
+    error InvalidDeviceProof(bytes32 deviceKeyHash);
+
+    /// Half the secp256k1 group order: signatures with a larger `s` are the malleable twin of a
+    /// valid one (EIP-2), refused so that one proof has exactly one encoding.
+    uint256 private constant HALF_N =
+        0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
     /// The operator omni of `wallet` (§2), as this contract computes it for msg.sender.
     function operatorOmniOf(address wallet) external pure returns (bytes32) {
@@ -115,17 +133,25 @@ contract AgentRegistry {
     }
 
     /// Registers an agent of the caller's operator omni under `deviceKeyHash` (keccak256 of the
-    /// agent's 20-byte device address) and returns the agent's actor omni.
-    function registerAgent(string calldata label, uint32 generation, bytes32 deviceKeyHash)
-        external
-        returns (bytes32 actorOmni)
-    {
+    /// agent's 20-byte device address) and returns the agent's actor omni. `devicePop` is the
+    /// device key's EIP-191 signature over `devicePopMessage(...)`: without it anybody could
+    /// register (squat) a device key they do not hold, and the holder could never register it.
+    function registerAgent(
+        string calldata label,
+        uint32 generation,
+        bytes32 deviceKeyHash,
+        bytes calldata devicePop
+    ) external returns (bytes32 actorOmni) {
         if (!AgentKeysIds.isValidLabel(label)) revert InvalidLabel(label);
         if (deviceKeyHash == bytes32(0)) revert ZeroDeviceKeyHash();
         if (devices[deviceKeyHash].operatorOmni != bytes32(0)) {
             revert DeviceAlreadyRegistered(deviceKeyHash);
         }
         bytes32 op = AgentKeysIds.operatorOmni(msg.sender);
+        address device = recoverPersonal(devicePopMessage(op, label, generation), devicePop);
+        if (device == address(0) || keccak256(abi.encodePacked(device)) != deviceKeyHash) {
+            revert InvalidDeviceProof(deviceKeyHash);
+        }
         actorOmni = AgentKeysIds.agentActorOmni(op, label, generation);
         if (deviceOfActor[actorOmni] != bytes32(0)) revert AgentAlreadyRegistered(actorOmni);
 
@@ -141,6 +167,50 @@ contract AgentRegistry {
         deviceOfActor[actorOmni] = deviceKeyHash;
         if (masterWalletOf[op] == address(0)) masterWalletOf[op] = msg.sender;
         emit AgentRegistered(op, actorOmni, deviceKeyHash, label, generation);
+    }
+
+    /// The ASCII text a device signs to prove it consents to this registration (ARCHITECTURE
+    /// §6): "agentkeys-register:v1:" ‖ chain id ‖ ":" ‖ this registry ‖ ":" ‖ operator omni ‖ ":"
+    /// ‖ label ‖ ":" ‖ generation. The chain id and address stop a proof from being replayed on
+    /// another deployment; the omni, label and generation bind it to one agent of one operator.
+    function devicePopMessage(bytes32 operatorOmni_, string memory label, uint32 generation)
+        public
+        view
+        returns (bytes memory)
+    {
+        return abi.encodePacked(
+            "agentkeys-register:v1:",
+            AgentKeysIds.decimal(block.chainid),
+            ":",
+            AgentKeysIds.lowerHex(address(this)),
+            ":",
+            AgentKeysIds.lowerHex32(operatorOmni_),
+            ":",
+            label,
+            ":",
+            AgentKeysIds.decimal(generation)
+        );
+    }
+
+    /// The signer of an EIP-191 `personal_sign` signature (r ‖ s ‖ v, v 27/28 or 0/1) over
+    /// `message`, or the zero address when the signature is malformed or malleable.
+    function recoverPersonal(bytes memory message, bytes calldata sig)
+        internal
+        pure
+        returns (address)
+    {
+        if (sig.length != 65) return address(0);
+        bytes32 r = bytes32(sig[0:32]);
+        bytes32 s = bytes32(sig[32:64]);
+        uint8 v = uint8(sig[64]);
+        if (v < 27) v += 27;
+        if ((v != 27 && v != 28) || uint256(s) > HALF_N) return address(0);
+        bytes32 digest = keccak256(
+            abi.encodePacked(
+                "\x19Ethereum Signed Message:\n", AgentKeysIds.decimal(message.length), message
+            )
+        );
+        return ecrecover(digest, v, r, s);
     }
 
     /// Revokes the agent registered under `deviceKeyHash`; only its operator's wallet may.

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { createPublicClient, createWalletClient, type Hex, http } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { AgentKeysClient, ApiCallError, type ChainInfo } from "../client/mod.ts";
-import { agentActorOmni, deviceKeyHash, serviceHash } from "../identity/mod.ts";
+import { agentActorOmni, deviceKeyHash, serviceHash, signDevicePop } from "../identity/mod.ts";
 import { writeFileAtomic } from "../fsutil/mod.ts";
 import { loadSession, saveSession } from "./session_file.ts";
 
@@ -236,7 +236,7 @@ class Cli {
   }
 
   async agentAdd(label: string, flags: Record<string, string | boolean>): Promise<number> {
-    const { saved, send } = await this.#chain(flags["key-file"] as string | undefined);
+    const { saved, info, send } = await this.#chain(flags["key-file"] as string | undefined);
     const generation = Number(flags.generation ?? 0);
     if (!Number.isSafeInteger(generation) || generation < 0) {
       throw new UsageError("--generation must be a whole number");
@@ -248,10 +248,19 @@ class Cli {
     const path = join(dir, `${label}-${generation}.key`);
     // Write the key before the transaction: a registered device whose key was lost is useless.
     await writeFileAtomic(path, new TextEncoder().encode(deviceKey + "\n"), { mode: 0o600 });
+    // The device consents to this one registration, so nobody can register a key they lack.
+    const devicePop = await signDevicePop(device, {
+      chainId: info.chain_id,
+      registry: info.contracts.AgentRegistry.address,
+      operatorOmni: saved.operator_omni,
+      label,
+      generation,
+    });
     const tx = await send("AgentRegistry", "registerAgent", [
       label,
       generation,
       deviceKeyHash(device.address),
+      devicePop,
     ]);
     const actor = agentActorOmni(saved.operator_omni, label, generation);
     this.io.out(`agent ${label} registered (tx ${tx})`);

@@ -120,6 +120,52 @@ export function deviceKeyHash(deviceAddress: string): Hex {
   return keccak256(hexToBytes(normalizeAddress(deviceAddress)));
 }
 
+/** What a device proves it consents to when an operator registers it (ARCHITECTURE §6). */
+export interface DevicePopParams {
+  chainId: number;
+  /** The AgentRegistry the registration is sent to. */
+  registry: string;
+  operatorOmni: string;
+  label: string;
+  generation: number;
+}
+
+/**
+ * The ASCII message a device key signs (EIP-191 `personal_sign`) so that `registerAgent` accepts
+ * it: "agentkeys-register:v1:" ‖ chain id ‖ ":" ‖ registry ‖ ":" ‖ operator omni ‖ ":" ‖ label ‖
+ * ":" ‖ generation. `AgentRegistry.devicePopMessage` builds the same bytes on chain.
+ *
+ * ```ts
+ * const devicePop = await device.signMessage({
+ *   message: devicePopMessage({ chainId, registry, operatorOmni, label: "mail-bot", generation: 0 }),
+ * });
+ * ```
+ */
+export function devicePopMessage(p: DevicePopParams): string {
+  // agentActorOmni validates omni, label and generation with the very rules the contract uses.
+  agentActorOmni(p.operatorOmni, p.label, p.generation);
+  if (!Number.isSafeInteger(p.chainId) || p.chainId <= 0) {
+    throw new InvalidIdentifierError(`chain id must be a positive integer: ${p.chainId}`);
+  }
+  const registry = normalizeAddress(p.registry);
+  return `agentkeys-register:v1:${p.chainId}:${registry}:${p.operatorOmni}:${p.label}:${p.generation}`;
+}
+
+/**
+ * The device's proof of possession for `registerAgent`: its EIP-191 signature over
+ * {@linkcode devicePopMessage}.
+ *
+ * ```ts
+ * const pop = await signDevicePop(privateKeyToAccount(k10), { chainId, registry, operatorOmni, label, generation });
+ * ```
+ */
+export function signDevicePop(
+  device: { signMessage(args: { message: string }): Promise<Hex> },
+  params: DevicePopParams,
+): Promise<Hex> {
+  return device.signMessage({ message: devicePopMessage(params) });
+}
+
 /**
  * The on-chain key of a service: keccak256(bytes(name)), after validating the name.
  *

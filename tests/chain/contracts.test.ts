@@ -3,8 +3,8 @@
  * Operators are generated keys funded with anvil_setBalance; governance is the deployer.
  */
 
-import { parseEventLogs, zeroAddress, zeroHash } from "viem";
-import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { type Hex, hexToString, parseEventLogs, zeroAddress, zeroHash } from "viem";
+import { generatePrivateKey, type LocalAccount, privateKeyToAccount } from "viem/accounts";
 import { assert, assertEquals, assertRejects } from "../support/assert.ts";
 import {
   agentRegistryAbi,
@@ -15,7 +15,13 @@ import {
   k3EpochCounterBytecode,
   scopeRegistryAbi,
 } from "../../lib/chain/mod.ts";
-import { agentActorOmni, deviceKeyHash, serviceHash } from "../../lib/identity/mod.ts";
+import {
+  agentActorOmni,
+  deviceKeyHash,
+  devicePopMessage,
+  serviceHash,
+  signDevicePop,
+} from "../../lib/identity/mod.ts";
 import {
   expectRevert,
   mined,
@@ -30,6 +36,18 @@ import {
 
 const by = (w: TestWallet) => ({ account: w.account, chain: w.wallet.chain });
 const newDeviceHash = () => deviceKeyHash(privateKeyToAccount(generatePrivateKey()).address);
+const newDevice = () => privateKeyToAccount(generatePrivateKey());
+
+/** The device's valid proof for this registration (what the CLI and console send). */
+function popFor(chain: TestChain, w: TestWallet, device: LocalAccount, label: string, gen: number) {
+  return signDevicePop(device, {
+    chainId: w.wallet.chain!.id,
+    registry: chain.addresses.AgentRegistry,
+    operatorOmni: w.omni,
+    label,
+    generation: gen,
+  });
+}
 
 function getDevice(chain: TestChain, hash: `0x${string}`) {
   return chain.publicClient.readContract({
@@ -40,19 +58,30 @@ function getDevice(chain: TestChain, hash: `0x${string}`) {
   });
 }
 
-function registerRaw(
+/**
+ * Sends registerAgent unchecked. A device account signs a valid proof; a bare hash goes with
+ * `pop` (default: none), for the reverts that come before or from the proof check.
+ */
+async function registerRaw(
   chain: TestChain,
   w: TestWallet,
   label: string,
   gen: number,
-  hash: `0x${string}`,
+  device: `0x${string}` | LocalAccount,
+  pop: Hex = "0x",
 ) {
-  return w.wallet.writeContract({
+  const isHash = typeof device === "string";
+  return await w.wallet.writeContract({
     ...by(w),
     address: chain.addresses.AgentRegistry,
     abi: agentRegistryAbi,
     functionName: "registerAgent",
-    args: [label, gen, hash],
+    args: [
+      label,
+      gen,
+      isHash ? device : deviceKeyHash(device.address),
+      isHash ? pop : await popFor(chain, w, device, label, gen),
+    ],
   });
 }
 
@@ -93,7 +122,8 @@ function getScope(chain: TestChain, op: `0x${string}`, actor: `0x${string}`) {
 Deno.test("AgentRegistry: registerAgent stores the device, lists it, returns and emits the actor omni", async () => {
   await using chain = await startTestChain();
   const op = await chain.newWallet();
-  const hash = newDeviceHash();
+  const device = newDevice();
+  const hash = deviceKeyHash(device.address);
   const expectedActor = agentActorOmni(op.omni, "mail-bot", 3);
 
   const { result } = await chain.publicClient.simulateContract({
@@ -101,11 +131,11 @@ Deno.test("AgentRegistry: registerAgent stores the device, lists it, returns and
     address: chain.addresses.AgentRegistry,
     abi: agentRegistryAbi,
     functionName: "registerAgent",
-    args: ["mail-bot", 3, hash],
+    args: ["mail-bot", 3, hash, await popFor(chain, op, device, "mail-bot", 3)],
   });
   assertEquals(result, expectedActor);
 
-  const receipt = await mined(chain, await registerRaw(chain, op, "mail-bot", 3, hash));
+  const receipt = await mined(chain, await registerRaw(chain, op, "mail-bot", 3, device));
   const block = await chain.publicClient.getBlock({ blockNumber: receipt.blockNumber });
   const events = parseEventLogs({ abi: agentRegistryAbi, logs: receipt.logs });
   assertEquals(events.length, 1);
@@ -210,7 +240,7 @@ Deno.test("AgentRegistry: registerAgent reverts on bad labels, zero or reused de
     assertEquals(arg, agent.deviceKeyHash);
   }
   const [actor] = await expectRevert(
-    registerRaw(chain, op, "bot", 0, newDeviceHash()),
+    registerRaw(chain, op, "bot", 0, newDevice()),
     "AgentAlreadyRegistered",
   );
   assertEquals(actor, agent.actorOmni);
@@ -218,6 +248,85 @@ Deno.test("AgentRegistry: registerAgent reverts on bad labels, zero or reused de
   const theirs = await registerAgent(chain, other, "bot", 0);
   assert(theirs.actorOmni !== agent.actorOmni);
 });
+
+Deno.test("AgentRegistry: registerAgent needs the device's own proof for this very registration", async () => {
+  await using chain = await startTestChain();
+  const op = await chain.newWallet();
+  const other = await chain.newWallet();
+  const device = newDevice();
+  const hash = deviceKeyHash(device.address);
+  const pop = (p: Partial<Parameters<typeof devicePopMessage>[0]>, signer = device) =>
+    signer.signMessage({
+      message: devicePopMessage({
+        chainId: op.wallet.chain!.id,
+        registry: chain.addresses.AgentRegistry,
+        operatorOmni: op.omni,
+        label: "bot",
+        generation: 0,
+        ...p,
+      }),
+    });
+
+  // The contract builds exactly the message the clients sign.
+  const onChain = await chain.publicClient.readContract({
+    address: chain.addresses.AgentRegistry,
+    abi: agentRegistryAbi,
+    functionName: "devicePopMessage",
+    args: [op.omni, "bot", 7],
+  });
+  assertEquals(
+    hexToString(onChain),
+    devicePopMessage({
+      chainId: op.wallet.chain!.id,
+      registry: chain.addresses.AgentRegistry,
+      operatorOmni: op.omni,
+      label: "bot",
+      generation: 7,
+    }),
+  );
+
+  const good = await pop({});
+  // The squat the review reproduced: a hash registered with no proof, or with a proof by
+  // another key, or a valid proof that was made for another registration.
+  const refusals: [string, Hex][] = [
+    ["no proof", "0x"],
+    ["truncated", good.slice(0, 130) as Hex],
+    ["another key", await pop({}, newDevice())],
+    ["another label", await pop({ label: "bot2" })],
+    ["another generation", await pop({ generation: 1 })],
+    ["another operator", await pop({ operatorOmni: other.omni })],
+    ["another chain", await pop({ chainId: 1 })],
+    ["another registry", await pop({ registry: zeroAddress })],
+    ["malleable twin", malleate(good)],
+  ];
+  for (const [why, bad] of refusals) {
+    const [arg] = await expectRevert(
+      registerRaw(chain, op, "bot", 0, hash, bad),
+      "InvalidDeviceProof",
+    ).catch((err) => {
+      throw new Error(`${why}: ${err.message}`);
+    });
+    assertEquals(arg, hash, why);
+  }
+  // Another operator cannot use a proof the device gave to `op`.
+  await expectRevert(registerRaw(chain, other, "bot", 0, hash, good), "InvalidDeviceProof");
+  await mined(chain, await registerRaw(chain, op, "bot", 0, hash, good));
+  assertEquals((await getDevice(chain, hash)).slice(0, 3), [
+    op.omni,
+    agentActorOmni(op.omni, "bot", 0),
+    "bot",
+  ]);
+});
+
+/** The same signature with s' = n - s and the other v: valid for ecrecover, refused by EIP-2. */
+function malleate(sig: Hex): Hex {
+  const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+  const s = BigInt("0x" + sig.slice(66, 130));
+  const v = parseInt(sig.slice(130, 132), 16);
+  return `${sig.slice(0, 66)}${(n - s).toString(16).padStart(64, "0")}${
+    (v === 27 ? 28 : 27).toString(16)
+  }` as Hex;
+}
 
 Deno.test("AgentRegistry: revokeAgent by the operator only, once; revocation is final", async () => {
   await using chain = await startTestChain();
@@ -258,7 +367,7 @@ Deno.test("AgentRegistry: revokeAgent by the operator only, once; revocation is 
     registerRaw(chain, op, "bot", 1, agent.deviceKeyHash),
     "DeviceAlreadyRegistered",
   );
-  await expectRevert(registerRaw(chain, op, "bot", 0, newDeviceHash()), "AgentAlreadyRegistered");
+  await expectRevert(registerRaw(chain, op, "bot", 0, newDevice()), "AgentAlreadyRegistered");
   const reissued = await registerAgent(chain, op, "bot", 1);
   assertEquals(reissued.actorOmni, agentActorOmni(op.omni, "bot", 1));
 });

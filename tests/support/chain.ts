@@ -41,7 +41,12 @@ import {
   scopeRegistryAbi,
   startAnvil,
 } from "../../lib/chain/mod.ts";
-import { deviceKeyHash, operatorOmniOf, serviceHash } from "../../lib/identity/mod.ts";
+import {
+  deviceKeyHash,
+  operatorOmniOf,
+  serviceHash,
+  signDevicePop,
+} from "../../lib/identity/mod.ts";
 
 /** An operator (or any) wallet with ether on the test chain. */
 export interface TestWallet {
@@ -175,15 +180,23 @@ export async function registerAgent(
   generation = 0,
   deviceKey: Hex = generatePrivateKey(),
 ): Promise<TestAgent> {
-  const deviceAddress = privateKeyToAccount(deviceKey).address;
+  const device = privateKeyToAccount(deviceKey);
+  const deviceAddress = device.address;
   const hash = deviceKeyHash(deviceAddress);
+  const devicePop = await signDevicePop(device, {
+    chainId: operator.wallet.chain!.id,
+    registry: chain.addresses.AgentRegistry,
+    operatorOmni: operator.omni,
+    label,
+    generation,
+  });
   const txHash = await operator.wallet.writeContract({
     account: operator.account,
     chain: operator.wallet.chain,
     address: chain.addresses.AgentRegistry,
     abi: agentRegistryAbi,
     functionName: "registerAgent",
-    args: [label, generation, hash],
+    args: [label, generation, hash, devicePop],
   });
   const receipt = await mined(chain, txHash);
   const [, actorOmni] = await chain.publicClient.readContract({
