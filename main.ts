@@ -5,8 +5,8 @@
  * @module
  */
 
-import { ConfigError, loadConfig } from "./lib/config/mod.ts";
-import { openService, VERSION } from "./lib/service/mod.ts";
+import { ConfigError, loadConfig, withBoundPort } from "./lib/config/mod.ts";
+import { adminClaimNotice, openService, VERSION } from "./lib/service/mod.ts";
 import { createApp } from "./routes/app.ts";
 
 async function main(): Promise<number> {
@@ -20,11 +20,35 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+  // Bind first: with AGENTKEYS_PORT=0 the port is known only now, and the OIDC issuer, the SIWE
+  // domain and URI, the Host check and `rpc_url` must all carry it. Until the service is built,
+  // requests get 503 `starting`.
+  let handler: Deno.ServeHandler<Deno.NetAddr> = () =>
+    Response.json(
+      { error: "starting", message: "the service is starting; retry in a moment" },
+      { status: 503, headers: { "retry-after": "1" } },
+    );
+  const abort = new AbortController();
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname: config.host,
+      port: config.port,
+      signal: abort.signal,
+      onListen: () => {}, // the URL is printed once the service answers
+    }, (req, info) => handler(req, info));
+  } catch (err) {
+    console.error(`agentkeys: cannot listen on ${config.host}:${config.port}: ${err}`);
+    return 1;
+  }
+  config = withBoundPort(config, server.addr.port);
   let service;
   try {
     service = await openService(config);
   } catch (err) {
     console.error(`agentkeys: cannot start: ${(err as Error).message}`);
+    abort.abort();
+    await server.finished;
     return 1;
   }
   const app = createApp({
@@ -33,7 +57,9 @@ async function main(): Promise<number> {
     chain: service.chain,
     epochs: { admin: service.admin, runner: service.runner },
     publicUrl: config.publicUrl,
+    port: config.port,
     limits: config.limits,
+    guards: config.guards,
     health: {
       version: VERSION,
       roles: ["broker", "signer", "worker"],
@@ -42,23 +68,18 @@ async function main(): Promise<number> {
       activeEpoch: () => service.keystore.activeEpoch,
     },
   });
-  const abort = new AbortController();
-  const server = Deno.serve({
-    hostname: config.host,
-    port: config.port,
-    signal: abort.signal,
-    onListen: ({ port }) => {
-      const url = config.port === 0
-        ? config.publicUrl.replace(/:0$/, `:${port}`)
-        : config.publicUrl;
-      const chain = service.chain.embedded
-        ? `embedded anvil at ${service.chain.rpcUrl}`
-        : service.chain.rpcUrl;
-      console.log(`AgentKeys ${VERSION} listening on ${url}`);
-      console.log(`store: ${service.store.kind}, chain: ${chain}, data: ${config.dataDir}`);
-      console.log(`health: ${url}/healthz`);
-    },
-  }, app.fetch);
+  handler = (req, info) => app.fetch(req, info);
+  {
+    const url = config.publicUrl;
+    // anvil's own port stays out of the output: clients use the allow-listing proxy.
+    const chain = service.chain.embedded
+      ? `embedded anvil (JSON-RPC for clients: ${url}/v1/chain/rpc)`
+      : service.chain.rpcUrl;
+    console.log(`AgentKeys ${VERSION} listening on ${url}`);
+    console.log(`store: ${service.store.kind}, chain: ${chain}, data: ${config.dataDir}`);
+    console.log(`health: ${url}/healthz`);
+    for (const { level, text } of adminClaimNotice(service.adminClaim, url)) console[level](text);
+  }
   const stop = () => abort.abort();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);

@@ -4,12 +4,14 @@
  * @module
  */
 
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import type { Broker } from "../lib/broker/mod.ts";
 import { ApiError } from "./errors.ts";
 import { jsonBody } from "./request.ts";
 import {
   clearSessionCookie,
+  crossOrigin,
+  operatorOnly,
   requireSession,
   type SessionEnv,
   setSessionCookie,
@@ -23,7 +25,8 @@ export function authRoutes(broker: Broker, publicUrl: string): Hono<SessionEnv> 
     const body = await jsonBody(c);
     return c.json(await broker.siwe.start(body.address, body.chain_id));
   });
-  app.post("/v1/auth/siwe/verify", async (c) => {
+  const guard = loginGuard(broker);
+  app.post("/v1/auth/siwe/verify", guard, async (c) => {
     const body = await jsonBody(c);
     const { session, ...result } = await broker.finishSiwe(body.request_id, body.signature);
     setSessionCookie(c, result.session_jwt, session.expiresAt, secure);
@@ -33,13 +36,19 @@ export function authRoutes(broker: Broker, publicUrl: string): Hono<SessionEnv> 
     const body = await jsonBody(c);
     return c.json(await broker.device.start(body.device_address));
   });
-  app.post("/v1/auth/device/verify", async (c) => {
+  app.post("/v1/auth/device/verify", guard, async (c) => {
     const body = await jsonBody(c);
     const { session: _session, ...result } = await broker.finishDevice(
       body.request_id,
       body.signature,
     );
     return c.json(result);
+  });
+  // Bearer or cookie; the cookie passes requireSession's cross-origin check.
+  app.post("/v1/auth/claim-admin", requireSession(broker), async (c) => {
+    const session = operatorOnly(c);
+    const body = await jsonBody(c);
+    return c.json({ ...(await broker.admins.claim(session.address, body.token)), is_admin: true });
   });
   app.post("/v1/auth/logout", requireSession(broker), async (c) => {
     await broker.sessions.revoke(c.get("session"));
@@ -59,4 +68,23 @@ export function authRoutes(broker: Broker, publicUrl: string): Hono<SessionEnv> 
     }
   });
   return app;
+}
+
+/**
+ * Login CSRF: a page of another origin must not sign the visitor's browser in (to a session of
+ * the attacker's choosing), so the verify routes refuse other origins (as the cookie routes do)
+ * and anything but a JSON body (an HTML form cannot send one, and a cross-origin `fetch` with it
+ * needs a CORS preflight this service never grants).
+ */
+function loginGuard(broker: Broker): MiddlewareHandler {
+  return async (c, next) => {
+    if (crossOrigin(c, broker)) {
+      throw new ApiError(403, "cross_origin", "sign-in is not accepted from another origin");
+    }
+    const type = c.req.header("content-type")?.split(";")[0].trim().toLowerCase();
+    if (type !== "application/json") {
+      throw new ApiError(415, "unsupported_media_type", "send Content-Type: application/json");
+    }
+    await next();
+  };
 }

@@ -20,6 +20,12 @@ export const ROUTES: readonly [string, string, Auth, string][] = [
   ["post", "/v1/auth/siwe/verify", "none", "operator session for {request_id, signature}"],
   ["post", "/v1/auth/device/start", "none", "device challenge for {device_address}"],
   ["post", "/v1/auth/device/verify", "none", "15-minute agent session for a signed challenge"],
+  [
+    "post",
+    "/v1/auth/claim-admin",
+    "session",
+    "operator sessions: become admin with the install's one-time {token} (no AGENTKEYS_ADMINS)",
+  ],
   ["post", "/v1/auth/logout", "session", "end the session"],
   ["post", "/v1/mint-oidc-jwt", "session", "OIDC token for S3 STS {audience?}"],
   ["get", "/v1/operators/me", "session", "the operator, its agents and their scopes"],

@@ -48,8 +48,9 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 /**
  * Whether a browser says the request comes from another origin (`Sec-Fetch-Site`, else
  * `Origin`). Requests without either header are not from a browser page, so not forgeable.
+ * Also guards the login routes (routes/auth.ts) against login CSRF.
  */
-function crossOrigin(c: Context, broker: Broker): boolean {
+export function crossOrigin(c: Context, broker: Broker): boolean {
   const site = c.req.header("sec-fetch-site");
   if (site !== undefined) return site !== "same-origin" && site !== "none";
   const origin = c.req.header("origin");

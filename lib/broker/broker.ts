@@ -7,8 +7,14 @@
 
 import { operatorOmniOf } from "../identity/mod.ts";
 import type { CapClaims, VerifiedTokenCache } from "../cap/mod.ts";
-import { KvChallengeStore, type KvStateStore } from "../state/mod.ts";
+import {
+  type AuditLog,
+  KvChallengeStore,
+  type KvStateStore,
+  type SessionDenylist,
+} from "../state/mod.ts";
 import { AdminPolicy } from "./admin.ts";
+import type { AdminClaimFiles } from "./admin_claim.ts";
 import { DeviceLogin } from "./device_login.ts";
 import type { Hex, IdentityReader } from "./identity.ts";
 import type { SigningKeyring } from "./keyring.ts";
@@ -25,10 +31,21 @@ export interface BrokerOptions {
   k2: SigningKeyring;
   state: KvStateStore;
   admins: readonly string[];
+  /** The data directory's admin claim files; absent: no claim (nobody but `admins`). */
+  adminClaim?: AdminClaimFiles;
+  /** Where an admin claim is recorded. */
+  audit?: AuditLog;
   activeEpoch: () => number;
   now?: () => Date;
   /** Shared with a co-located worker, so it need not re-verify caps minted here. */
   capCache?: VerifiedTokenCache<CapClaims>;
+  /**
+   * Logouts; shared with a co-located worker so a logout here refuses the session's caps there
+   * at once. Default: one on `state`.
+   */
+  sessionDenylist?: SessionDenylist;
+  /** Login challenges pending at once (AGENTKEYS_MAX_PENDING_LOGINS); the oldest is evicted. */
+  maxPendingLogins?: number;
 }
 
 /** A signed-in result as the login routes return it. */
@@ -59,8 +76,15 @@ export class Broker {
     const challenges = new KvChallengeStore(
       options.state.kv,
       () => (now?.() ?? new Date()).getTime(),
+      options.maxPendingLogins,
     );
-    this.sessions = new SessionIssuer(options.k1, options.state, options.publicUrl, now);
+    this.sessions = new SessionIssuer(
+      options.k1,
+      options.state,
+      options.publicUrl,
+      now,
+      options.sessionDenylist,
+    );
     this.siwe = new SiweLogin(challenges, {
       publicUrl: options.publicUrl,
       chainId: options.identity.chainId,
@@ -75,7 +99,12 @@ export class Broker {
       options.capCache,
     );
     this.oidc = new OidcIssuer(options.k2, options.publicUrl, now);
-    this.admins = new AdminPolicy(options.state.kv, options.admins);
+    this.admins = new AdminPolicy({
+      kv: options.state.kv,
+      configured: options.admins,
+      claim: options.adminClaim,
+      audit: options.audit,
+    });
     this.names = new ServiceNames(options.state.kv);
   }
 
@@ -86,7 +115,6 @@ export class Broker {
   ): Promise<LoginResult & { address: string; operator_omni: string }> {
     const address = await this.siwe.verify(requestId, signature);
     const operatorOmni = operatorOmniOf(address as Hex);
-    await this.admins.noteLogin(address);
     const { token, session } = await this.sessions.issue({
       kind: "operator",
       address,

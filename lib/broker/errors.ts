@@ -7,7 +7,7 @@
  */
 
 /** The statuses a broker refusal answers with. */
-export type RefusalStatus = 400 | 401 | 403;
+export type RefusalStatus = 400 | 401 | 403 | 409 | 410;
 
 /** A refusal with its wire `code` and HTTP `status`. */
 export class BrokerRefusal extends Error {
@@ -80,5 +80,28 @@ export class SessionInvalid extends BrokerRefusal {
   declare readonly code: "no_session" | "session_invalid" | "session_expired";
   constructor(code: "no_session" | "session_invalid" | "session_expired", message: string) {
     super(code, 401, message);
+  }
+}
+
+export type AdminClaimErrorCode =
+  | "bad_request"
+  | "claim_invalid"
+  | "claim_unavailable"
+  | "admins_configured";
+
+const ADMIN_CLAIM_STATUS: Record<AdminClaimErrorCode, RefusalStatus> = {
+  bad_request: 400,
+  claim_invalid: 403,
+  // The token is gone for good (claimed, or never made on this install).
+  claim_unavailable: 410,
+  // AGENTKEYS_ADMINS decides; a claim would contradict the operator's configuration.
+  admins_configured: 409,
+};
+
+/** An admin claim refused (ARCHITECTURE §12). */
+export class AdminClaimError extends BrokerRefusal {
+  declare readonly code: AdminClaimErrorCode;
+  constructor(code: AdminClaimErrorCode, message: string) {
+    super(code, ADMIN_CLAIM_STATUS[code], message);
   }
 }

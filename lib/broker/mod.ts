@@ -12,8 +12,18 @@
  */
 
 export { Broker, type BrokerOptions, type LoginResult } from "./broker.ts";
+export { type AdminClaimStatus, AdminPolicy } from "./admin.ts";
+export {
+  ADMIN_CLAIM_MARKER_FILE,
+  ADMIN_CLAIM_TOKEN_FILE,
+  AdminClaimFiles,
+  type AdminClaimFileState,
+  type AdminClaimMarker,
+} from "./admin_claim.ts";
 export {
   type KeyringOptions,
+  keyringSealAad,
+  type KeyringSealer,
   KeyringUnreadable,
   type SigningKey,
   SigningKeyring,
@@ -21,6 +31,8 @@ export {
 export { DEVICE_SESSION_S, OPERATOR_SESSION_S, type Session, SESSION_TYP } from "./sessions.ts";
 export { CAP_KINDS, type CapKind, NO_DEVICE } from "./mint.ts";
 export {
+  AdminClaimError,
+  type AdminClaimErrorCode,
   BrokerRefusal,
   LoginError,
   type LoginErrorCode,

@@ -15,7 +15,14 @@
 import { join } from "node:path";
 import type { Config } from "../config/mod.ts";
 import { type CapClaims, VerifiedTokenCache } from "../cap/mod.ts";
-import { Broker, OIDC_TOKEN_S, OPERATOR_SESSION_S, SigningKeyring } from "../broker/mod.ts";
+import {
+  AdminClaimFiles,
+  type AdminClaimStatus,
+  Broker,
+  OIDC_TOKEN_S,
+  OPERATOR_SESSION_S,
+  SigningKeyring,
+} from "../broker/mod.ts";
 import { type OpenChain, openChain } from "../chain/mod.ts";
 import { openDataDir } from "../datadir/mod.ts";
 import type { EpochKeystore } from "../signer/mod.ts";
@@ -27,6 +34,7 @@ import {
   KvJobStore,
   type KvStateStore,
   KvWriteLedger,
+  SessionDenylist,
 } from "../state/mod.ts";
 import {
   type ActorDirectory,
@@ -44,6 +52,7 @@ export const VERSION = "0.1.0";
 
 export { connectHeadlessChain, openHeadlessWithChain } from "./headless.ts";
 export { readServiceRuntime, SERVICE_RUNTIME_FILE, type ServiceRuntime } from "./runtime.ts";
+export { adminClaimNotice, type NoticeLine } from "./admin_notice.ts";
 
 /** The running components of one process. */
 export interface Service {
@@ -58,6 +67,11 @@ export interface Service {
   worker: VaultWorker;
   chain: OpenChain;
   broker: Broker;
+  /**
+   * Admins at this start: `created` carries the admin claim token made by this very start (print
+   * it once); later starts see `pending` without the value.
+   */
+  adminClaim: AdminClaimStatus;
   /** Every store, lazy re-wrap and eager rewrite, for the destroy guard and the actor index. */
   ledger: KvWriteLedger;
   /** Chain (operator + `agentsOf`) ∪ the KV index of actors seen writing. */
@@ -106,6 +120,8 @@ export async function openService(config: Config, options: ServiceOptions = {}):
     const ledger = new KvWriteLedger(kv);
     // One process: the worker need not re-verify the caps its own broker just signed.
     const capCache = new VerifiedTokenCache<CapClaims>(10_000);
+    // Shared too: a logout at the broker refuses that session's caps at the worker at once.
+    const sessionDenylist = new SessionDenylist(state);
     const worker = new VaultWorker({
       store,
       keys: keystore,
@@ -117,6 +133,7 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       authority: new ChainCapAuthority(chain.client),
       warn: (message) => console.warn(message),
       ledger,
+      sessions: sessionDenylist,
     });
     const broker = new Broker({
       publicUrl: config.publicUrl,
@@ -125,9 +142,16 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       k2,
       state,
       admins: config.admins,
+      adminClaim: new AdminClaimFiles(dataDir),
+      audit: new KvAuditLog(kv),
       activeEpoch: () => keystore.activeEpoch,
       capCache,
+      sessionDenylist,
+      maxPendingLogins: config.guards.maxPendingLogins,
     });
+    // Here and not in lib/datadir: headless commands open the data directory too and must
+    // never create the token.
+    const adminClaim = await broker.admins.prepare();
     const actors = new UnionActorDirectory([
       new ChainActorDirectory(chain.client),
       new KvActorIndex(kv),
@@ -171,6 +195,7 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       worker,
       chain: openedChain,
       broker,
+      adminClaim,
       ledger,
       actors,
       censusStore,

@@ -45,10 +45,11 @@ Deno.test("SIWE: the message parses independently, the signature verifies, a ses
   assert(!cookie.includes("Secure"), "not over plain http");
 
   const me = await s.call("GET", "/v1/operators/me", verify.body.session_jwt as string);
+  // Signing in never makes anyone admin (tests/broker/admin.test.ts).
   assertEquals([me.status, me.body.operator_omni, me.body.is_admin], [
     200,
     verify.body.operator_omni,
-    true,
+    false,
   ]);
   const viaCookie = await s.app.request("/v1/operators/me", {
     headers: { cookie: cookie.split(";")[0] },
@@ -178,17 +179,6 @@ Deno.test("sessions: alg none, HS256 with the public key, foreign keys, expiry a
   assertEquals([expired.status, expired.body.error], [401, "session_expired"]);
 });
 
-Deno.test("admin: the first operator of a fresh install and AGENTKEYS_ADMINS", async () => {
-  const listed = newAccount();
-  await using s = await testService({ admins: [listed.address.toLowerCase()] });
-  const first = await s.loginOperator(newAccount());
-  const second = await s.loginOperator(newAccount());
-  const third = await s.loginOperator(listed);
-  assertEquals((await s.call("GET", "/v1/operators/me", first)).body.is_admin, true);
-  assertEquals((await s.call("GET", "/v1/operators/me", second)).body.is_admin, false);
-  assertEquals((await s.call("GET", "/v1/operators/me", third)).body.is_admin, true);
-});
-
 Deno.test("device login: registered devices only, revoked refused, agent session of 15 minutes", async () => {
   await using s = await testService();
   const operator = newAccount();
@@ -245,4 +235,67 @@ Deno.test("device login: registered devices only, revoked refused, agent session
     device_address: device.address,
   });
   assertEquals([revoked.status, revoked.body.error], [403, "device_revoked"]);
+});
+
+Deno.test("login CSRF: both verify routes refuse other origins and non-JSON bodies; JSON logins work", async () => {
+  await using s = await testService();
+  const operator = newAccount();
+  const device = newAccount();
+  s.identity.register(operator.address, "mail-bot", device.address);
+  const challenge = async (route: "siwe" | "device") => {
+    const start = route === "siwe"
+      ? await s.call("POST", "/v1/auth/siwe/start", undefined, {
+        address: operator.address,
+        chain_id: 31337,
+      })
+      : await s.call("POST", "/v1/auth/device/start", undefined, {
+        device_address: device.address,
+      });
+    const signer = route === "siwe" ? operator : device;
+    return {
+      request_id: start.body.request_id,
+      signature: await signer.signMessage({ message: start.body.message as string }),
+    };
+  };
+  const post = async (route: "siwe" | "device", headers: Record<string, string>, body: unknown) => {
+    const res = await s.request(`/v1/auth/${route}/verify`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  const json = { "content-type": "application/json" };
+  for (const route of ["siwe", "device"] as const) {
+    const body = await challenge(route);
+    // A form on another origin posts text/plain (no preflight) with the browser's headers.
+    const form = await post(
+      route,
+      { "content-type": "text/plain", origin: "https://evil.example" },
+      body,
+    );
+    assertEquals([form.status, form.body.error], [403, "cross_origin"], route);
+    const sibling = await post(route, { ...json, "sec-fetch-site": "same-site" }, body);
+    assertEquals([sibling.status, sibling.body.error], [403, "cross_origin"], route);
+    const plain = await post(route, { "content-type": "text/plain" }, body);
+    assertEquals([plain.status, plain.body.error], [415, "unsupported_media_type"], route);
+    const urlencoded = await post(
+      route,
+      { "content-type": "application/x-www-form-urlencoded" },
+      body,
+    );
+    assertEquals([urlencoded.status, urlencoded.body.error], [415, "unsupported_media_type"]);
+    const none = await post(route, {}, body);
+    assertEquals([none.status, none.body.error], [415, "unsupported_media_type"], route);
+    // None of the refusals consumed the challenge: the JSON login with it still works, from the
+    // service's own origin (the console) as from a non-browser client.
+    const ok = await post(route, {
+      "content-type": "application/json; charset=utf-8",
+      origin: PUBLIC_URL,
+    }, body);
+    assertEquals(ok.status, 200, JSON.stringify(ok.body));
+    assert(typeof ok.body.session_jwt === "string");
+    const fresh = await post(route, json, await challenge(route));
+    assertEquals(fresh.status, 200, JSON.stringify(fresh.body));
+  }
 });

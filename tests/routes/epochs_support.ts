@@ -1,6 +1,6 @@
 /**
  * Shared pieces of the epoch and job route tests: an in-process service with the epoch routes,
- * a store that can be slowed down, two operators (the first to sign in is admin) and an agent,
+ * a store that can be slowed down, two operators (one claimed admin) and an agent,
  * a fake chain counter, credential writes over HTTP, and an incremental event-stream reader.
  *
  * @module
@@ -49,7 +49,7 @@ export interface EpochWorld extends AsyncDisposable {
   agent: { omni: string; token: string };
 }
 
-/** The service, an admin (first sign-in), a second operator with one agent (device session). */
+/** The service, an admin (claimed with the install's token), a second operator with one agent. */
 export async function epochWorld(
   options: { recorder?: EpochRecorder | null; keepAliveMs?: number } = {},
 ): Promise<EpochWorld> {
@@ -69,6 +69,11 @@ export async function epochWorld(
   const registered = s.identity.register(operatorAccount.address, "mail-bot", device.address);
   s.identity.setScope(registered.operatorOmni, registered.actorOmni, ["openai", "github"]);
   const adminToken = await s.loginOperator(adminAccount);
+  if (s.adminClaim.state !== "created") throw new Error("the test service made no claim token");
+  const claimed = await s.call("POST", "/v1/auth/claim-admin", adminToken, {
+    token: s.adminClaim.token,
+  });
+  if (claimed.status !== 200) throw new Error(`claim: ${JSON.stringify(claimed.body)}`);
   const operatorToken = await s.loginOperator(operatorAccount);
   const agentToken = await s.loginDevice(device);
   return {

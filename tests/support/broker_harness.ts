@@ -13,7 +13,14 @@
 
 import { join } from "node:path";
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
-import { Broker, OIDC_TOKEN_S, OPERATOR_SESSION_S, SigningKeyring } from "../../lib/broker/mod.ts";
+import {
+  AdminClaimFiles,
+  type AdminClaimStatus,
+  Broker,
+  OIDC_TOKEN_S,
+  OPERATOR_SESSION_S,
+  SigningKeyring,
+} from "../../lib/broker/mod.ts";
 import { EpochKeystore } from "../../lib/signer/mod.ts";
 import { type BlobStore, FsBlobStore } from "../../lib/store/mod.ts";
 import {
@@ -35,6 +42,7 @@ import {
 } from "../../lib/reencrypt/mod.ts";
 import { ChainCapAuthority, VaultWorker } from "../../lib/worker/mod.ts";
 import { createApp } from "../../routes/app.ts";
+import { defaultGuards, type Guards } from "../../lib/config/mod.ts";
 import { FakeIdentity } from "./fake_identity.ts";
 import { LIMITS } from "./harness.ts";
 import { tempDir } from "./tmp.ts";
@@ -62,6 +70,12 @@ export interface TestEpochOptions {
 export interface TestService extends AsyncDisposable {
   identity: FakeIdentity;
   broker: Broker;
+  /** What the start made of the admin claim (`created`: the token, in `adminClaimDir`). */
+  adminClaim: AdminClaimStatus;
+  /** Where the admin claim files live (like a data directory). */
+  adminClaimDir: string;
+  /** The audit log the broker writes admin claims to (the epoch routes' too). */
+  audit: KvAuditLog;
   keystore: EpochKeystore;
   /** The blob store (wrapped when `wrapStore` was given). */
   store: BlobStore;
@@ -94,6 +108,8 @@ export async function testService(
     wrapStore?: (store: BlobStore) => BlobStore;
     /** Mounts the epoch and re-encryption routes. */
     epochs?: TestEpochOptions | true;
+    /** Rate limits and caps instead of the defaults (their clock is `advance`'s). */
+    guards?: Partial<Guards>;
   } = {},
 ): Promise<TestService> {
   const publicUrl = options.publicUrl ?? PUBLIC_URL;
@@ -121,6 +137,7 @@ export async function testService(
   const store = options.wrapStore ? options.wrapStore(base) : base;
   const epochOptions = options.epochs === true ? {} : options.epochs;
   const ledger = epochOptions ? new KvWriteLedger(state.kv) : undefined;
+  const audit = new KvAuditLog(state.kv);
   const broker = new Broker({
     publicUrl,
     identity,
@@ -128,9 +145,13 @@ export async function testService(
     k2,
     state,
     admins: options.admins ?? [],
+    adminClaim: new AdminClaimFiles(tmp.path, now),
+    audit,
     activeEpoch: () => keystore.activeEpoch,
     now,
+    maxPendingLogins: options.guards?.maxPendingLogins,
   });
+  const adminClaim = await broker.admins.prepare();
   const worker = new VaultWorker({
     store,
     keys: keystore,
@@ -140,6 +161,7 @@ export async function testService(
     authority: new ChainCapAuthority(identity),
     now,
     ledger,
+    sessions: broker.sessions.denylist,
   });
   let epochs: TestEpochs | undefined;
   if (epochOptions && ledger) {
@@ -149,7 +171,6 @@ export async function testService(
       new KvActorIndex(kv),
     ]);
     const censusStore = new KvCensusStore(kv);
-    const audit = new KvAuditLog(kv);
     const pending = new KvChainPending(kv);
     const runner = new JobRunner({
       ...epochOptions.runner,
@@ -178,7 +199,11 @@ export async function testService(
       runner: epochs.runner,
       keepAliveMs: epochOptions?.keepAliveMs,
     },
+    // app.request("/path") is http://localhost/path: loopback on port 80 (routes/host.ts).
+    port: 80,
     limits: LIMITS,
+    guards: { ...defaultGuards(), ...options.guards },
+    now: () => now().getTime(),
     health: {
       version: "test",
       roles: ["broker", "signer", "worker"],
@@ -202,6 +227,9 @@ export async function testService(
   return {
     identity,
     broker,
+    adminClaim,
+    adminClaimDir: tmp.path,
+    audit,
     keystore,
     store,
     state,
