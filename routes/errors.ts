@@ -28,6 +28,8 @@ const WORKER_STATUS: Record<WorkerErrorCode, ContentfulStatusCode> = {
   cap_invalid: 401,
   cap_expired: 401,
   cap_replayed: 401,
+  // The minting session was logged out: a new cap needs a new login, not just a new mint.
+  session_revoked: 401,
   wrong_op: 403,
   wrong_data_class: 403,
   out_of_scope: 403,

@@ -7,10 +7,9 @@
  */
 
 import {
-  CAP_DEFAULT_TTL_S,
-  CAP_MAX_TTL_S,
   type CapClaims,
   type CapDataClass,
+  capMaxTtl,
   type CapOp,
   isName,
   mintCap,
@@ -73,9 +72,12 @@ export class CapMinter {
     if (typeof name !== "string" || !isName(name)) {
       throw new MintError("bad_request", `${scopeField} must match ^[a-z0-9][a-z0-9._-]{0,63}$`);
     }
-    const ttl = body.ttl_seconds ?? CAP_DEFAULT_TTL_S;
-    if (!Number.isSafeInteger(ttl) || (ttl as number) < 1 || (ttl as number) > CAP_MAX_TTL_S) {
-      throw new MintError("bad_request", `ttl_seconds must be 1..${CAP_MAX_TTL_S}`);
+    // Above the maximum is refused, not clamped: a client that asked for longer must not
+    // believe it got it.
+    const maxTtl = capMaxTtl(op);
+    const ttl = body.ttl_seconds ?? maxTtl;
+    if (!Number.isSafeInteger(ttl) || (ttl as number) < 1 || (ttl as number) > maxTtl) {
+      throw new MintError("bad_request", `ttl_seconds must be 1..${maxTtl} for a ${op} cap`);
     }
 
     // 1. The session speaks for this operator (and, for an agent, for this very agent).
@@ -140,6 +142,7 @@ export class CapMinter {
         read_only: readOnly,
         minted_by: session.kind,
         k3_epoch: this.activeEpoch(),
+        sid: session.jti,
       } as Parameters<typeof mintCap>[0],
       this.k1.current.signer,
       {

@@ -6,7 +6,7 @@
  */
 
 import { errors as joseErrors, jwtVerify } from "jose";
-import type { StateStore } from "../state/mod.ts";
+import { LOGOUT_SCOPE, SessionDenylist, type StateStore } from "../state/mod.ts";
 import type { SigningKeyring } from "./keyring.ts";
 import { SessionInvalid } from "./errors.ts";
 import { signCompact, VerifiedTokenCache } from "../cap/mod.ts";
@@ -42,12 +42,17 @@ export interface Session {
 export class SessionIssuer {
   /** Sessions whose signature was checked or made here; logout and expiry are still checked. */
   #verified = new VerifiedTokenCache<Session>(10_000);
+  /** Logouts; a co-located worker shares it to refuse the caps a logged-out session minted. */
+  readonly denylist: SessionDenylist;
   constructor(
     private readonly keyring: SigningKeyring,
     private readonly state: StateStore,
     private readonly issuer: string,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+    denylist?: SessionDenylist,
+  ) {
+    this.denylist = denylist ?? new SessionDenylist(state, { now: () => this.now().getTime() });
+  }
 
   /** Signs a session for a fresh proof of possession. */
   async issue(
@@ -124,14 +129,15 @@ export class SessionIssuer {
     if (Math.floor(this.now().getTime() / 1000) >= session.expiresAt) {
       throw new SessionInvalid("session_expired", "the session has expired; sign in again");
     }
-    if (await this.state.isClaimed("logout", session.jti)) {
+    // Read from KV every time (not the denylist's cache): a logout elsewhere applies at once.
+    if (await this.state.isClaimed(LOGOUT_SCOPE, session.jti)) {
       throw new SessionInvalid("session_invalid", "this session was logged out");
     }
     return session;
   }
 
-  /** Ends a session before its expiry. */
+  /** Ends a session before its expiry, and with it every cap it minted (their `sid`). */
   async revoke(session: Session): Promise<void> {
-    await this.state.claimOnce("logout", session.jti, session.expiresAt * 1000);
+    await this.denylist.revoke(session.jti, session.expiresAt * 1000);
   }
 }

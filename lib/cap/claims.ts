@@ -12,13 +12,16 @@ export type CapDataClass = typeof CAP_DATA_CLASSES[number];
 
 /** The JWS `typ` header every cap carries, so no other JWT we sign can pass as a cap. */
 export const CAP_TYP = "agentkeys-cap+jwt";
-/** Default and longest lifetime of a cap, in seconds. */
+/** Default and longest lifetime of a fetch cap, in seconds (§7). */
 export const CAP_DEFAULT_TTL_S = 300;
-export const CAP_MAX_TTL_S = 1800;
+export const CAP_MAX_TTL_S = 300;
+/** Default and longest lifetime of a store or teardown cap: a write should follow its mint. */
+export const CAP_WRITE_MAX_TTL_S = 60;
 /** Clock skew a verifier tolerates, in seconds. */
 export const CAP_CLOCK_SKEW_S = 60;
 
 const OMNI = /^0x[0-9a-f]{64}$/;
+const HEX128 = /^[0-9a-f]{32}$/;
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** What a cap authorizes. `service` names the credential; memory caps carry `namespace`. */
@@ -37,6 +40,11 @@ export interface CapClaims {
    */
   minted_by: "operator" | "agent";
   k3_epoch: number;
+  /**
+   * The `jti` of the session that minted the cap: logging that session out revokes its caps
+   * at the worker too, not only at the broker.
+   */
+  sid: string;
   iat: number;
   exp: number;
   jti: string;
@@ -44,6 +52,18 @@ export interface CapClaims {
 
 /** What the minter decides; the rest (`iat`, `exp`, `jti`) is filled in when minting. */
 export type CapGrant = Omit<CapClaims, "iat" | "exp" | "jti">;
+
+/**
+ * The longest (and default) lifetime of a cap for `op`: 300 s for fetch, 60 s for store and
+ * teardown (§7).
+ *
+ * ```ts
+ * capMaxTtl("store"); // 60
+ * ```
+ */
+export function capMaxTtl(op: CapOp): number {
+  return op === "fetch" ? CAP_MAX_TTL_S : CAP_WRITE_MAX_TTL_S;
+}
 
 /** A claim set that is not a well-formed cap. */
 export class CapClaimsInvalid extends Error {
@@ -80,12 +100,15 @@ export function validateCapClaims(c: Record<string, unknown>): CapClaims {
   if (typeof c.read_only !== "boolean") fail("read_only is not a boolean");
   if (c.minted_by !== "operator" && c.minted_by !== "agent") fail("minted_by is invalid");
   if (!Number.isSafeInteger(c.k3_epoch) || (c.k3_epoch as number) < 1) fail("k3_epoch is invalid");
+  if (typeof c.sid !== "string" || !HEX128.test(c.sid)) fail("sid is not 128 bits of hex");
   for (const f of ["iat", "exp"] as const) {
     if (!Number.isSafeInteger(c[f])) fail(`${f} is not a timestamp`);
   }
+  // Checked by every verifier too, so a minter that signs longer caps cannot stretch them.
+  const max = capMaxTtl(c.op as CapOp);
   const lifetime = (c.exp as number) - (c.iat as number);
-  if (lifetime <= 0 || lifetime > CAP_MAX_TTL_S) fail(`lifetime must be 1..${CAP_MAX_TTL_S} s`);
-  if (typeof c.jti !== "string" || !/^[0-9a-f]{32}$/.test(c.jti)) {
+  if (lifetime <= 0 || lifetime > max) fail(`lifetime must be 1..${max} s for ${c.op}`);
+  if (typeof c.jti !== "string" || !HEX128.test(c.jti)) {
     fail("jti is not 128 bits of hex");
   }
   return {
@@ -98,6 +121,7 @@ export function validateCapClaims(c: Record<string, unknown>): CapClaims {
     read_only: c.read_only as boolean,
     minted_by: c.minted_by as "operator" | "agent",
     k3_epoch: c.k3_epoch as number,
+    sid: c.sid as string,
     iat: c.iat as number,
     exp: c.exp as number,
     jti: c.jti as string,

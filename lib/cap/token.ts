@@ -16,12 +16,11 @@ import {
 import { type JwsSigner, signCompact } from "./jws.ts";
 import {
   CAP_CLOCK_SKEW_S,
-  CAP_DEFAULT_TTL_S,
-  CAP_MAX_TTL_S,
   CAP_TYP,
   type CapClaims,
   CapClaimsInvalid,
   type CapGrant,
+  capMaxTtl,
   validateCapClaims,
 } from "./claims.ts";
 import type { VerifiedTokenCache } from "./verified_cache.ts";
@@ -48,7 +47,8 @@ export class CapExpired extends Error {
 }
 
 /**
- * Signs a cap for `grant`, valid `ttlSeconds` (default 300, at most 1800).
+ * Signs a cap for `grant`, valid `ttlSeconds` (default and maximum: 300 s for fetch, 60 s for
+ * store and teardown).
  *
  * ```ts
  * const { cap, claims } = await mintCap(grant, { kid, privateKey });
@@ -59,9 +59,10 @@ export async function mintCap(
   key: CapSigningKey,
   options: { ttlSeconds?: number; now?: Date; cache?: VerifiedTokenCache<CapClaims> } = {},
 ): Promise<{ cap: string; claims: CapClaims }> {
-  const ttl = options.ttlSeconds ?? CAP_DEFAULT_TTL_S;
-  if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > CAP_MAX_TTL_S) {
-    throw new CapClaimsInvalid(`ttl_seconds must be 1..${CAP_MAX_TTL_S}`);
+  const max = capMaxTtl(grant.op);
+  const ttl = options.ttlSeconds ?? max;
+  if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > max) {
+    throw new CapClaimsInvalid(`ttl_seconds must be 1..${max} for ${grant.op}`);
   }
   const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
   const jti = crypto.getRandomValues(new Uint8Array(16)).toHex();
@@ -82,7 +83,7 @@ export function capKeySet(jwks: JSONWebKeySet): CapKeySet {
 
 /**
  * Verifies signature (ES256 only, so `alg: none` and HS256-with-the-public-key are refused),
- * `typ`, expiry with 60 s of skew, and claim shapes. Throws {@linkcode CapExpired} or
+ * `typ`, expiry with 60 s of skew, claim shapes and the lifetime bound of the cap's op. Throws {@linkcode CapExpired} or
  * {@linkcode CapInvalid}.
  *
  * ```ts

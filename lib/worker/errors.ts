@@ -6,6 +6,7 @@ export type WorkerErrorCode =
   | "cap_invalid"
   | "cap_expired"
   | "cap_replayed"
+  | "session_revoked"
   | "wrong_op"
   | "wrong_data_class"
   | "out_of_scope"

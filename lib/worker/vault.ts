@@ -15,7 +15,12 @@ import {
 } from "../cap/mod.ts";
 import { type DataClass, EnvelopeError } from "../crypto/mod.ts";
 import { type BlobStore, PreconditionFailed, StoreError } from "../store/mod.ts";
-import type { StateStore, WriteLedger } from "../state/mod.ts";
+import {
+  SessionDenylist,
+  type SessionRevocations,
+  type StateStore,
+  type WriteLedger,
+} from "../state/mod.ts";
 import { type KeyProvider, openBlob, sealBlob } from "./codec.ts";
 import { WorkerError } from "./errors.ts";
 import {
@@ -52,6 +57,11 @@ export interface VaultWorkerDeps {
   warn?: (message: string) => void;
   /** Records every successful write per epoch, for the destroy guard (lib/reencrypt). */
   ledger?: WriteLedger;
+  /**
+   * Logged-out sessions, whose caps (`sid`) are refused. Share the broker's in one process, so a
+   * logout there is known here at once; default: a {@linkcode SessionDenylist} on `state`.
+   */
+  sessions?: SessionRevocations;
 }
 
 export interface StoreResult {
@@ -75,7 +85,11 @@ export interface FetchResult {
  * ```
  */
 export class VaultWorker {
-  constructor(private readonly deps: VaultWorkerDeps) {}
+  readonly #sessions: SessionRevocations;
+
+  constructor(private readonly deps: VaultWorkerDeps) {
+    this.#sessions = deps.sessions ?? new SessionDenylist(deps.state);
+  }
 
   /** `POST /v1/cred/store`: encrypts under the active epoch and replaces the credential. */
   async credStore(token: string, plaintext: Uint8Array): Promise<StoreResult> {
@@ -153,6 +167,12 @@ export class VaultWorker {
     } catch (err) {
       if (err instanceof CapExpired) throw new WorkerError("cap_expired", err.message);
       throw new WorkerError("cap_invalid", (err as Error).message);
+    }
+    if (await this.#sessions.isRevoked(claims.sid)) {
+      throw new WorkerError(
+        "session_revoked",
+        "the session that minted this cap was logged out; sign in again",
+      );
     }
     if (claims.op !== op) {
       throw new WorkerError("wrong_op", `this cap is for ${claims.op}, not ${op}`);

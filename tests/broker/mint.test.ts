@@ -174,10 +174,17 @@ Deno.test("bad mint requests are 400; no session is 401", async () => {
   const { s, opToken, grant } = await setup();
   await using _ = s;
   for (
-    const body of [{}, { ...grant(), service: "../x" }, { ...grant(), actor_omni: "0x12" }, {
-      ...grant(),
-      ttl_seconds: 1801,
-    }, { ...grant(), ttl_seconds: 0 }]
+    const body of [
+      {},
+      { ...grant(), service: "../x" },
+      { ...grant(), actor_omni: "0x12" },
+      {
+        ...grant(),
+        ttl_seconds: 1801,
+      },
+      { ...grant(), ttl_seconds: 0 },
+      { ...grant(), ttl_seconds: 61 },
+    ]
   ) {
     const r = await s.call("POST", "/v1/cap/cred-store", opToken, body);
     assertEquals([r.status, r.body.error], [400, "bad_request"], JSON.stringify(body));
@@ -188,4 +195,50 @@ Deno.test("bad mint requests are 400; no session is 401", async () => {
   assertEquals([anon.status, anon.body.error], [401, "no_session"]);
   const ttl = await s.call("POST", "/v1/cap/cred-store", opToken, { ...grant(), ttl_seconds: 60 });
   assertEquals(Date.parse(ttl.body.expires_at as string) - Date.now() <= 60_000, true);
+});
+
+Deno.test("cap lifetimes: fetch at most 300 s, store and teardown at most 60 s; longer is 400, not clamped", async () => {
+  const { s, opToken, grant } = await setup();
+  await using _ = s;
+  const lifetime = async (kind: string, ttl?: number) => {
+    const { service: _service, ...owner } = grant();
+    const target = kind.startsWith("memory-") ? { ...owner, namespace: "notes" } : grant();
+    const body = ttl === undefined ? target : { ...target, ttl_seconds: ttl };
+    const r = await s.call("POST", `/v1/cap/${kind}`, opToken, body);
+    if (r.status !== 200) return `${r.status} ${r.body.error}`;
+    const [, payload] = (r.body.cap as string).split(".");
+    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.fromBase64(payload, {
+      alphabet: "base64url",
+    })));
+    return claims.exp - claims.iat;
+  };
+  // Defaults are the maxima.
+  assertEquals(
+    [
+      await lifetime("cred-fetch"),
+      await lifetime("cred-store"),
+      await lifetime("cred-teardown"),
+    ],
+    [300, 60, 60],
+  );
+  assertEquals(
+    [
+      await lifetime("cred-fetch", 300),
+      await lifetime("cred-fetch", 301),
+      await lifetime("cred-store", 61),
+      await lifetime("cred-teardown", 300),
+      await lifetime("memory-put", 61),
+      await lifetime("memory-put", 60),
+      await lifetime("memory-get", 1800),
+    ],
+    [
+      300,
+      "400 bad_request",
+      "400 bad_request",
+      "400 bad_request",
+      "400 bad_request",
+      60,
+      "400 bad_request",
+    ],
+  );
 });

@@ -13,7 +13,7 @@ import { credGrant, testCapKey } from "../support/caps.ts";
 
 Deno.test("a minted cap verifies and carries every claim of §7", async () => {
   const k = await testCapKey();
-  const { cap, claims } = await mintCap(credGrant(), k.signing, { ttlSeconds: 120 });
+  const { cap, claims } = await mintCap(credGrant({ op: "fetch" }), k.signing, { ttlSeconds: 120 });
   const verified = await verifyCap(cap, k.keys);
   assertEquals(verified, claims);
   assertEquals(claims.exp - claims.iat, 120);
@@ -32,16 +32,44 @@ Deno.test("each cap gets a fresh jti", async () => {
 Deno.test("expired caps are CapExpired, within 60 s of skew they still pass", async () => {
   const k = await testCapKey();
   const past = new Date(Date.now() - 400_000);
-  const cap = await k.mint({}, { ttlSeconds: 300, now: past }); // expired 100 s ago
+  const fetch = { op: "fetch" } as const;
+  const cap = await k.mint(fetch, { ttlSeconds: 300, now: past }); // expired 100 s ago
   await assertRejects(() => verifyCap(cap, k.keys), CapExpired);
-  const recent = await k.mint({}, { ttlSeconds: 300, now: new Date(Date.now() - 330_000) }); // 30 s ago
+  const recent = await k.mint(fetch, { ttlSeconds: 300, now: new Date(Date.now() - 330_000) }); // 30 s ago
   await verifyCap(recent, k.keys);
 });
 
-Deno.test("ttl outside 1..1800 s is refused at mint", async () => {
+Deno.test("ttl above the op's maximum (fetch 300 s, store and teardown 60 s) is refused at mint", async () => {
   const k = await testCapKey();
-  await assertRejects(() => k.mint({}, { ttlSeconds: 1801 }), CapClaimsInvalid);
+  await assertRejects(() => k.mint({ op: "fetch" }, { ttlSeconds: 301 }), CapClaimsInvalid);
+  await assertRejects(() => k.mint({ op: "store" }, { ttlSeconds: 61 }), CapClaimsInvalid);
+  await assertRejects(() => k.mint({ op: "teardown" }, { ttlSeconds: 61 }), CapClaimsInvalid);
   await assertRejects(() => k.mint({}, { ttlSeconds: 0 }), CapClaimsInvalid);
+  const lifetime = async (op: "store" | "fetch" | "teardown", ttlSeconds?: number) => {
+    const { claims } = await mintCap(credGrant({ op }), k.signing, { ttlSeconds });
+    return claims.exp - claims.iat;
+  };
+  assertEquals(
+    [await lifetime("fetch"), await lifetime("store"), await lifetime("teardown")],
+    [300, 60, 60],
+  );
+  assertEquals([await lifetime("fetch", 300), await lifetime("store", 60)], [300, 60]);
+});
+
+Deno.test("a correctly signed cap that lives longer than its op allows is refused by the verifier", async () => {
+  // A misconfigured (or older) minter: the signature is fine, only the lifetime is not.
+  const k = await testCapKey();
+  const iat = Math.floor(Date.now() / 1000);
+  const sign = (claims: Record<string, unknown>) =>
+    new SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: CAP_TYP, kid: "test-k1" })
+      .sign(k.privateKey);
+  const base = { iat, jti: "d".repeat(32) };
+  const longFetch = await sign({ ...credGrant({ op: "fetch" }), ...base, exp: iat + 1800 });
+  await assertRejects(() => verifyCap(longFetch, k.keys), CapInvalid, "lifetime");
+  const longStore = await sign({ ...credGrant({ op: "store" }), ...base, exp: iat + 300 });
+  await assertRejects(() => verifyCap(longStore, k.keys), CapInvalid, "lifetime");
+  const okFetch = await sign({ ...credGrant({ op: "fetch" }), ...base, exp: iat + 300 });
+  assertEquals((await verifyCap(okFetch, k.keys)).exp, iat + 300);
 });
 
 Deno.test("a cap signed by another key is CapInvalid", async () => {
@@ -93,7 +121,7 @@ Deno.test("garbage tokens are CapInvalid", async () => {
 });
 
 Deno.test("claim validation refuses each malformed claim", () => {
-  const good = { ...credGrant(), iat: 100, exp: 400, jti: "c".repeat(32) };
+  const good = { ...credGrant({ op: "fetch" }), iat: 100, exp: 400, jti: "c".repeat(32) };
   validateCapClaims(good);
   const bad: Record<string, unknown>[] = [
     { op: "delete" },
@@ -108,9 +136,13 @@ Deno.test("claim validation refuses each malformed claim", () => {
     { read_only: "no" },
     { minted_by: "admin" },
     { k3_epoch: 0 },
-    { exp: 100 + 1801 },
+    { exp: 100 + 301 },
+    { op: "store" }, // 300 s is too long for a write
+    { op: "teardown" },
     { exp: 100 },
     { jti: "short" },
+    { sid: undefined },
+    { sid: "e".repeat(31) },
   ];
   for (const b of bad) assertThrows(() => validateCapClaims({ ...good, ...b }), CapClaimsInvalid);
   assertThrows(

@@ -18,6 +18,8 @@ export const OPERATOR = "0x" + "11".repeat(32);
 export const ACTOR = "0x" + "22".repeat(32);
 export const OTHER_ACTOR = "0x" + "33".repeat(32);
 export const DEVICE = "0x" + "44".repeat(32);
+/** The `jti` of the (imaginary) session that minted test caps. */
+export const SESSION_ID = "55".repeat(16);
 
 export interface TestCapKey {
   signing: CapSigningKey;
@@ -56,6 +58,7 @@ export function credGrant(overrides: Partial<CapGrant> = {}): CapGrant {
     read_only: false,
     minted_by: "agent",
     k3_epoch: 1,
+    sid: SESSION_ID,
   };
   const merged = { ...base, ...overrides };
   if (merged.data_class === "memory" && overrides.service === undefined) {
