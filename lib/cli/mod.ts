@@ -43,6 +43,8 @@ export class UsageError extends Error {}
 
 const USAGE = `usage: deno task cli <command>
   login [--key-file F]                 sign in with the operator wallet (or AGENTKEYS_OPERATOR_KEY)
+  login --claim-admin TOKEN            sign in, then become admin with the token the service's
+                                       first start printed (installs without AGENTKEYS_ADMINS)
   whoami                               the operator, its agents and scopes
   agent add <label> [--generation N] [--out DIR]
                                        register an agent; writes its device key file (0600)
@@ -65,7 +67,10 @@ export async function main(args: string[], env: CliEnv, io: CliIO): Promise<numb
       `${cmd ?? ""} ${cmd === "agent" || cmd === "scope" || cmd === "cred" ? sub ?? "" : ""}`.trim()
     ) {
       case "login":
-        return await cli.login(flags["key-file"] as string | undefined);
+        return await cli.login(
+          flags["key-file"] as string | undefined,
+          flags["claim-admin"] as string | undefined,
+        );
       case "whoami":
         return await cli.whoami();
       case "agent add":
@@ -154,7 +159,7 @@ class Cli {
     return { saved, api: new AgentKeysClient(saved.url).withSession(saved.session_jwt) };
   }
 
-  async login(keyFile?: string): Promise<number> {
+  async login(keyFile?: string, claimToken?: string): Promise<number> {
     const account = privateKeyToAccount(await this.#operatorKey(keyFile));
     const api = new AgentKeysClient(this.env.url);
     const chain = await api.chain();
@@ -170,6 +175,10 @@ class Cli {
       address: account.address.toLowerCase(),
     });
     this.io.out(`logged in as ${account.address} (operator ${result.operator_omni})`);
+    if (claimToken !== undefined) {
+      await api.withSession(result.session_jwt).claimAdmin(claimToken);
+      this.io.out(`${account.address} is now an admin of ${this.env.url}`);
+    }
     return 0;
   }
 

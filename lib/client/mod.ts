@@ -13,6 +13,15 @@
  * @module
  */
 
+import { checkDeviceMessage, checkSiweMessage } from "./login_check.ts";
+
+export {
+  checkDeviceMessage,
+  checkSiweMessage,
+  type LoginMessageField,
+  LoginMessageMismatch,
+} from "./login_check.ts";
+
 /** An error answer of the API: `{error, message}` with its status. */
 export class ApiCallError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
@@ -96,7 +105,10 @@ export class AgentKeysClient {
     return json as T;
   }
 
-  /** SIWE login with a wallet; returns the session JWT. */
+  /**
+   * SIWE login with a wallet; returns the session JWT. The message is checked against this
+   * client's URL, `chainId` and the wallet before it is signed ({@linkcode LoginMessageMismatch}).
+   */
   async loginWithWallet(
     wallet: MessageSigner,
     chainId?: number,
@@ -110,6 +122,7 @@ export class AgentKeysClient {
         chain_id: chain,
       },
     );
+    checkSiweMessage(start.message, { url: this.url, chainId: chain, address: wallet.address });
     const signature = await wallet.signMessage({ message: start.message });
     return await this.call("POST", "/v1/auth/siwe/verify", {
       request_id: start.request_id,
@@ -117,7 +130,10 @@ export class AgentKeysClient {
     });
   }
 
-  /** Device login with an agent's K10 key; returns the 15-minute agent session. */
+  /**
+   * Device login with an agent's K10 key; returns the 15-minute agent session. The challenge is
+   * checked against this client's URL and the device before it is signed.
+   */
   async loginWithDevice(
     device: MessageSigner,
   ): Promise<{ session_jwt: string; operator_omni: string; actor_omni: string }> {
@@ -128,11 +144,17 @@ export class AgentKeysClient {
         device_address: device.address,
       },
     );
+    checkDeviceMessage(start.message, { url: this.url, device: device.address });
     const signature = await device.signMessage({ message: start.message });
     return await this.call("POST", "/v1/auth/device/verify", {
       request_id: start.request_id,
       signature,
     });
+  }
+
+  /** `POST /v1/auth/claim-admin` with this client's operator session. */
+  claimAdmin(token: string): Promise<{ address: string; claimed_at: string; is_admin: true }> {
+    return this.call("POST", "/v1/auth/claim-admin", { token });
   }
 
   chain(): Promise<ChainInfo> {
