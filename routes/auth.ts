@@ -60,12 +60,7 @@ export function authRoutes(broker: Broker, publicUrl: string): Hono<SessionEnv> 
   app.get("/.well-known/jwks.json", (c) => c.json(broker.oidc.jwks()));
   app.post("/v1/mint-oidc-jwt", requireSession(broker), async (c) => {
     const body = await jsonBody(c).catch(() => ({} as Record<string, unknown>));
-    try {
-      return c.json(await broker.oidc.mint(c.get("session"), body.audience));
-    } catch (err) {
-      if (err instanceof TypeError) throw new ApiError(400, "bad_request", err.message);
-      throw err;
-    }
+    return c.json(await broker.oidc.mint(c.get("session"), body.audience));
   });
   return app;
 }

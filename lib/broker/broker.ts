@@ -44,6 +44,8 @@ export interface BrokerOptions {
    * at once. Default: one on `state`.
    */
   sessionDenylist?: SessionDenylist;
+  /** Audiences OIDC tokens may name (AGENTKEYS_OIDC_AUDIENCES); default `sts.amazonaws.com`. */
+  oidcAudiences?: readonly string[];
   /** Login challenges pending at once (AGENTKEYS_MAX_PENDING_LOGINS); the oldest is evicted. */
   maxPendingLogins?: number;
 }
@@ -98,7 +100,11 @@ export class Broker {
       now,
       options.capCache,
     );
-    this.oidc = new OidcIssuer(options.k2, options.publicUrl, now);
+    this.oidc = new OidcIssuer(options.k2, options.publicUrl, {
+      identity: options.identity,
+      audiences: options.oidcAudiences,
+      now,
+    });
     this.admins = new AdminPolicy({
       kv: options.state.kv,
       configured: options.admins,

@@ -105,3 +105,16 @@ export class AdminClaimError extends BrokerRefusal {
     super(code, ADMIN_CLAIM_STATUS[code], message);
   }
 }
+
+export type OidcErrorCode = "bad_request" | "audience_not_allowed";
+
+/**
+ * An OIDC token request refused before any identity check: a malformed audience, or one this
+ * service was not configured to issue for (`AGENTKEYS_OIDC_AUDIENCES`). Both 400.
+ */
+export class OidcError extends BrokerRefusal {
+  declare readonly code: OidcErrorCode;
+  constructor(code: OidcErrorCode, message: string) {
+    super(code, 400, message);
+  }
+}

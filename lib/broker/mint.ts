@@ -16,7 +16,7 @@ import {
   type VerifiedTokenCache,
 } from "../cap/mod.ts";
 import { serviceHash } from "../identity/mod.ts";
-import { findAgentDevice, type Hex, type IdentityReader } from "./identity.ts";
+import { type DeviceRecord, findAgentDevice, type Hex, type IdentityReader } from "./identity.ts";
 import type { Session } from "./sessions.ts";
 import { DEVICE_SESSION_S } from "./sessions.ts";
 import type { SigningKeyring } from "./keyring.ts";
@@ -37,6 +37,49 @@ export type CapKind = keyof typeof CAP_KINDS;
 export const NO_DEVICE: Hex = `0x${"00".repeat(32)}`;
 
 const OMNI = /^0x[0-9a-f]{64}$/;
+
+/**
+ * Step 2 of §7, for everything the broker signs on an agent's behalf (caps, OIDC tokens): the
+ * device is registered to `actorOmni` of the session's operator and not revoked. An agent session
+ * must still hold its own device (the one it logged in with); an operator session needs any
+ * device of that agent. Throws {@linkcode MintError} `agent_unknown` (the operator names no agent
+ * of its own) or `device_revoked` (revoked, or an agent session's device is no longer registered).
+ *
+ * ```ts
+ * const { deviceKeyHash } = await liveAgentDevice(identity, session, actorOmni);
+ * ```
+ */
+export async function liveAgentDevice(
+  identity: IdentityReader,
+  session: Session,
+  actorOmni: Hex,
+): Promise<{ deviceKeyHash: Hex; device: DeviceRecord }> {
+  let found: { deviceKeyHash: Hex; device: DeviceRecord } | null = null;
+  if (session.kind === "agent") {
+    const hash = session.deviceKeyHash as Hex | undefined;
+    const device = hash ? await identity.getDevice(hash) : null;
+    if (
+      !hash || !device || device.actorOmni !== actorOmni ||
+      device.operatorOmni !== session.operatorOmni
+    ) {
+      // The session proved this device at login; a device gone since is as good as revoked.
+      throw new MintError("device_revoked", "this session's device is no longer registered");
+    }
+    found = { deviceKeyHash: hash, device };
+  } else {
+    found = await findAgentDevice(identity, session.operatorOmni as Hex, actorOmni);
+    if (!found) {
+      throw new MintError(
+        "agent_unknown",
+        "no agent with this actor_omni is registered to this operator",
+      );
+    }
+  }
+  if (found.device.revoked) {
+    throw new MintError("device_revoked", "this agent's device was revoked");
+  }
+  return found;
+}
 
 /**
  * ```ts
@@ -92,18 +135,7 @@ export class CapMinter {
     let readOnly = false;
     if (!ownData) {
       // 2. The device is registered to this operator's agent and not revoked.
-      const found = session.kind === "agent"
-        ? await this.#sessionDevice(session, actorOmni as Hex)
-        : await findAgentDevice(this.identity, operatorOmni as Hex, actorOmni as Hex);
-      if (!found) {
-        throw new MintError(
-          "agent_unknown",
-          "no agent with this actor_omni is registered to this operator",
-        );
-      }
-      if (found.device.revoked) {
-        throw new MintError("device_revoked", "this agent's device was revoked");
-      }
+      const found = await liveAgentDevice(this.identity, session, actorOmni as Hex);
       deviceKeyHash = found.deviceKeyHash;
       // 3. An agent's proof of possession is at most 15 minutes old.
       if (session.kind === "agent" && this.#nowS() - session.provedAt > DEVICE_SESSION_S) {
@@ -156,16 +188,6 @@ export class CapMinter {
       expires_at: new Date(claims.exp * 1000).toISOString(),
       k3_epoch: claims.k3_epoch,
     };
-  }
-
-  async #sessionDevice(session: Session, actorOmni: Hex) {
-    const hash = session.deviceKeyHash as Hex | undefined;
-    if (!hash) return null;
-    const device = await this.identity.getDevice(hash);
-    if (!device || device.actorOmni !== actorOmni || device.operatorOmni !== session.operatorOmni) {
-      return null;
-    }
-    return { deviceKeyHash: hash, device };
   }
 
   #nowS() {

@@ -38,10 +38,12 @@ export {
   type LoginErrorCode,
   MintError,
   type MintErrorCode,
+  OidcError,
+  type OidcErrorCode,
   type RefusalStatus,
   SessionInvalid,
 } from "./errors.ts";
-export { DEFAULT_AUDIENCE, OIDC_TOKEN_S } from "./oidc.ts";
+export { DEFAULT_AUDIENCE, OIDC_TOKEN_S, type OidcIssuerOptions } from "./oidc.ts";
 export {
   type DeviceRecord,
   findAgentDevice,

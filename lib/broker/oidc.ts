@@ -9,23 +9,46 @@
 import { SignJWT } from "jose";
 import type { SigningKeyring } from "./keyring.ts";
 import type { Session } from "./sessions.ts";
+import type { Hex, IdentityReader } from "./identity.ts";
+import { OidcError } from "./errors.ts";
+import { liveAgentDevice } from "./mint.ts";
 
 /** OIDC tokens live 15 minutes: long enough for STS, short enough to bound a leak. */
 export const OIDC_TOKEN_S = 15 * 60;
 export const DEFAULT_AUDIENCE = "sts.amazonaws.com";
 
+/** What an {@linkcode OidcIssuer} checks against. */
+export interface OidcIssuerOptions {
+  /** The device re-check of agent sessions (§7 step 2, as for caps). */
+  identity: IdentityReader;
+  /**
+   * The audiences tokens may be issued for (`AGENTKEYS_OIDC_AUDIENCES`); the first is used when
+   * a request names none. Default: `sts.amazonaws.com` only.
+   */
+  audiences?: readonly string[];
+  now?: () => Date;
+}
+
 /**
  * ```ts
- * const oidc = new OidcIssuer(k2, "http://127.0.0.1:8787");
+ * const oidc = new OidcIssuer(k2, "http://127.0.0.1:8787", { identity: chain, audiences: ["sts.amazonaws.com"] });
  * const { jwt } = await oidc.mint(session);
  * ```
  */
 export class OidcIssuer {
+  readonly audiences: readonly string[];
+  readonly #identity: IdentityReader;
+  readonly #now: () => Date;
+
   constructor(
     private readonly k2: SigningKeyring,
     readonly issuer: string,
-    private readonly now: () => Date = () => new Date(),
-  ) {}
+    options: OidcIssuerOptions,
+  ) {
+    this.audiences = options.audiences?.length ? [...options.audiences] : [DEFAULT_AUDIENCE];
+    this.#identity = options.identity;
+    this.#now = options.now ?? (() => new Date());
+  }
 
   /** `/.well-known/openid-configuration` */
   discovery(): Record<string, unknown> {
@@ -52,16 +75,32 @@ export class OidcIssuer {
     return this.k2.jwks() as { keys: Record<string, unknown>[] };
   }
 
-  /** An ID token for the session's actor, for `audience` (default `sts.amazonaws.com`). */
+  /**
+   * An ID token for the session's actor, for `audience` (default: the first configured one).
+   * Throws {@linkcode OidcError} for an audience that is malformed (`bad_request`) or not
+   * configured (`audience_not_allowed`), and `MintError` `device_revoked` when an agent session's
+   * device was revoked since it logged in: STS credentials must not outlive revocation by more
+   * than the token does.
+   */
   async mint(session: Session, audience?: unknown): Promise<{ jwt: string; expires_at: string }> {
     if (
       audience !== undefined &&
       (typeof audience !== "string" || audience.length === 0 || audience.length > 256)
     ) {
-      throw new TypeError("audience must be a non-empty string");
+      throw new OidcError("bad_request", "audience must be a non-empty string");
+    }
+    const aud = (audience as string | undefined) ?? this.audiences[0];
+    if (!this.audiences.includes(aud)) {
+      throw new OidcError(
+        "audience_not_allowed",
+        "this service does not issue tokens for that audience (see AGENTKEYS_OIDC_AUDIENCES)",
+      );
+    }
+    if (session.kind === "agent") {
+      await liveAgentDevice(this.#identity, session, session.actorOmni as Hex);
     }
     const actorHex = session.actorOmni.slice(2);
-    const iat = Math.floor(this.now().getTime() / 1000);
+    const iat = Math.floor(this.#now().getTime() / 1000);
     const exp = iat + OIDC_TOKEN_S;
     const key = this.k2.current;
     const jwt = await new SignJWT({
@@ -75,7 +114,7 @@ export class OidcIssuer {
       .setProtectedHeader({ alg: "ES256", typ: "JWT", kid: key.kid })
       .setIssuer(this.issuer)
       .setSubject(actorHex)
-      .setAudience((audience as string | undefined) ?? DEFAULT_AUDIENCE)
+      .setAudience(aud)
       .setIssuedAt(iat)
       .setExpirationTime(exp)
       .setJti(crypto.getRandomValues(new Uint8Array(16)).toHex())

@@ -50,6 +50,12 @@ export const SETTINGS: readonly Setting[] = [
     description: "comma-separated operator addresses with admin rights",
   },
   {
+    name: "AGENTKEYS_OIDC_AUDIENCES",
+    default: "sts.amazonaws.com",
+    description:
+      "comma-separated audiences `POST /v1/mint-oidc-jwt` may issue tokens for (another is refused with 400 `audience_not_allowed`); the first is used when a request names none",
+  },
+  {
     name: "AGENTKEYS_S3_ENDPOINT",
     default: "(unset: fs store)",
     description:
@@ -197,6 +203,8 @@ export interface Config {
   /** 32 bytes from AGENTKEYS_SEAL_KEY, or undefined for the embedded seal key file. */
   sealKey?: Uint8Array;
   admins: string[];
+  /** Audiences OIDC tokens may be issued for; the first is the default. Never empty. */
+  oidcAudiences: string[];
   s3?: S3Config;
   limits: { credentials: number; memory: number; inbound: number };
   chain: ChainConfig;
@@ -282,6 +290,7 @@ export function loadConfig(env: Env): Config {
     publicUrl,
     sealKey,
     admins,
+    oidcAudiences: oidcAudiences(get("AGENTKEYS_OIDC_AUDIENCES") ?? "sts.amazonaws.com"),
     s3,
     limits: {
       credentials: limit("AGENTKEYS_MAX_CREDENTIAL_BYTES", 64 * 1024),
@@ -342,6 +351,24 @@ function chainConfig(get: (name: string) => string | undefined): ChainConfig {
       : `0x${governanceKey.replace(/^0x/, "").toLowerCase()}`,
     anvilPort,
   };
+}
+
+/** A list of OIDC audiences: each a printable token without spaces or commas, ≤ 256 chars. */
+function oidcAudiences(text: string): string[] {
+  const list = text.split(",").map((a) => a.trim()).filter((a) => a !== "");
+  if (list.length === 0) {
+    throw new ConfigError("AGENTKEYS_OIDC_AUDIENCES must name at least one audience");
+  }
+  for (const a of list) {
+    if (!/^[\x21-\x7e]{1,256}$/.test(a)) {
+      throw new ConfigError(
+        `AGENTKEYS_OIDC_AUDIENCES: ${
+          JSON.stringify(a)
+        } is not a valid audience (printable, no spaces, at most 256 characters)`,
+      );
+    }
+  }
+  return [...new Set(list)];
 }
 
 function integer(value: string, name: string, min: number, max: number): number {

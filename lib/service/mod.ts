@@ -147,6 +147,7 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       activeEpoch: () => keystore.activeEpoch,
       capCache,
       sessionDenylist,
+      oidcAudiences: config.oidcAudiences,
       maxPendingLogins: config.guards.maxPendingLogins,
     });
     // Here and not in lib/datadir: headless commands open the data directory too and must

@@ -2,7 +2,7 @@
 
 import { assert, assertEquals } from "../support/assert.ts";
 import * as oidc from "openid-client";
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
 import { X509Certificate } from "node:crypto";
 import { newAccount, testService } from "../support/broker_harness.ts";
 
@@ -42,7 +42,10 @@ Deno.test("served at its public URL, openid-client discovery succeeds and valida
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (probe.addr as Deno.NetAddr).port;
   probe.close();
-  await using s = await testService({ publicUrl: `http://127.0.0.1:${port}` });
+  await using s = await testService({
+    publicUrl: `http://127.0.0.1:${port}`,
+    oidcAudiences: ["sts.amazonaws.com", "my-rgw"],
+  });
   const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, s.app.fetch);
   try {
     const issuer = new URL(`http://127.0.0.1:${port}`);
@@ -92,4 +95,51 @@ Deno.test("after K2 rotation the JWKS has the new key first and still the old on
   await jwtVerify(before, createLocalJWKSet(jwks as never), { audience: "sts.amazonaws.com" });
   const bad = await s.call("POST", "/v1/mint-oidc-jwt", session, { audience: 5 });
   assertEquals([bad.status, bad.body.error], [400, "bad_request"]);
+});
+
+Deno.test("an agent session whose device was revoked after login gets no OIDC token (403 device_revoked)", async () => {
+  await using s = await testService();
+  const operator = newAccount();
+  const device = newAccount();
+  const agent = s.identity.register(operator.address, "bot", device.address);
+  const session = await s.loginDevice(device);
+  assertEquals((await s.call("POST", "/v1/mint-oidc-jwt", session, {})).status, 200);
+  s.identity.revoke(agent.deviceKeyHash);
+  const refused = await s.call("POST", "/v1/mint-oidc-jwt", session, {});
+  assertEquals([refused.status, refused.body.error], [403, "device_revoked"]);
+  assert(refused.body.jwt === undefined);
+});
+
+Deno.test("an agent session whose device is no longer registered gets no OIDC token (403 device_revoked)", async () => {
+  await using s = await testService();
+  const device = newAccount();
+  const agent = s.identity.register(newAccount().address, "bot", device.address);
+  const session = await s.loginDevice(device);
+  s.identity.devices.delete(agent.deviceKeyHash); // e.g. the registry was redeployed
+  const refused = await s.call("POST", "/v1/mint-oidc-jwt", session, {});
+  assertEquals([refused.status, refused.body.error], [403, "device_revoked"]);
+});
+
+Deno.test("audiences outside AGENTKEYS_OIDC_AUDIENCES are refused (400 audience_not_allowed); none asked: the first listed", async () => {
+  await using s = await testService({ oidcAudiences: ["agentkeys-rgw", "sts.amazonaws.com"] });
+  const session = await s.loginOperator(newAccount());
+  for (const audience of ["some-other-service", "STS.AMAZONAWS.COM", "agentkeys-rgw "]) {
+    const r = await s.call("POST", "/v1/mint-oidc-jwt", session, { audience });
+    assertEquals([r.status, r.body.error], [400, "audience_not_allowed"], audience);
+  }
+  const dflt = await s.call("POST", "/v1/mint-oidc-jwt", session, {});
+  assertEquals(decodeJwt(dflt.body.jwt as string).aud, "agentkeys-rgw");
+  const listed = await s.call("POST", "/v1/mint-oidc-jwt", session, {
+    audience: "sts.amazonaws.com",
+  });
+  assertEquals(decodeJwt(listed.body.jwt as string).aud, "sts.amazonaws.com");
+});
+
+Deno.test("by default only sts.amazonaws.com is allowed", async () => {
+  await using s = await testService();
+  const session = await s.loginOperator(newAccount());
+  const other = await s.call("POST", "/v1/mint-oidc-jwt", session, { audience: "my-rgw" });
+  assertEquals([other.status, other.body.error], [400, "audience_not_allowed"]);
+  const dflt = await s.call("POST", "/v1/mint-oidc-jwt", session, {});
+  assertEquals(decodeJwt(dflt.body.jwt as string).aud, "sts.amazonaws.com");
 });

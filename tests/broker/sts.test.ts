@@ -108,7 +108,11 @@ Deno.test({
       const port = freePort();
       const issuer = `http://127.0.0.1:${port}`;
       const idp = `127.0.0.1:${port}`;
-      await using s = await testService({ publicUrl: issuer });
+      // Every audience the steps below ask for; RGW, not the broker, must refuse the odd ones.
+      await using s = await testService({
+        publicUrl: issuer,
+        oidcAudiences: [AUDIENCE, "some-other-service", OTHER_CLIENT],
+      });
       const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, s.app.fetch);
       const admin = { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey };
       const iam = new IAMClient({

@@ -72,3 +72,19 @@ Deno.test("CLI settings: defaults, and a bad AGENTKEYS_URL is a ConfigError", ()
   );
   assertThrows(() => loadCliConfig({ AGENTKEYS_URL: "ftp://h" }), ConfigError, "AGENTKEYS_URL");
 });
+
+Deno.test("AGENTKEYS_OIDC_AUDIENCES: default sts.amazonaws.com; a comma list; empty or spaced entries are ConfigErrors", () => {
+  assertEquals(loadConfig({}).oidcAudiences, ["sts.amazonaws.com"]);
+  assertEquals(
+    loadConfig({ AGENTKEYS_OIDC_AUDIENCES: " agentkeys-rgw, sts.amazonaws.com ,agentkeys-rgw" })
+      .oidcAudiences,
+    ["agentkeys-rgw", "sts.amazonaws.com"],
+  );
+  for (const bad of [",", "a b", "x".repeat(257)]) {
+    assertThrows(
+      () => loadConfig({ AGENTKEYS_OIDC_AUDIENCES: bad }),
+      ConfigError,
+      "AGENTKEYS_OIDC_AUDIENCES",
+    );
+  }
+});

@@ -103,6 +103,8 @@ export interface TestService extends AsyncDisposable {
 export async function testService(
   options: {
     admins?: string[];
+    /** Audiences the OIDC issuer may name (AGENTKEYS_OIDC_AUDIENCES); default its own. */
+    oidcAudiences?: string[];
     publicUrl?: string;
     /** Wraps the fs store (e.g. a `FaultyStore` that delays puts). */
     wrapStore?: (store: BlobStore) => BlobStore;
@@ -145,6 +147,7 @@ export async function testService(
     k2,
     state,
     admins: options.admins ?? [],
+    oidcAudiences: options.oidcAudiences,
     adminClaim: new AdminClaimFiles(tmp.path, now),
     audit,
     activeEpoch: () => keystore.activeEpoch,
