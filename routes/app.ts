@@ -19,8 +19,11 @@ import type { EpochAdmin, JobRunner } from "../lib/reencrypt/mod.ts";
 import { epochRoutes } from "./epochs.ts";
 import { reencryptRoutes } from "./reencrypt.ts";
 import { ApiError, errorResponse } from "./errors.ts";
+import { hostCheck } from "./host.ts";
 import { mountOpenApi } from "./openapi.ts";
 import { workerRoutes } from "./worker.ts";
+import { RouteGuards } from "./guards.ts";
+import { defaultGuards, type Guards } from "../lib/config/mod.ts";
 
 /**
  * Largest body of every route but the worker's (which carry payloads and have their own
@@ -45,8 +48,17 @@ export interface AppDeps {
   /** Epoch administration and re-encryption jobs (mounted with the broker, which authenticates). */
   epochs?: { admin: EpochAdmin; runner: JobRunner; keepAliveMs?: number };
   publicUrl?: string;
+  /**
+   * The port the server is bound to: loopback Host names are accepted with it (routes/host.ts).
+   * In-process tests calling `app.request("/path")` (that is `http://localhost/path`) pass 80.
+   */
+  port: number;
   limits: Record<DataClass, number>;
   health: HealthInfo;
+  /** Rate limits and caps (the config's `guards`); absent: the documented defaults. */
+  guards?: Guards;
+  /** The limiters' clock (tests). */
+  now?: () => number;
 }
 
 /**
@@ -61,7 +73,10 @@ export function createApp(deps: AppDeps): Hono {
   app.notFound((c) =>
     c.json({ error: "not_found", message: `no route ${c.req.method} ${c.req.path}` }, 404)
   );
-  mountOpenApi(app, deps.publicUrl ?? deps.broker?.options.publicUrl ?? "");
+  const publicUrl = deps.publicUrl ?? deps.broker?.options.publicUrl;
+  // First of all: a rebound DNS name gets nothing, not even /healthz.
+  app.use("*", hostCheck({ publicUrl, port: deps.port }));
+  mountOpenApi(app, publicUrl ?? "");
   app.get("/healthz", (c) =>
     c.json({
       ok: true,
@@ -79,10 +94,13 @@ export function createApp(deps: AppDeps): Hono {
     },
   });
   app.use("*", (c, next) => isWorkerPath(c.req.path) ? next() : small(c, next));
+  const guards = new RouteGuards(deps.guards ?? defaultGuards(), { now: deps.now });
+  for (const path of LOGIN_PATHS) app.use(path, guards.login);
+  if (deps.chain?.embedded) app.use("/v1/dev/faucet", guards.faucet);
   app.route("/", workerRoutes(deps.worker, deps.limits));
   if (deps.broker) {
     app.route("/", authRoutes(deps.broker, deps.publicUrl ?? deps.broker.options.publicUrl));
-    app.route("/", capRoutes(deps.broker));
+    app.route("/", capRoutes(deps.broker, guards));
     app.route("/", identityRoutes(deps.broker));
     if (deps.epochs) {
       app.route("/", epochRoutes({ broker: deps.broker, admin: deps.epochs.admin }));
@@ -92,13 +110,22 @@ export function createApp(deps: AppDeps): Hono {
           broker: deps.broker,
           runner: deps.epochs.runner,
           keepAliveMs: deps.epochs.keepAliveMs,
+          guards,
         }),
       );
     }
   }
-  if (deps.chain) app.route("/", chainRoutes(deps.chain));
+  if (deps.chain) app.route("/", chainRoutes(deps.chain, publicUrl ?? ""));
   return app;
 }
+
+/** Anyone may call these, so each client address gets a budget (AGENTKEYS_RATE_LOGIN). */
+const LOGIN_PATHS = [
+  "/v1/auth/siwe/start",
+  "/v1/auth/siwe/verify",
+  "/v1/auth/device/start",
+  "/v1/auth/device/verify",
+];
 
 /** The worker routes limit their bodies themselves (routes/worker.ts). */
 function isWorkerPath(path: string): boolean {

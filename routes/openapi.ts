@@ -30,7 +30,18 @@ export const ROUTES: readonly [string, string, Auth, string][] = [
   ["post", "/v1/mint-oidc-jwt", "session", "OIDC token for S3 STS {audience?}"],
   ["get", "/v1/operators/me", "session", "the operator, its agents and their scopes"],
   ["post", "/v1/services/names", "session", "teach service names behind on-chain hashes"],
-  ["get", "/v1/chain", "none", "chain id, contracts and ABIs (RPC URL on the embedded chain)"],
+  [
+    "get",
+    "/v1/chain",
+    "none",
+    "chain id, contracts and ABIs (embedded chain: rpc_url, the proxy below)",
+  ],
+  [
+    "post",
+    "/v1/chain/rpc",
+    "none",
+    "embedded chain only: JSON-RPC proxy (standard reads, eth_sendRawTransaction; others -32601)",
+  ],
   [
     "post",
     "/v1/dev/faucet",

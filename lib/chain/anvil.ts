@@ -156,6 +156,12 @@ export interface AnvilOptions {
   startTimeoutMs?: number;
   /** The binary; default {@linkcode ensureAnvil}'s. */
   binary?: string;
+  /**
+   * Unlocked, funded development accounts anvil generates from its public mnemonic (default:
+   * anvil's own 10). The embedded chain asks for 0: their keys are public, and an unlocked
+   * account lets anyone who reaches anvil send transactions as it.
+   */
+  devAccounts?: number;
 }
 
 /** A running anvil. `stop()` (or `await using`) ends it and waits until it has exited. */
@@ -185,6 +191,10 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilProce
   const host = options.host ?? "127.0.0.1";
   const chainId = options.chainId ?? 31337;
   const args = ["--host", host, "--port", String(options.port ?? 0), "--chain-id", String(chainId)];
+  // Without --no-cors anvil answers `access-control-allow-origin: *`, so any web page the
+  // user visits could drive it (including its cheat-code RPCs) from the browser.
+  args.push("--no-cors");
+  if (options.devAccounts !== undefined) args.push("--accounts", String(options.devAccounts));
   if (options.stateFile !== undefined) {
     args.push("--state", options.stateFile, "--state-interval", String(options.stateInterval ?? 1));
   }

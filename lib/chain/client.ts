@@ -34,6 +34,7 @@ import {
   http,
   parseEventLogs,
   type PublicClient,
+  toHex,
   type TransactionReceipt,
 } from "viem";
 import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
@@ -426,30 +427,24 @@ export class ChainClient {
   }
 
   /**
-   * Sends `wei` to `address` from anvil's first (unlocked) development account. Embedded
-   * chain only: anywhere else throws {@linkcode NotEmbeddedError} before touching the network.
+   * Adds `wei` to `address`'s balance (anvil's `anvil_addBalance`) and returns the new balance.
+   * Embedded chain only: anywhere else throws {@linkcode NotEmbeddedError} before touching the
+   * network. No dev account pays: the embedded anvil runs without them, since their keys are
+   * public and anyone could otherwise empty the faucet with raw transactions.
    *
    * ```ts
    * await chain.faucet(operatorAddress, 10n ** 18n);
    * ```
    */
-  faucet(address: Address, wei: bigint): Promise<{ txHash: Hex }> {
+  faucet(address: Address, wei: bigint): Promise<{ balance: bigint }> {
     if (!this.embedded) return Promise.reject(new NotEmbeddedError());
-    // Queued like the governance writes: anvil picks the nonce of eth_sendTransaction itself,
-    // but two identical concurrent requests get the same nonce ("transaction already imported").
     return this.#queued(async () => {
       try {
-        const wallet = createWalletClient({ chain: this.chain, transport: http(this.rpcUrl) });
-        const accounts = await wallet.getAddresses(); // eth_accounts: anvil's unlocked accounts
-        if (accounts.length === 0) throw new ChainError("anvil has no unlocked dev account");
-        // A JSON-RPC account: anvil signs with its own unlocked dev key.
-        const hash = await wallet.sendTransaction({
-          account: accounts[0],
-          to: address,
-          value: wei,
-        });
-        await this.#receipt(hash);
-        return { txHash: hash };
+        await this.publicClient.request({
+          method: "anvil_addBalance",
+          params: [address, toHex(wei)],
+        } as never);
+        return { balance: await this.publicClient.getBalance({ address }) };
       } catch (err) {
         throw toChainError(err);
       }

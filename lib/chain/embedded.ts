@@ -7,16 +7,19 @@
  *   at the next start, so registrations, scopes and epochs survive a restart.
  * - `governance.key` — the generated governance private key (64 hex, mode 0600). It deploys the
  *   contracts and is their governance (advanceEpoch, recordEpochDestroyed, anchor). It is funded
- *   from anvil's first development account, whose key is public: the governance key is not,
- *   so the published dev keys cannot rotate epochs.
+ *   by the faucet (`anvil_addBalance`).
  * - `deployment.json` — `{chainId, addresses, deployedAt, governance, blockNumber, solcVersion,
  *   sourcesSha256}`; written only after anvil's state file is known to hold the contracts.
  * - `anvil.pid` — the running anvil's pid, so that an anvil orphaned by a crashed process is
  *   stopped before a new one takes over the same state file.
  *
  * Trust: anvil answers anyone who can reach its port, including its cheat-code RPCs
- * (`anvil_setBalance`, `anvil_impersonateAccount`), which can act as any account. It binds
- * 127.0.0.1: the embedded chain is a single-machine development default, not a security boundary.
+ * (`anvil_setStorageAt`, `anvil_impersonateAccount`), which can rewrite any contract's state. So
+ * it binds 127.0.0.1 on a free port told only to this process and the 0600 `service.json`, runs
+ * with CORS off (no web page can drive it) and with no unlocked dev accounts (their keys are
+ * public). Clients reach it only through the service's allow-listing proxy
+ * (`POST /v1/chain/rpc`, `./rpc_proxy.ts`). A local user who finds the port can still talk to it
+ * directly: the embedded chain is a single-machine development default, not a production chain.
  *
  * ```ts
  * await using chain = await openEmbeddedChain({ dataDir: "./data" });
@@ -26,7 +29,7 @@
  * @module
  */
 
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { readTextIfExists } from "../fsutil/mod.ts";
 import {
   type Address,
@@ -152,6 +155,7 @@ export async function openEmbeddedChain(options: EmbeddedChainOptions): Promise<
     port: options.port,
     chainId,
     blockTime: options.blockTime,
+    devAccounts: 0,
   });
   const stop = async () => {
     await anvil.stop();
@@ -164,11 +168,6 @@ export async function openEmbeddedChain(options: EmbeddedChainOptions): Promise<
     if (recorded) {
       await checkDeployment(anvil.rpcUrl, chainId, recorded, deploymentPath, statePath);
       deployment = recorded;
-      if (recorded.sourcesSha256 !== SOURCES_SHA256) {
-        options.warn?.(
-          `the embedded contracts were deployed from other sources (${recorded.sourcesSha256}) than the checked-in artifacts (${SOURCES_SHA256}); move ${dir} aside to redeploy`,
-        );
-      }
     } else {
       const governance = privateKeyToAccount(governanceKey).address;
       const funder = new ChainClient({
@@ -405,6 +404,15 @@ async function checkDeployment(
   deploymentPath: string,
   statePath: string,
 ): Promise<void> {
+  // Contracts deployed from other sources have other functions (e.g. the registerAgent without
+  // the device's proof): every operator transaction would revert, so say so at start instead.
+  if (d.sourcesSha256 !== SOURCES_SHA256) {
+    throw new EmbeddedChainError(
+      `${deploymentPath} records contracts compiled from other sources (sha256 ${d.sourcesSha256}) than this version of AgentKeys (${SOURCES_SHA256}); the embedded chain is a development chain: move the folder ${
+        dirname(deploymentPath)
+      } aside to deploy the current contracts (agents must then be registered again)`,
+    );
+  }
   const publicClient = createPublicClient({
     chain: chainDefinition(chainId, rpcUrl),
     transport: http(rpcUrl),

@@ -48,6 +48,13 @@ export {
   openEmbeddedChain,
 } from "./embedded.ts";
 export {
+  RPC_ALLOWED_METHODS,
+  RPC_BATCH_MAX,
+  RPC_ERRORS,
+  RpcProxy,
+  type RpcResponse,
+} from "./rpc_proxy.ts";
+export {
   AnvilInstallError,
   type AnvilOptions,
   type AnvilProcess,
@@ -72,9 +79,12 @@ export {
 /** The chain a service process uses. */
 export interface OpenChain extends AsyncDisposable {
   client: ChainClient;
-  /** True for the embedded anvil (faucet available, `rpc_url` published). */
+  /** True for the embedded anvil (faucet and the RPC proxy available). */
   embedded: boolean;
-  /** The RPC URL (for `GET /v1/chain`, which publishes it on the embedded chain only). */
+  /**
+   * The node's RPC URL. Never published: on the embedded chain clients get the proxy
+   * (`POST /v1/chain/rpc`) instead, and an external chain's URL is the operator's to share.
+   */
   rpcUrl: string;
   /** The embedded chain's handle (deployment record, anvil process), when embedded. */
   embeddedChain?: EmbeddedChain;

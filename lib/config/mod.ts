@@ -12,6 +12,8 @@
  * @module
  */
 
+import { parseRate, type RateSpec } from "../ratelimit/mod.ts";
+
 /** One documented environment variable. */
 export interface Setting {
   name: string;
@@ -97,6 +99,36 @@ export const SETTINGS: readonly Setting[] = [
     name: "AGENTKEYS_MAX_INBOUND_BYTES",
     default: "1048576",
     description: "largest inbound message plaintext accepted",
+  },
+  {
+    name: "AGENTKEYS_RATE_LOGIN",
+    default: "60/min",
+    description:
+      "sign-in requests (starts and verifies of `/v1/auth/siwe/*` and `/v1/auth/device/*` together) per client address, as count/unit with unit `s`, `min` or `h`: bursts of up to count, count per period on average. The address is the TCP peer: `X-Forwarded-For` is not trusted, so behind a reverse proxy all clients share the proxy's budget",
+  },
+  {
+    name: "AGENTKEYS_RATE_FAUCET",
+    default: "10/min",
+    description:
+      "embedded chain only: `POST /v1/dev/faucet` requests per client address and, separately, per funded address (same syntax)",
+  },
+  {
+    name: "AGENTKEYS_RATE_MINT",
+    default: "100000/min",
+    description:
+      "cap mints (`POST /v1/cap/*`) per session (same syntax); a brake on runaway loops, far above what `bench/cap.ts` reaches",
+  },
+  {
+    name: "AGENTKEYS_MAX_PENDING_LOGINS",
+    default: "10000",
+    description:
+      "sign-in challenges (SIWE and device) pending at once; a new one beyond this evicts the oldest, whose verify then fails as unknown",
+  },
+  {
+    name: "AGENTKEYS_MAX_STREAMS_PER_SESSION",
+    default: "4",
+    description:
+      "concurrent re-encryption event streams (`GET /v1/reencrypt/jobs/:id/events`) per session; one more is refused with 429",
   },
   {
     name: "AGENTKEYS_RPC_URL",
@@ -200,6 +232,11 @@ export interface Config {
   host: string;
   port: number;
   publicUrl: string;
+  /**
+   * True when AGENTKEYS_PUBLIC_URL was set. Otherwise `publicUrl` derives from the host and
+   * port, and {@linkcode withBoundPort} gives it the port the listener really got.
+   */
+  publicUrlSet?: boolean;
   /** 32 bytes from AGENTKEYS_SEAL_KEY, or undefined for the embedded seal key file. */
   sealKey?: Uint8Array;
   admins: string[];
@@ -208,6 +245,19 @@ export interface Config {
   s3?: S3Config;
   limits: { credentials: number; memory: number; inbound: number };
   chain: ChainConfig;
+  guards: Guards;
+}
+
+/** Limits on work a client can cause before (or regardless of) being trusted. */
+export interface Guards {
+  /** Per client address, over the four login routes. */
+  loginRate: RateSpec;
+  /** Per client address and per funded address. */
+  faucetRate: RateSpec;
+  /** Per session. */
+  mintRate: RateSpec;
+  maxPendingLogins: number;
+  maxStreamsPerSession: number;
 }
 
 /** A setting has a value the service cannot use; the message names the variable. */
@@ -288,6 +338,7 @@ export function loadConfig(env: Env): Config {
     host,
     port,
     publicUrl,
+    publicUrlSet: get("AGENTKEYS_PUBLIC_URL") !== undefined,
     sealKey,
     admins,
     oidcAudiences: oidcAudiences(get("AGENTKEYS_OIDC_AUDIENCES") ?? "sts.amazonaws.com"),
@@ -298,6 +349,7 @@ export function loadConfig(env: Env): Config {
       inbound: limit("AGENTKEYS_MAX_INBOUND_BYTES", 1024 * 1024),
     },
     chain,
+    guards: guardsFrom(get),
   };
 }
 
@@ -353,6 +405,38 @@ function chainConfig(get: (name: string) => string | undefined): ChainConfig {
   };
 }
 
+/** The guards' defaults (what an unset environment gives); for apps built without a config. */
+export function defaultGuards(): Guards {
+  return guardsFrom(() => undefined);
+}
+
+function guardsFrom(get: (name: string) => string | undefined): Guards {
+  const rate = (name: string) => {
+    const text = get(name) ?? settingDefault(name);
+    try {
+      return parseRate(text);
+    } catch (err) {
+      throw new ConfigError(`${name}: ${(err as Error).message}`);
+    }
+  };
+  const count = (name: string) =>
+    integer(get(name) ?? settingDefault(name), name, 1, 1_000_000_000);
+  return {
+    loginRate: rate("AGENTKEYS_RATE_LOGIN"),
+    faucetRate: rate("AGENTKEYS_RATE_FAUCET"),
+    mintRate: rate("AGENTKEYS_RATE_MINT"),
+    maxPendingLogins: count("AGENTKEYS_MAX_PENDING_LOGINS"),
+    maxStreamsPerSession: count("AGENTKEYS_MAX_STREAMS_PER_SESSION"),
+  };
+}
+
+/** The documented default is the default (one source for the README and the code). */
+function settingDefault(name: string): string {
+  const setting = SETTINGS.find((s) => s.name === name);
+  if (!setting) throw new Error(`${name} is not in SETTINGS`);
+  return setting.default;
+}
+
 /** A list of OIDC audiences: each a printable token without spaces or commas, ≤ 256 chars. */
 function oidcAudiences(text: string): string[] {
   const list = text.split(",").map((a) => a.trim()).filter((a) => a !== "");
@@ -382,6 +466,22 @@ function boolean(value: string, name: string): boolean {
   if (value === "true" || value === "1") return true;
   if (value === "false" || value === "0") return false;
   throw new ConfigError(`${name} must be true or false`);
+}
+
+/**
+ * `config` once the server is bound to `port` (with AGENTKEYS_PORT=0 the OS picks it): a derived
+ * public URL (issuer, SIWE domain and URI, Host check) takes that port; an explicit
+ * AGENTKEYS_PUBLIC_URL is left as it is.
+ *
+ * ```ts
+ * withBoundPort(loadConfig({ AGENTKEYS_PORT: "0" }), 41234).publicUrl; // "http://127.0.0.1:41234"
+ * ```
+ */
+export function withBoundPort(config: Config, port: number): Config {
+  const publicUrl = config.publicUrlSet
+    ? config.publicUrl
+    : `http://${hostForUrl(config.host)}:${port}`;
+  return { ...config, port, publicUrl };
 }
 
 function hostForUrl(host: string): string {

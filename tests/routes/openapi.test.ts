@@ -13,7 +13,7 @@ Deno.test("every route in the OpenAPI document is mounted (none answers the JSON
   assertEquals(doc.openapi, "3.1.0");
   assertEquals(Object.keys(doc.paths).length, new Set(ROUTES.map(([, p]) => p)).size);
   // The in-process harness has no chain; tests/cli/e2e.test.ts uses those two on a real one.
-  const needsChain = new Set(["/v1/chain", "/v1/dev/faucet"]);
+  const needsChain = new Set(["/v1/chain", "/v1/chain/rpc", "/v1/dev/faucet"]);
   for (const [method, path] of ROUTES.filter(([, p]) => !needsChain.has(p))) {
     const concrete = path.replace("{n}", "1").replace("{id}", "0".repeat(32));
     const res = await s.app.request(concrete, { method: method.toUpperCase() });

@@ -64,7 +64,7 @@ function fakeChain(embedded: boolean, funded: string[]): OpenChain {
     contracts: () => ({}),
     faucet: (address: string) => {
       funded.push(address);
-      return Promise.resolve({ txHash: "0xabc" });
+      return Promise.resolve({ balance: 10n ** 19n });
     },
   };
   return { client, embedded, rpcUrl: "http://127.0.0.1:1" } as unknown as OpenChain;
@@ -74,7 +74,7 @@ function chainApp(chain: OpenChain) {
   const app = new Hono();
   app.onError((err, c) => errorResponse(c, err));
   app.notFound((c) => c.json({ error: "not_found", message: "no route" }, 404));
-  app.route("/", chainRoutes(chain));
+  app.route("/", chainRoutes(chain, "http://127.0.0.1:8787"));
   return app;
 }
 
@@ -94,10 +94,19 @@ Deno.test("dev faucet: a bad address is 400; on an external chain there is no fa
   const ok = await post(embedded, { address: "0x" + "ab".repeat(20) });
   assertEquals(ok.status, 200);
   assertEquals(funded, ["0x" + "ab".repeat(20)]);
-  assertEquals((await (await embedded.request("/v1/chain")).json()).rpc_url, "http://127.0.0.1:1");
+  // The service's own proxy, never the node's URL (http://127.0.0.1:1 here).
+  assertEquals(
+    (await (await embedded.request("/v1/chain")).json()).rpc_url,
+    "http://127.0.0.1:8787/v1/chain/rpc",
+  );
 
   const external = chainApp(fakeChain(false, funded));
   assertEquals((await post(external, { address: "0x" + "ab".repeat(20) })).status, 404);
   assertEquals((await (await external.request("/v1/chain")).json()).rpc_url, undefined);
+  const rpc = await external.request("/v1/chain/rpc", {
+    method: "POST",
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId" }),
+  });
+  assertEquals(rpc.status, 404, "no proxy to an external chain");
   assertEquals(funded.length, 1);
 });

@@ -55,6 +55,8 @@ export async function testVault(
   });
   const app = createApp({
     worker,
+    // app.request("/path") is http://localhost/path: loopback on port 80 (routes/host.ts).
+    port: 80,
     limits: LIMITS,
     health: {
       version: "test",
