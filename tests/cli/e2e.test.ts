@@ -39,7 +39,14 @@ Deno.test("CLI end to end against a started service on the embedded chain", asyn
   assertEquals(who.agents.length, 1);
   assertEquals(who.agents[0].label, "mail-bot");
   assertEquals(who.agents[0].scope, { services: ["openai", "github"], read_only: false });
-  assert(who.is_admin, "the first operator of a fresh install is admin");
+  assertEquals(who.is_admin, false, "signing in does not make an admin");
+  // The operator becomes admin with the token the service printed at its first start.
+  const [, token] = await service.waitForOutput(/admin claim token: ([0-9a-f]{64})\n/);
+  assertMatch(await ok("login", "--claim-admin", token), /is now an admin/);
+  assertEquals(JSON.parse(await ok("whoami")).is_admin, true);
+  const reuse = await cli("login", "--claim-admin", token);
+  assertEquals(reuse.code, 1);
+  assertMatch(reuse.stderr, /claim_unavailable/);
 
   await ok("cred", "put", "openai", "--agent", "mail-bot", "--value", "sk-live-123");
   assertEquals((await ok("cred", "get", "openai", "--device-key", keyFile)).trim(), "sk-live-123");

@@ -1,8 +1,8 @@
 /**
  * The re-encryption issue end to end, as a user drives it against `deno task start` on the
- * embedded chain: an operator signs in (SIWE) and stores a credential; the admin rotates over
- * HTTP (the chain's K3EpochCounter advances); `deno task reencrypt --url` moves the blob with the
- * operator's session; a census over HTTP shows epoch 1 empty; the destroy over HTTP is recorded
+ * embedded chain: an operator signs in (SIWE), stores a credential and claims admin with the
+ * token the first start printed; the admin rotates over HTTP (the chain's K3EpochCounter
+ * advances); `deno task reencrypt --url` moves the blob with the operator's session; a census over HTTP shows epoch 1 empty; the destroy over HTTP is recorded
  * on chain. Then the headless signer on the same data directory: it records through the running
  * service's anvil, keeps a pending record while the service is down, and the service records it
  * when it starts again.
@@ -63,7 +63,9 @@ Deno.test("epochs and re-encryption end to end against a started service", async
     const stored = await api.storeCredential(cap, new TextEncoder().encode("sk-live-123"));
     assertEquals(stored.epoch, 1);
 
-    // The first operator of a fresh install is admin: it rotates over HTTP.
+    // The operator claims admin with the token the first start printed; it rotates over HTTP.
+    const [, token] = await service.waitForOutput(/admin claim token: ([0-9a-f]{64})\n/);
+    assertEquals((await me.claimAdmin(token)).is_admin, true);
     const chain = epochCounter(await api.chain());
     assertEquals(await chain.current(), 1);
     const rotated = await me.call<{ active: number; previous: number; tx_hash: string }>(

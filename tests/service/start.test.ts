@@ -1,8 +1,9 @@
 /**
- * `deno task start` as a user runs it: a fresh data directory, the embedded defaults, `/healthz`.
+ * `deno task start` as a user runs it: a fresh data directory, the embedded defaults, `/healthz`,
+ * the admin claim token printed once.
  */
 
-import { assert, assertEquals } from "../support/assert.ts";
+import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { join } from "node:path";
 import { tempDir } from "../support/tmp.ts";
 import { ROOT, startServiceProcess } from "../support/service_process.ts";
@@ -16,13 +17,22 @@ async function stop(child: { stop(): Promise<Deno.CommandStatus> }) {
   return await child.stop();
 }
 
-Deno.test("deno task start: embedded defaults, /healthz answers, state survives a restart", async () => {
+Deno.test("deno task start: embedded defaults, /healthz answers, the claim token printed once, state survives a restart", async () => {
   await using dir = await tempDir();
   const data = join(dir.path, "data");
   const first = await startService({ AGENTKEYS_DATA_DIR: data });
   const health = await (await fetch(`${first.url}/healthz`)).json();
   assertEquals([health.ok, health.store, health.k3_epoch], [true, "fs", 1]);
   assert(Array.isArray(health.roles) && health.roles.includes("worker"));
+  // No AGENTKEYS_ADMINS: the first start prints the one-time admin claim token and its command.
+  const [, printed] = await first.waitForOutput(/admin claim token: ([0-9a-f]{64})\n/);
+  assertMatch(
+    first.output(),
+    new RegExp(`npx -y deno@2\\.9\\.6 task cli login --claim-admin ${printed} --url ${first.url}`),
+  );
+  const tokenFile = join(data, "admin-claim.token");
+  assertEquals((await Deno.stat(tokenFile)).mode! & 0o777, 0o600);
+  assertEquals((await Deno.readTextFile(tokenFile)).trim(), printed);
   assertEquals((await stop(first)).code, 0, "SIGTERM is a clean shutdown");
 
   const names = [...Deno.readDirSync(data)].map((e) => e.name).sort();
@@ -34,6 +44,13 @@ Deno.test("deno task start: embedded defaults, /healthz answers, state survives 
 
   const second = await startService({ AGENTKEYS_DATA_DIR: data });
   assertEquals((await (await fetch(`${second.url}/healthz`)).json()).k3_epoch, 1);
+  await second.waitForOutput(/unclaimed admin claim token in \S+admin-claim\.token/);
+  assert(!second.output().includes(printed), "a later start never prints the token again");
+  assertEquals(
+    (await Deno.readTextFile(tokenFile)).trim(),
+    printed,
+    "the same token, not a new one",
+  );
   await stop(second);
   assertEquals(await Deno.readTextFile(join(data, "signer/keystore.json")), keystoreBefore);
 });

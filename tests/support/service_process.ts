@@ -9,6 +9,10 @@ export const ROOT = new URL("../../", import.meta.url).pathname;
 export interface ServiceProcess extends AsyncDisposable {
   child: Deno.ChildProcess;
   url: string;
+  /** Everything the service printed on stdout so far. */
+  output(): string;
+  /** Waits (up to 10 s) until stdout matches `pattern`; returns the match. */
+  waitForOutput(pattern: RegExp): Promise<RegExpExecArray>;
   /** SIGTERM and wait; returns the exit status. */
   stop(): Promise<Deno.CommandStatus>;
 }
@@ -51,9 +55,29 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
     if (m) {
       // Keep draining so the child never blocks on a full pipe.
       (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
+        while (true) {
+          const next = await reader.read();
+          if (next.done) break;
+          out += next.value;
+        }
       })();
-      return { child, url: m[1], stop, [Symbol.asyncDispose]: async () => void await stop() };
+      const waitForOutput = async (pattern: RegExp) => {
+        const until = Date.now() + 10_000;
+        while (Date.now() < until) {
+          const found = pattern.exec(out);
+          if (found) return found;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        throw new Error(`the service never printed ${pattern}:\n${out}`);
+      };
+      return {
+        child,
+        url: m[1],
+        output: () => out,
+        waitForOutput,
+        stop,
+        [Symbol.asyncDispose]: async () => void await stop(),
+      };
     }
   }
   child.kill("SIGKILL");
