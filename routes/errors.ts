@@ -22,6 +22,7 @@ import {
 } from "../lib/reencrypt/mod.ts";
 import { EpochStateError, EpochTagCollision } from "../lib/signer/mod.ts";
 import { StoreCredentialsExpired, StoreUnavailable } from "../lib/store/mod.ts";
+import { RateLimited } from "../lib/ratelimit/mod.ts";
 
 const WORKER_STATUS: Record<WorkerErrorCode, ContentfulStatusCode> = {
   bad_request: 400,
@@ -58,6 +59,11 @@ export function errorResponse(c: Context, err: unknown): Response {
   }
   if (err instanceof ApiError) {
     return c.json({ error: err.code, message: err.message }, err.status);
+  }
+  if (err instanceof RateLimited) {
+    return c.json({ error: err.code, message: err.message }, 429, {
+      "retry-after": String(err.retryAfterS),
+    });
   }
   if (err instanceof BrokerRefusal) {
     return c.json({ error: err.code, message: err.message }, err.status);

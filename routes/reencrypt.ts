@@ -19,6 +19,7 @@ import type { Broker } from "../lib/broker/mod.ts";
 import type { JobRequest, JobRunner } from "../lib/reencrypt/mod.ts";
 import type { JobEvent, JobRecord } from "../lib/state/mod.ts";
 import { ApiError } from "./errors.ts";
+import type { RouteGuards } from "./guards.ts";
 import { jsonBody } from "./request.ts";
 import { isAdmin, operatorOnly, requireSession, type SessionEnv } from "./session.ts";
 
@@ -28,6 +29,8 @@ export interface ReencryptRouteDeps {
   runner: JobRunner;
   /** Comment lines keep idle streams open through proxies. Default 15 s. */
   keepAliveMs?: number;
+  /** Caps the event streams open per session. */
+  guards?: RouteGuards;
 }
 
 /** Jobs listed by `GET /v1/reencrypt/jobs`. */
@@ -86,6 +89,8 @@ export function reencryptRoutes(deps: ReencryptRouteDeps): Hono<SessionEnv> {
     const record = await visibleJob(c);
     const after = lastEventId(c.req.header("last-event-id") ?? c.req.query("last_event_id"));
     const keepAliveMs = deps.keepAliveMs ?? 15_000;
+    // Each open stream holds a subscription and a timer until the client leaves.
+    const release = deps.guards?.stream(c.get("session"));
     return streamSSE(c, async (stream) => {
       const events = runner.events(record.job_id, after)[Symbol.asyncIterator]();
       const gone = new Promise<null>((resolve) => stream.onAbort(() => resolve(null)));
@@ -106,6 +111,7 @@ export function reencryptRoutes(deps: ReencryptRouteDeps): Hono<SessionEnv> {
         // The client sees the stream end without `end` and reconnects with Last-Event-ID.
         console.warn(`job ${record.job_id}: event stream failed: ${err}`);
       } finally {
+        release?.();
         clearInterval(keepAlive);
         // Unsubscribes from the live job (once a pending read settles).
         void events.return(undefined).catch(() => {});

@@ -1,13 +1,15 @@
 /**
- * `/v1/cred/*` and `/v1/memory/*` (API.md, "Worker"): parse, take the cap, call the worker.
+ * `/v1/cred/*` and `/v1/memory/*` (API.md, "Worker"): check the cap, then read the body, then
+ * call the worker.
  *
  * @module
  */
 
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { DataClass } from "../lib/crypto/mod.ts";
-import type { FetchResult, VaultWorker } from "../lib/worker/mod.ts";
+import type { CapOp } from "../lib/cap/mod.ts";
+import type { AuthorizedCap, FetchResult, VaultWorker } from "../lib/worker/mod.ts";
 import { ApiError } from "./errors.ts";
 import { base64Field, bearer, jsonBody } from "./request.ts";
 
@@ -25,41 +27,42 @@ function limitFor(bytes: number) {
   });
 }
 
+type CapEnv = { Variables: { cap: AuthorizedCap } };
+
 /** Mounts the worker routes. */
-export function workerRoutes(worker: VaultWorker, limits: Record<DataClass, number>): Hono {
-  const app = new Hono();
+export function workerRoutes(worker: VaultWorker, limits: Record<DataClass, number>): Hono<CapEnv> {
+  const app = new Hono<CapEnv>();
   const cred = limitFor(limits.credentials);
   const mem = limitFor(limits.memory);
-  const cap = (c: Parameters<typeof bearer>[0]) => bearer(c, "cap_invalid");
+  // The cap is checked before the body limit and any read of the body: without a valid cap a
+  // client cannot make the server buffer, parse or decode up to the class's size limit.
+  const cap = (op: CapOp, dataClass: DataClass): MiddlewareHandler<CapEnv> => async (c, next) => {
+    c.set("cap", await worker.authorize(bearer(c, "cap_invalid"), op, dataClass));
+    await next();
+  };
 
-  app.post("/v1/cred/store", cred, async (c) => {
-    const token = cap(c);
+  app.post("/v1/cred/store", cap("store", "credentials"), cred, async (c) => {
     const body = await jsonBody(c);
-    return c.json(await worker.credStore(token, base64Field(body, "plaintext_b64")));
+    return c.json(await worker.credStore(c.get("cap"), base64Field(body, "plaintext_b64")));
   });
-  app.post("/v1/cred/fetch", cred, async (c) => {
-    const token = cap(c);
-    return c.json(fetched(await worker.credFetch(token)));
+  app.post("/v1/cred/fetch", cap("fetch", "credentials"), cred, async (c) => {
+    return c.json(fetched(await worker.credFetch(c.get("cap"))));
   });
-  app.post("/v1/cred/teardown", cred, async (c) => {
-    const token = cap(c);
-    return c.json(await worker.credTeardown(token));
+  app.post("/v1/cred/teardown", cap("teardown", "credentials"), cred, async (c) => {
+    return c.json(await worker.credTeardown(c.get("cap")));
   });
-  app.post("/v1/memory/put", mem, async (c) => {
-    const token = cap(c);
+  app.post("/v1/memory/put", cap("store", "memory"), mem, async (c) => {
     const body = await jsonBody(c);
     const plaintext = base64Field(body, "plaintext_b64");
-    return c.json(await worker.memoryPut(token, body.namespace, body.name, plaintext));
+    return c.json(await worker.memoryPut(c.get("cap"), body.namespace, body.name, plaintext));
   });
-  app.post("/v1/memory/get", mem, async (c) => {
-    const token = cap(c);
+  app.post("/v1/memory/get", cap("fetch", "memory"), mem, async (c) => {
     const body = await jsonBody(c);
-    return c.json(fetched(await worker.memoryGet(token, body.namespace, body.name)));
+    return c.json(fetched(await worker.memoryGet(c.get("cap"), body.namespace, body.name)));
   });
-  app.post("/v1/memory/teardown", mem, async (c) => {
-    const token = cap(c);
+  app.post("/v1/memory/teardown", cap("teardown", "memory"), mem, async (c) => {
     const body = await jsonBody(c);
-    return c.json(await worker.memoryTeardown(token, body.namespace, body.name));
+    return c.json(await worker.memoryTeardown(c.get("cap"), body.namespace, body.name));
   });
   return app;
 }

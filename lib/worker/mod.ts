@@ -11,7 +11,9 @@
  */
 
 export {
+  type AuthorizedCap,
   type CapAuthority,
+  type CapInput,
   type FetchResult,
   type StoreResult,
   VaultWorker,

@@ -64,6 +64,16 @@ export interface VaultWorkerDeps {
   sessions?: SessionRevocations;
 }
 
+/** A cap {@linkcode VaultWorker.authorize} checked; only that worker accepts it. */
+export interface AuthorizedCap {
+  readonly op: CapOp;
+  readonly dataClass: DataClass;
+  readonly claims: CapClaims;
+}
+
+/** A bearer cap as sent, or one already authorized by the same worker. */
+export type CapInput = string | AuthorizedCap;
+
 export interface StoreResult {
   key: string;
   epoch: number;
@@ -92,20 +102,20 @@ export class VaultWorker {
   }
 
   /** `POST /v1/cred/store`: encrypts under the active epoch and replaces the credential. */
-  async credStore(token: string, plaintext: Uint8Array): Promise<StoreResult> {
+  async credStore(token: CapInput, plaintext: Uint8Array): Promise<StoreResult> {
     const claims = await this.#authorize(token, "store", "credentials");
     const loc = credentialLocation(actorHexOf(claims.actor_omni), claims.service!);
     return this.#write(claims, loc, plaintext);
   }
 
   /** `POST /v1/cred/fetch`: decrypts; moves a retiring-epoch blob to the active epoch. */
-  async credFetch(token: string): Promise<FetchResult> {
+  async credFetch(token: CapInput): Promise<FetchResult> {
     const claims = await this.#authorize(token, "fetch", "credentials");
     return this.#read(credentialLocation(actorHexOf(claims.actor_omni), claims.service!));
   }
 
   /** `POST /v1/cred/teardown`: deletes the credential; `deleted` counts removed blobs. */
-  async credTeardown(token: string): Promise<{ deleted: number }> {
+  async credTeardown(token: CapInput): Promise<{ deleted: number }> {
     const claims = await this.#authorize(token, "teardown", "credentials");
     await this.#consume(claims);
     const loc = credentialLocation(actorHexOf(claims.actor_omni), claims.service!);
@@ -114,7 +124,7 @@ export class VaultWorker {
 
   /** `POST /v1/memory/put` */
   async memoryPut(
-    token: string,
+    token: CapInput,
     namespace: unknown,
     name: unknown,
     plaintext: Uint8Array,
@@ -124,7 +134,7 @@ export class VaultWorker {
   }
 
   /** `POST /v1/memory/get` */
-  async memoryGet(token: string, namespace: unknown, name: unknown): Promise<FetchResult> {
+  async memoryGet(token: CapInput, namespace: unknown, name: unknown): Promise<FetchResult> {
     const claims = await this.#authorize(token, "fetch", "memory");
     return this.#read(this.#memoryLoc(claims, namespace, name));
   }
@@ -133,7 +143,7 @@ export class VaultWorker {
    * `POST /v1/memory/teardown`: one object when `name` is given, otherwise the whole namespace.
    */
   async memoryTeardown(
-    token: string,
+    token: CapInput,
     namespace: unknown,
     name?: unknown,
   ): Promise<{ deleted: number }> {
@@ -157,7 +167,28 @@ export class VaultWorker {
     };
   }
 
-  async #authorize(token: string, op: CapOp, dataClass: DataClass): Promise<CapClaims> {
+  /**
+   * Every check of a cap that needs no request body: signature, expiry, op, data class, the
+   * chain re-check, read-only. Routes call it before reading a body, so a client without a valid
+   * cap cannot make the server buffer or decode one; the result stands in for the token.
+   */
+  async authorize(token: string, op: CapOp, dataClass: DataClass): Promise<AuthorizedCap> {
+    const claims = await this.#authorize(token, op, dataClass);
+    const authorized = Object.freeze({ op, dataClass, claims });
+    this.#authorized.add(authorized);
+    return authorized;
+  }
+
+  readonly #authorized = new WeakSet<AuthorizedCap>();
+
+  async #authorize(token: CapInput, op: CapOp, dataClass: DataClass): Promise<CapClaims> {
+    if (typeof token !== "string") {
+      // Only what this worker's authorize() returned, and only for the op it was checked for.
+      if (!this.#authorized.has(token) || token.op !== op || token.dataClass !== dataClass) {
+        throw new WorkerError("cap_invalid", "this cap was not authorized for this operation");
+      }
+      return token.claims;
+    }
     let claims: CapClaims;
     try {
       claims = await verifyCap(token, this.deps.capKeys, {
