@@ -49,7 +49,8 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: "AGENTKEYS_ADMINS",
     default: "(none)",
-    description: "comma-separated operator addresses with admin rights",
+    description:
+      "comma-separated operator addresses: exactly these are admins; unset: the first start writes a one-time admin claim token (0600 `admin-claim.token` in the data directory, printed once) and whoever presents it becomes admin",
   },
   {
     name: "AGENTKEYS_OIDC_AUDIENCES",
