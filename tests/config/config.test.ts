@@ -88,3 +88,38 @@ Deno.test("AGENTKEYS_OIDC_AUDIENCES: default sts.amazonaws.com; a comma list; em
     );
   }
 });
+
+Deno.test("rate limits and caps: documented defaults, count/unit syntax, bad values are ConfigErrors", () => {
+  const g = loadConfig({}).guards;
+  assertEquals(g, {
+    loginRate: { capacity: 60, periodMs: 60_000 },
+    faucetRate: { capacity: 10, periodMs: 60_000 },
+    mintRate: { capacity: 100_000, periodMs: 60_000 },
+    maxPendingLogins: 10_000,
+    maxStreamsPerSession: 4,
+  });
+  const set = loadConfig({
+    AGENTKEYS_RATE_LOGIN: "5/s",
+    AGENTKEYS_RATE_FAUCET: "3/h",
+    AGENTKEYS_RATE_MINT: "20/min",
+    AGENTKEYS_MAX_PENDING_LOGINS: "7",
+    AGENTKEYS_MAX_STREAMS_PER_SESSION: "1",
+  }).guards;
+  assertEquals(set, {
+    loginRate: { capacity: 5, periodMs: 1_000 },
+    faucetRate: { capacity: 3, periodMs: 3_600_000 },
+    mintRate: { capacity: 20, periodMs: 60_000 },
+    maxPendingLogins: 7,
+    maxStreamsPerSession: 1,
+  });
+  for (const name of ["AGENTKEYS_RATE_LOGIN", "AGENTKEYS_RATE_FAUCET", "AGENTKEYS_RATE_MINT"]) {
+    for (const bad of ["30", "0/min", "30/day", "-1/s", "x/min"]) {
+      assertThrows(() => loadConfig({ [name]: bad }), ConfigError, name);
+    }
+  }
+  for (const name of ["AGENTKEYS_MAX_PENDING_LOGINS", "AGENTKEYS_MAX_STREAMS_PER_SESSION"]) {
+    for (const bad of ["0", "-3", "many", "1.5"]) {
+      assertThrows(() => loadConfig({ [name]: bad }), ConfigError, name);
+    }
+  }
+});
