@@ -41,14 +41,16 @@ export function epochRoutes(deps: EpochRouteDeps): Hono<SessionEnv> {
 
   app.get("/v1/epochs", session, async (c) => {
     const s = c.get("session");
-    const view = await admin.overview(s.operatorOmni);
+    // The whole store's counts say how much other operators keep: admins only (global: null).
+    const isAdminSession = await isAdmin(c, broker);
+    const view = await admin.overview(s.operatorOmni, { global: isAdminSession });
     const body: Record<string, unknown> = {
       active: view.active,
       epochs: view.epochs.map(wireEpoch),
       census: wireCensus(view.latestGlobal, view.latestOperator),
     };
     // Chain gaps are the admin's business (their errors may name internal endpoints).
-    if (await isAdmin(c, broker)) body.chain_pending = view.pending;
+    if (isAdminSession) body.chain_pending = view.pending;
     return c.json(body);
   });
 

@@ -70,10 +70,8 @@ export function reencryptRoutes(deps: ReencryptRouteDeps): Hono<SessionEnv> {
   app.get("/v1/reencrypt/jobs", session, async (c) => {
     const s = operatorOnly(c);
     const admin = await isAdmin(c, broker);
-    // The runner keeps the 50 most recent; an operator sees its own among them.
-    const jobs = (await runner.list(50))
-      .filter((j) => admin || j.params.operator_omni === s.operatorOmni)
-      .slice(0, LIST_LIMIT)
+    // The runner keeps the most recent jobs of each operator; an operator sees only its own.
+    const jobs = (await runner.list(LIST_LIMIT, admin ? undefined : s.operatorOmni))
       .map(publicJob);
     return c.json({ jobs });
   });

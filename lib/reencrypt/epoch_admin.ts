@@ -121,7 +121,7 @@ export interface ReconcileResult {
 export interface EpochOverview {
   active: number;
   epochs: EpochInfo[];
-  /** The latest census that counted the whole store. */
+  /** The latest census that counted the whole store (`null` when none, or not asked for). */
   latestGlobal: Census | null;
   /** The latest census that counted the asked operator's actors (when one was asked). */
   latestOperator: Census | null;
@@ -157,13 +157,17 @@ export class EpochAdmin {
   }
 
   /**
-   * The epoch table (re-read: another process may have rotated), the latest global census,
-   * the latest census of `operatorOmni` when given, and the pending chain records.
+   * The epoch table (re-read: another process may have rotated), the latest global census
+   * (unless `global: false`: the whole store's counts are for admins only), the latest census of
+   * `operatorOmni` when given, and the pending chain records.
    */
-  async overview(operatorOmni?: string): Promise<EpochOverview> {
+  async overview(
+    operatorOmni?: string,
+    options: { global?: boolean } = {},
+  ): Promise<EpochOverview> {
     await this.#d.keystore.reload();
     const [latestGlobal, latestOperator, pending] = await Promise.all([
-      this.#d.censusStore.latestGlobal(),
+      options.global === false ? null : this.#d.censusStore.latestGlobal(),
       operatorOmni === undefined ? null : this.#d.censusStore.latestFor(operatorOmni),
       this.#d.pending.list(),
     ]);

@@ -61,7 +61,7 @@ export interface JobRunnerDeps {
   heartbeatMs?: number;
   /** A running job whose heartbeat is older than this is abandoned. Default 30 s. */
   staleMs?: number;
-  /** Finished jobs kept (records and event logs); older ones are pruned. Default 50. */
+  /** Finished jobs kept per operator (records and event logs); older ones are pruned. Default 50. */
   keepJobs?: number;
   /**
    * Events buffered per in-process subscriber. A slower subscriber (a stalled SSE client) drops
@@ -322,9 +322,9 @@ export class JobRunner {
     return record;
   }
 
-  /** The most recent jobs first. */
-  async list(limit = 20): Promise<JobRecord[]> {
-    const records = await this.#deps.jobs.list(limit);
+  /** The most recent jobs first; with `operatorOmni`, only that operator's. */
+  async list(limit = 20, operatorOmni?: string): Promise<JobRecord[]> {
+    const records = await this.#deps.jobs.list(limit, operatorOmni);
     return records.map((r) => this.#live.get(r.job_id)?.record ?? r).map((r) => structuredClone(r));
   }
 

@@ -148,11 +148,22 @@ export class KvJobStore {
     return (await this.kv.get<JobRecord>(recordKey(jobId))).value;
   }
 
-  /** The most recent jobs first (job ids sort by start time). */
-  async list(limit = 20): Promise<JobRecord[]> {
+  /**
+   * The most recent jobs first (job ids sort by start time); with `operatorOmni`, only jobs for
+   * that operator (`params.operator_omni`, or `"all"`).
+   */
+  async list(limit = 20, operatorOmni?: string): Promise<JobRecord[]> {
     const out: JobRecord[] = [];
-    const iter = this.kv.list<JobRecord>({ prefix: ["jobs", "record"] }, { reverse: true, limit });
-    for await (const entry of iter) out.push(entry.value);
+    const iter = this.kv.list<JobRecord>(
+      { prefix: ["jobs", "record"] },
+      { reverse: true, ...(operatorOmni === undefined ? { limit } : {}) },
+    );
+    for await (const entry of iter) {
+      if (out.length >= limit) break;
+      if (operatorOmni === undefined || entry.value.params.operator_omni === operatorOmni) {
+        out.push(entry.value);
+      }
+    }
     return out;
   }
 
@@ -252,15 +263,20 @@ export class KvJobStore {
   }
 
   /**
-   * Deletes the records and event logs of finished jobs beyond the `keep` most recent, so the
-   * KV file does not grow without bound (a 100,000-blob job logs about 20 MB of events).
+   * Deletes the records and event logs of finished jobs beyond the `keep` most recent of each
+   * operator (`params.operator_omni`; `"all"` counts as one more), so the KV file does not grow
+   * without bound (a 100,000-blob job logs about 20 MB of events). Per operator, so that one
+   * operator starting many jobs cannot push another's history out.
    */
   async prune(keep: number): Promise<number> {
-    let seen = 0;
+    const seen = new Map<string, number>();
     let removed = 0;
     const iter = this.kv.list<JobRecord>({ prefix: ["jobs", "record"] }, { reverse: true });
     for await (const entry of iter) {
-      if (++seen <= keep || entry.value.state === "running") continue;
+      const owner = entry.value.params.operator_omni;
+      const rank = (seen.get(owner) ?? 0) + 1;
+      seen.set(owner, rank);
+      if (rank <= keep || entry.value.state === "running") continue;
       const jobId = entry.value.job_id;
       let op = this.kv.atomic();
       let n = 0;

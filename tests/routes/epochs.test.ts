@@ -119,12 +119,19 @@ Deno.test("census: operator scope for everyone, global for admins; GET shows bot
   assertEquals(g.global, { "1": 3 });
   assertEquals(g.operator, { "1": 1 }, "the admin's own operator");
 
+  // The whole store's counts are the admin's; an operator sees only its own.
   const view = await w.s.call("GET", "/v1/epochs", w.operator.token);
   const c = view.body.census as Record<string, unknown>;
-  assertEquals(c.global, { "1": 3 });
-  assertEquals(c.taken_at, g.taken_at);
+  assertEquals(c.global, null);
+  assertEquals(c.taken_at, census.taken_at);
   assertEquals(c.operator, { "1": 2 });
   assertEquals(c.operator_taken_at, census.taken_at);
+  const agentView = await w.s.call("GET", "/v1/epochs", w.agent.token);
+  const a = agentView.body.census as Record<string, unknown>;
+  assertEquals([agentView.status, a.global, a.operator], [200, null, { "1": 2 }]);
+  const adminView = await w.s.call("GET", "/v1/epochs", w.admin.token);
+  const ac = adminView.body.census as Record<string, unknown>;
+  assertEquals([ac.global, ac.taken_at, ac.operator], [{ "1": 3 }, g.taken_at, { "1": 1 }]);
 });
 
 Deno.test("destroy: refusals with clear codes; epoch_in_use carries the counts", async () => {

@@ -281,3 +281,22 @@ Deno.test("job store: list newest first; prune keeps the newest finished jobs", 
     for await (const _ of kv.list({ prefix: ["jobs", "events"] })) events++;
     assertEquals(events, 4);
   }));
+
+Deno.test("job store: retention is per operator; one operator's many jobs never prune another's", () =>
+  withKv(async (kv) => {
+    const store = new KvJobStore(kv);
+    const other = "0x" + "9".repeat(64);
+    const add = async (i: number, operator: string) => {
+      const record = job(`rj_${String(i).padStart(20, "0")}`, "succeeded");
+      record.params.operator_omni = operator;
+      await store.append(record, [{ id: 1, event: "end", data: {} }]);
+    };
+    await add(0, OP); // the oldest job of all, and OP's only one
+    for (let i = 1; i <= 5; i++) await add(i, other);
+    await add(6, "all");
+    assertEquals(await store.prune(2), 3, "the other operator's jobs 1-3 go");
+    assertEquals((await store.list(10)).map((j) => j.job_id.slice(-1)), ["6", "5", "4", "0"]);
+    assertEquals((await store.list(10, OP)).map((j) => j.job_id.slice(-1)), ["0"]);
+    assertEquals((await store.list(1, other)).map((j) => j.job_id.slice(-1)), ["5"]);
+    assertEquals((await store.list(10, "all")).map((j) => j.job_id.slice(-1)), ["6"]);
+  }));
