@@ -47,6 +47,10 @@ export type CapRoute =
 /** What `GET /v1/chain` returns. */
 export interface ChainInfo {
   chain_id: number;
+  /**
+   * Embedded chain only: the service's JSON-RPC proxy (`<service URL>/v1/chain/rpc`), which
+   * forwards standard reads and `eth_sendRawTransaction` (sign locally) and refuses the rest.
+   */
   rpc_url?: string;
   contracts: Record<
     "AgentRegistry" | "ScopeRegistry" | "K3EpochCounter" | "AuditAnchor",

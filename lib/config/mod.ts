@@ -38,7 +38,8 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: "AGENTKEYS_PUBLIC_URL",
     default: "http://HOST:PORT",
-    description: "the URL clients use: OIDC issuer and SIWE URI",
+    description:
+      "the URL clients use: OIDC issuer, SIWE domain and URI; requests naming another host than this one or loopback (with the bound port) are refused (421); with PORT `0` the default takes the port bound",
   },
   {
     name: "AGENTKEYS_SEAL_KEY",
@@ -173,7 +174,7 @@ export const SETTINGS: readonly Setting[] = [
     name: "AGENTKEYS_ANVIL_PORT",
     default: "0",
     description:
-      "embedded chain only: the port anvil listens on (127.0.0.1); `0` picks a free one, published by `GET /v1/chain`",
+      "embedded chain only: the port anvil listens on (127.0.0.1); `0` picks a free one. Never published: clients use the service's proxy `POST /v1/chain/rpc`; headless commands find anvil through the 0600 `service.json`",
   },
   {
     name: "AGENTKEYS_URL",
