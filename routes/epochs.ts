@@ -91,18 +91,23 @@ export function epochRoutes(deps: EpochRouteDeps): Hono<SessionEnv> {
       throw new ApiError(400, "bad_request", "force must be true or false");
     }
     const r = await admin.destroy(Number(n), { force: body.force === true, by: s.address });
+    // A supplied seal key still opens pre-destruction copies of the keystore: say so to the
+    // admin and in the service log.
+    const seal = { seal_key: r.sealKey, ...(r.warning ? { warning: r.warning } : {}) };
+    if (r.warning) console.warn(`epoch ${r.epoch} destroyed: ${r.warning}`);
     if (r.chain.status === "recorded") {
       return c.json({
         epoch: r.epoch,
         destroyed_at: r.destroyedAt,
         tx_hash: r.chain.txHash,
         forced: r.forced,
+        ...seal,
       });
     }
     return unrecorded(
       c,
       `epoch ${r.epoch} is destroyed, but the chain did not record it`,
-      { epoch: r.epoch, destroyed_at: r.destroyedAt, forced: r.forced },
+      { epoch: r.epoch, destroyed_at: r.destroyedAt, forced: r.forced, ...seal },
       r.chain,
     );
   });

@@ -14,6 +14,7 @@ import {
   EpochInUse,
   EpochNotFound,
   EpochNotRetiring,
+  EpochTagInUse,
   InvalidReencryptParams,
   JobNotFound,
   JobRunning,
@@ -111,6 +112,16 @@ function reencryptError(c: Context, err: ReencryptError): Response {
       count: err.count,
       census: err.census,
       last_write_at: err.lastWriteAt,
+    }, 409);
+  }
+  if (err instanceof EpochTagInUse) {
+    return c.json({
+      ...base,
+      epoch: err.epoch,
+      destroyed_epoch: err.destroyedEpoch,
+      reason: err.reason,
+      count: err.count,
+      census_taken_at: err.censusTakenAt,
     }, 409);
   }
   if (err instanceof SessionExpired) return c.json(base, 401);

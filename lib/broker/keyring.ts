@@ -41,9 +41,25 @@ interface StoredKey {
   retired_at?: number; // ms
 }
 
+/**
+ * A seal key that can change while the process runs (the signer's `SealKey`: the embedded
+ * `seal.key` moves to a fresh key whenever an epoch is destroyed). Structural, so the broker
+ * does not import the signer.
+ */
+export interface KeyringSealer {
+  seal(aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
+  open(aad: Uint8Array, sealed: Uint8Array): Promise<Uint8Array>;
+}
+
+/** The AAD a keyring file of `purpose` is sealed with (for re-sealing under a new seal key). */
+export function keyringSealAad(purpose: "k1" | "k2"): Uint8Array {
+  return new TextEncoder().encode(`agentkeys.keyring.${purpose}.v1`);
+}
+
 export interface KeyringOptions {
   path: string;
-  sealKey: Uint8Array;
+  /** 32 bytes, or a sealer whose key may change (the data directory's `SealKey`). */
+  sealKey: Uint8Array | KeyringSealer;
   /** Label bound into the seal, so a K1 file cannot be passed off as K2. */
   purpose: "k1" | "k2";
   /** Give each key a self-signed certificate in `x5c` (OIDC). */
@@ -130,7 +146,16 @@ export class SigningKeyring {
   }
 
   #aad() {
-    return new TextEncoder().encode(`agentkeys.keyring.${this.options.purpose}.v1`);
+    return keyringSealAad(this.options.purpose);
+  }
+
+  #sealer(): KeyringSealer {
+    const key = this.options.sealKey;
+    if (!(key instanceof Uint8Array)) return key;
+    return {
+      seal: (aad, plaintext) => sealSecret(key, aad, plaintext),
+      open: (aad, sealed) => Promise.resolve(openSecret(key, aad, sealed)),
+    };
   }
 
   async #generate(): Promise<StoredKey> {
@@ -196,7 +221,7 @@ export class SigningKeyring {
     try {
       const sealed = Uint8Array.fromBase64(JSON.parse(text).sealed);
       const doc = JSON.parse(
-        new TextDecoder().decode(openSecret(this.options.sealKey, this.#aad(), sealed)),
+        new TextDecoder().decode(await this.#sealer().open(this.#aad(), sealed)),
       );
       if (!Array.isArray(doc.keys) || doc.keys.length === 0) throw new Error("no keys");
       return doc.keys;
@@ -207,7 +232,7 @@ export class SigningKeyring {
 
   #write(keys: StoredKey[]): Promise<void> {
     const body = new TextEncoder().encode(JSON.stringify({ keys }));
-    const sealed = sealSecret(this.options.sealKey, this.#aad(), body);
+    const sealed = this.#sealer().seal(this.#aad(), body);
     return writeFileAtomic(
       this.options.path,
       new TextEncoder().encode(JSON.stringify({ sealed: sealed.toBase64() }) + "\n"),

@@ -18,6 +18,7 @@
 
 import { hkdfSync } from "node:crypto";
 import { AES_GCM_KEY_BYTES } from "./aead.ts";
+import { EnvelopeEpochDestroyed } from "./errors.ts";
 
 /** The data classes a blob can belong to; each gets its own KEK. */
 export type DataClass = "credentials" | "memory" | "inbound";
@@ -88,13 +89,18 @@ const CONSTRUCT = Symbol("Kek.construct");
  */
 export class Kek {
   readonly #key: Uint8Array;
+  /** Set by {@linkcode wipe}: the destroyed epoch this KEK was derived from. */
+  #wipedFor?: number;
   /** The data class this KEK was derived for. */
   readonly dataClass: DataClass;
   /** The actor (64 lowercase hex digits) this KEK was derived for. */
   readonly actorHex: string;
 
   static {
-    kekBytes = (kek) => kek.#key;
+    kekBytes = (kek) => {
+      if (kek.#wipedFor !== undefined) throw new EnvelopeEpochDestroyed(kek.#wipedFor);
+      return kek.#key;
+    };
     newKek = (key, dataClass, actorHex) => new Kek(CONSTRUCT, key, dataClass, actorHex);
   }
 
@@ -105,6 +111,16 @@ export class Kek {
     this.dataClass = dataClass;
     this.actorHex = actorHex;
     Object.freeze(this);
+  }
+
+  /**
+   * Zeroes the key bytes because `epoch`, the K3 epoch this KEK was derived from, was
+   * destroyed: a memory dump taken afterwards holds nothing of it. Any later use throws
+   * `EnvelopeEpochDestroyed(epoch)` instead of encrypting under an all-zero key.
+   */
+  wipe(epoch: number): void {
+    this.#wipedFor ??= epoch;
+    this.#key.fill(0);
   }
 
   /** Never the key: only the binding, so a KEK that reaches a log leaks nothing. */

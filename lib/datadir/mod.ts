@@ -18,13 +18,46 @@
 
 import { join, resolve } from "node:path";
 import type { Config } from "../config/mod.ts";
-import { EpochKeystore, KEYSTORE_FILE, loadSealKey } from "../signer/mod.ts";
+import { keyringSealAad } from "../broker/mod.ts";
+import {
+  EpochKeystore,
+  KEYSTORE_FILE,
+  KEYSTORE_SEAL_AAD,
+  resealFiles,
+  type RotationStep,
+  type SealedFile,
+  SealKey,
+} from "../signer/mod.ts";
 import { type BlobStore, FsBlobStore, S3BlobStore } from "../store/mod.ts";
 import { KvStateStore } from "../state/mod.ts";
-import { pathExists } from "../fsutil/mod.ts";
+import { pathExists, withFileLock } from "../fsutil/mod.ts";
 
 /** The state file inside the data directory. */
 export const STATE_FILE = "state.kv";
+
+/** The broker's sealed keyrings (K1, K2) inside the data directory; `lib/service` opens them. */
+export const KEYRING_FILES = { k1: "broker/k1.json", k2: "broker/k2.json" } as const;
+
+/**
+ * Every file of `dataDir` sealed under the seal key: what a seal key rotation or
+ * `deno task signer reseal` must move to the new key. The keystore is written under its own
+ * lock by the caller; each keyring is re-sealed under the lock its writers use.
+ */
+export function sealedFiles(dataDir: string): SealedFile[] {
+  const ring = (purpose: "k1" | "k2") => {
+    const path = join(dataDir, KEYRING_FILES[purpose]);
+    return { path, aad: keyringSealAad(purpose), lock: `${path}.lock` };
+  };
+  return [{ path: join(dataDir, KEYSTORE_FILE), aad: KEYSTORE_SEAL_AAD }, ring("k1"), ring("k2")];
+}
+
+/**
+ * Runs `fn` under the keystore's file lock: the lock every change of the keystore and of the
+ * seal key holds (see `lib/signer/seal_key.ts`).
+ */
+export function withKeystoreLock<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
+  return withFileLock(`${join(dataDir, KEYSTORE_FILE)}.lock`, fn);
+}
 
 /** A keystore was expected in the data directory and is not there. */
 export class NoKeystore extends Error {
@@ -42,8 +75,11 @@ export interface DataDirCore {
   config: Config;
   /** The data directory, absolute. */
   dataDir: string;
-  /** Seals the keystore and the broker keyrings. */
-  sealKey: Uint8Array;
+  /**
+   * Seals the keystore and the broker keyrings. On the embedded default it changes whenever an
+   * epoch is destroyed: hand this object (not its bytes) to whatever seals.
+   */
+  sealKey: SealKey;
   keystore: EpochKeystore;
   /** The configured store (wrapped, when `wrapStore` was given). */
   store: BlobStore;
@@ -61,6 +97,8 @@ export interface OpenDataDirOptions {
   create?: boolean;
   /** Wraps the configured store (tests inject faults here). */
   wrapStore?: (store: BlobStore) => BlobStore;
+  /** Tests: simulate a crash during a seal key rotation (see `SealKey`). */
+  crashAfter?: (step: RotationStep) => void;
 }
 
 /**
@@ -76,7 +114,15 @@ export async function openDataDir(
   const keystorePath = join(dataDir, KEYSTORE_FILE);
   if (!create && !(await pathExists(keystorePath))) throw new NoKeystore(keystorePath);
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const sealKey = await loadSealKey({ configured: config.sealKey, dataDir, keystorePath });
+  const sealKey = await SealKey.load({
+    configured: config.sealKey,
+    dataDir,
+    keystorePath,
+    files: sealedFiles(dataDir),
+    crashAfter: options.crashAfter,
+  });
+  // A seal key rotation interrupted by a crash is finished before anything reads a sealed file.
+  if (sealKey.pending) await withKeystoreLock(dataDir, () => sealKey.recover());
   const keystore = await EpochKeystore.open({ path: keystorePath, sealKey, create });
   const base = await openStore(config, dataDir);
   const store = options.wrapStore ? options.wrapStore(base) : base;
@@ -112,4 +158,52 @@ async function openStore(config: Config, dataDir: string): Promise<BlobStore> {
   });
   await store.ensureBucket();
   return store;
+}
+
+/** What {@linkcode resealDataDir} did. */
+export interface ResealResult {
+  /** `rotated`: the embedded `seal.key` was replaced; `supplied`: moved to the given new key. */
+  mode: "rotated" | "supplied";
+  /** Sealed files re-sealed now. */
+  resealed: string[];
+  /** Files already under the new key (a re-run after an interrupted reseal). */
+  already: string[];
+}
+
+/**
+ * Moves every sealed file of the data directory (keystore, broker keyrings) to a new seal key,
+ * under the keystore lock. With a supplied seal key (`config.sealKey`, the old one) `newKey` is
+ * required and every file is checked before anything is written: a wrong old key throws
+ * `KeystoreUnsealFailed` and rewrites nothing. On the embedded default `newKey` must be absent:
+ * `seal.key` is rotated with the crash-safe protocol of `lib/signer/seal_key.ts`.
+ *
+ * ```ts
+ * await resealDataDir(loadConfig(Deno.env.toObject()), { newKey });
+ * ```
+ */
+export async function resealDataDir(
+  config: Config,
+  options: { newKey?: Uint8Array } = {},
+): Promise<ResealResult> {
+  const dataDir = resolve(config.dataDir);
+  const keystorePath = join(dataDir, KEYSTORE_FILE);
+  if (!(await pathExists(keystorePath))) throw new NoKeystore(keystorePath);
+  const files = sealedFiles(dataDir);
+  if (config.sealKey) {
+    if (!options.newKey) throw new TypeError("a supplied seal key needs the new key");
+    const newKey = options.newKey;
+    const r = await withKeystoreLock(dataDir, () => resealFiles(files, config.sealKey!, newKey));
+    return { mode: "supplied", ...r };
+  }
+  if (options.newKey) {
+    throw new TypeError("the embedded seal key is replaced by a generated one; give no new key");
+  }
+  const sealKey = await SealKey.load({ dataDir, keystorePath, files });
+  await withKeystoreLock(dataDir, async () => {
+    await sealKey.recover();
+    await sealKey.rotate();
+  });
+  const existing = [];
+  for (const f of files) if (await pathExists(f.path)) existing.push(f.path);
+  return { mode: "rotated", resealed: existing, already: [] };
 }

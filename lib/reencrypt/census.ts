@@ -96,6 +96,7 @@ export async function takeCensus(options: CensusOptions): Promise<Census> {
     : new Set(await actorHexesOf(options.actors!, options.operatorOmni));
   const global: EpochCounts = {};
   const operator: EpochCounts = {};
+  const destroyedTags: EpochCounts = {};
   const source: AsyncIterable<ScanItem> = scope === "global"
     ? globalKeys(options.store)
     : scanActors(options.store, [...operatorActors!], DATA_CLASSES);
@@ -111,7 +112,13 @@ export async function takeCensus(options: CensusOptions): Promise<Census> {
         const head = await options.store.getRange(item.key, 0, 0);
         if (head === null) return; // deleted since listed: not a blob any more
         const label = censusLabel(head.body[0], head.size, epochForTag);
-        if (scope === "global") global[label] = (global[label] ?? 0) + 1;
+        if (scope === "global") {
+          global[label] = (global[label] ?? 0) + 1;
+          if (label === "destroyed") {
+            const tag = String(head.body[0]);
+            destroyedTags[tag] = (destroyedTags[tag] ?? 0) + 1;
+          }
+        }
         if (
           operatorActors !== undefined && item.actorHex !== null &&
           operatorActors.has(item.actorHex)
@@ -130,7 +137,7 @@ export async function takeCensus(options: CensusOptions): Promise<Census> {
     taken_at: takenAt.toISOString(),
     finished_at: now().toISOString(),
     scope,
-    ...(scope === "global" ? { global } : {}),
+    ...(scope === "global" ? { global, destroyed_tags: destroyedTags } : {}),
     ...(options.operatorOmni === undefined
       ? {}
       : { operator, operator_omni: options.operatorOmni }),

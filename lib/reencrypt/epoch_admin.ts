@@ -33,14 +33,21 @@ import type { AuditLog, Census, KvCensusStore, WriteLedger } from "../state/mod.
 import type { BlobStore } from "../store/mod.ts";
 import { takeCensus } from "./census.ts";
 import { EpochInUse, EpochNotFound, EpochNotRetiring } from "./errors.ts";
-import { censusDestroyGuard } from "./guard.ts";
+import { censusDestroyGuard, censusRotateGuard } from "./guard.ts";
 import type { EpochRecorder, KvChainPending, PendingChainRecord } from "./recorder.ts";
 import type { ActorDirectory } from "./types.ts";
 
 /** The keystore operations epoch administration uses (`EpochKeystore` fits). */
 export type AdminKeystore = Pick<
   EpochKeystore,
-  "activeEpoch" | "list" | "stateOf" | "epochForTag" | "rotate" | "destroy" | "reload"
+  | "activeEpoch"
+  | "list"
+  | "stateOf"
+  | "epochForTag"
+  | "rotate"
+  | "destroy"
+  | "reload"
+  | "sealKeyRotates"
 >;
 
 /** What an {@linkcode EpochAdmin} works with. */
@@ -97,6 +104,25 @@ export interface DestroyResult {
   destroyedAt: string;
   forced: boolean;
   chain: ChainOutcome;
+  /**
+   * `rotated`: the keystore moved to a fresh embedded seal key with the destruction, so an older
+   * copy of the keystore cannot be opened any more. `supplied`: the seal key comes from
+   * AGENTKEYS_SEAL_KEY and did not change — see `warning`.
+   */
+  sealKey: "rotated" | "supplied";
+  /** Set when the forward-secrecy bound does not yet hold against backups. */
+  warning?: string;
+}
+
+/**
+ * What a destruction under a supplied seal key must say: the old key still opens any copy of the
+ * keystore taken before it.
+ */
+export function suppliedSealKeyWarning(epoch: number): string {
+  return `the seal key comes from AGENTKEYS_SEAL_KEY and was not changed: any copy of the ` +
+    `keystore taken before this destruction (a backup) still opens epoch ${epoch} with it. ` +
+    "Move to a new seal key (`deno task signer reseal --new-seal-key-file FILE`) and retire " +
+    "the old one everywhere it is kept for the forward-secrecy bound to hold against backups";
 }
 
 /** One pending record's fate in {@linkcode EpochAdmin.reconcile}. */
@@ -191,7 +217,9 @@ export class EpochAdmin {
    */
   rotate(options: { by?: string } = {}): Promise<RotateResult> {
     return exclusive(async () => {
-      const { active, previous } = await this.#d.keystore.rotate();
+      const { active, previous } = await this.#d.keystore.rotate({
+        guard: censusRotateGuard({ censusStore: this.#d.censusStore }),
+      });
       const at = this.#now().toISOString();
       const by = options.by === undefined ? {} : { by: options.by };
       const recorder = this.#d.recorder;
@@ -355,10 +383,14 @@ export class EpochAdmin {
         if (e instanceof EpochStateError) this.#assertRetiring(epoch);
         throw e;
       }
+      const seal = this.#d.keystore.sealKeyRotates
+        ? { sealKey: "rotated" as const }
+        : { sealKey: "supplied" as const, warning: suppliedSealKeyWarning(epoch) };
       await this.#d.audit.append("epoch_destroyed", {
         epoch,
         destroyed_at: destroyedAt,
         forced: force,
+        seal_key: seal.sealKey,
         ...by,
       });
       const recorder = this.#d.recorder;
@@ -370,12 +402,24 @@ export class EpochAdmin {
           at: destroyedAt,
         });
         const reason = this.#d.noRecorderReason ?? DEFAULT_NO_RECORDER;
-        return { epoch, destroyedAt, forced: force, chain: { status: "not_recorded", reason } };
+        return {
+          epoch,
+          destroyedAt,
+          forced: force,
+          chain: { status: "not_recorded", reason },
+          ...seal,
+        };
       }
       try {
         const { txHash } = await recorder.recordEpochDestroyed(epoch);
         await this.#d.audit.append("epoch_destroyed_recorded", { epoch, tx_hash: txHash });
-        return { epoch, destroyedAt, forced: force, chain: { status: "recorded", txHash } };
+        return {
+          epoch,
+          destroyedAt,
+          forced: force,
+          chain: { status: "recorded", txHash },
+          ...seal,
+        };
       } catch (e) {
         const error = (e as Error).message;
         await this.#d.pending.add({
@@ -390,7 +434,7 @@ export class EpochAdmin {
           epoch,
           error,
         });
-        return { epoch, destroyedAt, forced: force, chain: { status: "failed", error } };
+        return { epoch, destroyedAt, forced: force, chain: { status: "failed", error }, ...seal };
       }
     });
   }

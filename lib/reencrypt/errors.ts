@@ -61,6 +61,39 @@ function epochInUseMessage(
   }
 }
 
+/** Why {@linkcode EpochTagInUse} refused. */
+export type EpochTagInUseReason = "no_census" | "census_before_destroy" | "blobs_remain";
+
+/**
+ * Rotating to `epoch` was refused: its one-byte tag (`epoch % 256`) was used by the destroyed
+ * epoch `destroyedEpoch`, and no global census since that destruction shows that no blob with
+ * the tag is left. Such a blob would be taken for the new epoch's. HTTP 409
+ * `epoch_tag_in_use`; `deno task signer rotate` exit code 1.
+ */
+export class EpochTagInUse extends ReencryptError {
+  constructor(
+    readonly epoch: number,
+    readonly destroyedEpoch: number,
+    readonly reason: EpochTagInUseReason,
+    /** Blobs with the tag the latest global census counted (0 when it cannot tell). */
+    readonly count: number,
+    /** When the latest global census started, or `null`. */
+    readonly censusTakenAt: string | null,
+  ) {
+    const tag = epoch % 256;
+    const why = reason === "blobs_remain"
+      ? `the latest census (${censusTakenAt}) still counts ${count} blob(s) with tag ${tag}; ` +
+        `tear them down or restore their plaintext first`
+      : reason === "census_before_destroy"
+      ? `the latest census (${censusTakenAt}) predates that destruction; take a new census`
+      : "no global census with per-tag counts exists; take one";
+    super(
+      "epoch_tag_in_use",
+      `epoch ${epoch} would reuse tag ${tag} of destroyed epoch ${destroyedEpoch}: ${why}`,
+    );
+  }
+}
+
 /** Another job runs for this operator. HTTP 409 `job_running`; CLI exit code 1. */
 export class JobRunning extends ReencryptError {
   constructor(readonly jobId: string, readonly operator: string) {

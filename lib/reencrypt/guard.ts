@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { DestroyGuard } from "../signer/mod.ts";
+import type { DestroyGuard, EpochInfo, RotateGuard } from "../signer/mod.ts";
 import type { Census, WriteLedger } from "../state/mod.ts";
-import { EpochInUse } from "./errors.ts";
+import { EpochInUse, EpochTagInUse } from "./errors.ts";
 
 /** Where the guard reads the latest global census (`KvCensusStore` fits). */
 export interface CensusSource {
@@ -60,6 +60,49 @@ export function censusDestroyGuard(
       deps.ledger.lastWrite(epoch),
     ]);
     const refusal = checkEpochEmpty(epoch, census, lastWrite);
+    if (refusal) throw refusal;
+  };
+}
+
+/**
+ * Decides whether epoch `next` may take the tag of the destroyed epoch `destroyed` (pure):
+ * only when a global census started after that destruction and counted no blob with the tag.
+ * Nothing can write under a destroyed tag, so such a census stays valid until the rotation.
+ *
+ * ```ts
+ * checkTagFree(257, { epoch: 1, state: "destroyed", … }, census); // undefined → may rotate
+ * ```
+ */
+export function checkTagFree(
+  next: number,
+  destroyed: EpochInfo,
+  census: Census | null,
+): EpochTagInUse | undefined {
+  const tag = String(next % 256);
+  const takenAt = census?.taken_at ?? null;
+  if (!census?.global || !census.destroyed_tags) {
+    return new EpochTagInUse(next, destroyed.epoch, "no_census", 0, takenAt);
+  }
+  const destroyedAt = Date.parse(destroyed.destroyedAt ?? "");
+  if (!(Date.parse(census.taken_at) > destroyedAt)) {
+    return new EpochTagInUse(next, destroyed.epoch, "census_before_destroy", 0, takenAt);
+  }
+  const count = census.destroyed_tags[tag] ?? 0;
+  if (count > 0) return new EpochTagInUse(next, destroyed.epoch, "blobs_remain", count, takenAt);
+  return undefined;
+}
+
+/**
+ * A {@linkcode RotateGuard} over the latest global census: refuses with
+ * {@linkcode EpochTagInUse} unless {@linkcode checkTagFree} passes.
+ *
+ * ```ts
+ * await keystore.rotate({ guard: censusRotateGuard({ censusStore: new KvCensusStore(kv) }) });
+ * ```
+ */
+export function censusRotateGuard(deps: { censusStore: CensusSource }): RotateGuard {
+  return async (next, destroyed) => {
+    const refusal = checkTagFree(next, destroyed, await deps.censusStore.latestGlobal());
     if (refusal) throw refusal;
   };
 }

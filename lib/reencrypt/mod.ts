@@ -30,12 +30,20 @@ export {
   type Verdict,
 } from "./classify.ts";
 export { CensusCancelled, censusLabel, type CensusOptions, takeCensus } from "./census.ts";
-export { censusDestroyGuard, type CensusSource, checkEpochEmpty } from "./guard.ts";
+export {
+  censusDestroyGuard,
+  censusRotateGuard,
+  type CensusSource,
+  checkEpochEmpty,
+  checkTagFree,
+} from "./guard.ts";
 export {
   EpochInUse,
   type EpochInUseReason,
   EpochNotFound,
   EpochNotRetiring,
+  EpochTagInUse,
+  type EpochTagInUseReason,
   InvalidReencryptParams,
   isExpiry,
   JobNotFound,

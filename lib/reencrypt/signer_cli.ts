@@ -8,7 +8,17 @@
  * deno task signer drop-old-k3 --epoch N [--force] [--use-latest-census]
  * deno task signer reconcile                       record pending epoch changes on chain
  * deno task signer audit-verify                    walk the audit log's hash chain
+ * deno task signer reseal [--new-seal-key-file F]  move the keystore and keyrings to a new seal key
  * ```
+ *
+ * **reseal.** On the embedded default (`seal.key` in the data directory) it replaces `seal.key`
+ * by a fresh key, as every destruction already does. With `AGENTKEYS_SEAL_KEY` (the old key) it
+ * moves every sealed file to the key in `--new-seal-key-file F`: a file (never an argument or an
+ * environment variable, so the key stays out of `ps`, shell history and CI logs) holding 64 hex
+ * characters, readable by its owner only (mode 0600, else exit 2); when F does not exist a fresh
+ * key is generated into it (0600). A wrong old key is refused (exit 1) before anything is
+ * written; a re-run after an interruption finishes the job. Stop the service first: it holds
+ * the old key. The output says what to set next; the key itself is never printed.
  *
  * **drop-old-k3** takes a fresh global census (unless `--use-latest-census`), then destroys the
  * epoch through `censusDestroyGuard`: it refuses (exit 1, with the counts) unless that census
@@ -33,6 +43,7 @@
  * @module
  */
 
+import { timingSafeEqual } from "node:crypto";
 import { parseArgs } from "node:util";
 import { type Config, ConfigError, loadConfig } from "../config/mod.ts";
 import type { AuditLog, Census } from "../state/mod.ts";
@@ -41,6 +52,8 @@ import { EpochInUse, EpochNotFound, EpochNotRetiring, isExpiry } from "./errors.
 import { type Headless, openHeadless } from "./headless.ts";
 import { type TextOut, textOut } from "./cli.ts";
 import { type EpochRecorder, KvChainPending, type PendingChainRecord } from "./recorder.ts";
+import { resealDataDir } from "../datadir/mod.ts";
+import { KeystoreError, parseKey } from "../signer/mod.ts";
 
 export const SIGNER_USAGE = `usage: deno task signer <command>
   epochs                                  list epochs, the latest census, pending chain records
@@ -50,6 +63,9 @@ export const SIGNER_USAGE = `usage: deno task signer <command>
                                           erase a retiring epoch's key once a census proves it empty
   reconcile                               record pending epoch changes on chain
   audit-verify                            check the audit log's hash chain
+  reseal [--new-seal-key-file F]          move the keystore and keyrings to a new seal key
+                                          (F: 0600, 64 hex; created when missing; required
+                                          with AGENTKEYS_SEAL_KEY)
 exit codes: 0 done, 1 refused or not fully recorded, 2 usage error`;
 
 /** What {@linkcode signerMain} may be given instead of the real process environment. */
@@ -85,7 +101,7 @@ export async function signerMain(args: string[], deps: SignerCliDeps): Promise<n
   const out = deps.stdout ?? textOut(Deno.stdout);
   const err = deps.stderr ?? textOut(Deno.stderr);
   let command: string;
-  let flags: { epoch?: number; force: boolean; useLatest: boolean };
+  let flags: { epoch?: number; force: boolean; useLatest: boolean; newKeyFile?: string };
   try {
     ({ command, flags } = parse(args));
   } catch (e) {
@@ -97,6 +113,7 @@ export async function signerMain(args: string[], deps: SignerCliDeps): Promise<n
     await out.write(SIGNER_USAGE + "\n");
     return 0;
   }
+  if (command === "reseal") return await reseal(deps.env, flags.newKeyFile, out, err);
   let headless: Headless;
   try {
     headless = await (deps.openHeadless ?? ((c: Config) => openHeadless(c)))(loadConfig(deps.env));
@@ -162,6 +179,7 @@ function parse(args: string[]) {
         epoch: { type: "string" },
         force: { type: "boolean" },
         "use-latest-census": { type: "boolean" },
+        "new-seal-key-file": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -170,7 +188,15 @@ function parse(args: string[]) {
   }
   const { values, positionals } = parsed;
   if (values.help) return { command: "help", flags: { force: false, useLatest: false } };
-  const commands = ["epochs", "rotate", "census", "drop-old-k3", "reconcile", "audit-verify"];
+  const commands = [
+    "epochs",
+    "rotate",
+    "census",
+    "drop-old-k3",
+    "reconcile",
+    "audit-verify",
+    "reseal",
+  ];
   if (positionals.length !== 1 || !commands.includes(positionals[0])) {
     throw new UsageError(
       positionals.length === 0
@@ -183,7 +209,11 @@ function parse(args: string[]) {
     epoch: undefined as number | undefined,
     force: values.force ?? false,
     useLatest: values["use-latest-census"] ?? false,
+    newKeyFile: values["new-seal-key-file"],
   };
+  if (command !== "reseal" && flags.newKeyFile !== undefined) {
+    throw new UsageError(`${command} takes no --new-seal-key-file`);
+  }
   if (command === "drop-old-k3") {
     if (values.epoch === undefined) throw new UsageError("drop-old-k3 needs --epoch N");
     if (!/^\d+$/.test(values.epoch) || Number(values.epoch) < 1) {
@@ -278,6 +308,10 @@ async function dropOldK3(
     await out.write(
       `epoch ${epoch} destroyed at ${result.destroyedAt}${force ? " (FORCED)" : ""}\n`,
     );
+    if (result.sealKey === "rotated") {
+      await out.write("the keystore and broker keys moved to a fresh seal.key\n");
+    }
+    if (result.warning) await err.write(`signer: WARNING: ${result.warning}\n`);
     switch (result.chain.status) {
       case "not_recorded":
         await out.write(`${notRecorded(result.chain.reason)}\n`);
@@ -366,6 +400,100 @@ async function auditVerify(ctx: Ctx): Promise<number> {
       `(${result.count} entries verified before it)\n`,
   );
   return 1;
+}
+
+/** `reseal`: see the module doc. */
+async function reseal(
+  env: Record<string, string | undefined>,
+  newKeyFile: string | undefined,
+  out: TextOut,
+  err: TextOut,
+): Promise<number> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (e) {
+    await err.write(`signer: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const supplied = config.sealKey !== undefined;
+  if (supplied && newKeyFile === undefined) {
+    await err.write(
+      "signer: the seal key comes from AGENTKEYS_SEAL_KEY: give the new one with " +
+        "--new-seal-key-file F\n" + SIGNER_USAGE + "\n",
+    );
+    return 2;
+  }
+  if (!supplied && newKeyFile !== undefined) {
+    await err.write(
+      "signer: the embedded seal.key is replaced by a generated key; --new-seal-key-file is " +
+        "only for AGENTKEYS_SEAL_KEY\n",
+    );
+    return 2;
+  }
+  let newKey: Uint8Array | undefined;
+  let generated = false;
+  if (newKeyFile !== undefined) {
+    try {
+      ({ key: newKey, generated } = await readNewKeyFile(newKeyFile));
+    } catch (e) {
+      await err.write(`signer: ${(e as Error).message}\n`);
+      return 2;
+    }
+    if (timingSafeEqual(newKey, config.sealKey!)) {
+      await err.write("signer: the new seal key is the current one; nothing to do\n");
+      return 2;
+    }
+  }
+  try {
+    const r = await resealDataDir(config, { newKey });
+    newKey?.fill(0);
+    if (r.mode === "rotated") {
+      await out.write(
+        `moved ${r.resealed.length} sealed file(s) to a fresh seal key; seal.key was replaced ` +
+          "and the old key's bytes overwritten. A running service picks the new key up by " +
+          "itself.\n",
+      );
+      return 0;
+    }
+    await out.write(
+      (generated ? `generated a new seal key into ${newKeyFile} (0600)\n` : "") +
+        `moved ${r.resealed.length} sealed file(s) to the new seal key` +
+        (r.already.length ? ` (${r.already.length} already were)` : "") + ".\n" +
+        `Next: set AGENTKEYS_SEAL_KEY to the contents of ${newKeyFile} for every process on ` +
+        "this data directory (service, signer, reencrypt) and restart the service; then " +
+        `delete ${newKeyFile} and retire the old key everywhere it is kept (secret stores, ` +
+        "backups of the environment): only then does a keystore backup taken before a " +
+        "destruction stop opening the destroyed epochs.\n",
+    );
+    return 0;
+  } catch (e) {
+    await err.write(`signer: ${(e as Error).message}\n`);
+    return e instanceof KeystoreError && e.code !== "keystore_unseal_failed" ? 2 : 1;
+  }
+}
+
+/** Reads (or creates, 0600) the new seal key file; refuses group/other access. */
+async function readNewKeyFile(path: string): Promise<{ key: Uint8Array; generated: boolean }> {
+  let text: string;
+  let generated = false;
+  try {
+    const info = await Deno.stat(path);
+    if (info.mode !== null && (info.mode & 0o077) !== 0) {
+      throw new Error(
+        `${path} is readable by others (mode ${(info.mode & 0o777).toString(8)}); chmod 600 it`,
+      );
+    }
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    const key = crypto.getRandomValues(new Uint8Array(32));
+    await Deno.writeTextFile(path, key.toHex() + "\n", { createNew: true, mode: 0o600 });
+    key.fill(0);
+    text = await Deno.readTextFile(path);
+    generated = true;
+  }
+  return { key: parseKey(text, path), generated };
 }
 
 function countsText(census: Census): string {

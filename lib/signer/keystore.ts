@@ -9,6 +9,11 @@
  * file first, so that a CLI and the service sharing a data directory cannot lose each other's
  * rotation. The file is replaced atomically and never rewritten when it cannot be opened.
  *
+ * A destroyed epoch's key leaves memory as well as the file: the K3 bytes and every KEK derived
+ * from them are zeroed (also when {@linkcode EpochKeystore.refresh} sees a destruction made by
+ * another process), and on the embedded seal key a destruction moves the keystore to a fresh seal
+ * key (see `seal_key.ts`), so an old copy of the file no longer opens.
+ *
  * @module
  */
 
@@ -19,7 +24,6 @@ import {
   EnvelopeEpochDestroyed,
   EnvelopeUnknownEpoch,
   type Kek,
-  openSecret,
   sealSecret,
 } from "../crypto/mod.ts";
 import { readTextIfExists, withFileLock, writeFileAtomic } from "../fsutil/mod.ts";
@@ -27,8 +31,10 @@ import {
   EpochStateError,
   EpochTagCollision,
   KeystoreCorrupt,
+  KeystoreError,
   KeystoreUnsealFailed,
 } from "./errors.ts";
+import { SealKey } from "./seal_key.ts";
 
 export type EpochState = "active" | "retiring" | "destroyed";
 
@@ -48,11 +54,18 @@ export interface EpochInfo {
  */
 export type DestroyGuard = (epoch: number) => Promise<void>;
 
+/**
+ * Called by {@linkcode EpochKeystore.rotate} (inside the lock) when the next epoch's one-byte tag
+ * was used by a destroyed epoch; throws to refuse. Blobs left under that destroyed epoch would
+ * otherwise be read as the new epoch's (the census supplies the check, see lib/reencrypt).
+ */
+export type RotateGuard = (next: number, destroyed: EpochInfo) => Promise<void>;
+
 export interface KeystoreOptions {
   /** The sealed keystore file, e.g. `$AGENTKEYS_DATA_DIR/signer/keystore.json`. */
   path: string;
-  /** 32-byte seal key. */
-  sealKey: Uint8Array;
+  /** The 32-byte seal key, or a {@linkcode SealKey} that can change (the embedded `seal.key`). */
+  sealKey: Uint8Array | SealKey;
   /** Create the file with epoch 1 active when it does not exist (default true). */
   create?: boolean;
   /** Most KEKs kept derived at once (default 4096). */
@@ -68,6 +81,9 @@ interface EpochRecord extends EpochInfo {
 const FORMAT = "agentkeys.keystore";
 const VERSION = 1;
 const SEAL_AAD = new TextEncoder().encode(`${FORMAT}.v${VERSION}`);
+
+/** The AAD the keystore is sealed with, for re-sealing it under another seal key. */
+export const KEYSTORE_SEAL_AAD: Uint8Array = SEAL_AAD.slice();
 
 /**
  * The signer's K3 keystore.
@@ -86,14 +102,15 @@ export class EpochKeystore {
   #stamp = "";
   #checkedAt = 0;
   readonly #path: string;
-  readonly #sealKey: Uint8Array;
+  readonly #seal: SealKey;
   readonly #cacheSize: number;
   readonly #now: () => Date;
 
   private constructor(options: KeystoreOptions) {
-    if (options.sealKey.length !== 32) throw new TypeError("the seal key must be 32 bytes");
     this.#path = options.path;
-    this.#sealKey = options.sealKey.slice();
+    this.#seal = options.sealKey instanceof SealKey
+      ? options.sealKey
+      : SealKey.fixed(options.sealKey);
     this.#cacheSize = options.kekCacheSize ?? 4096;
     this.#now = options.now ?? (() => new Date());
   }
@@ -122,6 +139,15 @@ export class EpochKeystore {
     return ks;
   }
 
+  /**
+   * Whether {@linkcode destroy} moves the keystore to a fresh seal key (the embedded `seal.key`).
+   * False for a supplied key: the old key must then be retired by the operator
+   * (`deno task signer reseal`) before a copy of the file stops opening destroyed epochs.
+   */
+  get sealKeyRotates(): boolean {
+    return this.#seal.rotates;
+  }
+
   /** The epoch new writes use. */
   get activeEpoch(): number {
     return this.#records.find((r) => r.state === "active")!.epoch;
@@ -129,7 +155,7 @@ export class EpochKeystore {
 
   /** Every epoch, oldest first, without key material. */
   list(): EpochInfo[] {
-    return this.#records.map(({ key: _key, ...info }) => ({ ...info }));
+    return this.#records.map(toInfo);
   }
 
   /** The state of `epoch`, or undefined if it never existed. */
@@ -148,6 +174,16 @@ export class EpochKeystore {
     const dead = this.#records.findLast((r) => r.epoch % 256 === tag);
     if (dead) throw new EnvelopeEpochDestroyed(dead.epoch);
     throw new EnvelopeUnknownEpoch(tag);
+  }
+
+  /**
+   * The newest destroyed epoch whose tag is `tag`, if any. A blob with this tag that does not
+   * open under the live epoch of the same tag is most likely a leftover of that destroyed epoch
+   * (its AAD binds the full epoch number), so readers answer "destroyed", not "corrupt".
+   */
+  destroyedEpochForTag(tag: number): number | undefined {
+    return this.#records.findLast((r) => r.state === "destroyed" && r.epoch % 256 === tag)
+      ?.epoch;
   }
 
   /** The KEK for (epoch, class, actor), derived once and cached. */
@@ -173,14 +209,17 @@ export class EpochKeystore {
 
   /**
    * Activates epoch N+1 and moves N to `retiring`. Refuses when N+1's tag equals the tag of an
-   * epoch that is not destroyed (at most 255 epochs alive at once).
+   * epoch that is not destroyed (at most 255 epochs alive at once). When a destroyed epoch had
+   * that tag, `guard` runs first (inside the lock) and refuses by throwing.
    */
-  rotate(): Promise<{ active: number; previous: number }> {
-    return this.#mutate((records) => {
+  rotate(options: { guard?: RotateGuard } = {}): Promise<{ active: number; previous: number }> {
+    return this.#mutate(async (records) => {
       const previous = records.find((r) => r.state === "active")!;
       const next = records[records.length - 1].epoch + 1;
       const clash = records.find((r) => r.state !== "destroyed" && r.epoch % 256 === next % 256);
       if (clash) throw new EpochTagCollision(next, clash.epoch);
+      const dead = records.findLast((r) => r.state === "destroyed" && r.epoch % 256 === next % 256);
+      if (dead && options.guard) await options.guard(next, toInfo(dead));
       const at = this.#now().toISOString();
       const updated = records.map((r) =>
         r === previous ? { ...r, state: "retiring" as const, retiredAt: at } : r
@@ -197,7 +236,8 @@ export class EpochKeystore {
 
   /**
    * Erases a retiring epoch's key and keeps a tombstone. `guard` runs first (inside the lock)
-   * and refuses by throwing — the census check lives there.
+   * and refuses by throwing — the census check lives there. On the embedded seal key the
+   * keystore (and every file sealed with it) moves to a fresh seal key in the same step.
    */
   destroy(epoch: number, options: { guard?: DestroyGuard } = {}): Promise<EpochInfo> {
     return this.#mutate(async (records) => {
@@ -220,7 +260,7 @@ export class EpochKeystore {
       return {
         records: records.map((r) => r === record ? tombstone : r),
         result: { ...tombstone },
-        after: () => record.key?.fill(0),
+        rotateSealKey: true,
       };
     });
   }
@@ -260,27 +300,51 @@ export class EpochKeystore {
   }
 
   #mutate<T>(
-    change: (records: EpochRecord[]) =>
-      | { records: EpochRecord[]; result: T; after?: () => void }
-      | Promise<{ records: EpochRecord[]; result: T; after?: () => void }>,
+    change: (records: EpochRecord[]) => Promise<Change<T>> | Change<T>,
   ): Promise<T> {
     return this.#exclusive(async () => {
       const current = await this.#read();
       if (!current) throw new KeystoreCorrupt(this.#path, "the file disappeared");
       this.#adopt(current);
-      const { records, result, after } = await change(current);
-      await this.#write(records);
-      this.#adopt(records);
-      after?.();
+      const { records, result, rotateSealKey } = await change(current);
+      if (rotateSealKey && this.#seal.rotates) {
+        let written = false;
+        try {
+          await this.#seal.rotate({
+            self: this.#path,
+            write: async (key) => {
+              await this.#write(records, key);
+              written = true;
+            },
+          });
+        } finally {
+          // Once the file holds the change it is the truth, even if a later step failed.
+          if (written) this.#adopt(records);
+        }
+      } else {
+        await this.#write(records);
+        this.#adopt(records);
+      }
       return result;
     });
   }
 
-  /** Takes `records` as the truth and drops cached KEKs of epochs that lost their key. */
+  /**
+   * Takes `records` as the truth. Key buffers that are not carried over are zeroed (a reload
+   * reads fresh copies), and the cached KEKs of epochs that lost their key are wiped.
+   */
   #adopt(records: EpochRecord[]): void {
+    const kept = new Set(records.map((r) => r.key).filter((k) => k !== undefined));
+    for (const old of this.#records) {
+      if (old.key && !kept.has(old.key)) old.key.fill(0);
+    }
     const destroyed = new Set(records.filter((r) => !r.key).map((r) => r.epoch));
-    for (const id of this.#kekCache.keys()) {
-      if (destroyed.has(Number(id.slice(0, id.indexOf("|"))))) this.#kekCache.delete(id);
+    for (const [id, kek] of this.#kekCache) {
+      const epoch = Number(id.slice(0, id.indexOf("|")));
+      if (destroyed.has(epoch)) {
+        this.#kekCache.delete(id);
+        kek.wipe(epoch);
+      }
     }
     this.#records = records;
   }
@@ -301,22 +365,42 @@ export class EpochKeystore {
     }
     let plain: Uint8Array;
     try {
-      plain = openSecret(this.#sealKey, SEAL_AAD, Uint8Array.fromBase64(outer.sealed));
-    } catch {
+      plain = await this.#seal.open(SEAL_AAD, Uint8Array.fromBase64(outer.sealed));
+    } catch (err) {
+      if (err instanceof KeystoreError) throw err; // e.g. an unreadable seal.key
       throw new KeystoreUnsealFailed(this.#path);
     }
-    return parseRecords(this.#path, new TextDecoder().decode(plain));
+    try {
+      return parseRecords(this.#path, new TextDecoder().decode(plain));
+    } finally {
+      plain.fill(0);
+    }
   }
 
-  async #write(records: EpochRecord[]): Promise<void> {
-    const inner = JSON.stringify({
+  /** Seals under `sealKey` when given (a seal key rotation), else the current seal key. */
+  async #write(records: EpochRecord[], sealKey?: Uint8Array): Promise<void> {
+    const inner = new TextEncoder().encode(JSON.stringify({
       epochs: records.map((r) => ({ ...r, key: r.key?.toBase64() })),
-    });
-    const sealed = sealSecret(this.#sealKey, SEAL_AAD, new TextEncoder().encode(inner));
+    }));
+    const sealed = sealKey
+      ? sealSecret(sealKey, SEAL_AAD, inner)
+      : this.#seal.seal(SEAL_AAD, inner);
+    inner.fill(0);
     const outer = JSON.stringify({ format: FORMAT, version: VERSION, sealed: sealed.toBase64() });
     await writeFileAtomic(this.#path, new TextEncoder().encode(outer + "\n"), { mode: 0o600 });
     this.#stamp = fileStamp(await Deno.stat(this.#path));
   }
+}
+
+interface Change<T> {
+  records: EpochRecord[];
+  result: T;
+  /** Move the keystore to a fresh seal key with this change (embedded seal key only). */
+  rotateSealKey?: boolean;
+}
+
+function toInfo({ key: _key, ...info }: EpochRecord): EpochInfo {
+  return { ...info };
 }
 
 function parseRecords(path: string, json: string): EpochRecord[] {

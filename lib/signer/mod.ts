@@ -16,9 +16,21 @@ export {
   type EpochInfo,
   EpochKeystore,
   type EpochState,
+  KEYSTORE_SEAL_AAD,
   type KeystoreOptions,
+  type RotateGuard,
 } from "./keystore.ts";
-export { loadSealKey, SEAL_KEY_FILE } from "./seal_key.ts";
+export {
+  loadSealKey,
+  type LoadSealKeyOptions,
+  parseKey,
+  resealFiles,
+  type RotationStep,
+  SEAL_KEY_FILE,
+  SEAL_KEY_NEXT_FILE,
+  type SealedFile,
+  SealKey,
+} from "./seal_key.ts";
 export {
   EpochStateError,
   EpochTagCollision,

@@ -24,6 +24,13 @@ export interface Census {
   operator?: EpochCounts;
   /** The operator `operator` counts, `0x` + 64 hex. */
   operator_omni?: string;
+  /**
+   * Global censuses: the `"destroyed"` blobs split by their one-byte epoch tag (`"7"`: blobs
+   * whose tag only destroyed epochs had). Rotating to an epoch with such a tag needs a census
+   * taken after the destruction with zero here (see `censusRotateGuard`). Absent in censuses
+   * taken before this field existed.
+   */
+  destroyed_tags?: EpochCounts;
 }
 
 const LATEST_GLOBAL: Deno.KvKey = ["census", "latest_global"];

@@ -8,6 +8,8 @@
 
 import {
   type DataClass,
+  EnvelopeAuthFailed,
+  EnvelopeEpochDestroyed,
   envelopeEpochTag,
   type Kek,
   openEnvelope,
@@ -20,6 +22,8 @@ export interface KeyProvider {
   readonly activeEpoch: number;
   epochForTag(tag: number): number;
   kek(epoch: number, dataClass: DataClass, actorHex: string): Kek;
+  /** The newest destroyed epoch with this tag, if any (see {@linkcode openBlob}). */
+  destroyedEpochForTag?(tag: number): number | undefined;
   /** Picks up an epoch change made by another process (cheap; throttled by the keystore). */
   refresh?(): Promise<void>;
 }
@@ -50,6 +54,13 @@ export function sealBlob(
  * Decrypts a blob read from `loc`. Throws the crypto module's typed errors (`too_short`,
  * `unknown_epoch`, `epoch_destroyed`, `auth_failed`); never returns partial plaintext.
  *
+ * Byte 0 holds only `epoch mod 256`, so a blob left under destroyed epoch e is mapped to the
+ * live epoch e+256k that reuses the tag, and fails authentication there (the AAD binds the
+ * full epoch). When a destroyed epoch had the tag, that failure is reported as
+ * `epoch_destroyed`: the blob's own epoch cannot be proven, but a destroyed epoch is the
+ * likely origin (the rotation guard keeps such blobs from existing), and "damaged" would send
+ * the operator hunting for corruption that is not there.
+ *
  * ```ts
  * const { plaintext, epoch } = openBlob(keys, loc, stored.body);
  * ```
@@ -59,12 +70,19 @@ export function openBlob(
   loc: BlobLocation,
   blob: Uint8Array,
 ): { plaintext: Uint8Array; epoch: number } {
-  const epoch = keys.epochForTag(envelopeEpochTag(blob));
+  const tag = envelopeEpochTag(blob);
+  const epoch = keys.epochForTag(tag);
   const kek = keys.kek(epoch, loc.dataClass, loc.actorHex);
-  const plaintext = openEnvelope(kek, epoch, {
-    dataClass: loc.dataClass,
-    actorHex: loc.actorHex,
-    objectName: loc.objectName,
-  }, blob);
-  return { plaintext, epoch };
+  try {
+    const plaintext = openEnvelope(kek, epoch, {
+      dataClass: loc.dataClass,
+      actorHex: loc.actorHex,
+      objectName: loc.objectName,
+    }, blob);
+    return { plaintext, epoch };
+  } catch (err) {
+    const dead = err instanceof EnvelopeAuthFailed ? keys.destroyedEpochForTag?.(tag) : undefined;
+    if (dead !== undefined) throw new EnvelopeEpochDestroyed(dead);
+    throw err;
+  }
 }
