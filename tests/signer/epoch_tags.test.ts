@@ -18,6 +18,8 @@ import {
   EpochTagInUse,
   KvChainPending,
 } from "../../lib/reencrypt/mod.ts";
+import { Hono } from "hono";
+import { errorResponse } from "../../routes/errors.ts";
 import { tempDir } from "../support/tmp.ts";
 
 const ACTOR = "ef".repeat(32);
@@ -130,4 +132,20 @@ Deno.test("checkTagFree: refuses without a census, with one from before the dest
     checkTagFree(259, destroyed, census("2025-01-03T00:00:00.000Z", { "4": 2 })),
     undefined,
   );
+});
+
+Deno.test("a refused rotation answers 409 epoch_tag_in_use with the destroyed epoch and the count", async () => {
+  const app = new Hono();
+  app.onError((err, c) => errorResponse(c, err));
+  app.post("/rotate", () => {
+    throw new EpochTagInUse(257, 1, "blobs_remain", 3, "2025-01-03T00:00:00.000Z");
+  });
+  const r = await app.request("/rotate", { method: "POST" });
+  assertEquals(r.status, 409);
+  const body = await r.json();
+  assertEquals(
+    [body.error, body.epoch, body.destroyed_epoch, body.reason, body.count, body.census_taken_at],
+    ["epoch_tag_in_use", 257, 1, "blobs_remain", 3, "2025-01-03T00:00:00.000Z"],
+  );
+  assertEquals(typeof body.message, "string");
 });
