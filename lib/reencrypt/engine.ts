@@ -15,7 +15,7 @@
  */
 
 import { EnvelopeError } from "../crypto/mod.ts";
-import { PreconditionFailed } from "../store/mod.ts";
+import { PreconditionFailed, StoreError } from "../store/mod.ts";
 import { type BlobLocation, openBlob, parseBlobKey, sealBlob } from "../worker/mod.ts";
 import {
   classifyHeader,
@@ -26,7 +26,7 @@ import {
   validateParams,
   type Verdict,
 } from "./classify.ts";
-import { isExpiry } from "./errors.ts";
+import { isExpiry, ReencryptError } from "./errors.ts";
 import { drain } from "./pool.ts";
 import { actorHexesOf, scanActors, scanAll, type ScanItem } from "./scan.ts";
 import type {
@@ -137,7 +137,8 @@ class Run {
     this.#sendLedger();
     await Promise.allSettled([...this.#ledgerWrites]);
     if (this.#ledgerError !== undefined) {
-      this.error ??= `write ledger failed: ${messageOf(this.#ledgerError)}`;
+      this.#log("write ledger failed", this.#ledgerError);
+      this.error ??= `write ledger failed: ${publicReason(this.#ledgerError)}`;
     }
     const cancelled = !this.aborted && this.signal?.aborted === true;
     if (cancelled) this.error ??= "cancelled";
@@ -163,11 +164,24 @@ class Run {
 
   /** Expiry aborts; anything else that stops the whole run makes it fail with `error`. */
   #fatal(err: unknown, what: string): void {
+    this.#log(what || "run stopped", err);
     if (isExpiry(err)) {
-      if (!this.aborted) this.error ??= `${codeOf(err)}: ${messageOf(err)}`;
+      if (!this.aborted) this.error ??= publicReason(err);
       this.aborted = true;
     } else {
-      this.error ??= `${what}: ${messageOf(err)}`;
+      this.error ??= `${what}: ${publicReason(err)}`;
+    }
+  }
+
+  /** The full detail goes to the service log only (see `ReencryptDeps.warn`). */
+  #log(what: string, err: unknown): void {
+    const message = `re-encryption (${this.p.operatorOmni}): ${what}: ${codeOf(err)}: ${
+      messageOf(err)
+    }`;
+    try {
+      (this.deps.warn ?? console.warn)(message);
+    } catch {
+      // A broken log must not break the run.
     }
   }
 
@@ -194,7 +208,8 @@ class Run {
           this.#fatal(err, "");
           return;
         }
-        result = { outcome: "failed", from: null, reason: reasonOf(err) };
+        this.#log(item.key, err);
+        result = { outcome: "failed", from: null, reason: `${publicReason(err)}; left untouched` };
       }
     }
     if (result === null) return;
@@ -330,7 +345,8 @@ class Run {
     } catch (err) {
       // Without a working sink nobody can see outcomes: stop, and say why in the result.
       this.#sinkBroken = true;
-      this.error ??= `event sink failed: ${messageOf(err)}`;
+      this.#log("event sink failed", err);
+      this.error ??= `event sink failed: ${publicReason(err)}`;
     }
   }
 }
@@ -347,8 +363,27 @@ function decided(verdict: Verdict, dryRun = false): Result | undefined {
   return { outcome, from: verdict.epoch, ...(reason === undefined ? {} : { reason }) };
 }
 
-function reasonOf(err: unknown): string {
-  return `${codeOf(err)}: ${messageOf(err)}; left untouched`;
+/**
+ * What an event or summary may say about `err`. Job events reach the operator (and the job's
+ * record outlives the run), so a store's or chain's own message — an absolute path of the fs
+ * store, an S3 or RPC endpoint, an object key — is replaced by its code; envelope errors and this
+ * component's own errors have fixed, safe messages.
+ *
+ * ```ts
+ * publicReason(new StoreUnavailable("EIO reading /data/blobs/bots/…")); // "store_unavailable: …"
+ * ```
+ */
+export function publicReason(err: unknown): string {
+  if (err instanceof EnvelopeError || err instanceof ReencryptError) {
+    return `${err.code}: ${err.message}`;
+  }
+  if (isExpiry(err)) {
+    return `${codeOf(err)}: the credentials this run depends on expired; re-run with fresh ones`;
+  }
+  if (err instanceof StoreError) {
+    return `${err.code}: the blob store failed (details in the service log)`;
+  }
+  return "internal_error: details in the service log";
 }
 
 function codeOf(err: unknown): string {

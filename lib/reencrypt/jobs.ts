@@ -33,7 +33,7 @@ import {
 } from "../state/mod.ts";
 import type { DataClass } from "../crypto/mod.ts";
 import { validateParams } from "./classify.ts";
-import { runReencrypt } from "./engine.ts";
+import { publicReason, runReencrypt } from "./engine.ts";
 import { JobNotFound, JobRunning } from "./errors.ts";
 import type { ReencryptDeps, ReencryptEvent, ReencryptResult, ValidParams } from "./types.ts";
 
@@ -453,13 +453,15 @@ export class JobRunner {
       );
     } catch (err) {
       failure = err;
+      this.#warn(`job ${live.record.job_id} failed: ${err}`);
     } finally {
       clearInterval(timer);
     }
     const record = live.record;
     record.state = result?.state ?? "failed";
     record.finished_at = this.#now().toISOString();
-    const error = result?.error ?? (failure === undefined ? undefined : String(failure));
+    // The record is shown to the operator: the detail went to the log above.
+    const error = result?.error ?? (failure === undefined ? undefined : publicReason(failure));
     if (error !== undefined) record.error = error;
     if (result) record.counts.listed = result.listed;
     if (!result) {
@@ -525,14 +527,16 @@ export class JobRunner {
     if (owner.instance === this.#owner.instance) {
       return "abandoned: this process lost track of it";
     }
+    // The reason is shown to the operator; which host and pid ran the job is for the log.
     if (owner.host === this.#owner.host && !this.#pidAlive(owner.pid)) {
-      return `abandoned: its process (pid ${owner.pid}) exited before it finished; re-run to continue`;
+      this.#warn(`job ${record.job_id}: its process (pid ${owner.pid}) exited before it finished`);
+      return "abandoned: its process exited before it finished; re-run to continue";
     }
     const silentMs = this.#now().getTime() - Date.parse(record.heartbeat_at);
     if (silentMs > this.#staleMs) {
-      return `abandoned: no heartbeat from ${owner.host} pid ${owner.pid} for ${
-        Math.round(silentMs / 1000)
-      } s; re-run to continue`;
+      const seconds = Math.round(silentMs / 1000);
+      this.#warn(`job ${record.job_id}: no heartbeat from ${owner.host} pid ${owner.pid}`);
+      return `abandoned: no heartbeat from its process for ${seconds} s; re-run to continue`;
     }
     return undefined;
   }

@@ -72,6 +72,11 @@ export interface ReencryptDeps {
   ledger?: WriteLedger;
   /** Clock for `ms` and rates, for tests. */
   now?: () => number;
+  /**
+   * Receives the detail of failures (store and chain messages: paths, endpoints, object keys),
+   * which events and summaries never carry. Default: `console.warn` (the service log).
+   */
+  warn?: (message: string) => void;
 }
 
 /** `blob` event: one blob's outcome. Never carries plaintext or key material. */
@@ -103,7 +108,10 @@ export interface SummaryEvent {
   failed: number;
   duration_ms: number;
   state: RunState;
-  /** Why the run stopped early (aborted, cancelled, or a listing failure). No secrets. */
+  /**
+   * Why the run stopped early (aborted, cancelled, or a listing failure): codes and fixed
+   * sentences only, never a store's or chain's own message (see `ReencryptDeps.warn`).
+   */
   error?: string;
 }
 

@@ -265,7 +265,10 @@ export class VaultWorker {
   async #read(loc: BlobLocation): Promise<FetchResult> {
     await this.deps.keys.refresh?.();
     const stored = await this.#guard(() => this.deps.store.get(loc.key));
-    if (!stored) throw new WorkerError("not_found", `nothing stored at ${loc.key}`);
+    // Messages name the data class, never the object key (a layout detail of the store).
+    if (!stored) {
+      throw new WorkerError("not_found", `no ${loc.dataClass} is stored under this name`);
+    }
     let opened: { plaintext: Uint8Array; epoch: number };
     try {
       opened = openBlob(this.deps.keys, loc, stored.body);
@@ -274,10 +277,13 @@ export class VaultWorker {
         if (err.code === "epoch_destroyed") {
           throw new WorkerError(
             "epoch_destroyed",
-            `${loc.key} is under a destroyed epoch and cannot be read`,
+            `this ${loc.dataClass} object is under a destroyed epoch and cannot be read`,
           );
         }
-        throw new WorkerError("envelope_corrupt", `${loc.key} does not decrypt (${err.code})`);
+        throw new WorkerError(
+          "envelope_corrupt",
+          `this ${loc.dataClass} object does not decrypt (${err.code})`,
+        );
       }
       throw err;
     }
