@@ -56,6 +56,7 @@ async function main(): Promise<number> {
     broker: service.broker,
     chain: service.chain,
     epochs: { admin: service.admin, runner: service.runner },
+    purger: service.purger,
     publicUrl: config.publicUrl,
     port: config.port,
     limits: config.limits,

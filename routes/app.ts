@@ -8,10 +8,11 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { DataClass } from "../lib/crypto/mod.ts";
-import type { VaultWorker } from "../lib/worker/mod.ts";
+import type { AgentPurger, VaultWorker } from "../lib/worker/mod.ts";
 import type { Broker } from "../lib/broker/mod.ts";
 import { authRoutes } from "./auth.ts";
 import { capRoutes } from "./caps.ts";
+import { agentRoutes } from "./agents.ts";
 import { identityRoutes } from "./identity.ts";
 import { chainRoutes } from "./chain.ts";
 import type { OpenChain } from "../lib/chain/mod.ts";
@@ -47,6 +48,8 @@ export interface AppDeps {
   chain?: OpenChain;
   /** Epoch administration and re-encryption jobs (mounted with the broker, which authenticates). */
   epochs?: { admin: EpochAdmin; runner: JobRunner; keepAliveMs?: number };
+  /** Purging revoked agents' blobs (mounted with the broker, which authenticates). */
+  purger?: AgentPurger;
   publicUrl?: string;
   /**
    * The port the server is bound to: loopback Host names are accepted with it (routes/host.ts).
@@ -102,6 +105,7 @@ export function createApp(deps: AppDeps): Hono {
     app.route("/", authRoutes(deps.broker, deps.publicUrl ?? deps.broker.options.publicUrl));
     app.route("/", capRoutes(deps.broker, guards));
     app.route("/", identityRoutes(deps.broker));
+    if (deps.purger) app.route("/", agentRoutes(deps.broker, deps.purger));
     if (deps.epochs) {
       app.route("/", epochRoutes({ broker: deps.broker, admin: deps.epochs.admin }));
       app.route(

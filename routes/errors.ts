@@ -43,6 +43,9 @@ const WORKER_STATUS: Record<WorkerErrorCode, ContentfulStatusCode> = {
   // Gone for good: the key that could read it was destroyed on purpose.
   epoch_destroyed: 410,
   store_unavailable: 503,
+  other_operator: 403,
+  // The agent is still active on chain: revoke first (a state conflict, not a permission).
+  agent_active: 409,
 };
 
 /** An error the HTTP layer raises itself (bad JSON, missing header). */

@@ -31,6 +31,12 @@ export const ROUTES: readonly [string, string, Auth, string][] = [
   ["get", "/v1/operators/me", "session", "the operator, its agents and their scopes"],
   ["post", "/v1/services/names", "session", "teach service names behind on-chain hashes"],
   [
+    "post",
+    "/v1/agents/purge",
+    "session",
+    "delete every blob of a revoked agent of this operator {actor_omni}",
+  ],
+  [
     "get",
     "/v1/chain",
     "none",

@@ -48,7 +48,9 @@ const USAGE = `usage: deno task cli <command>
   whoami                               the operator, its agents and scopes
   agent add <label> [--generation N] [--out DIR]
                                        register an agent; writes its device key file (0600)
-  agent revoke <label>                 revoke the agent's device
+  agent revoke <label> [--purge]       revoke the agent's device; --purge then deletes all its
+                                       credentials, memory and inbound blobs (also for an agent
+                                       revoked before)
   scope set <label> <service...> [--read-only]
   cred put <service> [--agent L] [--value V]   (stdin when --value is absent)
   cred get <service> [--agent L] [--device-key F]
@@ -79,6 +81,7 @@ export async function main(args: string[], env: CliEnv, io: CliIO): Promise<numb
         return await cli.agentRevoke(
           need(rest[0], "label"),
           flags["key-file"] as string | undefined,
+          flags.purge === true,
         );
       case "scope set":
         if (rest.length < 1) throw new UsageError("scope set needs an agent label and services");
@@ -122,7 +125,7 @@ function need(value: string | undefined, what: string): string {
 export function parseArgs(
   args: string[],
 ): { positional: string[]; flags: Record<string, string | boolean> } {
-  const BOOLEAN = new Set(["read-only", "json", "dry-run", "force"]);
+  const BOOLEAN = new Set(["read-only", "json", "dry-run", "force", "purge"]);
   const positional: string[] = [];
   const flags: Record<string, string | boolean> = {};
   for (let i = 0; i < args.length; i++) {
@@ -232,10 +235,12 @@ class Cli {
     return { saved, api, info, send };
   }
 
-  async #agentByLabel(api: AgentKeysClient, label: string) {
+  async #agentByLabel(api: AgentKeysClient, label: string, revoked = false) {
     const me = await api.me();
-    const matches = me.agents.filter((a) => a.label === label && !a.revoked);
-    if (matches.length === 0) throw new UsageError(`no active agent labelled ${label}`);
+    const matches = me.agents.filter((a) => a.label === label && Boolean(a.revoked) === revoked);
+    if (matches.length === 0) {
+      throw new UsageError(`no ${revoked ? "revoked" : "active"} agent labelled ${label}`);
+    }
     // The newest generation is the live one.
     return matches.sort((a, b) => Number(b.generation) - Number(a.generation))[0] as {
       actor_omni: string;
@@ -279,11 +284,21 @@ class Cli {
     return 0;
   }
 
-  async agentRevoke(label: string, keyFile?: string): Promise<number> {
+  async agentRevoke(label: string, keyFile?: string, purge = false): Promise<number> {
     const { api, send } = await this.#chain(keyFile);
-    const agent = await this.#agentByLabel(api, label);
-    const tx = await send("AgentRegistry", "revokeAgent", [agent.device_key_hash]);
-    this.io.out(`agent ${label} revoked (tx ${tx})`);
+    const me = await api.me();
+    const active = me.agents.some((a) => a.label === label && !a.revoked);
+    // --purge on an agent revoked earlier (or a purge cut short) purges without revoking again.
+    const agent = await this.#agentByLabel(api, label, !active && purge);
+    if (active) {
+      // `send` waits for the receipt: the service sees the revocation before the purge asks.
+      const tx = await send("AgentRegistry", "revokeAgent", [agent.device_key_hash]);
+      this.io.out(`agent ${label} revoked (tx ${tx})`);
+    }
+    if (purge) {
+      const { deleted } = await api.purgeAgent(agent.actor_omni);
+      this.io.out(`agent ${label} purged: ${deleted} blob(s) deleted`);
+    }
     return 0;
   }
 

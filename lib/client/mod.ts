@@ -171,6 +171,11 @@ export class AgentKeysClient {
     return this.call("GET", "/v1/operators/me");
   }
 
+  /** `POST /v1/agents/purge`: deletes every blob of this operator's revoked agent. */
+  purgeAgent(actorOmni: string): Promise<{ deleted: number }> {
+    return this.call("POST", "/v1/agents/purge", { actor_omni: actorOmni });
+  }
+
   mintCap(
     route: CapRoute,
     body: Record<string, unknown>,

@@ -45,7 +45,7 @@ import {
   KvChainPending,
   UnionActorDirectory,
 } from "../reencrypt/mod.ts";
-import { ChainCapAuthority, VaultWorker } from "../worker/mod.ts";
+import { AgentPurger, ChainCapAuthority, VaultWorker } from "../worker/mod.ts";
 import { removeServiceRuntime, writeServiceRuntime } from "./runtime.ts";
 
 export const VERSION = "0.1.0";
@@ -83,6 +83,8 @@ export interface Service {
   runner: JobRunner;
   /** Rotation, census, destruction, reconcile; records on this service's chain. */
   admin: EpochAdmin;
+  /** Deletes a revoked agent's blobs for its operator (`POST /v1/agents/purge`). */
+  purger: AgentPurger;
   /** Cancels running jobs, then closes KV, the store and the chain. */
   close(): Promise<void>;
 }
@@ -178,6 +180,12 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       recorder: chain.client,
       actors,
     });
+    const purger = new AgentPurger({
+      store,
+      identity: chain.client,
+      audit,
+      warn: (message) => console.warn(message),
+    });
     // An epoch change made while the chain was unreachable (e.g. `deno task signer rotate` with
     // the service stopped) is recorded now; whatever still cannot be is reported, never hidden.
     await reconcileAtStart(admin);
@@ -204,6 +212,7 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       audit,
       runner: openedRunner,
       admin,
+      purger,
       async close() {
         openedK1.close();
         await openedRunner.close();

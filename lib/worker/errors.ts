@@ -15,7 +15,10 @@ export type WorkerErrorCode =
   | "too_large"
   | "envelope_corrupt"
   | "epoch_destroyed"
-  | "store_unavailable";
+  | "store_unavailable"
+  // Purging a revoked agent's blobs (operator session, not a cap):
+  | "other_operator"
+  | "agent_active";
 
 /** A refusal with its wire code; the HTTP layer picks the status from the code. */
 export class WorkerError extends Error {

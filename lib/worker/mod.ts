@@ -33,3 +33,4 @@ export {
   parseBlobKey,
 } from "./layout.ts";
 export { ChainCapAuthority, type IdentityChecks } from "./authority.ts";
+export { type AgentDirectory, AgentPurger, type AgentPurgerDeps } from "./purge.ts";

@@ -61,6 +61,15 @@ Deno.test("CLI end to end against a started service on the embedded chain", asyn
   const revoked = await cli("cred", "get", "openai", "--device-key", keyFile);
   assertEquals(revoked.code, 1);
   assertMatch(revoked.stderr, /device_revoked/);
+  // The revoked agent's blobs stay until its operator purges them.
+  assertMatch(await ok("agent", "revoke", "mail-bot", "--purge"), /purged: 1 blob\(s\) deleted/);
+  assertMatch(await ok("agent", "revoke", "mail-bot", "--purge"), /purged: 0 blob\(s\) deleted/);
+  // A second agent: revoke and purge in one go.
+  await ok("agent", "add", "cron-bot");
+  await ok("scope", "set", "cron-bot", "openai");
+  await ok("cred", "put", "openai", "--agent", "cron-bot", "--value", "sk-cron");
+  const both = await ok("agent", "revoke", "cron-bot", "--purge");
+  assertMatch(both, /agent cron-bot revoked \(tx 0x[0-9a-f]+\)\n.*purged: 1 blob\(s\) deleted/);
 
   const usage = await cli("agent", "frobnicate");
   assertEquals(usage.code, 2);

@@ -40,7 +40,7 @@ import {
   KvChainPending,
   UnionActorDirectory,
 } from "../../lib/reencrypt/mod.ts";
-import { ChainCapAuthority, VaultWorker } from "../../lib/worker/mod.ts";
+import { AgentPurger, ChainCapAuthority, VaultWorker } from "../../lib/worker/mod.ts";
 import { createApp } from "../../routes/app.ts";
 import { defaultGuards, type Guards } from "../../lib/config/mod.ts";
 import { FakeIdentity } from "./fake_identity.ts";
@@ -197,6 +197,7 @@ export async function testService(
   const app = createApp({
     worker,
     broker,
+    purger: new AgentPurger({ store, identity, audit }),
     epochs: epochs && {
       admin: epochs.admin,
       runner: epochs.runner,
