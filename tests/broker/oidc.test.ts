@@ -7,8 +7,13 @@ import { X509Certificate } from "node:crypto";
 import { newAccount, testService } from "../support/broker_harness.ts";
 
 Deno.test("a minted OIDC JWT carries the actor as sub, claim and AWS session tag, and verifies against the JWKS", async () => {
-  await using s = await testService();
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, s.app.fetch);
+  // Served at its public URL: the Host check (routes/host.ts) accepts only that origin.
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  const issuer = `http://127.0.0.1:${port}`;
+  await using s = await testService({ publicUrl: issuer });
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, s.app.fetch);
   try {
     const operator = newAccount();
     const device = newAccount();
@@ -23,7 +28,7 @@ Deno.test("a minted OIDC JWT carries the actor as sub, claim and AWS session tag
     assertEquals([header.alg, header.kid], ["ES256", s.broker.options.k2.current.kid]);
     const jwks = createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`));
     const { payload } = await jwtVerify(jwt, jwks, {
-      issuer: "http://127.0.0.1:8787",
+      issuer,
       audience: "sts.amazonaws.com",
     });
     assertEquals(payload.sub, agent.actorOmni.slice(2));
