@@ -129,6 +129,27 @@ Deno.test("a lost state file or governance key is a clear error, not a silent re
   await assertRejects(() => openEmbeddedChain({ dataDir: dir.path }), EmbeddedChainError, "JSON");
 });
 
+Deno.test("contracts deployed from older sources are a clear error at start, not reverts later", async () => {
+  await using dir = await tempDir();
+  const deploymentFile = join(dir.path, "chain", CHAIN_FILES.deployment);
+  {
+    await using _chain = await openEmbeddedChain({ dataDir: dir.path });
+  }
+  const deployment = JSON.parse(await Deno.readTextFile(deploymentFile));
+  await Deno.writeTextFile(
+    deploymentFile,
+    JSON.stringify({ ...deployment, sourcesSha256: "0".repeat(64) }),
+  );
+  await assertRejects(
+    () => openEmbeddedChain({ dataDir: dir.path }),
+    EmbeddedChainError,
+    "compiled from other sources",
+  );
+  // Put back, it opens again: the check is the only thing that refused.
+  await Deno.writeTextFile(deploymentFile, JSON.stringify(deployment));
+  await using _again = await openEmbeddedChain({ dataDir: dir.path });
+});
+
 Deno.test("the read cache holds a value for one block only: a revocation shows in the next read", async () => {
   await using chain = await startTestChain();
   const op = await chain.newWallet();
