@@ -5,7 +5,7 @@
  * + cap). Then revocation bites.
  */
 
-import { assert, assertEquals, assertMatch } from "../support/assert.ts";
+import { assertEquals, assertMatch } from "../support/assert.ts";
 import { join } from "node:path";
 import { generatePrivateKey } from "viem/accounts";
 import { tempDir } from "../support/tmp.ts";
