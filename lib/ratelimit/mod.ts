@@ -83,7 +83,10 @@ export class RateLimiter {
     const old = this.#buckets.get(key);
     let tokens = this.spec.capacity;
     if (old) {
-      tokens = Math.min(this.spec.capacity, old.tokens + (now - old.at) * this.#perMs);
+      // A wall clock stepped back (NTP, a VM resumed) must not drain every bucket: no refill
+      // for the lost time, but no debt either.
+      const elapsed = Math.max(0, now - old.at);
+      tokens = Math.min(this.spec.capacity, old.tokens + elapsed * this.#perMs);
       // Re-inserted below, so the map's order is least recently used first.
       this.#buckets.delete(key);
     }

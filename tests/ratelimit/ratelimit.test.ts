@@ -33,6 +33,19 @@ Deno.test("bucket: a burst of capacity passes, the next waits for a refill", () 
   assertEquals(limiter.take("a").ok, false);
 });
 
+Deno.test("bucket: a clock stepped back neither drains nor refills a bucket", () => {
+  let now = 10_000_000;
+  const limiter = new RateLimiter(parseRate("3/min"), { now: () => now });
+  assertEquals(limiter.take("a"), { ok: true });
+  now -= 20 * 60_000;
+  // 2 tokens were left; going back 20 minutes must not turn that into a debt of 398.
+  assertEquals(limiter.take("a"), { ok: true });
+  assertEquals(limiter.take("a"), { ok: true });
+  assertEquals(limiter.take("a"), { ok: false, retryAfterS: 20 });
+  now += 20_000;
+  assertEquals(limiter.take("a"), { ok: true }, "refills from the new reading on");
+});
+
 Deno.test("bucket: Retry-After is whole seconds and at least 1", () => {
   let now = 0;
   const limiter = new RateLimiter(parseRate("10/s"), { now: () => now });
