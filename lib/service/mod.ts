@@ -24,7 +24,7 @@ import {
   SigningKeyring,
 } from "../broker/mod.ts";
 import { type OpenChain, openChain } from "../chain/mod.ts";
-import { openDataDir } from "../datadir/mod.ts";
+import { KEYRING_FILES, openDataDir } from "../datadir/mod.ts";
 import type { EpochKeystore } from "../signer/mod.ts";
 import type { BlobStore } from "../store/mod.ts";
 import {
@@ -104,14 +104,14 @@ export async function openService(config: Config, options: ServiceOptions = {}):
   let k1: SigningKeyring | undefined;
   try {
     k1 = await SigningKeyring.open({
-      path: join(dataDir, "broker/k1.json"),
+      path: join(dataDir, KEYRING_FILES.k1),
       sealKey,
       purpose: "k1",
       retainSeconds: OPERATOR_SESSION_S, // the longest-lived token K1 signs
       signingThreads: 2, // K1 signs every cap and session: keep that off the HTTP thread
     });
     const k2 = await SigningKeyring.open({
-      path: join(dataDir, "broker/k2.json"),
+      path: join(dataDir, KEYRING_FILES.k2),
       sealKey,
       purpose: "k2",
       withCertificate: true,
@@ -119,6 +119,7 @@ export async function openService(config: Config, options: ServiceOptions = {}):
     });
     chain = await openChain(config, { warn: (message) => console.warn(message) });
     const kv = state.kv;
+    const audit = new KvAuditLog(kv);
     const ledger = new KvWriteLedger(kv);
     // One process: the worker need not re-verify the caps its own broker just signed.
     const capCache = new VerifiedTokenCache<CapClaims>(10_000);
@@ -145,7 +146,7 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       state,
       admins: config.admins,
       adminClaim: new AdminClaimFiles(dataDir),
-      audit: new KvAuditLog(kv),
+      audit,
       activeEpoch: () => keystore.activeEpoch,
       capCache,
       sessionDenylist,
@@ -161,7 +162,6 @@ export async function openService(config: Config, options: ServiceOptions = {}):
     ]);
     const censusStore = new KvCensusStore(kv);
     const jobStore = new KvJobStore(kv);
-    const audit = new KvAuditLog(kv);
     runner = new JobRunner({
       ...options.runner,
       jobs: jobStore,
