@@ -27,12 +27,21 @@ library AgentKeysIds {
 
     /// The 42 ASCII bytes "0x" + 40 lowercase hex digits of `wallet` (what §2 hashes; an EIP-55
     /// checksummed string would give a different omni, so the case is fixed here).
-    function lowerHex(address wallet) internal pure returns (bytes memory out) {
-        out = new bytes(42);
+    function lowerHex(address wallet) internal pure returns (bytes memory) {
+        return lowerHexDigits(uint160(wallet), 40);
+    }
+
+    /// The 66 ASCII bytes "0x" + 64 lowercase hex digits of `value`.
+    function lowerHex32(bytes32 value) internal pure returns (bytes memory) {
+        return lowerHexDigits(uint256(value), 64);
+    }
+
+    /// "0x" + the low `digits` nibbles of `v`, most significant first, lowercase.
+    function lowerHexDigits(uint256 v, uint256 digits) private pure returns (bytes memory out) {
+        out = new bytes(digits + 2);
         out[0] = "0";
         out[1] = "x";
-        uint160 v = uint160(wallet);
-        for (uint256 i = 41; i > 1; --i) {
+        for (uint256 i = digits + 1; i > 1; --i) {
             out[i] = HEX_DIGITS[v & 0x0f];
             v >>= 4;
         }
@@ -47,18 +56,6 @@ library AgentKeysIds {
         for (uint256 i = digits; i > 0; --i) {
             out[i - 1] = bytes1(uint8(48 + (rest % 10)));
             rest /= 10;
-        }
-    }
-
-    /// The 66 ASCII bytes "0x" + 64 lowercase hex digits of `value`.
-    function lowerHex32(bytes32 value) internal pure returns (bytes memory out) {
-        out = new bytes(66);
-        out[0] = "0";
-        out[1] = "x";
-        uint256 v = uint256(value);
-        for (uint256 i = 65; i > 1; --i) {
-            out[i] = HEX_DIGITS[v & 0x0f];
-            v >>= 4;
         }
     }
 
