@@ -8,10 +8,9 @@
  *   object or the new one, never part of one. A crash leaves at most a temp file, removed once it
  *   is an hour old by the next store that opens the root.
  * - **Etag** = SHA-256 of the bytes, lowercase hex, no quotes. Object files are never modified in
- *   place (only replaced by rename), so an open handle always reads one whole version. `get`
- *   hashes what it reads; `head` and `getRange` (which reads only the requested bytes) take the
- *   etag from a per-process cache keyed by the file's identity (device, inode, size, times) and
- *   hash the file only on a miss. Listings carry no etag.
+ *   place (only replaced by rename), so an open handle always reads one whole version. Only `get`
+ *   (which reads every byte anyway) and `put` give an etag: `head`, `getRange` and listings read
+ *   no byte they were not asked for, so a census reads one byte per blob.
  * - **Compare-and-swap.** Every write and delete of `K` runs under a lock striped by key: an async
  *   mutex shared by all instances on the same root in this process, then an exclusive `flock` on
  *   `<root>.locks/<stripe>.lock` so writers in other processes sharing the directory wait too.
@@ -49,9 +48,6 @@ import {
 } from "./key.ts";
 import { RootState } from "./fs_root.ts";
 
-/** Chunk size when hashing a file without holding it in memory. */
-const HASH_CHUNK = 1 << 20;
-
 /**
  * A blob store on a local directory.
  *
@@ -84,7 +80,6 @@ export class FsBlobStore implements BlobStore {
     await this.#ready();
     return await fsErrors("get", key, async () => {
       // One read op (open, stat, read, close in one call): this is the hot path of every fetch.
-      // The bytes are hashed here, so no etag cache is needed (or fed) by get.
       const body = await readObject(this.#path(key));
       return body === null ? null : { body, etag: sha256(body) };
     });
@@ -93,9 +88,8 @@ export class FsBlobStore implements BlobStore {
   async getRange(key: string, start: number, end: number): Promise<RangeBlob | null> {
     validateKey(key);
     validateRange(start, end);
-    const state = await this.#ready();
+    await this.#ready();
     return await fsErrors("getRange", key, async () => {
-      const generation = state.generation;
       const file = await openObject(this.#path(key));
       if (file === null) return null;
       try {
@@ -108,8 +102,7 @@ export class FsBlobStore implements BlobStore {
           await file.seek(start, Deno.SeekMode.Start);
           body = await readExactly(file, last - start + 1);
         }
-        const etag = await this.#etagOf(key, file, info, generation);
-        return { body, etag, size: info.size };
+        return { body, size: info.size };
       } finally {
         file.close();
       }
@@ -118,18 +111,15 @@ export class FsBlobStore implements BlobStore {
 
   async head(key: string): Promise<BlobInfo | null> {
     validateKey(key);
-    const state = await this.#ready();
+    await this.#ready();
     return await fsErrors("head", key, async () => {
-      const generation = state.generation;
-      const file = await openObject(this.#path(key));
-      if (file === null) return null;
       try {
-        const info = await file.stat();
+        const info = await Deno.stat(this.#path(key));
         if (!info.isFile) return null;
-        const etag = await this.#etagOf(key, file, info, generation);
-        return { key, size: info.size, etag, lastModified: info.mtime ?? new Date(0) };
-      } finally {
-        file.close();
+        return { key, size: info.size, lastModified: info.mtime ?? new Date(0) };
+      } catch (err) {
+        if (isMissing(err)) return null;
+        throw err;
       }
     });
   }
@@ -149,10 +139,7 @@ export class FsBlobStore implements BlobStore {
           const current = await hashObject(path);
           if (current !== conditions.ifMatch) throw new PreconditionFailed(key);
         }
-        state.generation++;
         await this.#writeAtomically(key, path, body);
-        const info = await Deno.lstat(path);
-        state.remember(key, info, etag, state.generation);
         return { etag };
       }));
   }
@@ -165,8 +152,6 @@ export class FsBlobStore implements BlobStore {
         const path = this.#path(key);
         // Deno.remove would also remove an empty directory: only files are objects.
         if (!(await objectExists(path))) return false;
-        state.generation++;
-        state.forget(key);
         try {
           await Deno.remove(path);
           return true;
@@ -219,21 +204,6 @@ export class FsBlobStore implements BlobStore {
 
   #path(key: string): string {
     return `${this.root}/${key}`;
-  }
-
-  /** The etag of the version `file` has open: remembered if unchanged, else hashed. */
-  async #etagOf(
-    key: string,
-    file: Deno.FsFile,
-    info: Deno.FileInfo,
-    generation: number,
-  ): Promise<string> {
-    const known = this.#state.recall(key, info);
-    if (known !== undefined) return known;
-    await file.seek(0, Deno.SeekMode.Start);
-    const etag = await hashStream(file, info.size);
-    this.#state.remember(key, info, etag, generation);
-    return etag;
   }
 
   /** Temp file, write, fsync, rename over the object, fsync the directory. Runs under the lock. */
@@ -325,18 +295,6 @@ export class FsBlobStore implements BlobStore {
 
 function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
-}
-
-async function hashStream(file: Deno.FsFile, size: number): Promise<string> {
-  const hash = createHash("sha256");
-  // Sized to the file (objects are mostly ~1 KiB): a fixed 1 MiB buffer per call costs more than
-  // the hashing.
-  const chunk = new Uint8Array(Math.max(1, Math.min(HASH_CHUNK, size)));
-  for (;;) {
-    const n = await file.read(chunk);
-    if (n === null) return hash.digest("hex");
-    hash.update(chunk.subarray(0, n));
-  }
 }
 
 /** The etag of the object file at `path`, or `null` when there is none. */

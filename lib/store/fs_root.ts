@@ -1,8 +1,7 @@
 /**
  * The per-root state every {@linkcode FsBlobStore} on one directory shares within a process:
  * striped locks (in-process mutexes plus `flock` on lock files, so compare-and-swap holds across
- * processes too), the staging directory for temp files, directories known to exist, and the
- * etag cache keyed by file identity.
+ * processes too), the staging directory for temp files, and directories known to exist.
  *
  * @module
  */
@@ -11,14 +10,12 @@ import { InvalidKey } from "./errors.ts";
 
 /** Lock stripes per root: writers of different keys rarely wait for each other. */
 const STRIPES = 64;
-/** Etags remembered per root, so `head` and `getRange` need not re-hash unchanged objects. */
-const ETAG_CACHE_LIMIT = 10_000;
 /** Temp files older than this are leftovers of a crash, removed when a store opens the root. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
 /**
  * What every store instance on one root directory shares within this process: the lock stripes,
- * the open lock files, the directories known to exist, and the etag cache.
+ * the open lock files, and the directories known to exist.
  */
 export class RootState {
   static #roots = new Map<string, RootState>();
@@ -27,12 +24,9 @@ export class RootState {
   readonly locks: string;
   readonly ready: Promise<void>;
   readonly createdDirs = new Set<string>();
-  /** Bumped by every write and delete: a read that overlapped one does not fill the cache. */
-  generation = 0;
   #refs = 0;
   #mutexes = Array.from({ length: STRIPES }, () => new Mutex());
   #lockFiles = new Map<number, Promise<Deno.FsFile>>();
-  #etags = new Map<string, { signature: string; etag: string }>();
 
   private constructor(readonly root: string) {
     this.staging = `${root}.staging`;
@@ -118,26 +112,6 @@ export class RootState {
     this.createdDirs.add(dir);
   }
 
-  recall(key: string, info: Deno.FileInfo): string | undefined {
-    const known = this.#etags.get(key);
-    return known?.signature === signatureOf(info) ? known.etag : undefined;
-  }
-
-  /** Caches `etag` for the file version `info` describes, unless a write ran since `generation`. */
-  remember(key: string, info: Deno.FileInfo, etag: string, generation: number): void {
-    if (generation !== this.generation) return;
-    this.#etags.delete(key);
-    this.#etags.set(key, { signature: signatureOf(info), etag });
-    if (this.#etags.size > ETAG_CACHE_LIMIT) {
-      // Maps iterate in insertion order: drop the least recently stored entry.
-      this.#etags.delete(this.#etags.keys().next().value!);
-    }
-  }
-
-  forget(key: string): void {
-    this.#etags.delete(key);
-  }
-
   /** Opened on first use and kept: opening per write would cost two syscalls each time. */
   #lockFile(stripe: number): Promise<Deno.FsFile> {
     let file = this.#lockFiles.get(stripe);
@@ -165,24 +139,6 @@ class Mutex {
       release();
     }
   }
-}
-
-/**
- * Identifies one version of an object file. Files are replaced, never rewritten, so a new version
- * is a new inode; size and times guard against the kernel reusing a freed inode number. (Another
- * process's writes could in theory reuse an inode within one millisecond at the same size: that
- * can only make `head`/`getRange` report an older etag, which a later CAS then refuses. CAS itself
- * always re-hashes.)
- */
-function signatureOf(info: Deno.FileInfo): string {
-  return [
-    info.dev,
-    info.ino,
-    info.size,
-    info.mtime?.getTime(),
-    info.ctime?.getTime(),
-    info.birthtime?.getTime(),
-  ].join(":");
 }
 
 /** FNV-1a over the key's UTF-16 units: cheap and evenly spread. */

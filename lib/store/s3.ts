@@ -196,19 +196,18 @@ export class S3BlobStore implements BlobStore {
         new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end}` }),
       );
       const body = await readBody(out.Body);
-      const etag = bareEtag(out.ETag);
       const total = /\/(\d+)$/.exec(out.ContentRange ?? "");
-      if (total) return { body, etag, size: Number(total[1]) };
+      if (total) return { body, size: Number(total[1]) };
       // 200 without Content-Range: the server sent the whole object.
-      return { body: body.slice(start, end + 1), etag, size: body.length };
+      return { body: body.slice(start, end + 1), size: body.length };
     } catch (err) {
       if (isMissingObject(err)) return null;
       if ((err as SdkError).name === "InvalidRange" || statusOf(err) === 416) {
         // The range starts past the end (or the object is empty): like the fs store, answer with
-        // no bytes and the object's size and etag.
+        // no bytes and the object's size.
         const info = await this.head(key);
         if (info === null) return null;
-        return { body: new Uint8Array(0), etag: info.etag!, size: info.size };
+        return { body: new Uint8Array(0), size: info.size };
       }
       throw this.#translate(err, "getRange", key);
     }
@@ -221,7 +220,6 @@ export class S3BlobStore implements BlobStore {
       return {
         key,
         size: out.ContentLength ?? 0,
-        etag: bareEtag(out.ETag),
         lastModified: out.LastModified ?? new Date(0),
       };
     } catch (err) {
@@ -310,7 +308,6 @@ export class S3BlobStore implements BlobStore {
         yield {
           key: object.Key,
           size: object.Size ?? 0,
-          etag: bareEtag(object.ETag),
           lastModified: object.LastModified ?? new Date(0),
         };
       }

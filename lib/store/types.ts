@@ -15,12 +15,14 @@ export interface StoredBlob {
   etag: string;
 }
 
-/** What `head` and listings know about an object without reading it. */
+/**
+ * What `head` and listings know about an object without reading it. No etag: on fs it is a hash
+ * of every byte, and a census or dry run over many blobs must read one byte per blob, not all of
+ * them. Compare-and-swap takes its etag from `get`, which reads the bytes anyway.
+ */
 export interface BlobInfo {
   key: string;
   size: number;
-  /** Present when the backend knows it without reading the bytes (S3 always; fs on `head`). */
-  etag?: string;
   lastModified: Date;
 }
 
@@ -42,8 +44,9 @@ export interface ListOptions {
   startAfter?: string;
 }
 
-/** A byte range read: the requested bytes and the object's full size and etag. */
-export interface RangeBlob extends StoredBlob {
+/** A byte range read: the requested bytes and the object's full size (no etag, see BlobInfo). */
+export interface RangeBlob {
+  body: Uint8Array;
   size: number;
 }
 
@@ -55,7 +58,7 @@ export interface BlobStore {
   /**
    * Bytes `start..end` inclusive (e.g. `0, 0` for the epoch byte), or `null` when missing. A range
    * running past the end is cut at the end; one starting at or past the end gives no bytes (with
-   * the object's size and etag). `RangeError` unless `0 <= start <= end` are integers.
+   * the object's size). Reads only the requested bytes. `RangeError` unless `0 <= start <= end` are integers.
    */
   getRange(key: string, start: number, end: number): Promise<RangeBlob | null>;
   /** Metadata, or `null` when missing. */

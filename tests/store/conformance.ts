@@ -82,7 +82,8 @@ const CASES: Record<string, (store: BlobStore, name: string) => Promise<void>> =
     const info = await store.head(key);
     assert.equal(info?.key, key);
     assert.equal(info?.size, 13);
-    assert.equal(info?.etag, first.etag);
+    // No etag from head: on fs it would mean hashing every byte (see BlobInfo).
+    assert.deepEqual(Object.keys(info!).sort(), ["key", "lastModified", "size"]);
     assert.ok(info!.lastModified instanceof Date);
     assert.ok(Math.abs(info!.lastModified.getTime() - Date.now()) < 60_000, "a recent mtime");
 
@@ -92,7 +93,7 @@ const CASES: Record<string, (store: BlobStore, name: string) => Promise<void>> =
       body: enc.encode("second version"),
       etag: second.etag,
     });
-    assert.equal((await store.head(key))?.etag, second.etag);
+    assert.equal((await store.head(key))?.size, 14);
 
     // One byte changed, same length: still a different etag.
     const third = await store.put(key, enc.encode("second versioN"));
@@ -121,21 +122,21 @@ const CASES: Record<string, (store: BlobStore, name: string) => Promise<void>> =
 
   async "range reads"(store) {
     const bytes = Uint8Array.from({ length: 256 }, (_, i) => i);
-    const { etag } = await store.put("ranges", bytes);
+    await store.put("ranges", bytes);
     const range = (start: number, end: number) => store.getRange("ranges", start, end);
 
-    assert.deepEqual(await range(0, 0), { body: bytes.slice(0, 1), etag, size: 256 });
-    assert.deepEqual(await range(10, 19), { body: bytes.slice(10, 20), etag, size: 256 });
-    assert.deepEqual(await range(255, 255), { body: bytes.slice(255), etag, size: 256 });
-    // Past the end: cut at the end; starting past the end: no bytes (but size and etag).
-    assert.deepEqual(await range(250, 10_000), { body: bytes.slice(250), etag, size: 256 });
-    assert.deepEqual(await range(256, 300), { body: new Uint8Array(0), etag, size: 256 });
-    assert.deepEqual(await range(0, 1_000_000), { body: bytes, etag, size: 256 });
+    // Exactly body and size: no etag (see RangeBlob).
+    assert.deepEqual(await range(0, 0), { body: bytes.slice(0, 1), size: 256 });
+    assert.deepEqual(await range(10, 19), { body: bytes.slice(10, 20), size: 256 });
+    assert.deepEqual(await range(255, 255), { body: bytes.slice(255), size: 256 });
+    // Past the end: cut at the end; starting past the end: no bytes (but the size).
+    assert.deepEqual(await range(250, 10_000), { body: bytes.slice(250), size: 256 });
+    assert.deepEqual(await range(256, 300), { body: new Uint8Array(0), size: 256 });
+    assert.deepEqual(await range(0, 1_000_000), { body: bytes, size: 256 });
 
-    const empty = await store.put("ranges-empty", new Uint8Array(0));
+    await store.put("ranges-empty", new Uint8Array(0));
     assert.deepEqual(await store.getRange("ranges-empty", 0, 0), {
       body: new Uint8Array(0),
-      etag: empty.etag,
       size: 0,
     });
 
@@ -326,7 +327,6 @@ const CASES: Record<string, (store: BlobStore, name: string) => Promise<void>> =
     const start = 5 * 1024 * 1024 + 7;
     const range = await store.getRange("large/blob", start, start + 999);
     assert.equal(range?.size, size);
-    assert.equal(range?.etag, etag);
     assert.ok(equalBytes(range!.body, bytes.subarray(start, start + 1000)));
     const tail = await store.getRange("large/blob", size - 10, size + 10);
     assert.ok(equalBytes(tail!.body, bytes.subarray(size - 10)));

@@ -7,7 +7,12 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { FsBlobStore, InvalidKey, StoreUnavailable } from "../../lib/store/mod.ts";
+import {
+  FsBlobStore,
+  InvalidKey,
+  PreconditionFailed,
+  StoreUnavailable,
+} from "../../lib/store/mod.ts";
 import { conformance } from "./conformance.ts";
 
 // Children import the fs store and the errors only: no import map (and no npm) needed.
@@ -80,7 +85,7 @@ Deno.test("FsBlobStore: etag is the bare SHA-256 hex of the bytes", async () => 
     try {
       const { etag } = await store.put("k", enc.encode("abc"));
       assert.equal(etag, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-      assert.equal((await store.head("k"))?.etag, etag);
+      assert.equal((await store.get("k"))?.etag, etag);
     } finally {
       await store.close();
     }
@@ -290,7 +295,8 @@ Deno.test("FsBlobStore: head and getRange see another process's replacement", as
     const store = new FsBlobStore(root);
     try {
       const first = await store.put("k", enc.encode("AAAA"));
-      assert.equal((await store.head("k"))?.etag, first.etag); // now remembered
+      assert.equal((await store.head("k"))?.size, 4);
+      assert.deepEqual((await store.getRange("k", 0, 0))?.body, enc.encode("A"));
       const child = await runChild(
         `const s = new mod.FsBlobStore(Deno.args[0]);
          console.log((await s.put("k", new TextEncoder().encode("BBBB"))).etag);
@@ -300,12 +306,13 @@ Deno.test("FsBlobStore: head and getRange see another process's replacement", as
       assert.equal(child.code, 0, child.stderr);
       const second = child.stdout.trim();
       assert.notEqual(second, first.etag);
-      assert.equal((await store.head("k"))?.etag, second);
-      assert.deepEqual(await store.getRange("k", 0, 0), {
-        body: enc.encode("B"),
-        etag: second,
-        size: 4,
-      });
+      assert.equal((await store.get("k"))?.etag, second);
+      assert.deepEqual(await store.getRange("k", 0, 0), { body: enc.encode("B"), size: 4 });
+      // A CAS on the etag read before the replacement is refused.
+      await assert.rejects(
+        store.put("k", enc.encode("CCCC"), { ifMatch: first.etag }),
+        PreconditionFailed,
+      );
     } finally {
       await store.close();
     }
@@ -349,3 +356,38 @@ async function exists(path: string): Promise<boolean> {
     return false;
   }
 }
+
+/** Bytes this process has read through read(2) and friends so far (Linux `/proc/self/io`). */
+async function bytesRead(): Promise<number> {
+  const io = await Deno.readTextFile("/proc/self/io");
+  return Number(/^rchar: (\d+)$/m.exec(io)![1]);
+}
+
+Deno.test("FsBlobStore: getRange and head read no more than asked, even with a cold store", async () => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, "blobs");
+    const size = 6 * 1024 * 1024;
+    const bytes = new Uint8Array(size).fill(7);
+    // Written behind the store's back, as after a restart: nothing about the file is cached.
+    await Deno.mkdir(join(root, "bots"), { recursive: true });
+    await Deno.writeFile(join(root, "bots", "big.enc"), bytes);
+    const store = new FsBlobStore(root);
+    try {
+      await store.head("bots/none"); // opens the root (mkdir, staging sweep) before measuring
+      const before = await bytesRead();
+      const range = await store.getRange("bots/big.enc", 0, 0);
+      const info = await store.head("bots/big.enc");
+      const read = (await bytesRead()) - before;
+      assert.deepEqual(range, { body: Uint8Array.of(7), size });
+      assert.equal(info?.size, size);
+      // Hashing the file for an etag would read all 6 MiB; one byte plus /proc/self/io is far below.
+      assert.ok(read < 64 * 1024, `read ${read} bytes for a 1-byte range and a head`);
+      // The measurement can see a whole-file read: get reads every byte.
+      const beforeGet = await bytesRead();
+      await store.get("bots/big.enc");
+      assert.ok((await bytesRead()) - beforeGet >= size, "rchar counts this process's reads");
+    } finally {
+      await store.close();
+    }
+  });
+});
