@@ -1,8 +1,14 @@
 /**
- * The broker's signing keys (K1 for sessions and caps, K2 for OIDC): ES256 key pairs sealed in
- * the data directory. Rotation adds a key and keeps the previous public keys in the JWKS until
- * every token they signed has expired (§3). OIDC keys carry a self-signed certificate in `x5c`
- * because Ceph RGW reads only the first JWKS key and requires `x5c`.
+ * The broker's signing keys, sealed in the data directory: K1 (sessions and caps, verified only
+ * by this service) is Ed25519 (`EdDSA`), K2 (OIDC tokens for STS) is P-256 (`ES256`), the one
+ * algorithm AWS STS and Ceph RGW accept. Rotation adds a key and keeps the previous public keys
+ * in the JWKS until every token they signed has expired (§3). OIDC keys carry a self-signed
+ * certificate in `x5c` because Ceph RGW reads only the first JWKS key and requires `x5c`.
+ *
+ * A K1 file from before Ed25519 (a P-256 current key) is rotated on open like any rotation: the
+ * P-256 key stays retired for `retainSeconds`, so sessions it signed stay valid until they expire
+ * (their verifier accepts the algorithms of {@linkcode SigningKeyring.algorithms}); caps accept
+ * EdDSA only.
  *
  * @module
  */
@@ -12,17 +18,32 @@ import { X509CertificateGenerator } from "@peculiar/x509";
 import { createLocalJWKSet, exportJWK, importJWK, type JWK, type JWTVerifyGetKey } from "jose";
 import { dirname } from "node:path";
 import { openSecret, sealSecret } from "../crypto/mod.ts";
-import { es256Signer, type JwsSigner, type ThreadedSigner, threadedSigner } from "../cap/mod.ts";
+import {
+  jwkAlg,
+  type JwsAlg,
+  type JwsSigner,
+  jwsSigner,
+  type ThreadedSigner,
+  threadedSigner,
+} from "../cap/mod.ts";
 import { readTextIfExists, withFileLock, writeFileAtomic } from "../fsutil/mod.ts";
 
-/** An ES256 signing key with its id and public JWK. */
+/** A signing key (EdDSA or ES256) with its id and public JWK. */
 export interface SigningKey {
   kid: string;
+  alg: JwsAlg;
+  /** For `jose` (`SignJWT`), as OIDC signs. */
   privateKey: CryptoKey;
   /** The fast signer for hot paths (caps, sessions); see lib/cap/jws.ts. */
   signer: JwsSigner;
   publicJwk: JWK;
 }
+
+/** The algorithm each keyring generates keys for (§3). */
+export const KEYRING_ALG = { k1: "EdDSA", k2: "ES256" } as const satisfies Record<
+  "k1" | "k2",
+  JwsAlg
+>;
 
 /** The sealed key file exists but cannot be opened: never replaced with a new key. */
 export class KeyringUnreadable extends Error {
@@ -78,7 +99,7 @@ export interface KeyringOptions {
 /**
  * ```ts
  * const k2 = await SigningKeyring.open({ path, sealKey, purpose: "k2", withCertificate: true, retainSeconds: 3600 });
- * const jwt = await new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: k2.current.kid }).sign(k2.current.privateKey);
+ * const jwt = await new SignJWT(claims).setProtectedHeader({ alg: k2.current.alg, kid: k2.current.kid }).sign(k2.current.privateKey);
  * k2.jwks(); // { keys: [current, …previous still valid] }
  * ```
  */
@@ -93,7 +114,12 @@ export class SigningKeyring {
     await Deno.mkdir(dirname(options.path), { recursive: true });
     await withFileLock(`${options.path}.lock`, async () => {
       const stored = await ring.#read();
-      if (stored) {
+      if (stored && jwkAlg(stored[stored.length - 1].jwk) !== KEYRING_ALG[options.purpose]) {
+        // A K1 written before Ed25519: new tokens get the new algorithm at once.
+        const next = await ring.#rotated(stored);
+        await ring.#write(next);
+        await ring.#adopt(next);
+      } else if (stored) {
         await ring.#adopt(stored);
       } else {
         const first = await ring.#generate();
@@ -119,8 +145,16 @@ export class SigningKeyring {
   }
 
   /**
+   * The algorithms of the keys in {@linkcode jwks}, for `jwtVerify`'s `algorithms`: K1 gives
+   * `["EdDSA"]`, plus `"ES256"` while a P-256 key from before Ed25519 is retained.
+   */
+  algorithms(): JwsAlg[] {
+    return [...new Set(this.jwks().keys.map((k) => k.alg as JwsAlg))];
+  }
+
+  /**
    * A verifier over {@linkcode jwks} for `jwtVerify`; stable across rotations (it always
-   * consults the keys of the moment).
+   * consults the keys of the moment). Each key answers only its own `alg`.
    */
   readonly verifier: JWTVerifyGetKey = (header, token) => this.#keySet!(header, token);
   #keySet?: ReturnType<typeof createLocalJWKSet>;
@@ -128,17 +162,21 @@ export class SigningKeyring {
   /** Makes a new key current; the previous one stays verifiable for `retainSeconds`. */
   async rotate(): Promise<SigningKey> {
     await withFileLock(`${this.options.path}.lock`, async () => {
-      const stored = (await this.#read()) ?? this.#stored;
-      const now = this.#now();
-      const cutoff = now - this.options.retainSeconds * 1000;
-      const kept = stored
-        .map((k) => k.retired_at === undefined ? { ...k, retired_at: now } : k)
-        .filter((k) => k.retired_at! > cutoff);
-      const next = [...kept, await this.#generate()];
+      const next = await this.#rotated((await this.#read()) ?? this.#stored);
       await this.#write(next);
       await this.#adopt(next);
     });
     return this.current;
+  }
+
+  /** `stored` with every key retired (dropped once past `retainSeconds`) and a new one last. */
+  async #rotated(stored: StoredKey[]): Promise<StoredKey[]> {
+    const now = this.#now();
+    const cutoff = now - this.options.retainSeconds * 1000;
+    const kept = stored
+      .map((k) => k.retired_at === undefined ? { ...k, retired_at: now } : k)
+      .filter((k) => k.retired_at! > cutoff);
+    return [...kept, await this.#generate()];
   }
 
   #now() {
@@ -159,10 +197,13 @@ export class SigningKeyring {
   }
 
   async #generate(): Promise<StoredKey> {
-    const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+    const algorithm = KEYRING_ALG[this.options.purpose] === "EdDSA"
+      ? { name: "Ed25519" }
+      : { name: "ECDSA", namedCurve: "P-256" };
+    const pair = await crypto.subtle.generateKey(algorithm, true, [
       "sign",
       "verify",
-    ]);
+    ]) as CryptoKeyPair;
     const kid = crypto.getRandomValues(new Uint8Array(8)).toHex();
     const jwk = { ...(await exportJWK(pair.privateKey)), kid };
     let x5c: string[] | undefined;
@@ -195,16 +236,19 @@ export class SigningKeyring {
       ? threadedSigner(current.jwk, current.kid, this.options.signingThreads)
       : undefined;
     for (const k of stored) {
-      const privateKey = await importJWK({ ...k.jwk, alg: "ES256" }, "ES256") as CryptoKey;
+      const alg = jwkAlg(k.jwk);
+      if (!alg) throw new KeyringUnreadable(this.options.path);
+      const privateKey = await importJWK({ ...k.jwk, alg }, alg) as CryptoKey;
       const { d: _d, ...pub } = k.jwk;
       keys.set(k.kid, {
         kid: k.kid,
+        alg,
         privateKey,
-        signer: k === current && this.#thread ? this.#thread : es256Signer(k.jwk, k.kid),
+        signer: k === current && this.#thread ? this.#thread : jwsSigner(k.jwk, k.kid),
         publicJwk: {
           ...pub,
           kid: k.kid,
-          alg: "ES256",
+          alg,
           use: "sig",
           ...(k.x5c ? { x5c: k.x5c } : {}),
         },

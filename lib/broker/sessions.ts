@@ -1,5 +1,5 @@
 /**
- * Session tokens: ES256 JWTs signed with K1, carried as `Authorization: Bearer` or an HttpOnly
+ * Session tokens: EdDSA (Ed25519) JWTs signed with K1, carried as `Authorization: Bearer` or an HttpOnly
  * cookie. Verified on every request, including the logout denylist.
  *
  * @module
@@ -66,8 +66,7 @@ export class SessionIssuer {
       expiresAt: provedAt + ttl,
       jti: crypto.getRandomValues(new Uint8Array(16)).toHex(),
     };
-    const key = this.keyring.current;
-    const token = await signCompact({ alg: "ES256", typ: SESSION_TYP, kid: key.kid }, {
+    const token = await signCompact({ typ: SESSION_TYP }, {
       sub: session.address,
       iss: this.issuer,
       aud: this.issuer,
@@ -79,12 +78,16 @@ export class SessionIssuer {
       actor_omni: session.actorOmni,
       ...(session.deviceKeyHash ? { device_key_hash: session.deviceKeyHash } : {}),
       proved_at: provedAt,
-    }, key.signer);
+    }, this.keyring.current.signer);
     this.#verified.set(token, session);
     return { token, session };
   }
 
-  /** Checks signature (ES256 only), typ, issuer, expiry (no skew) and the logout list. */
+  /**
+   * Checks signature (EdDSA; ES256 only from a retained K1 key made before Ed25519, so a
+   * session signed the day before an upgrade lives out its 12 h), typ, issuer, expiry (no skew)
+   * and the logout list.
+   */
   async verify(token: string | undefined): Promise<Session> {
     if (!token) throw new SessionInvalid("no_session", "sign in first: no session token was sent");
     const known = this.#verified.get(token);
@@ -92,7 +95,7 @@ export class SessionIssuer {
     let payload;
     try {
       ({ payload } = await jwtVerify(token, this.keyring.verifier, {
-        algorithms: ["ES256"],
+        algorithms: this.keyring.algorithms(),
         typ: SESSION_TYP,
         issuer: this.issuer,
         audience: this.issuer,

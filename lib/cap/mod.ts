@@ -13,5 +13,5 @@
 export * from "./claims.ts";
 export * from "./token.ts";
 export { VerifiedTokenCache } from "./verified_cache.ts";
-export { es256Signer, type JwsSigner, signCompact } from "./jws.ts";
+export { jwkAlg, type JwsAlg, type JwsSigner, jwsSigner, signCompact } from "./jws.ts";
 export { type ThreadedSigner, threadedSigner } from "./signer_thread.ts";

@@ -6,18 +6,19 @@
  * @module
  */
 
-import { p256 } from "@noble/curves/nist.js";
+import type { JWK } from "jose";
+import { type JwsSigner, jwsSigner } from "./jws.ts";
 
-let key: Uint8Array | undefined;
+let signer: JwsSigner | undefined;
 
 self.onmessage = (event: MessageEvent) => {
-  const msg = event.data as { d?: Uint8Array; id?: number; data?: Uint8Array };
-  if (msg.d) {
-    key = msg.d;
+  const msg = event.data as { jwk?: JWK; id?: number; data?: Uint8Array };
+  if (msg.jwk) {
+    signer = jwsSigner(msg.jwk, "");
     return;
   }
   try {
-    const sig = p256.sign(msg.data!, key!, { prehash: true, format: "compact" });
+    const sig = new Uint8Array(signer!.sign(msg.data!) as Uint8Array);
     self.postMessage({ id: msg.id, sig }, [sig.buffer]);
   } catch (err) {
     self.postMessage({ id: msg.id, error: (err as Error).message });

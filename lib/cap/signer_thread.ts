@@ -7,7 +7,7 @@
  */
 
 import type { JWK } from "jose";
-import type { JwsSigner } from "./jws.ts";
+import { type JwsSigner, jwsSigner } from "./jws.ts";
 
 /** A {@linkcode JwsSigner} backed by a worker thread; `close()` stops the thread. */
 export interface ThreadedSigner extends JwsSigner {
@@ -22,9 +22,7 @@ export interface ThreadedSigner extends JwsSigner {
  * ```
  */
 export function threadedSigner(jwk: JWK, kid: string, threads = 1): ThreadedSigner {
-  if (jwk.kty !== "EC" || jwk.crv !== "P-256" || typeof jwk.d !== "string") {
-    throw new TypeError("an ES256 signer needs a private P-256 JWK");
-  }
+  const { alg } = jwsSigner(jwk, kid); // refuses what the thread could not sign
   const workers = Array.from(
     { length: threads },
     () => new Worker(new URL("./sign_worker.ts", import.meta.url), { type: "module" }),
@@ -52,10 +50,11 @@ export function threadedSigner(jwk: JWK, kid: string, threads = 1): ThreadedSign
   for (const worker of workers) {
     worker.onmessage = onmessage;
     worker.onerror = onerror;
-    worker.postMessage({ d: Uint8Array.fromBase64(jwk.d, { alphabet: "base64url" }) });
+    worker.postMessage({ jwk });
   }
   return {
     kid,
+    alg,
     sign(data) {
       if (closed) return Promise.reject(new Error("the signing thread was stopped"));
       const id = next++;

@@ -1,6 +1,6 @@
 /**
- * Minting and verifying caps as compact ES256 JWS with `jose`. The broker mints; workers verify
- * against the broker's public keys.
+ * Minting caps as compact EdDSA JWS (K1 is Ed25519, see ./jws.ts) and verifying them with
+ * `jose`. The broker mints; workers verify against the broker's public keys.
  *
  * @module
  */
@@ -25,8 +25,14 @@ import {
 } from "./claims.ts";
 import type { VerifiedTokenCache } from "./verified_cache.ts";
 
-/** A signing key of the broker (K1). */
+/** A signing key of the broker (K1); caps are EdDSA only (see {@linkcode verifyCap}). */
 export type CapSigningKey = JwsSigner;
+
+/**
+ * The only algorithm a cap may carry. A P-256 key, even one in the key set (a K1 key from
+ * before Ed25519), never makes a cap: caps live minutes, so nothing needs the old algorithm.
+ */
+export const CAP_ALG = "EdDSA";
 
 /** A cap that failed verification for any reason other than expiry. */
 export class CapInvalid extends Error {
@@ -51,7 +57,7 @@ export class CapExpired extends Error {
  * store and teardown).
  *
  * ```ts
- * const { cap, claims } = await mintCap(grant, { kid, privateKey });
+ * const { cap, claims } = await mintCap(grant, jwsSigner(privateEd25519Jwk, kid));
  * ```
  */
 export async function mintCap(
@@ -67,7 +73,8 @@ export async function mintCap(
   const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
   const jti = crypto.getRandomValues(new Uint8Array(16)).toHex();
   const claims = validateCapClaims({ ...grant, iat, exp: iat + ttl, jti });
-  const cap = await signCompact({ alg: "ES256", typ: CAP_TYP, kid: key.kid }, { ...claims }, key);
+  if (key.alg !== CAP_ALG) throw new TypeError(`caps are signed with ${CAP_ALG}, not ${key.alg}`);
+  const cap = await signCompact({ typ: CAP_TYP }, { ...claims }, key);
   // A co-located worker need not re-verify what this process just signed.
   options.cache?.set(cap, claims);
   return { cap, claims };
@@ -82,8 +89,8 @@ export function capKeySet(jwks: JSONWebKeySet): CapKeySet {
 }
 
 /**
- * Verifies signature (ES256 only, so `alg: none` and HS256-with-the-public-key are refused),
- * `typ`, expiry with 60 s of skew, claim shapes and the lifetime bound of the cap's op. Throws {@linkcode CapExpired} or
+ * Verifies signature (EdDSA only, so `alg: none`, HS256-with-the-public-key and ES256 are
+ * refused, whatever key the set holds), `typ`, expiry with 60 s of skew, claim shapes and the lifetime bound of the cap's op. Throws {@linkcode CapExpired} or
  * {@linkcode CapInvalid}.
  *
  * ```ts
@@ -105,7 +112,7 @@ export async function verifyCap(
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, keys, {
-      algorithms: ["ES256"],
+      algorithms: [CAP_ALG],
       typ: CAP_TYP,
       clockTolerance: CAP_CLOCK_SKEW_S,
       currentDate: options.now,

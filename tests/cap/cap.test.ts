@@ -19,7 +19,7 @@ Deno.test("a minted cap verifies and carries every claim of §7", async () => {
   assertEquals(claims.exp - claims.iat, 120);
   assertEquals(claims.jti.length, 32);
   const header = JSON.parse(atob(cap.split(".")[0]));
-  assertEquals(header, { alg: "ES256", typ: CAP_TYP, kid: "test-k1" });
+  assertEquals(header, { alg: "EdDSA", typ: CAP_TYP, kid: "test-k1" });
 });
 
 Deno.test("each cap gets a fresh jti", async () => {
@@ -61,7 +61,7 @@ Deno.test("a correctly signed cap that lives longer than its op allows is refuse
   const k = await testCapKey();
   const iat = Math.floor(Date.now() / 1000);
   const sign = (claims: Record<string, unknown>) =>
-    new SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: CAP_TYP, kid: "test-k1" })
+    new SignJWT(claims).setProtectedHeader({ alg: "EdDSA", typ: CAP_TYP, kid: "test-k1" })
       .sign(k.privateKey);
   const base = { iat, jti: "d".repeat(32) };
   const longFetch = await sign({ ...credGrant({ op: "fetch" }), ...base, exp: iat + 1800 });
@@ -84,17 +84,21 @@ Deno.test("alg none and HS256 signed with the public key are refused", async () 
   const claims = { ...credGrant(), iat: 1, exp: 4102444800, jti: "a".repeat(32) };
   const none = new UnsecuredJWT(claims).encode();
   await assertRejects(() => verifyCap(none, k.keys), CapInvalid);
-  const pub = await exportJWK(
-    (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign"]))
-      .publicKey,
-  );
-  const hmacKey = new TextEncoder().encode(JSON.stringify(pub));
-  const hs = await new SignJWT(claims).setProtectedHeader({
-    alg: "HS256",
-    typ: CAP_TYP,
-    kid: "test-k1",
-  }).sign(hmacKey);
-  await assertRejects(() => verifyCap(hs, k.keys), CapInvalid);
+  // The verifier's own public key, as the JWK text and as the raw 32 Ed25519 bytes.
+  const pub = await exportJWK(k.publicKey);
+  for (
+    const hmacKey of [
+      new TextEncoder().encode(JSON.stringify(pub)),
+      Uint8Array.fromBase64(pub.x!, { alphabet: "base64url" }),
+    ]
+  ) {
+    const hs = await new SignJWT(claims).setProtectedHeader({
+      alg: "HS256",
+      typ: CAP_TYP,
+      kid: "test-k1",
+    }).sign(hmacKey);
+    await assertRejects(() => verifyCap(hs, k.keys), CapInvalid);
+  }
 });
 
 Deno.test("a JWT without the cap typ is refused (a session token is not a cap)", async () => {
@@ -106,7 +110,7 @@ Deno.test("a JWT without the cap typ is refused (a session token is not a cap)",
     jti: "b".repeat(32),
   };
   const jwt = await new SignJWT(claims).setProtectedHeader({
-    alg: "ES256",
+    alg: "EdDSA",
     kid: "test-k1",
     typ: "JWT",
   }).sign(k.privateKey);

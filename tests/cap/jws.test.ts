@@ -1,29 +1,51 @@
-import { assertEquals, assertRejects } from "../support/assert.ts";
+import { assertEquals, assertRejects, assertThrows } from "../support/assert.ts";
 import { exportJWK, jwtVerify } from "jose";
-import { es256Signer, signCompact, threadedSigner } from "../../lib/cap/mod.ts";
+import { jwkAlg, jwsSigner, signCompact, threadedSigner } from "../../lib/cap/mod.ts";
 
-async function keyPair() {
-  const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+async function keyPair(kind: "Ed25519" | "P-256" = "Ed25519") {
+  const algorithm = kind === "Ed25519" ? { name: "Ed25519" } : { name: "ECDSA", namedCurve: kind };
+  const pair = await crypto.subtle.generateKey(algorithm, true, [
     "sign",
     "verify",
-  ]);
+  ]) as CryptoKeyPair;
   return { privateJwk: await exportJWK(pair.privateKey), publicKey: pair.publicKey };
 }
 
-Deno.test("noble-signed compact JWS verifies with jose (an independent implementation)", async () => {
+Deno.test("node:crypto-signed EdDSA compact JWS verifies with jose (an independent implementation)", async () => {
   const { privateJwk, publicKey } = await keyPair();
-  const signer = es256Signer(privateJwk, "k");
-  const jws = await signCompact({ alg: "ES256", typ: "JWT", kid: "k" }, { sub: "x", n: 1 }, signer);
-  const { payload, protectedHeader } = await jwtVerify(jws, publicKey);
-  assertEquals([payload.sub, payload.n, protectedHeader.kid], ["x", 1, "k"]);
+  const signer = jwsSigner(privateJwk, "k");
+  assertEquals(signer.alg, "EdDSA");
+  const jws = await signCompact({ typ: "JWT" }, { sub: "x", n: 1 }, signer);
+  const { payload, protectedHeader } = await jwtVerify(jws, publicKey, { algorithms: ["EdDSA"] });
+  assertEquals([payload.sub, payload.n], ["x", 1]);
+  assertEquals(protectedHeader, { typ: "JWT", alg: "EdDSA", kid: "k" });
+});
+
+Deno.test("a P-256 key signs ES256 (r ‖ s, not DER) that jose verifies", async () => {
+  const { privateJwk, publicKey } = await keyPair("P-256");
+  const signer = jwsSigner(privateJwk, "p");
+  assertEquals(signer.alg, "ES256");
+  const jws = await signCompact({}, { n: 2 }, signer);
+  assertEquals(Uint8Array.fromBase64(jws.split(".")[2], { alphabet: "base64url" }).length, 64);
+  const { payload } = await jwtVerify(jws, publicKey, { algorithms: ["ES256"] });
+  assertEquals(payload.n, 2);
+});
+
+Deno.test("the header's alg and kid come from the signer, never from the caller", async () => {
+  const { privateJwk, publicKey } = await keyPair();
+  const signer = jwsSigner(privateJwk, "real");
+  const jws = await signCompact({ alg: "none", kid: "other", typ: "JWT" }, { n: 3 }, signer);
+  const { protectedHeader } = await jwtVerify(jws, publicKey, { algorithms: ["EdDSA"] });
+  assertEquals([protectedHeader.alg, protectedHeader.kid], ["EdDSA", "real"]);
 });
 
 Deno.test("the signing thread signs what jose verifies, concurrently, and stops on close", async () => {
   const { privateJwk, publicKey } = await keyPair();
   const signer = threadedSigner(privateJwk, "t", 2);
   try {
+    assertEquals(signer.alg, "EdDSA");
     const tokens = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => signCompact({ alg: "ES256", kid: "t" }, { i }, signer)),
+      Array.from({ length: 50 }, (_, i) => signCompact({}, { i }, signer)),
     );
     for (const [i, t] of tokens.entries()) {
       assertEquals((await jwtVerify(t, publicKey)).payload.i, i);
@@ -34,10 +56,18 @@ Deno.test("the signing thread signs what jose verifies, concurrently, and stops 
   await assertRejects(async () => await signer.sign(new Uint8Array(1)), Error);
 });
 
-Deno.test("a signer refuses a key that is not a private P-256 JWK", async () => {
+Deno.test("a signer refuses a public key and keys of other types", async () => {
   const { privateJwk } = await keyPair();
   const { d: _d, ...pub } = privateJwk;
-  for (const make of [es256Signer, threadedSigner]) {
-    await assertRejects(async () => await make(pub, "k"), TypeError);
+  const p384 = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-384" }, true, [
+    "sign",
+  ]) as CryptoKeyPair;
+  const hmac = await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, true, ["sign"]);
+  const others = [pub, await exportJWK(p384.privateKey), await exportJWK(hmac as CryptoKey)];
+  assertEquals(others.map(jwkAlg), ["EdDSA", undefined, undefined]);
+  for (const jwk of others) {
+    for (const make of [jwsSigner, threadedSigner]) {
+      assertThrows(() => make(jwk, "k"), TypeError);
+    }
   }
 });

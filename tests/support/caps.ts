@@ -10,7 +10,7 @@ import {
   type CapKeySet,
   capKeySet,
   type CapSigningKey,
-  es256Signer,
+  jwsSigner,
   mintCap,
 } from "../../lib/cap/mod.ts";
 
@@ -23,22 +23,25 @@ export const SESSION_ID = "55".repeat(16);
 
 export interface TestCapKey {
   signing: CapSigningKey;
+  /** The same Ed25519 key for `jose` (`SignJWT`), to hand-craft tokens. */
   privateKey: CryptoKey;
+  publicKey: CryptoKey;
   keys: CapKeySet;
   mint(grant: Partial<CapGrant>, options?: { ttlSeconds?: number; now?: Date }): Promise<string>;
 }
 
-/** A fresh ES256 key pair and a minting shortcut with sensible defaults. */
+/** A fresh Ed25519 key pair (as K1's) and a minting shortcut with sensible defaults. */
 export async function testCapKey(kid = "test-k1"): Promise<TestCapKey> {
-  const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
     "sign",
     "verify",
-  ]);
-  const publicJwk = { ...(await exportJWK(pair.publicKey)), kid, alg: "ES256" };
-  const signing = es256Signer(await exportJWK(pair.privateKey), kid);
+  ]) as CryptoKeyPair;
+  const publicJwk = { ...(await exportJWK(pair.publicKey)), kid, alg: "EdDSA" };
+  const signing = jwsSigner(await exportJWK(pair.privateKey), kid);
   return {
     signing,
     privateKey: pair.privateKey,
+    publicKey: pair.publicKey,
     keys: capKeySet({ keys: [publicJwk] }),
     async mint(grant, options) {
       return (await mintCap(credGrant(grant), signing, options)).cap;
