@@ -4,7 +4,7 @@
  *
  * ```ts
  * import { VaultWorker } from "./lib/worker/mod.ts";
- * const worker = new VaultWorker({ store, keys, state, capKeys, limits });
+ * const worker = new VaultWorker({ store, keys, state, capKeys, limits, authority, ledger, sessions });
  * ```
  *
  * @module

@@ -15,12 +15,7 @@ import {
 } from "../cap/mod.ts";
 import { type DataClass, EnvelopeError } from "../crypto/mod.ts";
 import { type BlobStore, PreconditionFailed, StoreError } from "../store/mod.ts";
-import {
-  SessionDenylist,
-  type SessionRevocations,
-  type StateStore,
-  type WriteLedger,
-} from "../state/mod.ts";
+import type { SessionRevocations, StateStore, WriteLedger } from "../state/mod.ts";
 import { type KeyProvider, openBlob, sealBlob } from "./codec.ts";
 import { WorkerError } from "./errors.ts";
 import {
@@ -51,17 +46,24 @@ export interface VaultWorkerDeps {
   capCache?: VerifiedTokenCache<CapClaims>;
   /** Largest plaintext per data class, in bytes. */
   limits: Record<DataClass, number>;
-  authority?: CapAuthority;
+  /**
+   * The re-check of every cap against live identity (revocation, scope). Required, like `ledger`
+   * and `sessions`: a worker built without one would silently serve revoked agents.
+   */
+  authority: CapAuthority;
   now?: () => Date;
   /** Receives non-fatal incidents (a lazy re-wrap that could not be written). No secrets. */
   warn?: (message: string) => void;
-  /** Records every successful write per epoch, for the destroy guard (lib/reencrypt). */
-  ledger?: WriteLedger;
   /**
-   * Logged-out sessions, whose caps (`sid`) are refused. Share the broker's in one process, so a
-   * logout there is known here at once; default: a {@linkcode SessionDenylist} on `state`.
+   * Records every successful write per epoch. Without it the destroy guard could pass while
+   * blobs written after the last census remain, and their epoch's key would be destroyed.
    */
-  sessions?: SessionRevocations;
+  ledger: WriteLedger;
+  /**
+   * Logged-out sessions, whose caps (`sid`) are refused. Share the broker's in one process
+   * (`SessionDenylist`), so a logout there is known here at once.
+   */
+  sessions: SessionRevocations;
 }
 
 /** A cap {@linkcode VaultWorker.authorize} checked; only that worker accepts it. */
@@ -89,16 +91,27 @@ export interface FetchResult {
 
 /**
  * ```ts
- * const worker = new VaultWorker({ store, keys: keystore, state, capKeys, limits });
+ * const worker = new VaultWorker({
+ *   store, keys: keystore, state, capKeys, limits,
+ *   authority: new ChainCapAuthority(chainClient),
+ *   ledger: new KvWriteLedger(kv),
+ *   sessions: new SessionDenylist(state),
+ * });
  * await worker.credStore(cap, new TextEncoder().encode("sk-live-…"));
  * const { plaintext, rewrapped } = await worker.credFetch(cap2);
  * ```
  */
 export class VaultWorker {
-  readonly #sessions: SessionRevocations;
-
   constructor(private readonly deps: VaultWorkerDeps) {
-    this.#sessions = deps.sessions ?? new SessionDenylist(deps.state);
+    // Types say so already; this catches untyped callers before the first cap is served.
+    const missing = [
+      typeof deps.authority?.recheck === "function" ? [] : ["authority"],
+      typeof deps.ledger?.recordWrite === "function" ? [] : ["ledger"],
+      typeof deps.sessions?.isRevoked === "function" ? [] : ["sessions"],
+    ].flat();
+    if (missing.length > 0) {
+      throw new TypeError(`VaultWorker needs ${missing.join(", ")}: none of them is optional`);
+    }
   }
 
   /** `POST /v1/cred/store`: encrypts under the active epoch and replaces the credential. */
@@ -199,7 +212,7 @@ export class VaultWorker {
       if (err instanceof CapExpired) throw new WorkerError("cap_expired", err.message);
       throw new WorkerError("cap_invalid", (err as Error).message);
     }
-    if (await this.#sessions.isRevoked(claims.sid)) {
+    if (await this.deps.sessions.isRevoked(claims.sid)) {
       throw new WorkerError(
         "session_revoked",
         "the session that minted this cap was logged out; sign in again",
@@ -214,7 +227,7 @@ export class VaultWorker {
         `this cap is for ${claims.data_class}, not ${dataClass}`,
       );
     }
-    await this.deps.authority?.recheck(claims);
+    await this.deps.authority.recheck(claims);
     if (op !== "fetch" && claims.read_only) {
       throw new WorkerError("read_only", `the scope of this cap is read-only; ${op} is refused`);
     }
@@ -254,7 +267,7 @@ export class VaultWorker {
     const { blob, epoch } = sealBlob(this.deps.keys, loc, plaintext);
     // A store replaces the credential by intent (last writer wins); only re-wraps need CAS.
     const { etag } = await this.#guard(() => this.deps.store.put(loc.key, blob));
-    await this.deps.ledger?.recordWrite({
+    await this.deps.ledger.recordWrite({
       epoch,
       operatorOmni: claims.operator_omni,
       actorOmni: claims.actor_omni,
@@ -295,7 +308,7 @@ export class VaultWorker {
     try {
       await this.deps.store.put(loc.key, blob, { ifMatch: stored.etag });
       // The blob is rewritten either way: a ledger failure must not fail the read.
-      await this.deps.ledger?.recordWrite({ epoch: active, actorOmni: `0x${loc.actorHex}` })
+      await this.deps.ledger.recordWrite({ epoch: active, actorOmni: `0x${loc.actorHex}` })
         .catch((err) => this.deps.warn?.(`write ledger: ${(err as Error).message}`));
       return { plaintext: opened.plaintext, epoch: active, rewrapped: true };
     } catch (err) {

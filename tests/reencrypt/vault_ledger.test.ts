@@ -2,6 +2,8 @@ import { assert, assertEquals } from "../support/assert.ts";
 import { ACTOR, OPERATOR, testCapKey } from "../support/caps.ts";
 import { VaultWorker } from "../../lib/worker/mod.ts";
 import { LIMITS } from "../support/harness.ts";
+import { NO_CHAIN_AUTHORITY } from "../support/worker_deps.ts";
+import { SessionDenylist } from "../../lib/state/mod.ts";
 import { makeEnv } from "./fixture.ts";
 
 Deno.test("vault: stores and lazy re-wraps are recorded in the write ledger", async () => {
@@ -13,7 +15,9 @@ Deno.test("vault: stores and lazy re-wraps are recorded in the write ledger", as
     state: env.state,
     capKeys: caps.keys,
     limits: LIMITS,
+    authority: NO_CHAIN_AUTHORITY,
     ledger: env.ledger,
+    sessions: new SessionDenylist(env.state),
   });
   assertEquals(await env.ledger.lastWrite(1), undefined);
   const before = Date.now();

@@ -24,22 +24,14 @@ import {
 import { EpochKeystore } from "../../lib/signer/mod.ts";
 import { type BlobStore, FsBlobStore } from "../../lib/store/mod.ts";
 import {
-  KvActorIndex,
   KvAuditLog,
-  KvCensusStore,
-  KvJobStore,
+  type KvCensusStore,
+  KvChainPending,
   KvStateStore,
   KvWriteLedger,
 } from "../../lib/state/mod.ts";
-import {
-  ChainActorDirectory,
-  EpochAdmin,
-  type EpochRecorder,
-  JobRunner,
-  type JobRunnerDeps,
-  KvChainPending,
-  UnionActorDirectory,
-} from "../../lib/reencrypt/mod.ts";
+import type { JobRunner, JobRunnerDeps } from "../../lib/reencrypt/mod.ts";
+import { type EpochAdmin, type EpochRecorder, openEpochs } from "../../lib/epochs/mod.ts";
 import { AgentPurger, ChainCapAuthority, VaultWorker } from "../../lib/worker/mod.ts";
 import { createApp } from "../../routes/app.ts";
 import { defaultGuards, type Guards } from "../../lib/config/mod.ts";
@@ -138,7 +130,7 @@ export async function testService(
   const base = new FsBlobStore(join(tmp.path, "blobs"));
   const store = options.wrapStore ? options.wrapStore(base) : base;
   const epochOptions = options.epochs === true ? {} : options.epochs;
-  const ledger = epochOptions ? new KvWriteLedger(state.kv) : undefined;
+  const ledger = new KvWriteLedger(state.kv);
   const audit = new KvAuditLog(state.kv);
   const broker = new Broker({
     publicUrl,
@@ -167,32 +159,19 @@ export async function testService(
     sessions: broker.sessions.denylist,
   });
   let epochs: TestEpochs | undefined;
-  if (epochOptions && ledger) {
+  if (epochOptions) {
     const kv = state.kv;
-    const actors = new UnionActorDirectory([
-      new ChainActorDirectory(identity),
-      new KvActorIndex(kv),
-    ]);
-    const censusStore = new KvCensusStore(kv);
-    const pending = new KvChainPending(kv);
-    const runner = new JobRunner({
-      ...epochOptions.runner,
-      jobs: new KvJobStore(kv),
-      engine: { store, keys: keystore, actors, ledger },
-      audit,
-    });
-    await runner.recoverAbandoned();
-    const admin = new EpochAdmin({
-      keystore,
+    const { runner, admin, censusStore } = await openEpochs({
       store,
-      censusStore,
-      ledger,
+      keystore,
+      kv,
+      agents: identity,
       audit,
-      pending,
+      ledger,
       recorder: epochOptions.recorder,
-      actors,
+      runner: epochOptions.runner,
     });
-    epochs = { runner, admin, ledger, censusStore, audit, pending };
+    epochs = { runner, admin, ledger, censusStore, audit, pending: new KvChainPending(kv) };
   }
   const app = createApp({
     worker,

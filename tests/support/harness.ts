@@ -8,12 +8,13 @@
 import { join } from "node:path";
 import { EpochKeystore } from "../../lib/signer/mod.ts";
 import { type BlobStore, FsBlobStore } from "../../lib/store/mod.ts";
-import { KvStateStore } from "../../lib/state/mod.ts";
+import { KvStateStore, KvWriteLedger, SessionDenylist } from "../../lib/state/mod.ts";
 import { type CapAuthority, VaultWorker } from "../../lib/worker/mod.ts";
 import type { CapGrant } from "../../lib/cap/mod.ts";
 import { createApp } from "../../routes/app.ts";
 import { type TestCapKey, testCapKey } from "./caps.ts";
 import { tempDir } from "./tmp.ts";
+import { NO_CHAIN_AUTHORITY } from "./worker_deps.ts";
 
 export const LIMITS = { credentials: 64 * 1024, memory: 1024 * 1024, inbound: 1024 * 1024 };
 
@@ -51,7 +52,9 @@ export async function testVault(
     state,
     capKeys: caps.keys,
     limits: LIMITS,
-    authority: options.authority,
+    authority: options.authority ?? NO_CHAIN_AUTHORITY,
+    ledger: new KvWriteLedger(state.kv),
+    sessions: new SessionDenylist(state),
   });
   const app = createApp({
     worker,
