@@ -42,6 +42,15 @@ async function main(): Promise<number> {
     return 1;
   }
   config = withBoundPort(config, server.addr.port);
+  // Listening for signals before the (slow) start: a SIGTERM meanwhile would otherwise kill the
+  // process with its embedded anvil still running, orphaned.
+  let stopping = false;
+  const stop = () => {
+    stopping = true;
+    abort.abort();
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
   let service;
   try {
     service = await openService(config);
@@ -50,6 +59,11 @@ async function main(): Promise<number> {
     abort.abort();
     await server.finished;
     return 1;
+  }
+  if (stopping) {
+    await server.finished;
+    await service.close();
+    return 0;
   }
   const app = createApp({
     worker: service.worker,
@@ -81,9 +95,6 @@ async function main(): Promise<number> {
     console.log(`health: ${url}/healthz`);
     for (const { level, text } of adminClaimNotice(service.adminClaim, url)) console[level](text);
   }
-  const stop = () => abort.abort();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
   await server.finished;
   await service.close();
   return 0;

@@ -87,3 +87,28 @@ Deno.test("a wrong seal key refuses to start and leaves the keystore untouched",
   assert(new TextDecoder().decode(out.stderr).includes("wrong seal key"));
   assertEquals(await Deno.readFile(join(data, "signer/keystore.json")), before);
 });
+
+Deno.test("SIGTERM while the service is still starting stops it cleanly, with its anvil", async () => {
+  await using dir = await tempDir();
+  const data = join(dir.path, "data");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts"],
+    cwd: ROOT,
+    env: { AGENTKEYS_DATA_DIR: data, AGENTKEYS_PORT: "0" },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  // anvil.pid appears once anvil runs; the contracts are deployed after it, so the service is
+  // still starting when the signal lands.
+  const pidFile = join(data, "chain", "anvil.pid");
+  let anvilPid = 0;
+  for (let i = 0; i < 600 && anvilPid === 0; i++) {
+    anvilPid = Number((await Deno.readTextFile(pidFile).catch(() => "")).trim()) || 0;
+    if (anvilPid === 0) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert(anvilPid > 0, "anvil never started");
+  child.kill("SIGTERM");
+  const status = await child.status;
+  assertEquals(status.code, 0, "a signal during start is a clean shutdown");
+  assertEquals(await Deno.stat(`/proc/${anvilPid}`).then(() => "alive", () => "gone"), "gone");
+});
