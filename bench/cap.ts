@@ -15,10 +15,18 @@ import { createPublicClient, createWalletClient, http } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { AgentKeysClient } from "../lib/client/mod.ts";
 import { deviceKeyHash, serviceHash, signDevicePop } from "../lib/identity/mod.ts";
-import { parseArgs } from "../lib/cli/mod.ts";
+import { parseArgs } from "node:util";
 import { freePort, startServiceProcess } from "../tests/support/service_process.ts";
 
-const { flags } = parseArgs(Deno.args);
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  strict: true,
+  options: {
+    seconds: { type: "string" },
+    concurrency: { type: "string" },
+    url: { type: "string" },
+  },
+});
 const SECONDS = Number(flags.seconds ?? 10);
 const CONCURRENCY = Number(flags.concurrency ?? 32);
 const TARGET = 1500;

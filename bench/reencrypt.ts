@@ -33,9 +33,8 @@ import { parseArgs } from "node:util";
 import { EpochKeystore } from "../lib/signer/mod.ts";
 import { type BlobStore, FsBlobStore } from "../lib/store/mod.ts";
 import { KvJobStore, KvWriteLedger } from "../lib/state/mod.ts";
-import { JobRunner, reencryptMain, runReencrypt } from "../lib/reencrypt/mod.ts";
-import { drain } from "../lib/reencrypt/pool.ts";
-import { scanActors } from "../lib/reencrypt/scan.ts";
+import { drain, JobRunner, runReencrypt, scanActors } from "../lib/reencrypt/mod.ts";
+import { reencryptMain } from "../lib/cli/mod.ts";
 import { credentialLocation, memoryLocation, sealBlob } from "../lib/worker/mod.ts";
 import { DATA_CLASSES } from "../lib/crypto/mod.ts";
 

@@ -14,9 +14,10 @@ import { authRoutes } from "./auth.ts";
 import { capRoutes } from "./caps.ts";
 import { agentRoutes } from "./agents.ts";
 import { identityRoutes } from "./identity.ts";
-import { chainRoutes } from "./chain.ts";
+import { CHAIN_RPC_PATH, chainRoutes } from "./chain.ts";
 import type { OpenChain } from "../lib/chain/mod.ts";
-import type { EpochAdmin, JobRunner } from "../lib/reencrypt/mod.ts";
+import type { EpochAdmin } from "../lib/epochs/mod.ts";
+import type { JobRunner } from "../lib/reencrypt/mod.ts";
 import { epochRoutes } from "./epochs.ts";
 import { reencryptRoutes } from "./reencrypt.ts";
 import { ApiError, errorResponse } from "./errors.ts";
@@ -24,6 +25,7 @@ import { hostCheck } from "./host.ts";
 import { mountOpenApi } from "./openapi.ts";
 import { workerRoutes } from "./worker.ts";
 import { RouteGuards } from "./guards.ts";
+import { sameOriginJson } from "./session.ts";
 import { defaultGuards, type Guards } from "../lib/config/mod.ts";
 
 /**
@@ -99,7 +101,13 @@ export function createApp(deps: AppDeps): Hono {
   app.use("*", (c, next) => isWorkerPath(c.req.path) ? next() : small(c, next));
   const guards = new RouteGuards(deps.guards ?? defaultGuards(), { now: deps.now });
   for (const path of LOGIN_PATHS) app.use(path, guards.login);
-  if (deps.chain?.embedded) app.use("/v1/dev/faucet", guards.faucet);
+  if (deps.chain?.embedded) {
+    // No session protects these: a web page must not drive them (drive-by), and its requests
+    // are refused before they spend the budget the local CLI shares (all loopback is one key).
+    const browser = sameOriginJson(publicUrl ?? "");
+    app.use(CHAIN_RPC_PATH, browser, guards.rpc);
+    app.use("/v1/dev/faucet", browser, guards.faucet);
+  }
   app.route("/", workerRoutes(deps.worker, deps.limits));
   if (deps.broker) {
     app.route("/", authRoutes(deps.broker, deps.publicUrl ?? deps.broker.options.publicUrl));

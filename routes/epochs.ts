@@ -12,7 +12,7 @@
 
 import { type Context, Hono } from "hono";
 import type { Broker } from "../lib/broker/mod.ts";
-import type { ChainOutcome, EpochAdmin } from "../lib/reencrypt/mod.ts";
+import type { ChainOutcome, EpochAdmin } from "../lib/epochs/mod.ts";
 import type { Census, EpochCounts } from "../lib/state/mod.ts";
 import type { EpochInfo } from "../lib/signer/mod.ts";
 import { ApiError } from "./errors.ts";

@@ -1,5 +1,5 @@
 /**
- * `deno task reencrypt`: see `lib/reencrypt/cli.ts` for flags, output and exit codes.
+ * `deno task reencrypt`: see `lib/cli/_reencrypt.ts` for flags, output and exit codes.
  * Ctrl-C (or SIGTERM) cancels the running job cleanly; a second Ctrl-C exits at once.
  * In-process runs list an operator's agents from the chain when it is reachable (the service's
  * embedded anvil or the external chain), together with the local index of actors seen writing.
@@ -7,7 +7,7 @@
  * @module
  */
 
-import { EXIT, reencryptMain } from "../lib/reencrypt/mod.ts";
+import { EXIT, reencryptMain } from "../lib/cli/mod.ts";
 import { openHeadlessWithChain } from "../lib/service/mod.ts";
 
 const controller = new AbortController();

@@ -19,30 +19,25 @@
  * @module
  */
 
-import { loadSession } from "../cli/mod.ts";
-import { parseArgs } from "node:util";
 import { type Config, ConfigError, loadCliConfig, loadConfig } from "../config/mod.ts";
 import type { JobEvent } from "../state/mod.ts";
-import { epochAfter, MAX_CONCURRENCY } from "./classify.ts";
-import { RemoteJobClient } from "./client.ts";
-import { InvalidReencryptParams, isExpiry, JobRunning, ReencryptError } from "./errors.ts";
-import { type Headless, openHeadless } from "./headless.ts";
-import type { JobRequest } from "./jobs.ts";
-import type { BlobEvent, ProgressEvent, RunState, SummaryEvent } from "./types.ts";
-
-/** Exit codes of `deno task reencrypt`. */
-export const EXIT = {
-  /** Every blob is where it should be (or would be, for a dry run). */
-  ok: 0,
-  /** Some blobs failed, the run failed, or it could not start (e.g. another job runs). */
-  failed: 1,
-  /** Bad flags or parameters; a usage message was printed. */
-  usage: 2,
-  /** Store credentials or the session expired mid-run: re-run the same command to continue. */
-  expired: 75,
-  /** Cancelled (Ctrl-C, or a cancel from the console). */
-  cancelled: 130,
-} as const;
+import { RemoteJobClient } from "../client/mod.ts";
+import { type Headless, type HeadlessOptions, openHeadless } from "../epochs/mod.ts";
+import {
+  type BlobEvent,
+  epochAfter,
+  InvalidReencryptParams,
+  isExpiry,
+  type JobRequest,
+  JobRunning,
+  MAX_CONCURRENCY,
+  type ProgressEvent,
+  ReencryptError,
+  type RunState,
+  type SummaryEvent,
+} from "../reencrypt/mod.ts";
+import { EXIT, parseFlags, type TextOut, textOut, UsageError } from "./_args.ts";
+import { loadSession } from "./_session_file.ts";
 
 export const USAGE =
   `usage: deno task reencrypt --operator-omni 0x<64hex> --old-epoch N --new-epoch M
@@ -56,13 +51,9 @@ Moves every blob of the operator's actors from K3 epoch N (retiring) to M (activ
   --classes         data classes to scan (default all three)
   --json            one JSON object per line instead of text
   --url             run on a service at URL (session: AGENTKEYS_SESSION, or deno task cli login)
+  -h, --help        this text
 exit codes: 0 ok, 1 some blobs failed, 2 usage error, 75 credentials/session expired (re-run to
 continue), 130 cancelled`;
-
-/** Where text output goes. */
-export interface TextOut {
-  write(text: string): Promise<void>;
-}
 
 /** What {@linkcode main} may be given instead of the real process environment. */
 export interface ReencryptCliDeps {
@@ -73,14 +64,11 @@ export interface ReencryptCliDeps {
   /** Whether stderr is a terminal (progress line). Default `Deno.stderr.isTerminal()`. */
   stderrIsTerminal?: boolean;
   /** Builds the in-process components (tests inject faulty stores here). */
-  openHeadless?: (config: Config) => Promise<Headless>;
+  openHeadless?: (config: Config, options?: HeadlessOptions) => Promise<Headless>;
   fetch?: typeof fetch;
   /** Aborting it (Ctrl-C) cancels the job. */
   signal?: AbortSignal;
 }
-
-/** A flag problem: printed with the usage text, exit code 2. */
-class UsageError extends Error {}
 
 interface CliOptions {
   request: JobRequest;
@@ -102,7 +90,7 @@ export async function main(args: string[], deps: ReencryptCliDeps): Promise<numb
   const stderr = deps.stderr ?? textOut(Deno.stderr);
   let options: CliOptions;
   try {
-    const parsed = parseFlags(args);
+    const parsed = parseOptions(args);
     if (parsed === "help") {
       await stdout.write(USAGE + "\n");
       return EXIT.ok;
@@ -156,7 +144,7 @@ async function runInProcess(
   render: Renderer,
 ): Promise<number> {
   const config = loadConfig(deps.env);
-  const headless = await (deps.openHeadless ?? ((c: Config) => openHeadless(c)))(config);
+  const headless = await (deps.openHeadless ?? openHeadless)(config);
   try {
     const job = await headless.runner.start(options.request);
     await render.note(`job ${job.job_id} started in-process (data dir ${config.dataDir})`);
@@ -183,7 +171,7 @@ async function runRemote(
   deps: ReencryptCliDeps,
   render: Renderer,
 ): Promise<number> {
-  const token = deps.env.AGENTKEYS_SESSION?.trim() || await savedCliSession(deps.env, options.url!);
+  const token = loadCliConfig(deps.env).session ?? await savedCliSession(deps.env, options.url!);
   if (!token) {
     throw new InvalidReencryptParams(
       "--url needs an operator session: AGENTKEYS_SESSION, or `deno task cli login` to that URL",
@@ -201,29 +189,23 @@ async function runRemote(
   }
 }
 
-function parseFlags(args: string[]): CliOptions | "help" {
-  let values;
-  try {
-    values = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        "operator-omni": { type: "string" },
-        "old-epoch": { type: "string" },
-        "new-epoch": { type: "string" },
-        "dry-run": { type: "boolean" },
-        concurrency: { type: "string" },
-        classes: { type: "string" },
-        json: { type: "boolean" },
-        url: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  if (values.help) return "help";
+const FLAGS = {
+  "operator-omni": { type: "string" },
+  "old-epoch": { type: "string" },
+  "new-epoch": { type: "string" },
+  "dry-run": { type: "boolean" },
+  concurrency: { type: "string" },
+  classes: { type: "string" },
+  json: { type: "boolean" },
+  url: { type: "string" },
+} as const;
+
+function parseOptions(args: string[]): CliOptions | "help" {
+  const parsed = parseFlags(args, FLAGS);
+  if (parsed.help) return "help";
+  const values = parsed.values as {
+    [K in keyof typeof FLAGS]?: (typeof FLAGS)[K]["type"] extends "string" ? string : boolean;
+  };
   const omni = values["operator-omni"];
   if (omni === undefined) throw new UsageError("--operator-omni is required");
   const epoch = (name: "old-epoch" | "new-epoch") => {
@@ -393,18 +375,6 @@ class Renderer {
       this.#progressShown = false;
     }
   }
-}
-
-/** A {@linkcode TextOut} over a Deno writer (stdout, stderr), writing every byte. */
-export function textOut(stream: { write(p: Uint8Array): Promise<number> }): TextOut {
-  const encoder = new TextEncoder();
-  return {
-    async write(text: string) {
-      const bytes = encoder.encode(text);
-      let written = 0;
-      while (written < bytes.length) written += await stream.write(bytes.subarray(written));
-    },
-  };
 }
 
 /** The session `deno task cli login` saved, when it was for the same service. */

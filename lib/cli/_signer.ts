@@ -44,46 +44,63 @@
  */
 
 import { timingSafeEqual } from "node:crypto";
-import { parseArgs } from "node:util";
 import { type Config, ConfigError, loadConfig } from "../config/mod.ts";
-import type { AuditLog, Census } from "../state/mod.ts";
-import { EpochAdmin } from "./epoch_admin.ts";
-import { EpochInUse, EpochNotFound, EpochNotRetiring, isExpiry } from "./errors.ts";
-import { type Headless, openHeadless } from "./headless.ts";
-import { type TextOut, textOut } from "./cli.ts";
-import { type EpochRecorder, KvChainPending, type PendingChainRecord } from "./recorder.ts";
+import type { AuditLog, Census, PendingChainRecord } from "../state/mod.ts";
+import {
+  type EpochAdmin,
+  EpochInUse,
+  EpochNotFound,
+  EpochNotRetiring,
+  type EpochRecorder,
+  type Headless,
+  type HeadlessOptions,
+  openHeadless,
+} from "../epochs/mod.ts";
+import { isExpiry } from "../reencrypt/mod.ts";
+import { EXIT, parseFlags, type TextOut, textOut, UsageError } from "./_args.ts";
 import { resealDataDir } from "../datadir/mod.ts";
 import { KeystoreError, parseKey } from "../signer/mod.ts";
 
-export const SIGNER_USAGE = `usage: deno task signer <command>
-  epochs                                  list epochs, the latest census, pending chain records
-  rotate                                  activate the next epoch; the active one starts retiring
-  census                                  count blobs per epoch over the whole store
-  drop-old-k3 --epoch N [--force] [--use-latest-census]
-                                          erase a retiring epoch's key once a census proves it empty
-  reconcile                               record pending epoch changes on chain
-  audit-verify                            check the audit log's hash chain
-  reseal [--new-seal-key-file F]          move the keystore and keyrings to a new seal key
+/** Each command's usage line(s), in the order the general usage lists them. */
+const COMMANDS: Record<string, string> = {
+  epochs:
+    `epochs                                  list epochs, the latest census, pending chain records`,
+  rotate:
+    `rotate                                  activate the next epoch; the active one starts retiring`,
+  census: `census                                  count blobs per epoch over the whole store`,
+  "drop-old-k3": `drop-old-k3 --epoch N [--force] [--use-latest-census]
+                                          erase a retiring epoch's key once a census proves it empty`,
+  reconcile: `reconcile                               record pending epoch changes on chain`,
+  "audit-verify": `audit-verify                            check the audit log's hash chain`,
+  reseal: `reseal [--new-seal-key-file F]          move the keystore and keyrings to a new seal key
                                           (F: 0600, 64 hex; created when missing; required
-                                          with AGENTKEYS_SEAL_KEY)
-exit codes: 0 done, 1 refused or not fully recorded, 2 usage error`;
+                                          with AGENTKEYS_SEAL_KEY)`,
+};
+
+const EXIT_CODES =
+  "exit codes: 0 done, 1 refused or not fully recorded, 2 usage error, 75 credentials expired";
+
+export const SIGNER_USAGE = `usage: deno task signer <command>
+${Object.values(COMMANDS).map((u) => `  ${u}`).join("\n")}
+  <command> --help                        that command's usage
+${EXIT_CODES}`;
+
+/** The usage of one command (`deno task signer rotate --help`). */
+function commandUsage(command: string): string {
+  return `usage: deno task signer ${COMMANDS[command]}\n${EXIT_CODES}`;
+}
 
 /** What {@linkcode signerMain} may be given instead of the real process environment. */
 export interface SignerCliDeps {
   env: Record<string, string | undefined>;
   stdout?: TextOut;
   stderr?: TextOut;
-  openHeadless?: (config: Config) => Promise<Headless>;
+  openHeadless?: (config: Config, options?: HeadlessOptions) => Promise<Headless>;
   /** Records epoch changes on chain; absent: nothing is recorded on chain (and it says so). */
   recorder?: EpochRecorder;
   /** Replaces the headless KV audit log. */
   audit?: AuditLog;
 }
-
-class UsageError extends Error {}
-
-/** Why nothing was recorded when neither the caller nor the headless setup has a recorder. */
-const NO_RECORDER = "no chain recorder is configured in this headless command";
 
 function notRecorded(reason: string): string {
   return `NOT recorded on chain: ${reason}; saved as a pending chain record for ` +
@@ -107,37 +124,28 @@ export async function signerMain(args: string[], deps: SignerCliDeps): Promise<n
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     await err.write(`signer: ${e.message}\n${SIGNER_USAGE}\n`);
-    return 2;
+    return EXIT.usage;
   }
   if (command === "help") {
     await out.write(SIGNER_USAGE + "\n");
-    return 0;
+    return EXIT.ok;
+  }
+  if (command.startsWith("help ")) {
+    await out.write(commandUsage(command.slice(5)) + "\n");
+    return EXIT.ok;
   }
   if (command === "reseal") return await reseal(deps.env, flags.newKeyFile, out, err);
   let headless: Headless;
   try {
-    headless = await (deps.openHeadless ?? ((c: Config) => openHeadless(c)))(loadConfig(deps.env));
+    headless = await (deps.openHeadless ?? openHeadless)(loadConfig(deps.env), {
+      recorder: deps.recorder,
+      audit: deps.audit,
+    });
   } catch (e) {
     await err.write(`signer: ${(e as Error).message}\n`);
-    return e instanceof ConfigError ? 2 : 1;
+    return e instanceof ConfigError ? EXIT.usage : EXIT.failed;
   }
-  const recorder = deps.recorder ?? headless.chain?.recorder;
-  const ctx: Ctx = {
-    out,
-    err,
-    audit: deps.audit ?? headless.audit,
-    admin: new EpochAdmin({
-      keystore: headless.keystore,
-      store: headless.store,
-      censusStore: headless.censusStore,
-      ledger: headless.ledger,
-      audit: deps.audit ?? headless.audit,
-      pending: new KvChainPending(headless.state.kv),
-      recorder,
-      noRecorderReason: recorder ? undefined : (headless.chain?.reason ?? NO_RECORDER),
-      actors: headless.actors,
-    }),
-  };
+  const ctx: Ctx = { out, err, audit: headless.audit, admin: headless.admin };
   try {
     switch (command) {
       case "epochs":
@@ -155,7 +163,7 @@ export async function signerMain(args: string[], deps: SignerCliDeps): Promise<n
     }
   } catch (e) {
     await err.write(`signer: ${(e as Error).message}\n`);
-    return isExpiry(e) ? 75 : 1;
+    return isExpiry(e) ? EXIT.expired : EXIT.failed;
   } finally {
     await headless.close();
   }
@@ -169,35 +177,27 @@ interface Ctx {
 }
 
 function parse(args: string[]) {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        epoch: { type: "string" },
-        force: { type: "boolean" },
-        "use-latest-census": { type: "boolean" },
-        "new-seal-key-file": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
+  const parsed = parseFlags(args, {
+    epoch: { type: "string" },
+    force: { type: "boolean" },
+    "use-latest-census": { type: "boolean" },
+    "new-seal-key-file": { type: "string" },
+  }, { positionals: true });
+  const values = parsed.values as {
+    epoch?: string;
+    force?: boolean;
+    "use-latest-census"?: boolean;
+    "new-seal-key-file"?: string;
+  };
+  const positionals = parsed.positionals;
+  if (parsed.help) {
+    const named = positionals[0];
+    return {
+      command: named !== undefined && Object.hasOwn(COMMANDS, named) ? `help ${named}` : "help",
+      flags: { force: false, useLatest: false },
+    };
   }
-  const { values, positionals } = parsed;
-  if (values.help) return { command: "help", flags: { force: false, useLatest: false } };
-  const commands = [
-    "epochs",
-    "rotate",
-    "census",
-    "drop-old-k3",
-    "reconcile",
-    "audit-verify",
-    "reseal",
-  ];
-  if (positionals.length !== 1 || !commands.includes(positionals[0])) {
+  if (positionals.length !== 1 || !Object.hasOwn(COMMANDS, positionals[0])) {
     throw new UsageError(
       positionals.length === 0
         ? "a command is required"
@@ -240,7 +240,7 @@ async function epochs(ctx: Ctx): Promise<number> {
   );
   for (const p of view.pending) lines.push(`pending chain record: ${pendingText(p)}`);
   await out.write(lines.join("\n") + "\n");
-  return 0;
+  return EXIT.ok;
 }
 
 async function rotate(ctx: Ctx): Promise<number> {
@@ -250,17 +250,17 @@ async function rotate(ctx: Ctx): Promise<number> {
   switch (chain.status) {
     case "not_recorded":
       await out.write(`${notRecorded(chain.reason)}\n`);
-      return 0;
+      return EXIT.ok;
     case "recorded":
       await out.write(`recorded on chain: advanceEpoch tx ${chain.txHash}\n`);
-      return 0;
+      return EXIT.ok;
     case "mismatch":
       await err.write(
         `signer: MISMATCH: the keystore activated epoch ${active} but the chain counter is now ` +
           `${chain.chainEpoch} (tx ${chain.txHash}); recorded as pending — reconcile the counter ` +
           `and the keystore\n`,
       );
-      return 1;
+      return EXIT.failed;
     case "failed":
       await err.write(
         `signer: the keystore rotated to epoch ${active}, but recording it on chain FAILED: ` +
@@ -268,14 +268,14 @@ async function rotate(ctx: Ctx): Promise<number> {
           `signer: saved as a pending chain record; run \`deno task signer reconcile\` when the ` +
           `chain is reachable\n`,
       );
-      return 1;
+      return EXIT.failed;
   }
 }
 
 async function census(ctx: Ctx): Promise<number> {
   const taken = await ctx.admin.census();
   await ctx.out.write(`census ${taken.taken_at}: ${countsText(taken)}\n`);
-  return 0;
+  return EXIT.ok;
 }
 
 async function dropOldK3(
@@ -315,34 +315,34 @@ async function dropOldK3(
     switch (result.chain.status) {
       case "not_recorded":
         await out.write(`${notRecorded(result.chain.reason)}\n`);
-        return 0;
+        return EXIT.ok;
       case "recorded":
         await out.write(`recorded on chain: recordEpochDestroyed tx ${result.chain.txHash}\n`);
-        return 0;
+        return EXIT.ok;
       default: {
         const error = result.chain.status === "failed" ? result.chain.error : "unexpected answer";
         await err.write(
           `signer: epoch ${epoch} is destroyed, but recording it on chain FAILED: ${error}\n` +
             `signer: saved as a pending chain record; run \`deno task signer reconcile\`\n`,
         );
-        return 1;
+        return EXIT.failed;
       }
     }
   } catch (e) {
     if (e instanceof EpochNotFound) {
       await err.write(`signer: ${e.message}\n`);
-      return 2;
+      return EXIT.usage;
     }
     if (e instanceof EpochNotRetiring) {
       await err.write(`signer: ${e.message}\n`);
-      return e.state === "active" ? 2 : 1;
+      return e.state === "active" ? EXIT.usage : EXIT.failed;
     }
     if (e instanceof EpochInUse) {
       await err.write(
         `signer: refused: ${e.message}\n` +
           `signer: counts: ${e.census ? JSON.stringify(e.census.global) : "(no census)"}\n`,
       );
-      return 1;
+      return EXIT.failed;
     }
     throw e;
   }
@@ -353,13 +353,13 @@ async function reconcile(ctx: Ctx): Promise<number> {
   const result = await admin.reconcile();
   if (result.pending.length === 0) {
     await out.write("nothing pending: the chain has every local epoch change\n");
-    return 0;
+    return EXIT.ok;
   }
   if (!result.attempted) {
     for (const p of result.pending) await out.write(`pending: ${pendingText(p)}\n`);
     const why = admin.chainRecording.enabled ? "" : ` (${admin.chainRecording.reason})`;
     await err.write(`signer: no chain recorder is configured${why}; nothing was recorded\n`);
-    return 1;
+    return EXIT.failed;
   }
   let unresolved = 0;
   for (const item of result.items) {
@@ -386,20 +386,20 @@ async function reconcile(ctx: Ctx): Promise<number> {
     }
     unresolved++;
   }
-  return unresolved === 0 ? 0 : 1;
+  return unresolved === 0 ? EXIT.ok : EXIT.failed;
 }
 
 async function auditVerify(ctx: Ctx): Promise<number> {
   const result = await ctx.audit.verify();
   if (result.ok) {
     await ctx.out.write(`audit log ok: ${result.count} entries, head ${result.head}\n`);
-    return 0;
+    return EXIT.ok;
   }
   await ctx.err.write(
     `signer: audit log BROKEN at entry ${result.brokenAt?.seq}: ${result.brokenAt?.reason} ` +
       `(${result.count} entries verified before it)\n`,
   );
-  return 1;
+  return EXIT.failed;
 }
 
 /** `reseal`: see the module doc. */
@@ -414,7 +414,7 @@ async function reseal(
     config = loadConfig(env);
   } catch (e) {
     await err.write(`signer: ${(e as Error).message}\n`);
-    return 2;
+    return EXIT.usage;
   }
   const supplied = config.sealKey !== undefined;
   if (supplied && newKeyFile === undefined) {
@@ -422,14 +422,14 @@ async function reseal(
       "signer: the seal key comes from AGENTKEYS_SEAL_KEY: give the new one with " +
         "--new-seal-key-file F\n" + SIGNER_USAGE + "\n",
     );
-    return 2;
+    return EXIT.usage;
   }
   if (!supplied && newKeyFile !== undefined) {
     await err.write(
       "signer: the embedded seal.key is replaced by a generated key; --new-seal-key-file is " +
         "only for AGENTKEYS_SEAL_KEY\n",
     );
-    return 2;
+    return EXIT.usage;
   }
   let newKey: Uint8Array | undefined;
   let generated = false;
@@ -438,11 +438,11 @@ async function reseal(
       ({ key: newKey, generated } = await readNewKeyFile(newKeyFile));
     } catch (e) {
       await err.write(`signer: ${(e as Error).message}\n`);
-      return 2;
+      return EXIT.usage;
     }
     if (timingSafeEqual(newKey, config.sealKey!)) {
       await err.write("signer: the new seal key is the current one; nothing to do\n");
-      return 2;
+      return EXIT.usage;
     }
   }
   try {
@@ -454,7 +454,7 @@ async function reseal(
           "and the old key's bytes overwritten. A running service picks the new key up by " +
           "itself.\n",
       );
-      return 0;
+      return EXIT.ok;
     }
     await out.write(
       (generated ? `generated a new seal key into ${newKeyFile} (0600)\n` : "") +
@@ -466,10 +466,12 @@ async function reseal(
         "backups of the environment): only then does a keystore backup taken before a " +
         "destruction stop opening the destroyed epochs.\n",
     );
-    return 0;
+    return EXIT.ok;
   } catch (e) {
     await err.write(`signer: ${(e as Error).message}\n`);
-    return e instanceof KeystoreError && e.code !== "keystore_unseal_failed" ? 2 : 1;
+    return e instanceof KeystoreError && e.code !== "keystore_unseal_failed"
+      ? EXIT.usage
+      : EXIT.failed;
   }
 }
 

@@ -20,9 +20,13 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { AgentKeysClient, ApiCallError, type ChainInfo } from "../client/mod.ts";
 import { agentActorOmni, deviceKeyHash, serviceHash, signDevicePop } from "../identity/mod.ts";
 import { writeFileAtomic } from "../fsutil/mod.ts";
-import { loadSession, saveSession } from "./session_file.ts";
+import { EXIT, type FlagSpec, parseFlags, UsageError } from "./_args.ts";
+import { loadSession, saveSession } from "./_session_file.ts";
 
-export { loadSession, type SavedSession, saveSession } from "./session_file.ts";
+export { loadSession, type SavedSession, saveSession } from "./_session_file.ts";
+export { EXIT, UsageError } from "./_args.ts";
+export { main as reencryptMain } from "./_reencrypt.ts";
+export { type SignerCliDeps, signerMain } from "./_signer.ts";
 
 /** What the CLI reads from its environment (passed in: only lib/config reads Deno.env). */
 export interface CliEnv {
@@ -38,36 +42,111 @@ export interface CliIO {
   stdin(): Promise<Uint8Array>;
 }
 
-/** A usage mistake: exit code 2. */
-export class UsageError extends Error {}
+/** Each command: its usage lines and the flags it takes (besides `--url` and `--help`). */
+const COMMANDS: Record<string, { usage: string; flags: FlagSpec }> = {
+  login: {
+    usage:
+      `login [--key-file F]                 sign in with the operator wallet (or AGENTKEYS_OPERATOR_KEY)
+  login --claim-admin TOKEN            sign in, then become admin with the token the service's
+                                       first start printed (installs without AGENTKEYS_ADMINS)`,
+    flags: { "key-file": { type: "string" }, "claim-admin": { type: "string" } },
+  },
+  whoami: {
+    usage: `whoami                               the operator, its agents and scopes`,
+    flags: {},
+  },
+  "agent add": {
+    usage: `agent add <label> [--generation N] [--out DIR] [--key-file F]
+                                       register an agent; writes its device key file (0600)`,
+    flags: {
+      generation: { type: "string" },
+      out: { type: "string" },
+      "key-file": { type: "string" },
+    },
+  },
+  "agent revoke": {
+    usage: `agent revoke <label> [--purge] [--key-file F]
+                                       revoke the agent's device; --purge then deletes all its
+                                       credentials, memory and inbound blobs (also for an agent
+                                       revoked before)`,
+    flags: { purge: { type: "boolean" }, "key-file": { type: "string" } },
+  },
+  "scope set": {
+    usage: `scope set <label> <service...> [--read-only] [--key-file F]`,
+    flags: { "read-only": { type: "boolean" }, "key-file": { type: "string" } },
+  },
+  "cred put": {
+    usage: `cred put <service> [--agent L] [--value V]   (stdin when --value is absent)`,
+    flags: { agent: { type: "string" }, value: { type: "string" } },
+  },
+  "cred get": {
+    usage: `cred get <service> [--agent L] [--device-key F]`,
+    flags: { agent: { type: "string" }, "device-key": { type: "string" } },
+  },
+  "cred rm": {
+    usage: `cred rm <service> [--agent L]`,
+    flags: { agent: { type: "string" } },
+  },
+  census: {
+    usage: `census                               blobs per epoch (POST /v1/epochs/census)`,
+    flags: {},
+  },
+};
+
+/** Commands that take a subcommand (`agent add`). */
+const GROUPS = new Set(["agent", "scope", "cred"]);
+
+const OPTIONS = `options: --url URL (default AGENTKEYS_URL or http://127.0.0.1:8787); -h, --help
+exit codes: 0 ok, 1 refused or failed, 2 usage error`;
 
 const USAGE = `usage: deno task cli <command>
-  login [--key-file F]                 sign in with the operator wallet (or AGENTKEYS_OPERATOR_KEY)
-  login --claim-admin TOKEN            sign in, then become admin with the token the service's
-                                       first start printed (installs without AGENTKEYS_ADMINS)
-  whoami                               the operator, its agents and scopes
-  agent add <label> [--generation N] [--out DIR]
-                                       register an agent; writes its device key file (0600)
-  agent revoke <label> [--purge]       revoke the agent's device; --purge then deletes all its
-                                       credentials, memory and inbound blobs (also for an agent
-                                       revoked before)
-  scope set <label> <service...> [--read-only]
-  cred put <service> [--agent L] [--value V]   (stdin when --value is absent)
-  cred get <service> [--agent L] [--device-key F]
-  cred rm <service> [--agent L]
-  census                               blobs per epoch (POST /v1/epochs/census)
-options: --url URL (default AGENTKEYS_URL or http://127.0.0.1:8787)`;
+${Object.values(COMMANDS).map((c) => `  ${c.usage}`).join("\n")}
+${OPTIONS}`;
 
-/** Runs one command; returns the exit code (0 ok, 1 refused/failed, 2 usage). */
+/** Every flag any command takes: one strict parse, then each command's own set is checked. */
+const ALL_FLAGS: FlagSpec = Object.assign(
+  { url: { type: "string" } },
+  ...Object.values(COMMANDS).map((c) => c.flags),
+);
+
+/** The usage of `key` (a command, or a group such as `agent`), or the whole usage. */
+function usageOf(key: string | undefined): string {
+  const matching = Object.entries(COMMANDS)
+    .filter(([name]) => key !== undefined && (name === key || name.startsWith(`${key} `)));
+  if (matching.length === 0) return USAGE;
+  return `usage: deno task cli ${matching.map(([, c]) => c.usage).join("\n  ")}\n${OPTIONS}`;
+}
+
+/**
+ * Runs one command; returns the exit code ({@linkcode EXIT}). `--help` (or `-h`) on any command
+ * prints that command's usage and exits 0.
+ *
+ * ```ts
+ * const code = await main(["whoami"], loadCliConfig(Deno.env.toObject()), io);
+ * ```
+ */
 export async function main(args: string[], env: CliEnv, io: CliIO): Promise<number> {
+  // A guess from the bare words, so that a flag mistake prints the usage of the command meant.
+  const words = args.filter((a) => !a.startsWith("-"));
+  let key = GROUPS.has(words[0]) && words[1] !== undefined ? `${words[0]} ${words[1]}` : words[0];
   try {
-    const { positional, flags } = parseArgs(args);
-    const url = (flags.url as string | undefined) ?? env.url;
+    const parsed = parseFlags(args, ALL_FLAGS, { positionals: true });
+    const positional = parsed.positionals;
     const [cmd, sub, ...rest] = positional;
+    key = GROUPS.has(cmd) && sub !== undefined ? `${cmd} ${sub}` : cmd ?? "";
+    if (parsed.help) {
+      io.out(usageOf(Object.hasOwn(COMMANDS, key) ? key : cmd));
+      return EXIT.ok;
+    }
+    const flags = parsed.values as Record<string, string | boolean>;
+    if (Object.hasOwn(COMMANDS, key)) {
+      const allowed = COMMANDS[key].flags;
+      const stray = Object.keys(flags).find((f) => f !== "url" && !Object.hasOwn(allowed, f));
+      if (stray !== undefined) throw new UsageError(`${key} takes no --${stray}`);
+    }
+    const url = (flags.url as string | undefined) ?? env.url;
     const cli = new Cli({ ...env, url }, io);
-    switch (
-      `${cmd ?? ""} ${cmd === "agent" || cmd === "scope" || cmd === "cred" ? sub ?? "" : ""}`.trim()
-    ) {
+    switch (key) {
       case "login":
         return await cli.login(
           flags["key-file"] as string | undefined,
@@ -104,43 +183,21 @@ export async function main(args: string[], env: CliEnv, io: CliIO): Promise<numb
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      io.err(`agentkeys: ${err.message}\n${USAGE}`);
-      return 2;
+      io.err(`agentkeys: ${err.message}\n${usageOf(key)}`);
+      return EXIT.usage;
     }
     if (err instanceof ApiCallError) {
       io.err(`agentkeys: ${err.message}`);
-      return 1;
+      return EXIT.failed;
     }
     io.err(`agentkeys: ${(err as Error).message}`);
-    return 1;
+    return EXIT.failed;
   }
 }
 
 function need(value: string | undefined, what: string): string {
   if (!value) throw new UsageError(`missing ${what}`);
   return value;
-}
-
-/** `--flag value`, `--flag=value` and boolean `--flag`. */
-export function parseArgs(
-  args: string[],
-): { positional: string[]; flags: Record<string, string | boolean> } {
-  const BOOLEAN = new Set(["read-only", "json", "dry-run", "force", "purge"]);
-  const positional: string[] = [];
-  const flags: Record<string, string | boolean> = {};
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (!a.startsWith("--")) {
-      positional.push(a);
-      continue;
-    }
-    const [name, inline] = a.slice(2).split("=", 2);
-    if (BOOLEAN.has(name)) flags[name] = true;
-    else if (inline !== undefined) flags[name] = inline;
-    else if (i + 1 < args.length) flags[name] = args[++i];
-    else throw new UsageError(`--${name} needs a value`);
-  }
-  return { positional, flags };
 }
 
 class Cli {

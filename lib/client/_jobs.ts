@@ -13,12 +13,12 @@ import type { JobEvent } from "../state/mod.ts";
 import {
   InvalidReencryptParams,
   JobNotFound,
+  type JobRequest,
   JobRunning,
   ReencryptError,
   SessionExpired,
-} from "./errors.ts";
-import type { JobRequest } from "./jobs.ts";
-import { SseParser } from "./sse.ts";
+} from "../reencrypt/mod.ts";
+import { SseParser } from "./_sse.ts";
 
 /** A refusal or failure of the service that has no more specific class. */
 export class RemoteError extends ReencryptError {

@@ -13,14 +13,16 @@
  * @module
  */
 
-import { checkDeviceMessage, checkSiweMessage } from "./login_check.ts";
+import { checkDeviceMessage, checkSiweMessage } from "./_login_check.ts";
 
 export {
   checkDeviceMessage,
   checkSiweMessage,
   type LoginMessageField,
   LoginMessageMismatch,
-} from "./login_check.ts";
+} from "./_login_check.ts";
+export { EventStreamLost, RemoteError, RemoteJobClient } from "./_jobs.ts";
+export { type SseMessage, SseParser } from "./_sse.ts";
 
 /** An error answer of the API: `{error, message}` with its status. */
 export class ApiCallError extends Error {

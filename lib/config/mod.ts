@@ -115,6 +115,12 @@ export const SETTINGS: readonly Setting[] = [
       "embedded chain only: `POST /v1/dev/faucet` requests per client address and, separately, per funded address (same syntax)",
   },
   {
+    name: "AGENTKEYS_RATE_RPC",
+    default: "600/min",
+    description:
+      "embedded chain only: calls to the chain proxy `POST /v1/chain/rpc` per client address (same syntax), each element of a batch counting as one; a CLI command makes a few dozen",
+  },
+  {
     name: "AGENTKEYS_RATE_MINT",
     default: "100000/min",
     description:
@@ -256,6 +262,8 @@ export interface Guards {
   loginRate: RateSpec;
   /** Per client address and per funded address. */
   faucetRate: RateSpec;
+  /** Per client address, one token per call of a batch. */
+  rpcRate: RateSpec;
   /** Per session. */
   mintRate: RateSpec;
   maxPendingLogins: number;
@@ -264,6 +272,7 @@ export interface Guards {
 
 /** A setting has a value the service cannot use; the message names the variable. */
 export class ConfigError extends Error {
+  readonly code = "config_invalid";
   constructor(message: string) {
     super(message);
     this.name = "ConfigError";
@@ -285,8 +294,13 @@ export function loadConfig(env: Env): Config {
     const v = env[name]?.trim();
     return v === "" ? undefined : v;
   };
-  const host = get("AGENTKEYS_HOST") ?? "127.0.0.1";
-  const port = integer(get("AGENTKEYS_PORT") ?? "8787", "AGENTKEYS_PORT", 0, 65535);
+  const host = get("AGENTKEYS_HOST") ?? settingDefault("AGENTKEYS_HOST");
+  const port = integer(
+    get("AGENTKEYS_PORT") ?? settingDefault("AGENTKEYS_PORT"),
+    "AGENTKEYS_PORT",
+    0,
+    65535,
+  );
   const publicUrl = (get("AGENTKEYS_PUBLIC_URL") ?? `http://${hostForUrl(host)}:${port}`)
     .replace(/\/+$/, "");
   if (!/^https?:\/\/[^/]+$/.test(publicUrl)) {
@@ -321,10 +335,10 @@ export function loadConfig(env: Env): Config {
     }
     s3 = {
       endpoint,
-      bucket: bucket ?? "agentkeys-vault",
-      region: get("AGENTKEYS_S3_REGION") ?? "us-east-1",
+      bucket: bucket ?? settingDefault("AGENTKEYS_S3_BUCKET"),
+      region: get("AGENTKEYS_S3_REGION") ?? settingDefault("AGENTKEYS_S3_REGION"),
       forcePathStyle: boolean(
-        get("AGENTKEYS_S3_FORCE_PATH_STYLE") ?? "true",
+        get("AGENTKEYS_S3_FORCE_PATH_STYLE") ?? settingDefault("AGENTKEYS_S3_FORCE_PATH_STYLE"),
         "AGENTKEYS_S3_FORCE_PATH_STYLE",
       ),
       credentials: accessKeyId && secretAccessKey
@@ -333,22 +347,24 @@ export function loadConfig(env: Env): Config {
     };
   }
   const chain = chainConfig(get);
-  const limit = (name: string, dflt: number) =>
-    integer(get(name) ?? String(dflt), name, 1, 64 * 1024 * 1024);
+  const limit = (name: string) =>
+    integer(get(name) ?? settingDefault(name), name, 1, 64 * 1024 * 1024);
   return {
-    dataDir: get("AGENTKEYS_DATA_DIR") ?? "./data",
+    dataDir: get("AGENTKEYS_DATA_DIR") ?? settingDefault("AGENTKEYS_DATA_DIR"),
     host,
     port,
     publicUrl,
     publicUrlSet: get("AGENTKEYS_PUBLIC_URL") !== undefined,
     sealKey,
     admins,
-    oidcAudiences: oidcAudiences(get("AGENTKEYS_OIDC_AUDIENCES") ?? "sts.amazonaws.com"),
+    oidcAudiences: oidcAudiences(
+      get("AGENTKEYS_OIDC_AUDIENCES") ?? settingDefault("AGENTKEYS_OIDC_AUDIENCES"),
+    ),
     s3,
     limits: {
-      credentials: limit("AGENTKEYS_MAX_CREDENTIAL_BYTES", 64 * 1024),
-      memory: limit("AGENTKEYS_MAX_MEMORY_BYTES", 1024 * 1024),
-      inbound: limit("AGENTKEYS_MAX_INBOUND_BYTES", 1024 * 1024),
+      credentials: limit("AGENTKEYS_MAX_CREDENTIAL_BYTES"),
+      memory: limit("AGENTKEYS_MAX_MEMORY_BYTES"),
+      inbound: limit("AGENTKEYS_MAX_INBOUND_BYTES"),
     },
     chain,
     guards: guardsFrom(get),
@@ -371,7 +387,12 @@ function chainConfig(get: (name: string) => string | undefined): ChainConfig {
   const chainId = chainIdText === undefined
     ? undefined
     : integer(chainIdText, "AGENTKEYS_CHAIN_ID", 1, Number.MAX_SAFE_INTEGER);
-  const anvilPort = integer(get("AGENTKEYS_ANVIL_PORT") ?? "0", "AGENTKEYS_ANVIL_PORT", 0, 65535);
+  const anvilPort = integer(
+    get("AGENTKEYS_ANVIL_PORT") ?? settingDefault("AGENTKEYS_ANVIL_PORT"),
+    "AGENTKEYS_ANVIL_PORT",
+    0,
+    65535,
+  );
   const given = Object.entries(CHAIN_ADDRESS_SETTINGS)
     .map(([contract, name]) => [contract, name, get(name)] as const);
   const governanceKey = get("AGENTKEYS_GOVERNANCE_KEY");
@@ -426,6 +447,7 @@ function guardsFrom(get: (name: string) => string | undefined): Guards {
   return {
     loginRate: rate("AGENTKEYS_RATE_LOGIN"),
     faucetRate: rate("AGENTKEYS_RATE_FAUCET"),
+    rpcRate: rate("AGENTKEYS_RATE_RPC"),
     mintRate: rate("AGENTKEYS_RATE_MINT"),
     maxPendingLogins: count("AGENTKEYS_MAX_PENDING_LOGINS"),
     maxStreamsPerSession: count("AGENTKEYS_MAX_STREAMS_PER_SESSION"),
@@ -497,10 +519,13 @@ export interface CliConfig {
   url: string;
   home: string;
   operatorKey?: string;
+  /** An operator session JWT for `deno task reencrypt --url` (`AGENTKEYS_SESSION`). */
+  session?: string;
 }
 
 /**
- * The CLI's settings (`AGENTKEYS_URL`, `AGENTKEYS_CLI_HOME`, `AGENTKEYS_OPERATOR_KEY`).
+ * The CLI's settings (`AGENTKEYS_URL`, `AGENTKEYS_CLI_HOME`, `AGENTKEYS_OPERATOR_KEY`,
+ * `AGENTKEYS_SESSION`).
  *
  * ```ts
  * const cli = loadCliConfig(Deno.env.toObject());
@@ -508,9 +533,14 @@ export interface CliConfig {
  */
 export function loadCliConfig(env: Env): CliConfig {
   const get = (name: string) => env[name]?.trim() || undefined;
-  const url = (get("AGENTKEYS_URL") ?? "http://127.0.0.1:8787").replace(/\/+$/, "");
+  const url = (get("AGENTKEYS_URL") ?? settingDefault("AGENTKEYS_URL")).replace(/\/+$/, "");
   if (!/^https?:\/\//.test(url)) throw new ConfigError("AGENTKEYS_URL must be an http(s) URL");
   const home = get("AGENTKEYS_CLI_HOME") ??
-    `${get("HOME") ?? "."}/.config/agentkeys`;
-  return { url, home, operatorKey: get("AGENTKEYS_OPERATOR_KEY") };
+    settingDefault("AGENTKEYS_CLI_HOME").replace(/^~/, get("HOME") ?? ".");
+  return {
+    url,
+    home,
+    operatorKey: get("AGENTKEYS_OPERATOR_KEY"),
+    session: get("AGENTKEYS_SESSION"),
+  };
 }

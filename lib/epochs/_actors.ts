@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { ActorDirectory } from "./types.ts";
+import type { ActorDirectory } from "../reencrypt/mod.ts";
 
 type Hex = `0x${string}`;
 

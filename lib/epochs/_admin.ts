@@ -29,13 +29,20 @@
 
 import type { EpochInfo, EpochKeystore } from "../signer/mod.ts";
 import { EpochStateError } from "../signer/mod.ts";
-import type { AuditLog, Census, KvCensusStore, WriteLedger } from "../state/mod.ts";
+import type {
+  AuditLog,
+  Census,
+  KvCensusStore,
+  KvChainPending,
+  PendingChainRecord,
+  WriteLedger,
+} from "../state/mod.ts";
 import type { BlobStore } from "../store/mod.ts";
-import { takeCensus } from "./census.ts";
-import { EpochInUse, EpochNotFound, EpochNotRetiring } from "./errors.ts";
-import { censusDestroyGuard, censusRotateGuard } from "./guard.ts";
-import type { EpochRecorder, KvChainPending, PendingChainRecord } from "./recorder.ts";
-import type { ActorDirectory } from "./types.ts";
+import { takeCensus } from "./_census.ts";
+import { EpochInUse, EpochNotFound, EpochNotRetiring } from "./_errors.ts";
+import { censusDestroyGuard, censusRotateGuard } from "./_guard.ts";
+import type { EpochRecorder } from "./_recorder.ts";
+import type { ActorDirectory } from "../reencrypt/mod.ts";
 
 /** The keystore operations epoch administration uses (`EpochKeystore` fits). */
 export type AdminKeystore = Pick<

@@ -13,10 +13,15 @@ import { DATA_CLASSES, EnvelopeEpochDestroyed, EnvelopeUnknownEpoch } from "../c
 import { ENVELOPE_OVERHEAD } from "../crypto/mod.ts";
 import type { Census, EpochCounts } from "../state/mod.ts";
 import type { BlobStore } from "../store/mod.ts";
-import { DEFAULT_CONCURRENCY } from "./classify.ts";
-import { drain } from "./pool.ts";
-import { actorHexesOf, scanActors, type ScanItem } from "./scan.ts";
-import type { ActorDirectory, EpochKeys } from "./types.ts";
+import {
+  type ActorDirectory,
+  actorHexesOf,
+  DEFAULT_CONCURRENCY,
+  drain,
+  type EpochKeys,
+  scanActors,
+  type ScanItem,
+} from "../reencrypt/mod.ts";
 
 /** What {@linkcode takeCensus} needs. */
 export interface CensusOptions {

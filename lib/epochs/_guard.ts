@@ -8,7 +8,7 @@
 
 import type { DestroyGuard, EpochInfo, RotateGuard } from "../signer/mod.ts";
 import type { Census, WriteLedger } from "../state/mod.ts";
-import { EpochInUse, EpochTagInUse } from "./errors.ts";
+import { EpochInUse, EpochTagInUse } from "./_errors.ts";
 
 /** Where the guard reads the latest global census (`KvCensusStore` fits). */
 export interface CensusSource {

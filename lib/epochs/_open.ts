@@ -1,8 +1,9 @@
 /**
- * The components a headless command (`deno task reencrypt`, `deno task signer`) needs, built from
- * the configuration the way `lib/service` builds them for the server: the configured blob store,
- * the sealed keystore, and Deno KV state in the data directory (actor index, write ledger, census
- * snapshots, job records, audit log) with a {@linkcode JobRunner} over them.
+ * Opening the epoch components: {@linkcode openEpochs} wires the keystore, the blob store and the
+ * KV state (actor index, write ledger, census snapshots, job records, pending chain records, audit
+ * log) into an {@linkcode EpochAdmin} and a `JobRunner` — the one wiring the service and the
+ * headless commands share. {@linkcode openHeadless} adds what a headless command (`deno task
+ * reencrypt`, `deno task signer`) needs around it: the data directory and, optionally, the chain.
  *
  * A headless command and a running service may share one data directory: the keystore, the fs
  * store and KV all coordinate across processes.
@@ -11,23 +12,96 @@
  */
 
 import type { Config } from "../config/mod.ts";
-import { NoKeystore, openDataDir } from "../datadir/mod.ts";
+import { openDataDir } from "../datadir/mod.ts";
 import type { EpochKeystore } from "../signer/mod.ts";
 import type { BlobStore } from "../store/mod.ts";
 import {
+  type AuditLog,
   KvActorIndex,
   KvAuditLog,
   KvCensusStore,
+  KvChainPending,
   KvJobStore,
   type KvStateStore,
   KvWriteLedger,
 } from "../state/mod.ts";
-import { type AgentRegistryReader, ChainActorDirectory, UnionActorDirectory } from "./actors.ts";
-import { JobRunner, type JobRunnerDeps } from "./jobs.ts";
-import type { EpochRecorder } from "./recorder.ts";
-import type { ActorDirectory } from "./types.ts";
+import { type ActorDirectory, JobRunner, type JobRunnerDeps } from "../reencrypt/mod.ts";
+import { type AgentRegistryReader, ChainActorDirectory, UnionActorDirectory } from "./_actors.ts";
+import { EpochAdmin } from "./_admin.ts";
+import type { EpochRecorder } from "./_recorder.ts";
 
-export { NoKeystore };
+/** What {@linkcode openEpochs} wires together. */
+export interface EpochsOptions {
+  store: BlobStore;
+  keystore: EpochKeystore;
+  kv: Deno.Kv;
+  /** Registered agents from the chain; absent: only the KV index of actors seen writing. */
+  agents?: AgentRegistryReader;
+  /** Replaces the actor directory built from `agents` and the KV index. */
+  actors?: ActorDirectory;
+  /** Default: the hash-chained log in `kv`. */
+  audit?: AuditLog;
+  /** Default: the write ledger in `kv`. */
+  ledger?: KvWriteLedger;
+  /** Records epoch changes on chain; absent: they are kept as pending chain records. */
+  recorder?: EpochRecorder;
+  /** Why there is no recorder, in words for the operator. */
+  noRecorderReason?: string;
+  /** Extra job runner settings. */
+  runner?: Partial<Omit<JobRunnerDeps, "jobs" | "engine" | "audit">>;
+}
+
+/** The epoch components over one store, keystore and KV. */
+export interface Epochs {
+  /** Chain ∪ KV index when `agents` was given, else the KV index of actors seen writing. */
+  actors: ActorDirectory;
+  ledger: KvWriteLedger;
+  censusStore: KvCensusStore;
+  jobStore: KvJobStore;
+  audit: AuditLog;
+  runner: JobRunner;
+  admin: EpochAdmin;
+}
+
+/**
+ * Wires the epoch components and recovers jobs a dead process left running. Close the runner
+ * (`runner.close()`) before closing KV.
+ *
+ * ```ts
+ * const epochs = await openEpochs({ store, keystore, kv: state.kv, agents: chain.client, recorder: chain.client });
+ * await epochs.admin.rotate();
+ * ```
+ */
+export async function openEpochs(options: EpochsOptions): Promise<Epochs> {
+  const { store, keystore, kv } = options;
+  const actors = options.actors ??
+    (options.agents
+      ? new UnionActorDirectory([new ChainActorDirectory(options.agents), new KvActorIndex(kv)])
+      : new KvActorIndex(kv));
+  const ledger = options.ledger ?? new KvWriteLedger(kv);
+  const audit = options.audit ?? new KvAuditLog(kv);
+  const censusStore = new KvCensusStore(kv);
+  const jobStore = new KvJobStore(kv);
+  const runner = new JobRunner({
+    ...options.runner,
+    jobs: jobStore,
+    engine: { store, keys: keystore, actors, ledger },
+    audit,
+  });
+  await runner.recoverAbandoned();
+  const admin = new EpochAdmin({
+    keystore,
+    store,
+    censusStore,
+    ledger,
+    audit,
+    pending: new KvChainPending(kv),
+    recorder: options.recorder,
+    noRecorderReason: options.recorder ? undefined : options.noRecorderReason,
+    actors,
+  });
+  return { actors, ledger, censusStore, jobStore, audit, runner, admin };
+}
 
 /**
  * The identity chain as a headless command reaches it. `lib/service`'s `connectHeadlessChain`
@@ -47,18 +121,11 @@ export interface HeadlessChain {
 }
 
 /** Everything a headless command works with. */
-export interface Headless {
+export interface Headless extends Epochs {
   config: Config;
   store: BlobStore;
   keystore: EpochKeystore;
   state: KvStateStore;
-  /** Chain ∪ KV index when the chain is reachable, else the KV index of actors seen writing. */
-  actors: ActorDirectory;
-  ledger: KvWriteLedger;
-  censusStore: KvCensusStore;
-  jobStore: KvJobStore;
-  audit: KvAuditLog;
-  runner: JobRunner;
   /** The chain, when a `chain` connector was given (it may still lack a recorder). */
   chain?: HeadlessChain;
   /** Cancels running jobs, then closes KV, the store and the chain connection. */
@@ -81,7 +148,14 @@ export interface HeadlessOptions {
   chain?: (config: Config) => Promise<HeadlessChain>;
   /** Extra job runner settings. */
   runner?: Partial<Omit<JobRunnerDeps, "jobs" | "engine" | "audit">>;
+  /** Records epoch changes on chain instead of the chain connector's recorder. */
+  recorder?: EpochRecorder;
+  /** Replaces the KV audit log. */
+  audit?: AuditLog;
 }
+
+/** Why nothing is recorded when neither the caller nor the chain connector has a recorder. */
+const NO_RECORDER = "no chain recorder is configured in this headless command";
 
 /**
  * Opens the configured store, keystore and KV state (`lib/datadir`, as the service does), the
@@ -109,37 +183,28 @@ export async function openHeadless(
   try {
     chain = await options.chain?.(config);
     const { store, keystore, state } = core;
-    const kv = state.kv;
-    const index = new KvActorIndex(kv);
-    const actors = options.actors ??
-      (chain?.agents
-        ? new UnionActorDirectory([new ChainActorDirectory(chain.agents), index])
-        : index);
-    const ledger = new KvWriteLedger(kv);
-    const jobStore = new KvJobStore(kv);
-    const audit = new KvAuditLog(kv);
-    const runner = new JobRunner({
-      ...options.runner,
-      jobs: jobStore,
-      engine: { store, keys: keystore, actors, ledger },
-      audit,
+    const recorder = options.recorder ?? chain?.recorder;
+    const epochs = await openEpochs({
+      store,
+      keystore,
+      kv: state.kv,
+      agents: chain?.agents,
+      actors: options.actors,
+      audit: options.audit,
+      recorder,
+      noRecorderReason: chain?.reason ?? NO_RECORDER,
+      runner: options.runner,
     });
-    await runner.recoverAbandoned();
     const linked = chain;
     return {
+      ...epochs,
       config,
       store,
       keystore,
       state,
-      actors,
-      ledger,
-      censusStore: new KvCensusStore(kv),
-      jobStore,
-      audit,
-      runner,
       chain: linked,
       async close() {
-        await runner.close();
+        await epochs.runner.close();
         await core.close();
         await linked?.close();
       },

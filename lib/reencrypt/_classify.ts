@@ -12,7 +12,7 @@ import {
   EnvelopeEpochDestroyed,
   EnvelopeUnknownEpoch,
 } from "../crypto/mod.ts";
-import { InvalidReencryptParams } from "./errors.ts";
+import { InvalidReencryptParams } from "./_errors.ts";
 import type {
   EpochKeys,
   Outcome,
@@ -20,7 +20,7 @@ import type {
   RunState,
   SummaryEvent,
   ValidParams,
-} from "./types.ts";
+} from "./_types.ts";
 
 /** Default blobs in flight. */
 export const DEFAULT_CONCURRENCY = 16;

@@ -25,10 +25,10 @@ import {
   Tally,
   validateParams,
   type Verdict,
-} from "./classify.ts";
-import { isExpiry, ReencryptError } from "./errors.ts";
-import { drain } from "./pool.ts";
-import { actorHexesOf, scanActors, scanAll, type ScanItem } from "./scan.ts";
+} from "./_classify.ts";
+import { isExpiry, ReencryptError } from "./_errors.ts";
+import { drain } from "./_pool.ts";
+import { actorHexesOf, scanActors, scanAll, type ScanItem } from "./_scan.ts";
 import type {
   BlobEvent,
   EventSink,
@@ -38,7 +38,7 @@ import type {
   ReencryptParams,
   ReencryptResult,
   ValidParams,
-} from "./types.ts";
+} from "./_types.ts";
 
 /** Most reads of one blob when compare-and-swap keeps losing to other writers. */
 export const MAX_CAS_ATTEMPTS = 5;

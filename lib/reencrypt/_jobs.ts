@@ -32,10 +32,10 @@ import {
   omniHex,
 } from "../state/mod.ts";
 import type { DataClass } from "../crypto/mod.ts";
-import { validateParams } from "./classify.ts";
-import { publicReason, runReencrypt } from "./engine.ts";
-import { JobNotFound, JobRunning } from "./errors.ts";
-import type { ReencryptDeps, ReencryptEvent, ReencryptResult, ValidParams } from "./types.ts";
+import { validateParams } from "./_classify.ts";
+import { publicReason, runReencrypt } from "./_engine.ts";
+import { JobNotFound, JobRunning } from "./_errors.ts";
+import type { ReencryptDeps, ReencryptEvent, ReencryptResult, ValidParams } from "./_types.ts";
 
 /** A job request in the wire shape of `POST /v1/reencrypt/jobs`. */
 export interface JobRequest {

@@ -8,7 +8,7 @@
 import { DATA_CLASSES, type DataClass } from "../crypto/mod.ts";
 import type { BlobStore } from "../store/mod.ts";
 import { actorHexOf, classPrefix } from "../worker/mod.ts";
-import type { ActorDirectory } from "./types.ts";
+import type { ActorDirectory } from "./_types.ts";
 
 /** One listed object and what its key says about it. */
 export interface ScanItem {

@@ -19,8 +19,9 @@ export type RunState = "succeeded" | "failed" | "aborted" | "cancelled";
 
 /**
  * The actors of an operator: the operator itself and its registered agents, as `0x` omnis.
- * The chain client implements this with `AgentRegistry.agentsOf` (+ `getDevice`);
- * `KvActorIndex` in `lib/state` is the KV-backed implementation used headless until then.
+ * `ChainActorDirectory` implements it from `AgentRegistry.agentsOf` (+ `getDevice`);
+ * `KvActorIndex` in `lib/state` knows the actors seen writing (the fallback when a headless
+ * command cannot reach the chain).
  * Errors whose `code` is `"session_expired"` abort a run like an expired store credential.
  */
 export interface ActorDirectory {

@@ -39,7 +39,7 @@ import {
   type HeadlessChain,
   type HeadlessOptions,
   openHeadless,
-} from "../reencrypt/mod.ts";
+} from "../epochs/mod.ts";
 import { readTextIfExists } from "../fsutil/mod.ts";
 import { readServiceRuntime, runtimeMayBeAlive } from "./runtime.ts";
 

@@ -28,23 +28,15 @@ import { KEYRING_FILES, openDataDir } from "../datadir/mod.ts";
 import type { EpochKeystore } from "../signer/mod.ts";
 import type { BlobStore } from "../store/mod.ts";
 import {
-  KvActorIndex,
   KvAuditLog,
-  KvCensusStore,
-  KvJobStore,
+  type KvCensusStore,
+  type KvJobStore,
   type KvStateStore,
   KvWriteLedger,
   SessionDenylist,
 } from "../state/mod.ts";
-import {
-  type ActorDirectory,
-  ChainActorDirectory,
-  EpochAdmin,
-  JobRunner,
-  type JobRunnerDeps,
-  KvChainPending,
-  UnionActorDirectory,
-} from "../reencrypt/mod.ts";
+import type { ActorDirectory, JobRunner, JobRunnerDeps } from "../reencrypt/mod.ts";
+import { type EpochAdmin, openEpochs } from "../epochs/mod.ts";
 import { AgentPurger, ChainCapAuthority, VaultWorker } from "../worker/mod.ts";
 import { removeServiceRuntime, writeServiceRuntime } from "./runtime.ts";
 
@@ -101,14 +93,12 @@ export async function openService(config: Config, options: ServiceOptions = {}):
   const { dataDir, sealKey, keystore, store, state } = core;
   let chain: OpenChain | undefined;
   let runner: JobRunner | undefined;
-  let k1: SigningKeyring | undefined;
   try {
-    k1 = await SigningKeyring.open({
+    const k1 = await SigningKeyring.open({
       path: join(dataDir, KEYRING_FILES.k1),
       sealKey,
       purpose: "k1",
       retainSeconds: OPERATOR_SESSION_S, // the longest-lived token K1 signs
-      signingThreads: 2, // K1 signs every cap and session: keep that off the HTTP thread
     });
     const k2 = await SigningKeyring.open({
       path: join(dataDir, KEYRING_FILES.k2),
@@ -156,30 +146,18 @@ export async function openService(config: Config, options: ServiceOptions = {}):
     // Here and not in lib/datadir: headless commands open the data directory too and must
     // never create the token.
     const adminClaim = await broker.admins.prepare();
-    const actors = new UnionActorDirectory([
-      new ChainActorDirectory(chain.client),
-      new KvActorIndex(kv),
-    ]);
-    const censusStore = new KvCensusStore(kv);
-    const jobStore = new KvJobStore(kv);
-    runner = new JobRunner({
-      ...options.runner,
-      jobs: jobStore,
-      engine: { store, keys: keystore, actors, ledger },
-      audit,
-      warn: (message) => console.warn(message),
-    });
-    await runner.recoverAbandoned();
-    const admin = new EpochAdmin({
-      keystore,
+    const epochs = await openEpochs({
       store,
-      censusStore,
-      ledger,
+      keystore,
+      kv,
+      agents: chain.client,
       audit,
-      pending: new KvChainPending(kv),
+      ledger,
       recorder: chain.client,
-      actors,
+      runner: { ...options.runner, warn: (message) => console.warn(message) },
     });
+    runner = epochs.runner;
+    const { actors, censusStore, jobStore, admin } = epochs;
     const purger = new AgentPurger({
       store,
       identity: chain.client,
@@ -193,13 +171,12 @@ export async function openService(config: Config, options: ServiceOptions = {}):
     if (chain.embedded) await writeServiceRuntime(dataDir, { rpcUrl: chain.rpcUrl });
     const openedChain = chain;
     const openedRunner = runner;
-    const openedK1 = k1;
     return {
       config,
       store,
       keystore,
       state,
-      k1: openedK1,
+      k1,
       k2,
       worker,
       chain: openedChain,
@@ -214,7 +191,6 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       admin,
       purger,
       async close() {
-        openedK1.close();
         await openedRunner.close();
         if (openedChain.embedded) await removeServiceRuntime(dataDir);
         await core.close();
@@ -222,7 +198,6 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       },
     };
   } catch (err) {
-    k1?.close();
     await runner?.close();
     await core.close();
     await chain?.close();

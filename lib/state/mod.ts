@@ -1,7 +1,8 @@
 /**
- * Small operational state (ARCHITECTURE §9): used cap ids now; SIWE challenges, job records and
- * the audit log later. One interface, so a shared backend can replace Deno KV when several
- * instances run behind a load balancer.
+ * Small operational state on Deno KV (ARCHITECTURE §9): used cap ids, sign-in challenges, the
+ * session denylist, the actor index and write ledger, censuses, re-encryption jobs, pending chain
+ * records and the hash-chained audit log. `StateStore` is one interface, so a shared backend can
+ * replace Deno KV when several instances run behind a load balancer.
  *
  * ```ts
  * const state = await KvStateStore.open("./data/state.kv");
@@ -80,3 +81,5 @@ export {
   type JobState,
   KvJobStore,
 } from "./jobs.ts";
+export { KvChainPending, type PendingChainRecord } from "./chain_pending.ts";
+export { STATE_ERROR_CODES, StateContention } from "./errors.ts";

@@ -14,7 +14,7 @@ import {
 } from "../../lib/broker/mod.ts";
 import { loadConfig } from "../../lib/config/mod.ts";
 import { openDataDir } from "../../lib/datadir/mod.ts";
-import { openHeadless } from "../../lib/reencrypt/mod.ts";
+import { openHeadless } from "../../lib/epochs/mod.ts";
 import { type AuditEntry, KvAuditLog } from "../../lib/state/mod.ts";
 import { SESSION_COOKIE } from "../../routes/session.ts";
 import { newAccount, PUBLIC_URL, testService } from "../support/broker_harness.ts";
@@ -219,5 +219,25 @@ Deno.test("admin claim: headless commands open the data directory without creati
   await headless.close();
   for (const file of [ADMIN_CLAIM_TOKEN_FILE, ADMIN_CLAIM_MARKER_FILE]) {
     assert(!(await exists(join(dir.path, file))), `${file} was created`);
+  }
+});
+
+Deno.test("admin claim: claimOpen is read only, true only while a token waits unclaimed and no AGENTKEYS_ADMINS", async () => {
+  await using dir = await tempDir();
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const policy = (configured: string[] = []) =>
+      new AdminPolicy({ kv, configured, claim: new AdminClaimFiles(dir.path) });
+    assertEquals(await policy().claimOpen(), false, "no token yet");
+    assert(!(await exists(join(dir.path, ADMIN_CLAIM_TOKEN_FILE))), "asking creates none");
+    const status = await policy().prepare();
+    if (status.state !== "created") throw new Error(`expected a token, got ${status.state}`);
+    assertEquals(await policy().claimOpen(), true);
+    assertEquals(await policy(["0x" + "11".repeat(20)]).claimOpen(), false, "admins configured");
+    assertEquals(await new AdminPolicy({ kv, configured: [] }).claimOpen(), false, "no files");
+    await policy().claim(newAccount().address, status.token);
+    assertEquals(await policy().claimOpen(), false, "claimed");
+  } finally {
+    kv.close();
   }
 });

@@ -1,11 +1,11 @@
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { FaultyStore } from "../support/faulty_store.ts";
-import { EXIT, reencryptMain as main } from "../../lib/reencrypt/mod.ts";
+import { EXIT, reencryptMain as main } from "../../lib/cli/mod.ts";
 import { StoreCredentialsExpired } from "../../lib/store/mod.ts";
 import { credentialLocation, sealBlob } from "../../lib/worker/mod.ts";
 import { emptyJobCounts } from "../../lib/state/mod.ts";
-import { AGENT_1, OPERATOR } from "./fixture.ts";
-import { capture, makeDataDir } from "./datadir.ts";
+import { AGENT_1, OPERATOR } from "../reencrypt/fixture.ts";
+import { capture, makeDataDir } from "../reencrypt/datadir.ts";
 
 const RUN = ["--operator-omni", OPERATOR, "--old-epoch", "1", "--new-epoch", "2"];
 
@@ -118,7 +118,7 @@ Deno.test("cli: credentials expiring after K operations abort with 75; a re-run 
     env: data.env,
     ...io,
     openHeadless: (config) =>
-      import("../../lib/reencrypt/mod.ts").then(({ openHeadless }) =>
+      import("../../lib/epochs/mod.ts").then(({ openHeadless }) =>
         openHeadless(config, {
           wrapStore: (store) =>
             new FaultyStore(store, {

@@ -1,13 +1,9 @@
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
-import {
-  type EpochRecorder,
-  reencryptMain,
-  type SignerCliDeps,
-  signerMain,
-} from "../../lib/reencrypt/mod.ts";
-import type { AuditEntry } from "../../lib/state/mod.ts";
-import { OPERATOR } from "./fixture.ts";
-import { capture, type DataDir, makeDataDir } from "./datadir.ts";
+import { reencryptMain, type SignerCliDeps, signerMain } from "../../lib/cli/mod.ts";
+import type { EpochRecorder } from "../../lib/epochs/mod.ts";
+import { type AuditEntry, KvAuditLog } from "../../lib/state/mod.ts";
+import { OPERATOR } from "../reencrypt/fixture.ts";
+import { capture, type DataDir, makeDataDir } from "../reencrypt/datadir.ts";
 
 async function signer(data: DataDir, args: string[], extra: Partial<SignerCliDeps> = {}) {
   const io = capture();
@@ -19,7 +15,7 @@ async function auditKinds(data: DataDir): Promise<AuditEntry[]> {
   const h = await data.open();
   try {
     const out: AuditEntry[] = [];
-    for await (const e of h.audit.entries()) out.push(e);
+    for await (const e of new KvAuditLog(h.state.kv).entries()) out.push(e);
     return out;
   } finally {
     await h.close();

@@ -6,7 +6,7 @@
 
 import { assert, assertEquals, assertMatch, assertRejects } from "../support/assert.ts";
 import { join } from "node:path";
-import { signerMain } from "../../lib/reencrypt/mod.ts";
+import { signerMain } from "../../lib/cli/mod.ts";
 import { loadConfig } from "../../lib/config/mod.ts";
 import { KEYRING_FILES, openDataDir } from "../../lib/datadir/mod.ts";
 import { KEYSTORE_FILE, KeystoreUnsealFailed, SEAL_KEY_FILE } from "../../lib/signer/mod.ts";

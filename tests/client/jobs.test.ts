@@ -1,17 +1,10 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "../support/assert.ts";
-import {
-  EventStreamLost,
-  EXIT,
-  InvalidReencryptParams,
-  JobRunning,
-  reencryptMain,
-  RemoteJobClient,
-  SessionExpired,
-  SseParser,
-} from "../../lib/reencrypt/mod.ts";
+import { EventStreamLost, RemoteJobClient, SseParser } from "../../lib/client/mod.ts";
+import { EXIT, reencryptMain } from "../../lib/cli/mod.ts";
+import { InvalidReencryptParams, JobRunning, SessionExpired } from "../../lib/reencrypt/mod.ts";
 import type { JobEvent } from "../../lib/state/mod.ts";
-import { OPERATOR } from "./fixture.ts";
-import { capture } from "./datadir.ts";
+import { OPERATOR } from "../reencrypt/fixture.ts";
+import { capture } from "../reencrypt/datadir.ts";
 import { saveSession } from "../../lib/cli/mod.ts";
 
 Deno.test("sse parser: fields, multi-line data, comments, any line end, any split", () => {

@@ -65,11 +65,15 @@ Deno.test("CLI settings: defaults, and a bad AGENTKEYS_URL is a ConfigError", ()
     url: "http://127.0.0.1:8787",
     home: "/home/op/.config/agentkeys",
     operatorKey: undefined,
+    session: undefined,
   });
   assertEquals(
     loadCliConfig({ AGENTKEYS_URL: "http://h:1/", AGENTKEYS_CLI_HOME: "/x" }).url,
     "http://h:1",
   );
+  // The reencrypt CLI's --url session comes from here too (only lib/config reads the environment).
+  assertEquals(loadCliConfig({ AGENTKEYS_SESSION: " eyJ.x.y " }).session, "eyJ.x.y");
+  assertEquals(loadCliConfig({ AGENTKEYS_SESSION: "  " }).session, undefined);
   assertThrows(() => loadCliConfig({ AGENTKEYS_URL: "ftp://h" }), ConfigError, "AGENTKEYS_URL");
 });
 
@@ -94,6 +98,7 @@ Deno.test("rate limits and caps: documented defaults, count/unit syntax, bad val
   assertEquals(g, {
     loginRate: { capacity: 60, periodMs: 60_000 },
     faucetRate: { capacity: 10, periodMs: 60_000 },
+    rpcRate: { capacity: 600, periodMs: 60_000 },
     mintRate: { capacity: 100_000, periodMs: 60_000 },
     maxPendingLogins: 10_000,
     maxStreamsPerSession: 4,
@@ -101,6 +106,7 @@ Deno.test("rate limits and caps: documented defaults, count/unit syntax, bad val
   const set = loadConfig({
     AGENTKEYS_RATE_LOGIN: "5/s",
     AGENTKEYS_RATE_FAUCET: "3/h",
+    AGENTKEYS_RATE_RPC: "50/s",
     AGENTKEYS_RATE_MINT: "20/min",
     AGENTKEYS_MAX_PENDING_LOGINS: "7",
     AGENTKEYS_MAX_STREAMS_PER_SESSION: "1",
@@ -108,11 +114,19 @@ Deno.test("rate limits and caps: documented defaults, count/unit syntax, bad val
   assertEquals(set, {
     loginRate: { capacity: 5, periodMs: 1_000 },
     faucetRate: { capacity: 3, periodMs: 3_600_000 },
+    rpcRate: { capacity: 50, periodMs: 1_000 },
     mintRate: { capacity: 20, periodMs: 60_000 },
     maxPendingLogins: 7,
     maxStreamsPerSession: 1,
   });
-  for (const name of ["AGENTKEYS_RATE_LOGIN", "AGENTKEYS_RATE_FAUCET", "AGENTKEYS_RATE_MINT"]) {
+  for (
+    const name of [
+      "AGENTKEYS_RATE_LOGIN",
+      "AGENTKEYS_RATE_FAUCET",
+      "AGENTKEYS_RATE_RPC",
+      "AGENTKEYS_RATE_MINT",
+    ]
+  ) {
     for (const bad of ["30", "0/min", "30/day", "-1/s", "x/min"]) {
       assertThrows(() => loadConfig({ [name]: bad }), ConfigError, name);
     }

@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects } from "../support/assert.ts";
-import { ChainActorDirectory, UnionActorDirectory } from "../../lib/reencrypt/mod.ts";
+import { ChainActorDirectory, UnionActorDirectory } from "../../lib/epochs/_actors.ts";
 import { KvActorIndex, KvStateStore } from "../../lib/state/mod.ts";
 import { FakeIdentity } from "../support/fake_identity.ts";
 import { newAccount } from "../support/broker_harness.ts";

@@ -1,12 +1,9 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "../support/assert.ts";
 import { FaultyStore } from "../support/faulty_store.ts";
-import {
-  censusDestroyGuard,
-  checkEpochEmpty,
-  EpochInUse,
-  runReencrypt,
-  takeCensus,
-} from "../../lib/reencrypt/mod.ts";
+import { runReencrypt } from "../../lib/reencrypt/mod.ts";
+import { EpochInUse } from "../../lib/epochs/mod.ts";
+import { takeCensus } from "../../lib/epochs/_census.ts";
+import { censusDestroyGuard, checkEpochEmpty } from "../../lib/epochs/_guard.ts";
 import { StoreCredentialsExpired } from "../../lib/store/mod.ts";
 import { credentialLocation } from "../../lib/worker/mod.ts";
 import {
@@ -16,7 +13,7 @@ import {
   mixedFixture,
   OPERATOR,
   simpleFixture,
-} from "./fixture.ts";
+} from "../reencrypt/fixture.ts";
 
 Deno.test("census: counts per epoch globally and for the operator, one byte per blob", async () => {
   await using env = await makeEnv();

@@ -1,16 +1,16 @@
 import { assert, assertEquals, assertThrows } from "../support/assert.ts";
 import { EnvelopeEpochDestroyed, EnvelopeUnknownEpoch } from "../../lib/crypto/mod.ts";
 import {
-  censusLabel,
   classifyHeader,
   epochAfter,
   finalState,
   headerOutcome,
-  InvalidReencryptParams,
   Tally,
   validateParams,
-} from "../../lib/reencrypt/mod.ts";
-import { drain } from "../../lib/reencrypt/pool.ts";
+} from "../../lib/reencrypt/_classify.ts";
+import { InvalidReencryptParams } from "../../lib/reencrypt/mod.ts";
+import { censusLabel } from "../../lib/epochs/_census.ts";
+import { drain } from "../../lib/reencrypt/_pool.ts";
 
 /** Epochs 1 (destroyed), 2 (retiring), 3 (active); tag 9 never existed. */
 const epochForTag = (tag: number) => {

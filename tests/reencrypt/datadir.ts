@@ -7,7 +7,7 @@
  */
 
 import { loadConfig } from "../../lib/config/mod.ts";
-import { type Headless, type HeadlessOptions, openHeadless } from "../../lib/reencrypt/mod.ts";
+import { type Headless, type HeadlessOptions, openHeadless } from "../../lib/epochs/mod.ts";
 import {
   credentialLocation,
   inboundLocation,

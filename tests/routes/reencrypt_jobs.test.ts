@@ -7,7 +7,7 @@
 
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { SESSION_COOKIE } from "../../routes/session.ts";
-import { EXIT, reencryptMain } from "../../lib/reencrypt/mod.ts";
+import { EXIT, reencryptMain } from "../../lib/cli/mod.ts";
 import { capture } from "../reencrypt/datadir.ts";
 import { type EpochWorld, epochWorld, openEvents, storeCred } from "./epochs_support.ts";
 

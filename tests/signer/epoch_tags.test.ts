@@ -11,13 +11,15 @@ import { EpochKeystore } from "../../lib/signer/mod.ts";
 import { EnvelopeEpochDestroyed, envelopeEpochTag } from "../../lib/crypto/mod.ts";
 import { credentialLocation, openBlob, sealBlob } from "../../lib/worker/mod.ts";
 import { FsBlobStore } from "../../lib/store/mod.ts";
-import { KvAuditLog, KvCensusStore, KvStateStore, KvWriteLedger } from "../../lib/state/mod.ts";
 import {
-  checkTagFree,
-  EpochAdmin,
-  EpochTagInUse,
+  KvAuditLog,
+  KvCensusStore,
   KvChainPending,
-} from "../../lib/reencrypt/mod.ts";
+  KvStateStore,
+  KvWriteLedger,
+} from "../../lib/state/mod.ts";
+import { EpochAdmin, EpochTagInUse } from "../../lib/epochs/mod.ts";
+import { checkTagFree } from "../../lib/epochs/_guard.ts";
 import { Hono } from "hono";
 import { errorResponse } from "../../routes/errors.ts";
 import { tempDir } from "../support/tmp.ts";
