@@ -82,6 +82,16 @@ export class AdminPolicy {
   }
 
   /**
+   * Whether an operator could still claim admin: no `AGENTKEYS_ADMINS`, a token waiting, and
+   * nobody recorded as admin. Read only (the sign-in page asks, to offer the claim).
+   */
+  async claimOpen(): Promise<boolean> {
+    if (this.#configured.length > 0 || !this.#claim) return false;
+    if (!(await this.#claim.pending())) return false;
+    return (await this.#kv.get(CLAIMED_KEY)).value === null;
+  }
+
+  /**
    * Makes `address` admin if `token` is the install's claim token; erases the token and writes
    * an `admin_claimed` audit entry. Throws {@linkcode AdminClaimError} otherwise.
    */

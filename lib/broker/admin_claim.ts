@@ -94,6 +94,14 @@ export class AdminClaimFiles {
   }
 
   /**
+   * Whether a token waits to be claimed (read only: never creates one). The console's sign-in
+   * page asks, to offer the claim.
+   */
+  async pending(): Promise<boolean> {
+    return ((await readTextIfExists(this.tokenPath))?.trim() ?? "") !== "";
+  }
+
+  /**
    * Checks `token` against the file (constant time) and, when it matches, runs `record` (which
    * makes the address admin durably), then marks the claim and erases the token. `record` runs
    * under the lock, so it runs at most once per token. A `record` that throws leaves the token.
