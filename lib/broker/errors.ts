@@ -1,120 +1,119 @@
 /**
- * The broker's refusals: one base class carrying the wire code and the HTTP status, and the code
- * tables of the login flows and of cap minting. Routes map every {@linkcode BrokerRefusal} the
- * same way.
+ * The broker's refusals: one base class carrying the wire code, and the code lists of the login
+ * flows and of cap minting. The HTTP status of each code is the routes' business
+ * (`routes/errors.ts`).
  *
  * @module
  */
 
-/** The statuses a broker refusal answers with. */
-export type RefusalStatus = 400 | 401 | 403 | 409 | 410;
-
-/** A refusal with its wire `code` and HTTP `status`. */
+/** A refusal with its wire `code`. */
 export class BrokerRefusal extends Error {
-  constructor(readonly code: string, readonly status: RefusalStatus, message: string) {
+  constructor(readonly code: BrokerErrorCode, message: string) {
     super(message);
     this.name = new.target.name;
   }
 }
 
-export type LoginErrorCode =
-  | "bad_request"
-  | "wrong_chain"
-  | "challenge_unknown"
-  | "challenge_used"
-  | "challenge_expired"
-  | "message_invalid"
-  | "signature_invalid"
-  | "device_unknown"
-  | "device_revoked";
-
-const LOGIN_STATUS: Record<LoginErrorCode, RefusalStatus> = {
-  bad_request: 400,
-  wrong_chain: 400,
-  challenge_unknown: 401,
-  challenge_used: 401,
-  challenge_expired: 401,
-  message_invalid: 401,
-  signature_invalid: 401,
-  device_unknown: 403,
-  device_revoked: 403,
-};
+export const LOGIN_ERROR_CODES = [
+  "bad_request",
+  "wrong_chain",
+  "challenge_unknown",
+  "challenge_used",
+  "challenge_expired",
+  "message_invalid",
+  "signature_invalid",
+  "device_unknown",
+  "device_revoked",
+] as const;
+export type LoginErrorCode = typeof LOGIN_ERROR_CODES[number];
 
 /** A SIWE or device login refused. */
 export class LoginError extends BrokerRefusal {
   declare readonly code: LoginErrorCode;
   constructor(code: LoginErrorCode, message: string) {
-    super(code, LOGIN_STATUS[code], message);
+    super(code, message);
   }
 }
 
-export type MintErrorCode =
-  | "bad_request"
-  | "forbidden"
-  | "agent_unknown"
-  | "device_revoked"
-  | "session_stale"
-  | "out_of_scope"
-  | "read_only";
-
-const MINT_STATUS: Record<MintErrorCode, RefusalStatus> = {
-  bad_request: 400,
-  forbidden: 403,
-  agent_unknown: 403,
-  device_revoked: 403,
-  session_stale: 401,
-  out_of_scope: 403,
-  read_only: 403,
-};
+export const MINT_ERROR_CODES = [
+  "bad_request",
+  "forbidden",
+  "agent_unknown",
+  "device_revoked",
+  "session_stale",
+  "out_of_scope",
+  "read_only",
+] as const;
+export type MintErrorCode = typeof MINT_ERROR_CODES[number];
 
 /** A cap mint refused by one of the checks of §7. */
 export class MintError extends BrokerRefusal {
   declare readonly code: MintErrorCode;
   constructor(code: MintErrorCode, message: string) {
-    super(code, MINT_STATUS[code], message);
+    super(code, message);
   }
 }
 
-/** No session, a bad one, an expired one or a logged-out one; always HTTP 401. */
+export const SESSION_ERROR_CODES = ["no_session", "session_invalid", "session_expired"] as const;
+export type SessionErrorCode = typeof SESSION_ERROR_CODES[number];
+
+/** No session, a bad one, an expired one or a logged-out one. */
 export class SessionInvalid extends BrokerRefusal {
-  declare readonly code: "no_session" | "session_invalid" | "session_expired";
-  constructor(code: "no_session" | "session_invalid" | "session_expired", message: string) {
-    super(code, 401, message);
+  declare readonly code: SessionErrorCode;
+  constructor(code: SessionErrorCode, message: string) {
+    super(code, message);
   }
 }
 
-export type AdminClaimErrorCode =
-  | "bad_request"
-  | "claim_invalid"
-  | "claim_unavailable"
-  | "admins_configured";
-
-const ADMIN_CLAIM_STATUS: Record<AdminClaimErrorCode, RefusalStatus> = {
-  bad_request: 400,
-  claim_invalid: 403,
+export const ADMIN_CLAIM_ERROR_CODES = [
+  "bad_request",
+  "claim_invalid",
   // The token is gone for good (claimed, or never made on this install).
-  claim_unavailable: 410,
+  "claim_unavailable",
   // AGENTKEYS_ADMINS decides; a claim would contradict the operator's configuration.
-  admins_configured: 409,
-};
+  "admins_configured",
+] as const;
+export type AdminClaimErrorCode = typeof ADMIN_CLAIM_ERROR_CODES[number];
 
 /** An admin claim refused (ARCHITECTURE §12). */
 export class AdminClaimError extends BrokerRefusal {
   declare readonly code: AdminClaimErrorCode;
   constructor(code: AdminClaimErrorCode, message: string) {
-    super(code, ADMIN_CLAIM_STATUS[code], message);
+    super(code, message);
   }
 }
 
-export type OidcErrorCode = "bad_request" | "audience_not_allowed";
+export const OIDC_ERROR_CODES = ["bad_request", "audience_not_allowed"] as const;
+export type OidcErrorCode = typeof OIDC_ERROR_CODES[number];
 
 /**
  * An OIDC token request refused before any identity check: a malformed audience, or one this
- * service was not configured to issue for (`AGENTKEYS_OIDC_AUDIENCES`). Both 400.
+ * service was not configured to issue for (`AGENTKEYS_OIDC_AUDIENCES`).
  */
 export class OidcError extends BrokerRefusal {
   declare readonly code: OidcErrorCode;
   constructor(code: OidcErrorCode, message: string) {
-    super(code, 400, message);
+    super(code, message);
   }
 }
+
+/** Every code an error of lib/broker carries (`keyring_unreadable`: `KeyringUnreadable`). */
+export const BROKER_ERROR_CODES = [
+  ...new Set(
+    [
+      ...LOGIN_ERROR_CODES,
+      ...MINT_ERROR_CODES,
+      ...SESSION_ERROR_CODES,
+      ...ADMIN_CLAIM_ERROR_CODES,
+      ...OIDC_ERROR_CODES,
+      "keyring_unreadable",
+    ] as const,
+  ),
+];
+export type BrokerErrorCode =
+  | LoginErrorCode
+  | MintErrorCode
+  | SessionErrorCode
+  | AdminClaimErrorCode
+  | OidcErrorCode
+  | "keyring_unreadable";

@@ -31,16 +31,23 @@ export {
 export { DEVICE_SESSION_S, OPERATOR_SESSION_S, type Session, SESSION_TYP } from "./sessions.ts";
 export { CAP_KINDS, type CapKind, NO_DEVICE } from "./mint.ts";
 export {
+  ADMIN_CLAIM_ERROR_CODES,
   AdminClaimError,
   type AdminClaimErrorCode,
+  BROKER_ERROR_CODES,
+  type BrokerErrorCode,
   BrokerRefusal,
+  LOGIN_ERROR_CODES,
   LoginError,
   type LoginErrorCode,
+  MINT_ERROR_CODES,
   MintError,
   type MintErrorCode,
+  OIDC_ERROR_CODES,
   OidcError,
   type OidcErrorCode,
-  type RefusalStatus,
+  SESSION_ERROR_CODES,
+  type SessionErrorCode,
   SessionInvalid,
 } from "./errors.ts";
 export { DEFAULT_AUDIENCE, OIDC_TOKEN_S, type OidcIssuerOptions } from "./oidc.ts";

@@ -67,6 +67,7 @@ export function capMaxTtl(op: CapOp): number {
 
 /** A claim set that is not a well-formed cap. */
 export class CapClaimsInvalid extends Error {
+  readonly code = "cap_claims_invalid";
   constructor(message: string) {
     super(message);
     this.name = "CapClaimsInvalid";

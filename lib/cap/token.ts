@@ -34,6 +34,9 @@ export type CapSigningKey = JwsSigner;
  */
 export const CAP_ALG = "EdDSA";
 
+/** Every code an error of lib/cap carries. */
+export const CAP_ERROR_CODES = ["cap_invalid", "cap_expired", "cap_claims_invalid"] as const;
+
 /** A cap that failed verification for any reason other than expiry. */
 export class CapInvalid extends Error {
   readonly code = "cap_invalid";

@@ -22,6 +22,7 @@ import { withFileLock } from "../fsutil/mod.ts";
 
 /** Installing anvil with npm failed (npm missing, offline, or an unsupported platform). */
 export class AnvilInstallError extends Error {
+  readonly code = "anvil_install_failed";
   constructor(message: string) {
     super(message);
     this.name = "AnvilInstallError";
@@ -30,6 +31,7 @@ export class AnvilInstallError extends Error {
 
 /** anvil did not start, or did not answer on its RPC port in time. */
 export class AnvilStartError extends Error {
+  readonly code = "anvil_start_failed";
   constructor(message: string) {
     super(message);
     this.name = "AnvilStartError";

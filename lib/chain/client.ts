@@ -81,9 +81,25 @@ export interface ScopeRecord {
   updatedAt: number;
 }
 
+/** Every code an error of lib/chain carries. */
+export const CHAIN_ERROR_CODES = [
+  // A contract refused, or a transaction was mined but reverted.
+  "chain_revert",
+  "chain_unavailable",
+  // The chain answered something this client did not expect (an event missing from a receipt).
+  "chain_failed",
+  "no_governance_key",
+  "not_embedded",
+  "chain_config",
+  "embedded_chain",
+  "anvil_install_failed",
+  "anvil_start_failed",
+] as const;
+export type ChainErrorCode = typeof CHAIN_ERROR_CODES[number];
+
 /** Base class of this module's errors. */
 export class ChainError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(readonly code: ChainErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ChainError";
   }
@@ -97,7 +113,7 @@ export class ChainRevertError extends ChainError {
     message: string,
     options?: ErrorOptions,
   ) {
-    super(message, options);
+    super("chain_revert", message, options);
     this.name = "ChainRevertError";
   }
 }
@@ -105,7 +121,7 @@ export class ChainRevertError extends ChainError {
 /** The node could not be reached or answered with an error that is not a contract revert. */
 export class ChainUnavailableError extends ChainError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+    super("chain_unavailable", message, options);
     this.name = "ChainUnavailableError";
   }
 }
@@ -113,7 +129,10 @@ export class ChainUnavailableError extends ChainError {
 /** A governance write was asked of a client constructed without the governance key. */
 export class NoGovernanceKeyError extends ChainError {
   constructor() {
-    super("this chain client has no governance key (AGENTKEYS_GOVERNANCE_KEY)");
+    super(
+      "no_governance_key",
+      "this chain client has no governance key (AGENTKEYS_GOVERNANCE_KEY)",
+    );
     this.name = "NoGovernanceKeyError";
   }
 }
@@ -121,7 +140,7 @@ export class NoGovernanceKeyError extends ChainError {
 /** The faucet exists on the embedded development chain only. */
 export class NotEmbeddedError extends ChainError {
   constructor() {
-    super("the faucet is available on the embedded chain only");
+    super("not_embedded", "the faucet is available on the embedded chain only");
     this.name = "NotEmbeddedError";
   }
 }
@@ -385,7 +404,10 @@ export class ChainClient {
       logs: receipt.logs,
     });
     if (!event) {
-      throw new ChainError(`advanceEpoch ${receipt.transactionHash} emitted no K3Rotated`);
+      throw new ChainError(
+        "chain_failed",
+        `advanceEpoch ${receipt.transactionHash} emitted no K3Rotated`,
+      );
     }
     return { epoch: Number(event.args.epoch), txHash: receipt.transactionHash };
   }
@@ -546,7 +568,7 @@ export class ChainClient {
       pollingInterval: this.#pollingInterval,
     });
     if (receipt.status !== "success") {
-      throw new ChainError(`transaction ${hash} was mined but reverted`);
+      throw new ChainError("chain_revert", `transaction ${hash} was mined but reverted`);
     }
     return receipt;
   }
@@ -578,5 +600,5 @@ export function toChainError(err: unknown): Error {
     }
     return new ChainUnavailableError(err.shortMessage, { cause: err });
   }
-  return err instanceof Error ? err : new ChainError(String(err));
+  return err instanceof Error ? err : new ChainError("chain_failed", String(err));
 }

@@ -91,7 +91,7 @@ export interface Deployment {
  */
 export class EmbeddedChainError extends ChainError {
   constructor(message: string) {
-    super(message);
+    super("embedded_chain", message);
     this.name = "EmbeddedChainError";
   }
 }
@@ -302,7 +302,7 @@ export async function deployContracts(options: {
   const mined = async (hash: Hex): Promise<Address> => {
     const receipt = await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 100 });
     if (receipt.status !== "success" || !receipt.contractAddress) {
-      throw new ChainError(`deployment transaction ${hash} failed`);
+      throw new ChainError("chain_revert", `deployment transaction ${hash} failed`);
     }
     blockNumber = Math.max(blockNumber, Number(receipt.blockNumber));
     return getAddress(receipt.contractAddress); // checksummed, as viem's reads return addresses

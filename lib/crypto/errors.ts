@@ -17,7 +17,13 @@
  */
 
 /** The wire codes an {@linkcode EnvelopeError} can carry. */
-export type EnvelopeErrorCode = "too_short" | "unknown_epoch" | "epoch_destroyed" | "auth_failed";
+export const ENVELOPE_ERROR_CODES = [
+  "too_short",
+  "unknown_epoch",
+  "epoch_destroyed",
+  "auth_failed",
+] as const;
+export type EnvelopeErrorCode = typeof ENVELOPE_ERROR_CODES[number];
 
 /** Base class of every envelope error; `code` is stable and safe to return to clients. */
 export class EnvelopeError extends Error {

@@ -23,6 +23,7 @@ export {
   sealEnvelope,
 } from "./envelope.ts";
 export {
+  ENVELOPE_ERROR_CODES,
   EnvelopeAuthFailed,
   EnvelopeEpochDestroyed,
   EnvelopeError,

@@ -18,8 +18,12 @@ import { type Address, type Hex, hexToBytes, keccak256, sha256, toBytes } from "
 /** An omni as it travels on the wire: `0x` + 64 lowercase hex characters. */
 export type Omni = `0x${string}`;
 
+/** Every code an error of lib/identity carries. */
+export const IDENTITY_ERROR_CODES = ["invalid_identifier"] as const;
+
 /** A malformed identifier; the message says which one and why. */
 export class InvalidIdentifierError extends Error {
+  readonly code = "invalid_identifier";
   constructor(message: string) {
     super(message);
     this.name = "InvalidIdentifierError";

@@ -1,8 +1,23 @@
 /** Typed errors of the K3 keystore. @module */
 
+/** Every code a {@linkcode KeystoreError} carries. */
+export const SIGNER_ERROR_CODES = [
+  "keystore_unseal_failed",
+  "keystore_corrupt",
+  "epoch_tag_collision",
+  "epoch_state",
+  // The seal key (seal_key.ts): none where a keystore exists, a supplied one asked to rotate, a
+  // key file without 64 hex characters, a sealed file that is not one.
+  "seal_key_missing",
+  "seal_key_external",
+  "seal_key_invalid",
+  "sealed_file_corrupt",
+] as const;
+export type SignerErrorCode = typeof SIGNER_ERROR_CODES[number];
+
 /** Base class; `code` is the snake_case code the HTTP layer and CLIs print. */
 export class KeystoreError extends Error {
-  constructor(readonly code: string, message: string, options?: ErrorOptions) {
+  constructor(readonly code: SignerErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = new.target.name;
   }

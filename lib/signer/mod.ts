@@ -37,6 +37,8 @@ export {
   KeystoreCorrupt,
   KeystoreError,
   KeystoreUnsealFailed,
+  SIGNER_ERROR_CODES,
+  type SignerErrorCode,
 } from "./errors.ts";
 
 /** Where the embedded keystore lives inside the data directory. */

@@ -15,6 +15,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { StateContention } from "./errors.ts";
 
 /** One audit log entry. */
 export interface AuditEntry {
@@ -128,7 +129,9 @@ export class KvAuditLog implements AuditLog {
         .commit();
       if (result.ok) return entry;
     }
-    throw new Error(`audit log: could not append after ${APPEND_ATTEMPTS} attempts (contention)`);
+    throw new StateContention(
+      `audit log: could not append after ${APPEND_ATTEMPTS} attempts (contention)`,
+    );
   }
 
   /** The newest entry's `{seq, hash}`, or `{0, GENESIS_HASH}` for an empty log. */

@@ -18,6 +18,8 @@
  * @module
  */
 
+import { StateContention } from "./errors.ts";
+
 /** Where a job is in its life. Everything but `running` is final. */
 export type JobState = "running" | "succeeded" | "failed" | "cancelled" | "aborted";
 
@@ -190,7 +192,7 @@ export class KvJobStore {
       }
       if (i + CHUNKS_PER_COMMIT >= chunks.length) op.set(recordKey(record.job_id), record);
       const result = await op.commit();
-      if (!result.ok) throw new Error(`job ${record.job_id}: KV commit refused`);
+      if (!result.ok) throw new StateContention(`job ${record.job_id}: KV commit refused`);
     }
   }
 

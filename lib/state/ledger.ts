@@ -11,6 +11,7 @@
  */
 
 import { actorIndexKey, omniHex } from "./actors.ts";
+import { StateContention } from "./errors.ts";
 
 /** One successful blob write. */
 export interface WriteRecord {
@@ -146,7 +147,7 @@ export class KvWriteLedger implements WriteLedger {
 async function commitOrThrow(op: Deno.AtomicOperation): Promise<void> {
   const result = await op.commit();
   // Without checks a commit cannot lose a race; `ok: false` would mean a broken backend.
-  if (!result.ok) throw new Error("write ledger: KV commit refused");
+  if (!result.ok) throw new StateContention("write ledger: KV commit refused");
 }
 
 function deferred(): Deferred {

@@ -1,8 +1,19 @@
 /** Typed errors every {@linkcode BlobStore} throws, whatever its backend. @module */
 
-/** Base class: `code` is the wire error code the worker maps it to. */
+/** Every code a {@linkcode StoreError} carries. */
+export const STORE_ERROR_CODES = [
+  "precondition_failed",
+  "store_unavailable",
+  "credentials_expired",
+  "invalid_key",
+  // Any other refusal of the backend (e.g. S3 AccessDenied, an answer without an ETag).
+  "store_error",
+] as const;
+export type StoreErrorCode = typeof STORE_ERROR_CODES[number];
+
+/** Base class: `code` is stable; messages may name paths, endpoints and keys (logs only). */
 export class StoreError extends Error {
-  constructor(readonly code: string, message: string, options?: ErrorOptions) {
+  constructor(readonly code: StoreErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = new.target.name;
   }

@@ -36,8 +36,10 @@ export type {
 export {
   InvalidKey,
   PreconditionFailed,
+  STORE_ERROR_CODES,
   StoreCredentialsExpired,
   StoreError,
+  type StoreErrorCode,
   StoreUnavailable,
 } from "./errors.ts";
 export { compareKeys, isValidKey, validateKey, validatePrefix } from "./key.ts";

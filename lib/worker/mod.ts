@@ -20,7 +20,12 @@ export {
   type VaultWorkerDeps,
 } from "./vault.ts";
 export { type KeyProvider, openBlob, sealBlob } from "./codec.ts";
-export { WorkerError, type WorkerErrorCode } from "./errors.ts";
+export {
+  WORKER_ERROR_CODES,
+  WORKER_REFUSAL_CODES,
+  WorkerError,
+  type WorkerErrorCode,
+} from "./errors.ts";
 export {
   actorHexOf,
   type BlobLocation,

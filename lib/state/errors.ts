@@ -1,0 +1,20 @@
+/** Typed errors of the operational state on Deno KV. @module */
+
+/** Every code an error of lib/state carries. */
+export const STATE_ERROR_CODES = ["state_contention"] as const;
+
+/**
+ * A KV transaction kept losing to concurrent writers (or was refused) and gave up: nothing was
+ * written. The caller may retry; it never means the data is wrong.
+ *
+ * ```ts
+ * if (!result.ok) throw new StateContention("write ledger: KV commit refused");
+ * ```
+ */
+export class StateContention extends Error {
+  readonly code = "state_contention";
+  constructor(message: string) {
+    super(message);
+    this.name = "StateContention";
+  }
+}
