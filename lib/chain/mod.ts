@@ -24,10 +24,12 @@ import { ChainClient, ChainError, CONTRACTS, toChainError } from "./client.ts";
 import { type EmbeddedChain, openEmbeddedChain } from "./embedded.ts";
 
 export {
+  CHAIN_ERROR_CODES,
   ChainClient,
   type ChainClientOptions,
   chainDefinition,
   ChainError,
+  type ChainErrorCode,
   ChainRevertError,
   ChainUnavailableError,
   type ContractAddresses,
@@ -94,7 +96,7 @@ export interface OpenChain extends AsyncDisposable {
 /** The external chain disagrees with the configuration (wrong chain id, no contract code). */
 export class ChainConfigError extends ChainError {
   constructor(message: string) {
-    super(message);
+    super("chain_config", message);
     this.name = "ChainConfigError";
   }
 }

@@ -23,6 +23,9 @@ export interface RateSpec {
 /** What {@linkcode RateLimiter.take} decided. */
 export type TakeResult = { ok: true } | { ok: false; retryAfterS: number };
 
+/** Every code an error of lib/ratelimit carries. */
+export const RATELIMIT_ERROR_CODES = ["rate_limited"] as const;
+
 /** A refusal the HTTP layer answers with 429 `rate_limited` and `Retry-After`. */
 export class RateLimited extends Error {
   readonly code = "rate_limited";
