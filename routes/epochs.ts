@@ -14,7 +14,7 @@ import { type Context, Hono } from "hono";
 import type { Broker } from "../lib/broker/mod.ts";
 import type { ChainOutcome, EpochAdmin } from "../lib/epochs/mod.ts";
 import type { Census, EpochCounts } from "../lib/state/mod.ts";
-import type { EpochInfo } from "../lib/signer/mod.ts";
+import type { EpochInfo } from "../lib/epochs/mod.ts";
 import { ApiError } from "./errors.ts";
 import { optionalJsonBody } from "./request.ts";
 import { isAdmin, operatorOnly, requireAdmin, requireSession, type SessionEnv } from "./session.ts";

@@ -23,8 +23,8 @@ import {
   EpochInUse,
   EpochNotRetiring,
   EpochTagInUse,
+  type SignerErrorCode,
 } from "../lib/epochs/mod.ts";
-import type { SignerErrorCode } from "../lib/signer/mod.ts";
 import type { StoreErrorCode } from "../lib/store/mod.ts";
 import { type RATELIMIT_ERROR_CODES, RateLimited } from "../lib/ratelimit/mod.ts";
 
