@@ -18,14 +18,7 @@ import { X509CertificateGenerator } from "@peculiar/x509";
 import { createLocalJWKSet, exportJWK, importJWK, type JWK, type JWTVerifyGetKey } from "jose";
 import { dirname } from "node:path";
 import { openSecret, sealSecret } from "../crypto/mod.ts";
-import {
-  jwkAlg,
-  type JwsAlg,
-  type JwsSigner,
-  jwsSigner,
-  type ThreadedSigner,
-  threadedSigner,
-} from "../cap/mod.ts";
+import { jwkAlg, type JwsAlg, type JwsSigner, jwsSigner } from "../cap/mod.ts";
 import { readTextIfExists, withFileLock, writeFileAtomic } from "../fsutil/mod.ts";
 
 /** A signing key (EdDSA or ES256) with its id and public JWK. */
@@ -88,12 +81,6 @@ export interface KeyringOptions {
   /** How long a retired key stays in the JWKS: the longest lifetime of what it signed. */
   retainSeconds: number;
   now?: () => number;
-  /**
-   * Sign with the current key on this many worker threads (the service uses 2 for K1, which
-   * signs every cap and session; bench/cap.ts measured 1 thread at 1,120–1,660 mint+fetch pairs
-   * per second and 2 at 1,615–1,713). 0 or absent: sign inline. `close()` stops the threads.
-   */
-  signingThreads?: number;
 }
 
 /**
@@ -106,7 +93,6 @@ export interface KeyringOptions {
 export class SigningKeyring {
   #stored: StoredKey[] = [];
   #keys = new Map<string, SigningKey>();
-  #thread?: ThreadedSigner;
   private constructor(private readonly options: KeyringOptions) {}
 
   static async open(options: KeyringOptions): Promise<SigningKeyring> {
@@ -222,19 +208,8 @@ export class SigningKeyring {
     return { kid, jwk, x5c, created_at: this.#now() };
   }
 
-  /** Stops the signing thread, if any. */
-  close(): void {
-    this.#thread?.close();
-    this.#thread = undefined;
-  }
-
   async #adopt(stored: StoredKey[]) {
     const keys = new Map<string, SigningKey>();
-    const current = stored[stored.length - 1];
-    this.#thread?.close();
-    this.#thread = this.options.signingThreads
-      ? threadedSigner(current.jwk, current.kid, this.options.signingThreads)
-      : undefined;
     for (const k of stored) {
       const alg = jwkAlg(k.jwk);
       if (!alg) throw new KeyringUnreadable(this.options.path);
@@ -244,7 +219,7 @@ export class SigningKeyring {
         kid: k.kid,
         alg,
         privateKey,
-        signer: k === current && this.#thread ? this.#thread : jwsSigner(k.jwk, k.kid),
+        signer: jwsSigner(k.jwk, k.kid),
         publicJwk: {
           ...pub,
           kid: k.kid,

@@ -20,7 +20,10 @@ export interface JwsSigner {
   readonly kid: string;
   /** The header's `alg`, fixed by the key: a caller cannot pair a key with another algorithm. */
   readonly alg: JwsAlg;
-  /** The JWS signature of `data` (Ed25519: 64 bytes; ES256: the 64-byte `r ‖ s`). */
+  /**
+   * The JWS signature of `data` (Ed25519: 64 bytes; ES256: the 64-byte `r ‖ s`). May be async
+   * so that a key held by a KMS or TEE fits behind the same interface.
+   */
   sign(data: Uint8Array): Uint8Array | Promise<Uint8Array>;
 }
 

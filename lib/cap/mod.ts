@@ -14,4 +14,3 @@ export * from "./claims.ts";
 export * from "./token.ts";
 export { VerifiedTokenCache } from "./verified_cache.ts";
 export { jwkAlg, type JwsAlg, type JwsSigner, jwsSigner, signCompact } from "./jws.ts";
-export { type ThreadedSigner, threadedSigner } from "./signer_thread.ts";

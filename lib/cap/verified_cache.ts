@@ -1,8 +1,8 @@
 /**
  * A bounded memory of tokens whose signature this process already checked (or signed itself),
- * so that a fetch cap reused by a sidecar, or a session used for many mints, costs one ECDSA
- * verification instead of one per request. ES256 verification is the dominant CPU cost of the
- * request path (about 1 ms on this project's machines), which is why this exists.
+ * so that a fetch cap reused by a sidecar, or a session used for many mints, costs one signature
+ * verification instead of one per request. Verifying an EdDSA JWT with `jose` costs about
+ * 160 µs here, several times what signing one costs (about 30 µs with `node:crypto`).
  *
  * Only the signature check is skipped: the caller still applies expiry, op, class, replay and
  * chain checks on every request. A token is found only by its exact string, which nobody can

@@ -1,6 +1,6 @@
-import { assertEquals, assertRejects, assertThrows } from "../support/assert.ts";
+import { assertEquals, assertThrows } from "../support/assert.ts";
 import { exportJWK, jwtVerify } from "jose";
-import { jwkAlg, jwsSigner, signCompact, threadedSigner } from "../../lib/cap/mod.ts";
+import { jwkAlg, jwsSigner, signCompact } from "../../lib/cap/mod.ts";
 
 async function keyPair(kind: "Ed25519" | "P-256" = "Ed25519") {
   const algorithm = kind === "Ed25519" ? { name: "Ed25519" } : { name: "ECDSA", namedCurve: kind };
@@ -39,23 +39,6 @@ Deno.test("the header's alg and kid come from the signer, never from the caller"
   assertEquals([protectedHeader.alg, protectedHeader.kid], ["EdDSA", "real"]);
 });
 
-Deno.test("the signing thread signs what jose verifies, concurrently, and stops on close", async () => {
-  const { privateJwk, publicKey } = await keyPair();
-  const signer = threadedSigner(privateJwk, "t", 2);
-  try {
-    assertEquals(signer.alg, "EdDSA");
-    const tokens = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => signCompact({}, { i }, signer)),
-    );
-    for (const [i, t] of tokens.entries()) {
-      assertEquals((await jwtVerify(t, publicKey)).payload.i, i);
-    }
-  } finally {
-    signer.close();
-  }
-  await assertRejects(async () => await signer.sign(new Uint8Array(1)), Error);
-});
-
 Deno.test("a signer refuses a public key and keys of other types", async () => {
   const { privateJwk } = await keyPair();
   const { d: _d, ...pub } = privateJwk;
@@ -65,9 +48,5 @@ Deno.test("a signer refuses a public key and keys of other types", async () => {
   const hmac = await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, true, ["sign"]);
   const others = [pub, await exportJWK(p384.privateKey), await exportJWK(hmac as CryptoKey)];
   assertEquals(others.map(jwkAlg), ["EdDSA", undefined, undefined]);
-  for (const jwk of others) {
-    for (const make of [jwsSigner, threadedSigner]) {
-      assertThrows(() => make(jwk, "k"), TypeError);
-    }
-  }
+  for (const jwk of others) assertThrows(() => jwsSigner(jwk, "k"), TypeError);
 });
