@@ -4,15 +4,14 @@
  * @module
  */
 
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono } from "hono";
 import type { Broker } from "../lib/broker/mod.ts";
-import { ApiError } from "./errors.ts";
 import { jsonBody } from "./request.ts";
 import {
   clearSessionCookie,
-  crossOrigin,
   operatorOnly,
   requireSession,
+  sameOriginJson,
   type SessionEnv,
   setSessionCookie,
 } from "./session.ts";
@@ -25,7 +24,9 @@ export function authRoutes(broker: Broker, publicUrl: string): Hono<SessionEnv> 
     const body = await jsonBody(c);
     return c.json(await broker.siwe.start(body.address, body.chain_id));
   });
-  const guard = loginGuard(broker);
+  // Login CSRF: a page of another origin must not sign the visitor's browser in (to a session
+  // of the attacker's choosing).
+  const guard = sameOriginJson(publicUrl);
   app.post("/v1/auth/siwe/verify", guard, async (c) => {
     const body = await jsonBody(c);
     const { session, ...result } = await broker.finishSiwe(body.request_id, body.signature);
@@ -63,23 +64,4 @@ export function authRoutes(broker: Broker, publicUrl: string): Hono<SessionEnv> 
     return c.json(await broker.oidc.mint(c.get("session"), body.audience));
   });
   return app;
-}
-
-/**
- * Login CSRF: a page of another origin must not sign the visitor's browser in (to a session of
- * the attacker's choosing), so the verify routes refuse other origins (as the cookie routes do)
- * and anything but a JSON body (an HTML form cannot send one, and a cross-origin `fetch` with it
- * needs a CORS preflight this service never grants).
- */
-function loginGuard(broker: Broker): MiddlewareHandler {
-  return async (c, next) => {
-    if (crossOrigin(c, broker)) {
-      throw new ApiError(403, "cross_origin", "sign-in is not accepted from another origin");
-    }
-    const type = c.req.header("content-type")?.split(";")[0].trim().toLowerCase();
-    if (type !== "application/json") {
-      throw new ApiError(415, "unsupported_media_type", "send Content-Type: application/json");
-    }
-    await next();
-  };
 }

@@ -1,7 +1,9 @@
 /**
  * `GET /v1/chain` (contracts and, on the embedded chain, the URL of its JSON-RPC proxy), and on
  * the embedded chain only: the proxy `POST /v1/chain/rpc` (an allow-list in front of anvil,
- * lib/chain/rpc_proxy.ts) and the dev faucet.
+ * lib/chain/rpc_proxy.ts) and the dev faucet. Neither needs a session, so routes/app.ts puts
+ * `sameOriginJson` and the per-client budgets (`AGENTKEYS_RATE_RPC`, `AGENTKEYS_RATE_FAUCET`) in
+ * front of both.
  *
  * An external chain (`AGENTKEYS_RPC_URL`) gets neither: its URL may carry a provider's API key
  * and is the operator's to hand out, so it is not published and not relayed.
@@ -33,7 +35,9 @@ export function chainRoutes(chain: OpenChain, publicUrl: string): Hono {
       contracts,
     }));
   if (chain.embedded) {
-    const proxy = new RpcProxy(chain.rpcUrl);
+    const proxy = new RpcProxy(chain.rpcUrl, {
+      writable: [contracts.AgentRegistry.address, contracts.ScopeRegistry.address],
+    });
     app.post(CHAIN_RPC_PATH, async (c) => {
       const answer = await proxy.handle(await c.req.text());
       return answer === undefined ? c.body(null, 204) : c.json(answer);

@@ -12,24 +12,30 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { Session } from "../lib/broker/mod.ts";
 import type { Guards } from "../lib/config/mod.ts";
+import { rpcCallCount } from "../lib/chain/mod.ts";
 import { ConcurrencyLimiter, RateLimiter } from "../lib/ratelimit/mod.ts";
 import { ApiError } from "./errors.ts";
 
 /** Requests without a peer (in-process `app.request` without an env) share this key. */
 export const NO_PEER = "in-process";
 
+/** Every loopback peer (127.0.0.0/8, ::1, IPv4-mapped 127.x) shares this key. */
+export const LOOPBACK_PEER = "loopback";
+
 /**
  * The key of a request's client: the peer's IPv4 address, or the /64 of an IPv6 one (one host
- * usually has a whole /64, so per address would let it multiply its budget).
+ * usually has a whole /64, so per address would let it multiply its budget). Loopback is one
+ * key for the same reason: a local user can connect from any of 16M addresses of 127.0.0.0/8.
  */
 export function clientKey(c: Context): string {
   const addr = (c.env as { remoteAddr?: { hostname?: unknown } } | undefined)?.remoteAddr;
   const host = typeof addr?.hostname === "string" ? addr.hostname : undefined;
   if (!host) return NO_PEER;
-  if (!host.includes(":")) return host;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
-  if (mapped) return mapped[1];
-  return `${ipv6Groups(host).slice(0, 4).join(":")}::/64`;
+  const v4 = host.includes(":") ? /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host)?.[1] : host;
+  if (v4 !== undefined) return v4.startsWith("127.") ? LOOPBACK_PEER : v4;
+  const groups = ipv6Groups(host);
+  if (groups.join(":") === "0:0:0:0:0:0:0:1") return LOOPBACK_PEER;
+  return `${groups.slice(0, 4).join(":")}::/64`;
 }
 
 function ipv6Groups(host: string): string[] {
@@ -48,6 +54,7 @@ export class RouteGuards {
   readonly #login: RateLimiter;
   readonly #faucetClient: RateLimiter;
   readonly #faucetAddress: RateLimiter;
+  readonly #rpc: RateLimiter;
   readonly #mint: RateLimiter;
   readonly #streams: ConcurrencyLimiter;
 
@@ -55,6 +62,7 @@ export class RouteGuards {
     this.#login = new RateLimiter(guards.loginRate, options);
     this.#faucetClient = new RateLimiter(guards.faucetRate, options);
     this.#faucetAddress = new RateLimiter(guards.faucetRate, options);
+    this.#rpc = new RateLimiter(guards.rpcRate, options);
     this.#mint = new RateLimiter(guards.mintRate, options);
     this.#streams = new ConcurrencyLimiter(guards.maxStreamsPerSession);
   }
@@ -79,6 +87,16 @@ export class RouteGuards {
         "this address was funded too often; retry later",
       );
     }
+    await next();
+  };
+
+  /**
+   * The chain proxy: per client address, each call of a batch one token (the body is read
+   * here, within the 64 KiB limit; Hono caches it for the route).
+   */
+  readonly rpc: MiddlewareHandler = async (c, next) => {
+    const calls = rpcCallCount(await c.req.text());
+    this.#rpc.check(clientKey(c), "too many chain calls from this address; retry later", calls);
     await next();
   };
 

@@ -30,7 +30,10 @@ export function requireSession(broker: Broker): MiddlewareHandler<SessionEnv> {
       token = getCookie(c, SESSION_COOKIE);
       // SameSite=Strict still sends the cookie from other origins of the same site (another
       // port on this host, a sibling subdomain): a state change needs the console's own origin.
-      if (token !== undefined && !SAFE_METHODS.has(c.req.method) && crossOrigin(c, broker)) {
+      if (
+        token !== undefined && !SAFE_METHODS.has(c.req.method) &&
+        crossOrigin(c, broker.options.publicUrl)
+      ) {
         throw new ApiError(
           403,
           "cross_origin",
@@ -47,15 +50,39 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /**
  * Whether a browser says the request comes from another origin (`Sec-Fetch-Site`, else
- * `Origin`). Requests without either header are not from a browser page, so not forgeable.
- * Also guards the login routes (routes/auth.ts) against login CSRF.
+ * `Origin`) than the request's own or `publicUrl`'s. Requests without either header are not
+ * from a browser page, so not forgeable.
  */
-export function crossOrigin(c: Context, broker: Broker): boolean {
+export function crossOrigin(c: Context, publicUrl: string): boolean {
   const site = c.req.header("sec-fetch-site");
   if (site !== undefined) return site !== "same-origin" && site !== "none";
   const origin = c.req.header("origin");
   if (origin === undefined) return false;
-  return origin !== new URL(c.req.url).origin && origin !== originOf(broker.options.publicUrl);
+  return origin !== new URL(c.req.url).origin && origin !== originOf(publicUrl);
+}
+
+/**
+ * For the POST routes no session protects (sign-in verifies, the chain proxy, the dev faucet):
+ * another origin is refused (403 `cross_origin`), and so is any body but JSON (415
+ * `unsupported_media_type`): a page can send a form or a `text/plain` "simple" request to any
+ * origin without asking, while a cross-origin `fetch` with `application/json` needs a CORS
+ * preflight this service never grants. CLIs and viem send JSON without `Origin`, so they pass.
+ *
+ * ```ts
+ * app.post("/v1/auth/siwe/verify", sameOriginJson(publicUrl), handler);
+ * ```
+ */
+export function sameOriginJson(publicUrl: string): MiddlewareHandler {
+  return async (c, next) => {
+    if (crossOrigin(c, publicUrl)) {
+      throw new ApiError(403, "cross_origin", "this request is not accepted from another origin");
+    }
+    const type = c.req.header("content-type")?.split(";")[0].trim().toLowerCase();
+    if (type !== "application/json") {
+      throw new ApiError(415, "unsupported_media_type", "send Content-Type: application/json");
+    }
+    await next();
+  };
 }
 
 function originOf(url: string): string | undefined {

@@ -51,9 +51,14 @@ export {
 } from "./embedded.ts";
 export {
   RPC_ALLOWED_METHODS,
+  RPC_ANSWER_MAX_BYTES,
   RPC_BATCH_MAX,
   RPC_ERRORS,
+  RPC_GAS_MAX,
+  RPC_LOGS_MAX_BLOCKS,
+  rpcCallCount,
   RpcProxy,
+  type RpcProxyOptions,
   type RpcResponse,
 } from "./rpc_proxy.ts";
 export {

@@ -80,8 +80,13 @@ export class RateLimiter {
     return this.#buckets.size;
   }
 
-  /** Takes one token from `key`'s bucket, or says how long until one is back. */
-  take(key: string): TakeResult {
+  /**
+   * Takes `cost` tokens (one per request, or per call of a batch) from `key`'s bucket, or says
+   * how long until they are back. A cost above the capacity is charged as the whole capacity,
+   * so one big request is never refused forever.
+   */
+  take(key: string, cost = 1): TakeResult {
+    const need = Math.min(Math.max(1, cost), this.spec.capacity);
     const now = this.#now();
     const old = this.#buckets.get(key);
     let tokens = this.spec.capacity;
@@ -93,19 +98,22 @@ export class RateLimiter {
       // Re-inserted below, so the map's order is least recently used first.
       this.#buckets.delete(key);
     }
-    const ok = tokens >= 1;
-    if (ok) tokens -= 1;
+    const ok = tokens >= need;
+    if (ok) tokens -= need;
     this.#buckets.set(key, { tokens, at: now });
     while (this.#buckets.size > this.#maxKeys) {
       this.#buckets.delete(this.#buckets.keys().next().value!);
     }
     if (ok) return { ok: true };
-    return { ok: false, retryAfterS: Math.max(1, Math.ceil((1 - tokens) / this.#perMs / 1000)) };
+    return {
+      ok: false,
+      retryAfterS: Math.max(1, Math.ceil((need - tokens) / this.#perMs / 1000)),
+    };
   }
 
   /** Like {@linkcode take}, but throws {@linkcode RateLimited} with `message` when refused. */
-  check(key: string, message: string): void {
-    const r = this.take(key);
+  check(key: string, message: string, cost = 1): void {
+    const r = this.take(key, cost);
     if (!r.ok) throw new RateLimited(r.retryAfterS, message);
   }
 }

@@ -16,14 +16,16 @@ import {
   parseEther,
   type PublicClient,
 } from "viem";
-import { generatePrivateKey } from "viem/accounts";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
 import {
   chainDefinition,
   type OpenChain,
   openChain,
+  RPC_ANSWER_MAX_BYTES,
   RPC_BATCH_MAX,
+  RPC_GAS_MAX,
   RpcProxy,
 } from "../../lib/chain/mod.ts";
 import { loadConfig } from "../../lib/config/mod.ts";
@@ -298,11 +300,192 @@ Deno.test("malformed JSON is a parse error; malformed requests are invalid reque
 });
 
 Deno.test("RpcProxy: an unreachable node is -32603 without internals", async () => {
-  const proxy = new RpcProxy("http://127.0.0.1:1");
+  const proxy = new RpcProxy("http://127.0.0.1:1", { writable: [] });
   const r = await proxy.handle(JSON.stringify(call(5, "eth_chainId")));
   assertEquals(r, {
     jsonrpc: "2.0",
     id: 5,
     error: { code: -32603, message: "the chain is unavailable" },
   });
+});
+
+/** An infinite loop (JUMPDEST PUSH1 0 JUMP): it burns whatever gas the call is given. */
+const LOOP = "0x5b600056";
+const NOWHERE = "0x00000000000000000000000000000000000000aa";
+
+Deno.test("eth_call/eth_estimateGas: no state or block overrides, no code of the caller's, gas at most the block limit (review: CPU DoS)", async () => {
+  await using p = await proxied();
+  const registry = p.chain.client.addresses.AgentRegistry;
+  // Small gas on purpose: the reviewer's 0xffffffffffff kept anvil busy for days.
+  const refused: [string, unknown[]][] = [
+    ["eth_call", [{ to: NOWHERE, gas: "0x186a0" }, "latest", { [NOWHERE]: { code: LOOP } }]],
+    ["eth_estimateGas", [{ to: NOWHERE }, "latest", { [NOWHERE]: { code: LOOP } }]],
+    ["eth_call", [{ to: registry }, "latest", {}, { number: "0x1" }]],
+    ["eth_call", [{ to: registry, gas: `0x${(RPC_GAS_MAX + 1n).toString(16)}` }, "latest"]],
+    ["eth_estimateGas", [{ to: registry, gas: "0xffffffffffff" }]],
+    ["eth_call", [{ to: registry, gas: 100000 }, "latest"]],
+    ["eth_call", [{ data: LOOP, gas: "0x186a0" }, "latest"]], // contract creation: its own code
+    ["eth_estimateGas", [{ data: LOOP }]],
+    ["eth_call", []],
+    ["eth_call", ["0x00"]],
+  ];
+  for (const [i, [method, params]] of refused.entries()) {
+    const r = await p.rpc(call(i, method, params));
+    assertEquals(
+      [r.status, r.body.id, r.body.error?.code],
+      [200, i, -32602],
+      JSON.stringify(params),
+    );
+  }
+  // Named params are not positional: refused too, whatever they hold.
+  const named = await p.rpc({ jsonrpc: "2.0", id: 50, method: "eth_call", params: { tx: {} } });
+  assertEquals(named.body.error?.code, -32602);
+
+  // Within the bounds the node answers: a view call with the full block gas, and viem's reads.
+  const data = "0x6567ce40" + "00".repeat(12) + "ab".repeat(20); // operatorOmniOf(address)
+  const ok = await p.rpc(
+    call(60, "eth_call", [{ to: registry, data, gas: `0x${RPC_GAS_MAX.toString(16)}` }, "latest"]),
+  );
+  assertEquals(ok.body.error, undefined);
+  assert(/^0x[0-9a-f]{64}$/.test(ok.body.result), ok.body.result);
+  const est = await p.rpc(call(61, "eth_estimateGas", [{ to: registry, data }]));
+  assertEquals(est.body.error, undefined);
+});
+
+Deno.test("eth_getLogs: at most 1,000 blocks, latest resolved before the check (review: amplification)", async () => {
+  await using p = await proxied();
+  // Mined on anvil directly (the proxy refuses evm/anvil methods).
+  await fetch(p.chain.rpcUrl, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(call(1, "anvil_mine", ["0x5dc"])), // 1,500 blocks
+  }).then((r) => r.body?.cancel());
+  const latest = BigInt((await p.rpc(call(2, "eth_blockNumber"))).body.result);
+  assert(latest >= 1500n, String(latest));
+  const logs = (filter: unknown) => p.rpc(call(3, "eth_getLogs", [filter]));
+  const hex = (n: bigint) => `0x${n.toString(16)}`;
+  for (
+    const filter of [
+      { fromBlock: "0x0", toBlock: "latest" }, // the reviewer's request
+      { fromBlock: "earliest" },
+      { fromBlock: "0x0", toBlock: "0x3e8" }, // 1,001 blocks
+      { fromBlock: hex(latest - 1000n) },
+      { fromBlock: "earliest", toBlock: "finalized" },
+    ]
+  ) {
+    const r = await logs(filter);
+    assertEquals(r.body.error?.code, -32005, JSON.stringify(filter));
+    assert(r.body.error.message.includes("1000 blocks"), r.body.error.message);
+  }
+  for (
+    const filter of [
+      { fromBlock: "0x0", toBlock: "0x3e7" }, // exactly 1,000 blocks
+      { fromBlock: hex(latest - 999n), toBlock: "latest" },
+      {}, // latest..latest
+      { address: p.chain.client.addresses.AgentRegistry, fromBlock: hex(latest - 5n) },
+    ]
+  ) {
+    const r = await logs(filter);
+    assertEquals(r.body.error, undefined, JSON.stringify(filter));
+    assert(Array.isArray(r.body.result));
+  }
+  for (const bad of [{ fromBlock: "pending-ish" }, { fromBlock: 5 }, "x", null]) {
+    assertEquals((await logs(bad)).body.error?.code, -32602, JSON.stringify(bad));
+  }
+  const twoFilters = await p.rpc(call(4, "eth_getLogs", [{}, {}]));
+  assertEquals(twoFilters.body.error?.code, -32602);
+});
+
+Deno.test("RpcProxy: an answer over 1 MiB is not relayed, and the node's body is read no further", async () => {
+  let pulled = 0;
+  const chunk = new TextEncoder().encode(
+    `{"jsonrpc":"2.0","id":1,"result":"0x${"00".repeat(8192)}`,
+  );
+  const endless = () =>
+    new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    });
+  const proxy = new RpcProxy("http://node.invalid", {
+    writable: [],
+    fetch: () => Promise.resolve(new Response(endless())),
+  });
+  const r = await proxy.handle(JSON.stringify(call(9, "eth_getBlockByNumber", ["latest", true])));
+  assertEquals((r as { error?: { code: number } }).error?.code, -32005);
+  assert(pulled <= RPC_ANSWER_MAX_BYTES + 2 * chunk.byteLength, `read ${pulled} bytes`);
+
+  // A declared length over the cap is refused before reading; under it, relayed as it is.
+  const declared = new RpcProxy("http://node.invalid", {
+    writable: [],
+    fetch: () =>
+      Promise.resolve(
+        new Response(endless(), {
+          headers: { "content-length": String(RPC_ANSWER_MAX_BYTES + 1) },
+        }),
+      ),
+  });
+  pulled = 0;
+  const d = await declared.handle(JSON.stringify(call(10, "eth_chainId")));
+  assertEquals((d as { error?: { code: number } }).error?.code, -32005);
+  const small = new RpcProxy("http://node.invalid", {
+    writable: [],
+    fetch: () => Promise.resolve(Response.json({ jsonrpc: "2.0", id: 0, result: "0x7a69" })),
+  });
+  assertEquals(await small.handle(JSON.stringify(call(11, "eth_chainId"))), {
+    jsonrpc: "2.0",
+    id: 11,
+    result: "0x7a69",
+  });
+});
+
+Deno.test("eth_sendRawTransaction: only calls of AgentRegistry and ScopeRegistry (review: chain bloat)", async () => {
+  await using p = await proxied();
+  const key = generatePrivateKey();
+  const account = privateKeyToAccount(key);
+  await p.chain.client.faucet(account.address, parseEther("1"));
+  const { AgentRegistry, ScopeRegistry, K3EpochCounter, AuditAnchor } = p.chain.client.addresses;
+  const base = {
+    chainId: p.chain.client.chainId,
+    gas: 1_000_000n,
+    maxFeePerGas: 10_000_000_000n,
+    maxPriorityFeePerGas: 1n,
+    type: "eip1559" as const,
+  };
+  const nonce = 0; // nothing refused lands, so every attempt uses the first nonce
+  const send = async (tx: Record<string, unknown>) => {
+    const raw = await account.signTransaction({ ...base, nonce, ...tx } as never);
+    return (await p.rpc(call(nonce, "eth_sendRawTransaction", [raw]))).body;
+  };
+  const blockBefore = (await p.rpc(call(0, "eth_blockNumber"))).body.result;
+  for (
+    const tx of [
+      { data: "0x6000" }, // a contract deployment
+      { to: "0x00000000000000000000000000000000000000bb", value: 1n }, // a transfer
+      { to: K3EpochCounter, data: "0x3cf80e6c" }, // governance: the service's own key only
+      { to: AuditAnchor, data: "0x00" },
+      { to: AgentRegistry, data: "0x19a83f1f" + "00".repeat(32), value: 1n },
+    ]
+  ) {
+    const r = await send(tx);
+    assertEquals(
+      r.error?.code,
+      -32602,
+      JSON.stringify(tx, (_k, v) => typeof v === "bigint" ? String(v) : v),
+    );
+  }
+  for (const bad of ["0x1234", "not hex", 7]) {
+    const r = await p.rpc(call(90, "eth_sendRawTransaction", [bad]));
+    assertEquals(r.body.error?.code, -32602, String(bad));
+  }
+  assertEquals((await p.rpc(call(91, "eth_blockNumber"))).body.result, blockBefore, "no block");
+  assertEquals(
+    (await p.rpc(call(92, "eth_getTransactionCount", [account.address, "latest"]))).body.result,
+    "0x0",
+  );
+  // A registry call passes (it reverts on chain: no such device, but it is the registry's call).
+  const ok = await send({ to: ScopeRegistry, data: "0xe4996e97" + "00".repeat(32) });
+  assertEquals(ok.error, undefined);
+  assert(/^0x[0-9a-f]{64}$/.test(ok.result));
 });

@@ -121,7 +121,10 @@ Deno.test("pending login challenges are bounded: past the bound the oldest is ev
 function fakeChain(funded: string[]): OpenChain {
   const client = {
     chainId: 31337,
-    contracts: () => ({}),
+    contracts: () => ({
+      AgentRegistry: { address: "0x" + "01".repeat(20) },
+      ScopeRegistry: { address: "0x" + "02".repeat(20) },
+    }),
     faucet: (address: string) => {
       funded.push(address);
       return Promise.resolve({ txHash: "0xabc", balance: 10n ** 19n });
@@ -306,4 +309,22 @@ Deno.test("event streams: at most N per session; the N+1th is 429; a closed one 
   await again?.body?.cancel();
   await b.close();
   await otherSession.close();
+});
+
+Deno.test("login: all of loopback is one client (127.0.0.0/8, ::1, ::ffff:127.x), so a local user cannot multiply its budget", async () => {
+  await using s = await testService({ guards: { loginRate: { capacity: 2, periodMs: 60_000 } } });
+  const siwe = { address: newAccount().address, chain_id: 31337 };
+  assertEquals((await postFrom(s.app, "127.0.0.1", "/v1/auth/siwe/start", siwe)).status, 200);
+  assertEquals((await postFrom(s.app, "127.0.0.2", "/v1/auth/siwe/start", siwe)).status, 200);
+  // The reviewer's flood came from 127.0.0.3, 127.0.0.4, …: each used to get a fresh budget.
+  for (const peerAddress of ["127.0.0.3", "127.255.255.254", "::1", "::ffff:127.0.0.9"]) {
+    const r = await postFrom(s.app, peerAddress, "/v1/auth/siwe/start", siwe);
+    assertEquals([r.status, r.body.error], [429, "rate_limited"], peerAddress);
+  }
+  // Only loopback is merged: a LAN client and an IPv4-mapped one keep their own budgets.
+  assertEquals((await postFrom(s.app, "192.0.2.7", "/v1/auth/siwe/start", siwe)).status, 200);
+  assertEquals(
+    (await postFrom(s.app, "::ffff:128.0.0.1", "/v1/auth/siwe/start", siwe)).status,
+    200,
+  );
 });

@@ -61,7 +61,10 @@ Deno.test("POST /v1/services/names: names are learnt; malformed lists are 400; n
 function fakeChain(embedded: boolean, funded: string[]): OpenChain {
   const client = {
     chainId: 31337,
-    contracts: () => ({}),
+    contracts: () => ({
+      AgentRegistry: { address: "0x" + "01".repeat(20) },
+      ScopeRegistry: { address: "0x" + "02".repeat(20) },
+    }),
     faucet: (address: string) => {
       funded.push(address);
       return Promise.resolve({ balance: 10n ** 19n });
