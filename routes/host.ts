@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { ApiError } from "./errors.ts";
 
 const LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]"];
@@ -35,12 +35,53 @@ export function allowedHosts(options: { publicUrl?: string; port: number }): Set
   return hosts;
 }
 
-/** Refuses requests whose host is not in {@linkcode allowedHosts}. */
+/**
+ * `host[:port]` as RFC 3986 allows it in a Host header: a DNS name or IPv4 address, or an IPv6
+ * literal in brackets (no zone id), and digits for the port. Nothing that could end an authority
+ * (`/ ? # @ \`), no whitespace, no percent-encoding.
+ */
+const HOST_HEADER =
+  /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?)(?::[0-9]{1,5})?$/;
+
+/**
+ * The host of the request URL, after checking that it is the raw `Host` header's. Deno.serve
+ * builds the URL as `http://` + Host + request target, so a Host of `127.0.0.1:8787/v1/dev/faucet?`
+ * used to re-route the request, and an absolute-form target (`GET http://127.0.0.1:8787/…` with
+ * `Host: evil.example`) put another host in the URL than the header. Either is 400 `bad_request`,
+ * as is a Host no URL can hold (a zone id, a tab), which used to throw. Without a Host header
+ * (HTTP/1.0, in-process `app.request`) the URL's host is judged alone.
+ */
+function requestHost(c: Context): string {
+  const refuse = () =>
+    new ApiError(400, "bad_request", "the Host header must be this service's host[:port]");
+  const raw = c.req.header("host");
+  let urlHost: string;
+  try {
+    urlHost = new URL(c.req.url).host;
+  } catch {
+    throw refuse();
+  }
+  if (raw === undefined) return urlHost;
+  if (!HOST_HEADER.test(raw)) throw refuse();
+  let headerHost: string;
+  try {
+    // The grammar leaves only an invalid IPv6 literal or a port above 65535 to fail here.
+    headerHost = new URL(`http://${raw}`).host;
+  } catch {
+    throw refuse();
+  }
+  if (headerHost !== urlHost) throw refuse();
+  return urlHost;
+}
+
+/**
+ * Refuses a malformed or inconsistent Host (400, {@linkcode requestHost}), then any host not in
+ * {@linkcode allowedHosts} (421).
+ */
 export function hostCheck(options: { publicUrl?: string; port: number }): MiddlewareHandler {
   const allowed = allowedHosts(options);
   return async (c, next) => {
-    // Deno.serve builds the request URL from the Host header (or HTTP/2's :authority).
-    const host = new URL(c.req.url).host;
+    const host = requestHost(c);
     if (!allowed.has(host)) {
       throw new ApiError(
         421,

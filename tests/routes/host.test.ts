@@ -3,9 +3,12 @@
  * bound port are served; any other Host is 421 `misdirected_request`.
  */
 
+import type { Hono } from "hono";
 import { assertEquals } from "../support/assert.ts";
+import { createApp } from "../../routes/app.ts";
 import { allowedHosts } from "../../routes/host.ts";
 import { testService } from "../support/broker_harness.ts";
+import { LIMITS, testVault } from "../support/harness.ts";
 
 Deno.test("allowedHosts: the public URL's host and the three loopback names with the port", () => {
   assertEquals(
@@ -60,5 +63,83 @@ Deno.test("Host check: a foreign host is 421; loopback with the bound port and t
     ]
   ) {
     assertEquals(await status(url), 200, url);
+  }
+});
+
+/** One raw HTTP/1.1 request (fetch cannot send a malformed Host); the status line's code and body. */
+async function rawRequest(port: number, head: string) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(`${head}Connection: close\r\n\r\n`));
+    const text = await new Response(conn.readable).text();
+    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1]);
+    const body = text.slice(text.indexOf("\r\n\r\n") + 4);
+    return { status, body: body === "" ? undefined : JSON.parse(body) };
+  } finally {
+    try {
+      conn.close();
+    } catch { /* closed by the server */ }
+  }
+}
+
+Deno.test("Host header on a real listener (second review): no path rewriting, no 500s, header and URL must agree", async () => {
+  await using vault = await testVault();
+  let app: Hono | undefined;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req, info) => app!.fetch(req, info),
+  );
+  const port = server.addr.port;
+  app = createApp({
+    worker: vault.worker,
+    limits: LIMITS,
+    port,
+    health: {
+      version: "test",
+      roles: ["worker"],
+      store: "fs",
+      chainId: null,
+      activeEpoch: () => 1,
+    },
+  });
+  const logged: unknown[] = [];
+  const error = console.error;
+  console.error = (...args: unknown[]) => logged.push(args);
+  try {
+    const get = (target: string, host: string) =>
+      rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\n`);
+    for (
+      const [target, host] of [
+        // The URL was http://127.0.0.1:PORT/healthz?/nowhere: /healthz answered instead of 404.
+        ["/nowhere", `127.0.0.1:${port}/healthz?`],
+        ["/nowhere", `127.0.0.1:${port}/healthz#`],
+        ["/healthz", `[::1%25lo]:${port}`], // threw in new URL(): 500 and a stack trace
+        ["/healthz", `127.0.0.1:${port}\tx`],
+        ["/healthz", `127.0.0.1:${port}\\evil`],
+        ["/healthz", `127.0.0.1:${port}@evil.example`],
+        ["/healthz", `%31%32%37.0.0.1:${port}`],
+        ["/healthz", `127.0.0.1:99999`],
+        ["/healthz", `[::1:${port}`],
+        // Absolute form: the URL says loopback, the Host header another name.
+        [`http://127.0.0.1:${port}/healthz`, "evil.example"],
+        [`http://evil.example/healthz`, `127.0.0.1:${port}`],
+      ]
+    ) {
+      const r = await get(target, host);
+      assertEquals([r.status, r.body?.error], [400, "bad_request"], JSON.stringify([target, host]));
+    }
+    assertEquals(logged, [], "nothing was logged as an unhandled error");
+    // Well-formed but foreign names stay 421; this service's own pass, and so does no Host.
+    assertEquals((await get("/healthz", "evil.example")).status, 421);
+    assertEquals((await get("/healthz", `localhost.:${port}`)).status, 421);
+    for (const host of [`127.0.0.1:${port}`, `LOCALHOST:${port}`, `[::1]:${port}`]) {
+      assertEquals((await get("/healthz", host)).status, 200, host);
+    }
+    assertEquals((await get(`http://127.0.0.1:${port}/healthz`, `127.0.0.1:${port}`)).status, 200);
+    assertEquals((await rawRequest(port, "GET /healthz HTTP/1.0\r\n")).status, 200);
+    assertEquals((await get("/nowhere", `127.0.0.1:${port}`)).status, 404);
+  } finally {
+    console.error = error;
+    await server.shutdown();
   }
 });
