@@ -15,7 +15,10 @@ export const SESSION_COOKIE = "agentkeys_session";
 /** Hono variables set by {@linkcode requireSession}. */
 export type SessionEnv = { Variables: { session: Session } };
 
-/** Rejects requests without a valid session (401) and exposes it as `c.get("session")`. */
+/**
+ * Rejects requests without a valid session (401), and agent sessions whose device was revoked
+ * or removed since (403 `device_revoked`); exposes the session as `c.get("session")`.
+ */
 export function requireSession(broker: Broker): MiddlewareHandler<SessionEnv> {
   return async (c, next) => {
     const header = c.req.header("authorization");
@@ -41,7 +44,7 @@ export function requireSession(broker: Broker): MiddlewareHandler<SessionEnv> {
         );
       }
     }
-    c.set("session", await broker.sessions.verify(token));
+    c.set("session", await broker.authenticate(token));
     await next();
   };
 }

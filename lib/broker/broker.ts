@@ -18,7 +18,7 @@ import type { AdminClaimFiles } from "./admin_claim.ts";
 import { DeviceLogin } from "./device_login.ts";
 import type { Hex, IdentityReader } from "./identity.ts";
 import type { SigningKeyring } from "./keyring.ts";
-import { CapMinter } from "./mint.ts";
+import { CapMinter, liveAgentDevice } from "./mint.ts";
 import { OidcIssuer } from "./oidc.ts";
 import { ServiceNames } from "./service_names.ts";
 import { type Session, SessionIssuer } from "./sessions.ts";
@@ -112,6 +112,20 @@ export class Broker {
       audit: options.audit,
     });
     this.names = new ServiceNames(options.state.kv);
+  }
+
+  /**
+   * The session of a route's token: verified, and for an agent, its device still registered and
+   * not revoked (`MintError` `device_revoked` otherwise). Without this an agent session kept
+   * working after its device's revocation on routes that mint nothing, until it expired. Chain
+   * reads are cached per block, so this costs one `eth_blockNumber` per block at most.
+   */
+  async authenticate(token: string | undefined): Promise<Session> {
+    const session = await this.sessions.verify(token);
+    if (session.kind === "agent") {
+      await liveAgentDevice(this.options.identity, session, session.actorOmni as Hex);
+    }
+    return session;
   }
 
   /** Verifies a SIWE answer and opens an operator session. */

@@ -6,7 +6,7 @@
 
 import { assertEquals } from "../support/assert.ts";
 import { SESSION_COOKIE } from "../../routes/session.ts";
-import { PUBLIC_URL } from "../support/broker_harness.ts";
+import { newAccount, PUBLIC_URL, testService } from "../support/broker_harness.ts";
 import { epochWorld } from "./epochs_support.ts";
 
 Deno.test("cookie sessions: state changes from another origin of the same site are 403", async () => {
@@ -79,4 +79,31 @@ Deno.test("a cap is not a session, a session is not a cap", async () => {
     const asCap = await w.s.call("POST", "/v1/cred/fetch", token, {});
     assertEquals([asCap.status, asCap.body.error], [401, "cap_invalid"]);
   }
+});
+
+Deno.test("an agent session stops working when its device is revoked or removed, on every route (403 device_revoked)", async () => {
+  await using s = await testService();
+  const operator = newAccount();
+  const device = newAccount();
+  const agent = s.identity.register(operator.address, "bot", device.address);
+  const session = await s.loginDevice(device);
+  // Routes that mint nothing: they used to accept the session until it expired (15 min).
+  const me = () => s.call("GET", "/v1/operators/me", session);
+  const names = () => s.call("POST", "/v1/services/names", session, { services: ["openai"] });
+  assertEquals([(await me()).status, (await names()).status], [200, 200]);
+  s.identity.revoke(agent.deviceKeyHash);
+  for (const r of [await me(), await names()]) {
+    assertEquals([r.status, r.body.error], [403, "device_revoked"]);
+  }
+  // A device gone from the registry (e.g. redeployed) is as good as revoked.
+  const other = newAccount();
+  const second = s.identity.register(operator.address, "bot-2", other.address);
+  const secondSession = await s.loginDevice(other);
+  assertEquals((await s.call("GET", "/v1/operators/me", secondSession)).status, 200);
+  s.identity.devices.delete(second.deviceKeyHash);
+  const gone = await s.call("GET", "/v1/operators/me", secondSession);
+  assertEquals([gone.status, gone.body.error], [403, "device_revoked"]);
+  // The operator's own session is not an agent's: it keeps working.
+  const op = await s.loginOperator(operator);
+  assertEquals((await s.call("GET", "/v1/operators/me", op)).status, 200);
 });
