@@ -37,6 +37,7 @@ import { drain, JobRunner, runReencrypt, scanActors } from "../lib/reencrypt/mod
 import { reencryptMain } from "../lib/cli/mod.ts";
 import { credentialLocation, memoryLocation, sealBlob } from "../lib/worker/mod.ts";
 import { DATA_CLASSES } from "../lib/crypto/mod.ts";
+import { omniToHex } from "../lib/identity/mod.ts";
 
 const OPERATOR = "0x" + "a1".repeat(32);
 const ACTORS = [OPERATOR, "0x" + "b2".repeat(32), "0x" + "c3".repeat(32)];
@@ -279,7 +280,7 @@ async function rawCopy(store: BlobStore): Promise<number> {
   const t = performance.now();
   let copied = 0;
   const result = await drain({
-    source: scanActors(store, ACTORS.map((a) => a.slice(2)), DATA_CLASSES),
+    source: scanActors(store, ACTORS.map(omniToHex), DATA_CLASSES),
     concurrency,
     capacity: Math.max(256, concurrency * 8),
     stopped: () => false,
@@ -298,7 +299,7 @@ async function populate(store: BlobStore, keystore: EpochKeystore, n: number): P
   const plaintext = crypto.getRandomValues(new Uint8Array(size));
   await Promise.all(Array.from({ length: 32 }, async () => {
     for (let i = next++; i < n; i = next++) {
-      const actor = ACTORS[i % ACTORS.length].slice(2);
+      const actor = omniToHex(ACTORS[i % ACTORS.length]);
       const loc = i % 2 === 0
         ? credentialLocation(actor, `svc-${i}`)
         : memoryLocation(actor, `ns-${i % 50}`, `item-${i}`);

@@ -16,6 +16,7 @@
 import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Broker } from "../lib/broker/mod.ts";
+import { isOmni } from "../lib/identity/mod.ts";
 import type { JobRequest, JobRunner } from "../lib/reencrypt/mod.ts";
 import type { JobEvent, JobRecord } from "../lib/state/mod.ts";
 import { ApiError } from "./errors.ts";
@@ -131,7 +132,7 @@ function parseJobRequest(body: Record<string, unknown>): JobRequest {
   if (typeof body.operator_omni !== "string") {
     throw bad(`operator_omni must be 0x + 64 lowercase hex or "all"`);
   }
-  if (body.operator_omni !== "all" && !/^0x[0-9a-f]{64}$/.test(body.operator_omni)) {
+  if (body.operator_omni !== "all" && !isOmni(body.operator_omni)) {
     throw bad(`operator_omni must be 0x + 64 lowercase hex or "all"`);
   }
   for (const name of ["old_epoch", "new_epoch"] as const) {

@@ -11,11 +11,10 @@ import {
   type CapDataClass,
   capMaxTtl,
   type CapOp,
-  isName,
   mintCap,
   type VerifiedTokenCache,
 } from "../cap/mod.ts";
-import { serviceHash } from "../identity/mod.ts";
+import { isOmni, isValidName, NAME_RULE, serviceHash } from "../identity/mod.ts";
 import { type DeviceRecord, findAgentDevice, type Hex, type IdentityReader } from "./identity.ts";
 import type { Session } from "./sessions.ts";
 import { DEVICE_SESSION_S } from "./sessions.ts";
@@ -35,8 +34,6 @@ export type CapKind = keyof typeof CAP_KINDS;
 
 /** Operators have no device key; their own caps carry this hash. */
 export const NO_DEVICE: Hex = `0x${"00".repeat(32)}`;
-
-const OMNI = /^0x[0-9a-f]{64}$/;
 
 /**
  * Step 2 of §7, for everything the broker signs on an agent's behalf (caps, OIDC tokens): the
@@ -106,14 +103,14 @@ export class CapMinter {
     const operatorOmni = body.operator_omni;
     const actorOmni = body.actor_omni;
     const name = body[scopeField];
-    if (typeof operatorOmni !== "string" || !OMNI.test(operatorOmni)) {
+    if (!isOmni(operatorOmni)) {
       throw new MintError("bad_request", "operator_omni must be 0x + 64 lowercase hex");
     }
-    if (typeof actorOmni !== "string" || !OMNI.test(actorOmni)) {
+    if (!isOmni(actorOmni)) {
       throw new MintError("bad_request", "actor_omni must be 0x + 64 lowercase hex");
     }
-    if (typeof name !== "string" || !isName(name)) {
-      throw new MintError("bad_request", `${scopeField} must match ^[a-z0-9][a-z0-9._-]{0,63}$`);
+    if (!isValidName(name)) {
+      throw new MintError("bad_request", `${scopeField} must match ${NAME_RULE}`);
     }
     // Above the maximum is refused, not clamped: a client that asked for longer must not
     // believe it got it.

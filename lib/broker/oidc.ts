@@ -7,6 +7,7 @@
  */
 
 import { SignJWT } from "jose";
+import { omniToHex } from "../identity/mod.ts";
 import type { SigningKeyring } from "./keyring.ts";
 import type { Session } from "./sessions.ts";
 import type { Hex, IdentityReader } from "./identity.ts";
@@ -99,13 +100,13 @@ export class OidcIssuer {
     if (session.kind === "agent") {
       await liveAgentDevice(this.#identity, session, session.actorOmni as Hex);
     }
-    const actorHex = session.actorOmni.slice(2);
+    const actorHex = omniToHex(session.actorOmni);
     const iat = Math.floor(this.#now().getTime() / 1000);
     const exp = iat + OIDC_TOKEN_S;
     const key = this.k2.current;
     const jwt = await new SignJWT({
       agentkeys_actor_omni: actorHex,
-      agentkeys_operator_omni: session.operatorOmni.slice(2),
+      agentkeys_operator_omni: omniToHex(session.operatorOmni),
       "https://aws.amazon.com/tags": {
         principal_tags: { agentkeys_actor_omni: [actorHex] },
         transitive_tag_keys: ["agentkeys_actor_omni"],

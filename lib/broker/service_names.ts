@@ -6,8 +6,7 @@
  * @module
  */
 
-import { serviceHash } from "../identity/mod.ts";
-import { isName } from "../cap/mod.ts";
+import { isValidName, serviceHash } from "../identity/mod.ts";
 import type { Hex } from "./identity.ts";
 
 /**
@@ -23,7 +22,7 @@ export class ServiceNames {
   /** Records names; refuses anything that is not a valid service name. */
   async learn(names: readonly string[]): Promise<void> {
     for (const name of names) {
-      if (!isName(name)) throw new TypeError(`invalid service name: ${name}`);
+      if (!isValidName(name)) throw new TypeError(`invalid service name: ${name}`);
     }
     let op = this.kv.atomic();
     for (const name of names) op = op.set(["service_name", serviceHash(name)], name);

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { isOmni, isValidName } from "../identity/mod.ts";
+
 export const CAP_OPS = ["store", "fetch", "teardown"] as const;
 export type CapOp = typeof CAP_OPS[number];
 export const CAP_DATA_CLASSES = ["credentials", "memory", "inbound"] as const;
@@ -20,9 +22,7 @@ export const CAP_WRITE_MAX_TTL_S = 60;
 /** Clock skew a verifier tolerates, in seconds. */
 export const CAP_CLOCK_SKEW_S = 60;
 
-const OMNI = /^0x[0-9a-f]{64}$/;
 const HEX128 = /^[0-9a-f]{32}$/;
-const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** What a cap authorizes. `service` names the credential; memory caps carry `namespace`. */
 export interface CapClaims {
@@ -89,13 +89,13 @@ export function validateCapClaims(c: Record<string, unknown>): CapClaims {
   if (!CAP_DATA_CLASSES.includes(c.data_class as CapDataClass)) fail("data_class is unknown");
   const scopeField = c.data_class === "memory" ? "namespace" : "service";
   const scopeValue = c[scopeField];
-  if (typeof scopeValue !== "string" || !isName(scopeValue)) {
+  if (!isValidName(scopeValue)) {
     fail(`${scopeField} is missing or invalid`);
   }
   for (const f of ["operator_omni", "actor_omni"] as const) {
-    if (typeof c[f] !== "string" || !OMNI.test(c[f] as string)) fail(`${f} is not an omni`);
+    if (!isOmni(c[f])) fail(`${f} is not an omni`);
   }
-  if (typeof c.device_key_hash !== "string" || !OMNI.test(c.device_key_hash)) {
+  if (!isOmni(c.device_key_hash)) {
     fail("device_key_hash is not a 32-byte hex hash");
   }
   if (typeof c.read_only !== "boolean") fail("read_only is not a boolean");
@@ -127,9 +127,4 @@ export function validateCapClaims(c: Record<string, unknown>): CapClaims {
     exp: c.exp as number,
     jti: c.jti as string,
   };
-}
-
-/** Service names and memory namespaces (ARCHITECTURE §2); `..` is refused outright. */
-export function isName(s: string): boolean {
-  return NAME.test(s) && !s.includes("..");
 }

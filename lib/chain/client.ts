@@ -44,6 +44,10 @@ import {
   k3EpochCounterAbi,
   scopeRegistryAbi,
 } from "./artifacts.ts";
+import type { DeviceRecord, IdentityReader, ScopeRecord } from "../identity/mod.ts";
+
+// The records are lib/identity's (the port this client implements); re-exported for lib/chain users.
+export type { DeviceRecord, ScopeRecord };
 
 /** Addresses of the four deployed contracts. */
 export interface ContractAddresses {
@@ -60,26 +64,6 @@ export const CONTRACTS = [
   "K3EpochCounter",
   "AuditAnchor",
 ] as const;
-
-/** A registered device (an agent's key) as AgentRegistry stores it. */
-export interface DeviceRecord {
-  deviceKeyHash: Hex;
-  operatorOmni: Hex;
-  actorOmni: Hex;
-  label: string;
-  generation: number;
-  revoked: boolean;
-  /** Unix seconds (block timestamp). */
-  registeredAt: number;
-}
-
-/** An agent's scope as ScopeRegistry stores it. */
-export interface ScopeRecord {
-  serviceHashes: Hex[];
-  readOnly: boolean;
-  /** Unix seconds of the last setScope/revokeScope; 0 when never set. */
-  updatedAt: number;
-}
 
 /** Every code an error of lib/chain carries. */
 export const CHAIN_ERROR_CODES = [
@@ -172,7 +156,7 @@ export function chainDefinition(chainId: number, rpcUrl: string): Chain {
 const CACHE_LIMIT = 10_000;
 
 /** Typed access to the identity contracts. See the module doc for the cache's semantics. */
-export class ChainClient {
+export class ChainClient implements IdentityReader {
   readonly rpcUrl: string;
   readonly chainId: number;
   readonly addresses: Readonly<ContractAddresses>;

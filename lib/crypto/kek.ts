@@ -19,6 +19,7 @@
 import { hkdfSync } from "node:crypto";
 import { AES_GCM_KEY_BYTES } from "./aead.ts";
 import { EnvelopeEpochDestroyed } from "./errors.ts";
+import { isOmniHex } from "../identity/mod.ts";
 
 /** The data classes a blob can belong to; each gets its own KEK. */
 export type DataClass = "credentials" | "memory" | "inbound";
@@ -38,7 +39,6 @@ export const KEK_INFO_PREFIX = "agentkeys|";
 /** K3 epoch keys are 32 random bytes (§3). */
 export const K3_BYTES = 32;
 
-const ACTOR_HEX = /^[0-9a-f]{64}$/;
 const utf8 = new TextEncoder();
 const SALT_BYTES = utf8.encode(KEK_SALT);
 
@@ -54,7 +54,7 @@ export function assertDataClass(dataClass: unknown): asserts dataClass is DataCl
  * spelling per actor matters: "AB…" and "ab…" would otherwise derive different KEKs.
  */
 export function assertActorHex(actorHex: unknown): asserts actorHex is string {
-  if (typeof actorHex !== "string" || !ACTOR_HEX.test(actorHex)) {
+  if (!isOmniHex(actorHex)) {
     throw new TypeError("actorHex must be 64 lowercase hex digits without 0x");
   }
 }

@@ -18,17 +18,11 @@
  * @module
  */
 
+import { type IdentityReader, isOmni } from "../identity/mod.ts";
 import type { ActorDirectory } from "../reencrypt/mod.ts";
 
-type Hex = `0x${string}`;
-
-/** What {@linkcode ChainActorDirectory} reads (`ChainClient` and `IdentityReader` fit). */
-export interface AgentRegistryReader {
-  agentsOf(operatorOmni: Hex): Promise<readonly Hex[]>;
-  getDevice(deviceKeyHash: Hex): Promise<{ actorOmni: string } | null>;
-}
-
-const OMNI = /^0x[0-9a-f]{64}$/;
+/** What {@linkcode ChainActorDirectory} reads (`ChainClient` fits). */
+export type AgentRegistryReader = Pick<IdentityReader, "agentsOf" | "getDevice">;
 
 /** The operator and the actors of its registered devices, from the chain. */
 export class ChainActorDirectory implements ActorDirectory {
@@ -36,13 +30,13 @@ export class ChainActorDirectory implements ActorDirectory {
 
   async actorsOf(operatorOmni: string): Promise<string[]> {
     const operator = operatorOmni.toLowerCase();
-    if (!OMNI.test(operator)) throw new TypeError(`not an operator omni: ${operatorOmni}`);
-    const hashes = await this.reader.agentsOf(operator as Hex);
+    if (!isOmni(operator)) throw new TypeError(`not an operator omni: ${operatorOmni}`);
+    const hashes = await this.reader.agentsOf(operator);
     const devices = await Promise.all(hashes.map((h) => this.reader.getDevice(h)));
-    const out = [operator];
+    const out: string[] = [operator];
     for (const device of devices) {
       const actor = device?.actorOmni.toLowerCase();
-      if (actor !== undefined && OMNI.test(actor) && !out.includes(actor)) out.push(actor);
+      if (isOmni(actor) && !out.includes(actor)) out.push(actor);
     }
     return out;
   }

@@ -11,6 +11,7 @@
 
 import { DATA_CLASSES, EnvelopeEpochDestroyed, EnvelopeUnknownEpoch } from "../crypto/mod.ts";
 import { ENVELOPE_OVERHEAD } from "../crypto/mod.ts";
+import { isOmniHex } from "../identity/mod.ts";
 import type { Census, EpochCounts } from "../state/mod.ts";
 import type { BlobStore } from "../store/mod.ts";
 import {
@@ -155,7 +156,7 @@ async function* globalKeys(store: BlobStore): AsyncGenerator<ScanItem> {
     yield {
       key: info.key,
       size: info.size,
-      actorHex: /^[0-9a-f]{64}$/.test(actor) ? actor : null,
+      actorHex: isOmniHex(actor) ? actor : null,
       dataClass: null,
     };
   }

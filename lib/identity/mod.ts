@@ -1,8 +1,11 @@
 /**
  * The identifiers of ARCHITECTURE §2, as pure functions: operator and agent omnis, device key
- * hashes, service hashes, and the validators for labels, service names and memory namespaces.
- * `contracts/AgentRegistry.sol` computes the same omnis on chain; `tests/identity` checks that
- * the two agree byte for byte, so a change to either side fails a test.
+ * hashes, service hashes, the omni's two spellings (`0x…` on the wire, bare hex in object keys),
+ * the one name rule (service names, memory namespaces and names, inbound message ids), labels, and
+ * the identity-reader port the chain implements. Every other component checks identifiers here,
+ * never with a pattern of its own. `contracts/AgentRegistry.sol` computes the same omnis on chain;
+ * `tests/identity` checks that the two agree byte for byte, so a change to either side fails a
+ * test. Browser-safe: viem only.
  *
  * ```ts
  * import { agentActorOmni, operatorOmniOf } from "./lib/identity/mod.ts";
@@ -15,14 +18,19 @@
 
 import { type Address, type Hex, hexToBytes, keccak256, sha256, toBytes } from "viem";
 
+export type { DeviceRecord, IdentityReader, ScopeRecord } from "./_reader.ts";
+
 /** An omni as it travels on the wire: `0x` + 64 lowercase hex characters. */
 export type Omni = `0x${string}`;
 
 /** Every code an error of lib/identity carries. */
 export const IDENTITY_ERROR_CODES = ["invalid_identifier"] as const;
 
-/** A malformed identifier; the message says which one and why. */
-export class InvalidIdentifierError extends Error {
+/**
+ * A malformed identifier; the message says which one and why. A `TypeError`: callers that
+ * checked identifiers with their own patterns threw that, and still may catch it as one.
+ */
+export class InvalidIdentifierError extends TypeError {
   readonly code = "invalid_identifier";
   constructor(message: string) {
     super(message);
@@ -32,8 +40,11 @@ export class InvalidIdentifierError extends Error {
 
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const OMNI = /^0x[0-9a-f]{64}$/;
+const OMNI_HEX = /^[0-9a-f]{64}$/;
 const LABEL = /^[a-z0-9-]{1,32}$/;
-const SERVICE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** The name rule in words, for refusal messages. */
+export const NAME_RULE = "^[a-z0-9][a-z0-9._-]{0,63}$ without '..'";
 /** generation is a uint32 on chain. */
 const MAX_GENERATION = 0xffff_ffff;
 
@@ -55,9 +66,55 @@ export function normalizeAddress(address: string): Address {
   return address.toLowerCase() as Address;
 }
 
-/** Whether `value` is an omni in wire form (`0x` + 64 lowercase hex). */
-export function isOmni(value: string): value is Omni {
-  return OMNI.test(value);
+/**
+ * Whether `value` is an omni in wire form (`0x` + 64 lowercase hex). Device key hashes and
+ * service hashes have the same shape.
+ *
+ * ```ts
+ * isOmni(operatorOmniOf(wallet)); // true
+ * isOmni(omniToHex(operatorOmniOf(wallet))); // false: that is the object-key form
+ * ```
+ */
+export function isOmni(value: unknown): value is Omni {
+  return typeof value === "string" && OMNI.test(value);
+}
+
+/**
+ * Whether `value` is an omni in object-key form (64 lowercase hex, no `0x`).
+ *
+ * ```ts
+ * isOmniHex("ab".repeat(32)); // true
+ * ```
+ */
+export function isOmniHex(value: unknown): value is string {
+  return typeof value === "string" && OMNI_HEX.test(value);
+}
+
+/**
+ * An omni in object-key form: the 64 hex characters without `0x` (`bots/<hex>/…`, KEK info,
+ * envelope AAD, KV keys). Throws {@linkcode InvalidIdentifierError} unless `omni` is in wire form.
+ *
+ * ```ts
+ * omniToHex("0xab…"); // "ab…"
+ * ```
+ */
+export function omniToHex(omni: string): string {
+  assertOmni(omni, "omni");
+  return omni.slice(2);
+}
+
+/**
+ * The wire form of an omni kept in object-key form; the inverse of {@linkcode omniToHex}.
+ *
+ * ```ts
+ * omniFromHex("ab".repeat(32)); // "0xabab…"
+ * ```
+ */
+export function omniFromHex(hex: string): Omni {
+  if (!isOmniHex(hex)) {
+    throw new InvalidIdentifierError(`omni hex must be 64 lowercase hex without 0x: ${hex}`);
+  }
+  return `0x${hex}`;
 }
 
 /** Whether `label` is a valid agent label, `^[a-z0-9-]{1,32}$`. */
@@ -65,14 +122,18 @@ export function isValidLabel(label: string): boolean {
   return LABEL.test(label);
 }
 
-/** Whether `name` is a valid service name, `^[a-z0-9][a-z0-9._-]{0,63}$`. */
-export function isValidServiceName(name: string): boolean {
-  return SERVICE.test(name);
-}
-
-/** Whether `name` is a valid memory namespace (the same pattern as service names). */
-export function isValidNamespace(name: string): boolean {
-  return SERVICE.test(name);
+/**
+ * The one name rule (§2) for service names, memory namespaces, memory names and inbound message
+ * ids: `^[a-z0-9][a-z0-9._-]{0,63}$` and never `..`, so no name can read as a path step in an
+ * object key or a file store.
+ *
+ * ```ts
+ * isValidName("api.openai-v1_x"); // true
+ * isValidName("a..b"); // false
+ * ```
+ */
+export function isValidName(name: unknown): name is string {
+  return typeof name === "string" && NAME.test(name) && !name.includes("..");
 }
 
 /**
@@ -178,24 +239,10 @@ export function signDevicePop(
  * ```
  */
 export function serviceHash(name: string): Hex {
-  if (!isValidServiceName(name)) {
-    throw new InvalidIdentifierError(
-      `service name must match ^[a-z0-9][a-z0-9._-]{0,63}$: ${name}`,
-    );
+  if (!isValidName(name)) {
+    throw new InvalidIdentifierError(`service name must match ${NAME_RULE}: ${name}`);
   }
   return keccak256(toBytes(name));
-}
-
-/**
- * An omni as used in object keys: the 64 hex characters without `0x`.
- *
- * ```ts
- * omniKey("0xab…"); // "ab…"
- * ```
- */
-export function omniKey(omni: string): string {
-  assertOmni(omni, "omni");
-  return omni.slice(2);
 }
 
 function assertOmni(value: string, what: string): void {

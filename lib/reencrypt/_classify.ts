@@ -12,6 +12,7 @@ import {
   EnvelopeEpochDestroyed,
   EnvelopeUnknownEpoch,
 } from "../crypto/mod.ts";
+import { isOmni } from "../identity/mod.ts";
 import { InvalidReencryptParams } from "./_errors.ts";
 import type {
   EpochKeys,
@@ -26,8 +27,6 @@ import type {
 export const DEFAULT_CONCURRENCY = 16;
 /** Most blobs in flight a run accepts. */
 export const MAX_CONCURRENCY = 256;
-
-const OMNI = /^0x[0-9a-f]{64}$/;
 
 /**
  * Checks a run's parameters against the epoch table and fills in defaults. Throws
@@ -44,7 +43,7 @@ export function validateParams(
 ): ValidParams {
   const bad = (message: string) => new InvalidReencryptParams(message);
   const { operatorOmni, oldEpoch, newEpoch } = params;
-  if (operatorOmni !== "all" && (typeof operatorOmni !== "string" || !OMNI.test(operatorOmni))) {
+  if (operatorOmni !== "all" && !isOmni(operatorOmni)) {
     throw bad(`operator omni must be 0x + 64 lowercase hex or "all", got ${show(operatorOmni)}`);
   }
   for (const [name, value] of [["old epoch", oldEpoch], ["new epoch", newEpoch]] as const) {

@@ -15,6 +15,7 @@
  */
 
 import { EnvelopeError } from "../crypto/mod.ts";
+import { omniFromHex } from "../identity/mod.ts";
 import { PreconditionFailed, StoreError } from "../store/mod.ts";
 import { type BlobLocation, openBlob, parseBlobKey, sealBlob } from "../worker/mod.ts";
 import {
@@ -189,7 +190,7 @@ class Run {
     const t0 = this.#now();
     const base = {
       key: item.key,
-      actor_omni: item.actorHex === null ? null : `0x${item.actorHex}`,
+      actor_omni: item.actorHex === null ? null : omniFromHex(item.actorHex),
       data_class: item.dataClass,
     };
     const loc = item.dataClass === null ? undefined : parseBlobKey(item.key);
@@ -316,7 +317,7 @@ class Run {
       const pending = ledger.recordWrite({
         epoch: this.p.newEpoch,
         operatorOmni: this.p.operatorOmni === "all" ? undefined : this.p.operatorOmni,
-        actorOmni: `0x${actorHex}`,
+        actorOmni: omniFromHex(actorHex),
       });
       // A coalescing ledger hands many callers the same promise: track each once.
       if (this.#ledgerWrites.has(pending)) continue;

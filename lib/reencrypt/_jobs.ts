@@ -29,8 +29,8 @@ import {
   type JobParamsRecord,
   type JobRecord,
   type KvJobStore,
-  omniHex,
 } from "../state/mod.ts";
+import { omniToHex } from "../identity/mod.ts";
 import type { DataClass } from "../crypto/mod.ts";
 import { validateParams } from "./_classify.ts";
 import { publicReason, runReencrypt } from "./_engine.ts";
@@ -287,7 +287,7 @@ export class JobRunner {
       concurrency: request.concurrency,
       classes: request.classes as DataClass[] | undefined,
     }, this.#deps.engine.keys);
-    const lock = params.operatorOmni === "all" ? "all" : omniHex(params.operatorOmni);
+    const lock = params.operatorOmni === "all" ? "all" : omniToHex(params.operatorOmni);
     const holder = await this.#deps.jobs.holder(lock);
     if (holder !== null) await this.#freeIfAbandoned(lock, holder);
     const now = this.#now().toISOString();

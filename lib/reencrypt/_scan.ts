@@ -6,6 +6,7 @@
  */
 
 import { DATA_CLASSES, type DataClass } from "../crypto/mod.ts";
+import { isOmniHex } from "../identity/mod.ts";
 import type { BlobStore } from "../store/mod.ts";
 import { actorHexOf, classPrefix } from "../worker/mod.ts";
 import type { ActorDirectory } from "./_types.ts";
@@ -19,8 +20,6 @@ export interface ScanItem {
   /** When the key's third segment is a data class, else `null`. */
   dataClass: DataClass | null;
 }
-
-const ACTOR_HEX = /^[0-9a-f]{64}$/;
 
 /**
  * The operator's actors (from `directory`, plus the operator itself), as unique 64-hex ids in
@@ -74,7 +73,7 @@ export async function* scanAll(
 ): AsyncGenerator<ScanItem> {
   for await (const info of store.list("bots/")) {
     const parts = info.key.split("/");
-    const actorHex = ACTOR_HEX.test(parts[1] ?? "") ? parts[1] : null;
+    const actorHex = isOmniHex(parts[1]) ? parts[1] : null;
     const segment = parts[2] ?? "";
     const known = (DATA_CLASSES as readonly string[]).includes(segment);
     if (known && !classes.includes(segment as DataClass)) continue;

@@ -10,23 +10,9 @@
  * @module
  */
 
+import { omniFromHex, omniToHex } from "../identity/mod.ts";
 /** KV key prefix of the index: `["actors", "by_operator", <operator hex>, <actor hex>]`. */
 export const ACTOR_INDEX_PREFIX = ["actors", "by_operator"] as const;
-
-const OMNI = /^(?:0x)?([0-9a-f]{64})$/;
-
-/**
- * `0x` + 64 hex (or bare 64 hex) → 64 lowercase hex; throws `TypeError` otherwise.
- *
- * ```ts
- * omniHex("0x" + "ab".repeat(32)); // "abab…"
- * ```
- */
-export function omniHex(omni: string): string {
-  const m = typeof omni === "string" ? OMNI.exec(omni) : null;
-  if (!m) throw new TypeError(`not an omni (0x + 64 lowercase hex): ${JSON.stringify(omni)}`);
-  return m[1];
-}
 
 /** The KV key recording that `actorHex` wrote for `operatorHex`. */
 export function actorIndexKey(operatorHex: string, actorHex: string): Deno.KvKey {
@@ -48,17 +34,17 @@ export class KvActorIndex {
 
   /** The operator itself first, then every actor recorded for it, as `0x` omnis. */
   async actorsOf(operatorOmni: string): Promise<string[]> {
-    const op = omniHex(operatorOmni);
-    const out = [`0x${op}`];
+    const op = omniToHex(operatorOmni);
+    const out: string[] = [operatorOmni];
     for await (const entry of this.kv.list({ prefix: [...ACTOR_INDEX_PREFIX, op] })) {
       const actor = entry.key[entry.key.length - 1] as string;
-      if (actor !== op) out.push(`0x${actor}`);
+      if (actor !== op) out.push(omniFromHex(actor));
     }
     return out;
   }
 
   /** Records that `actorOmni` belongs to `operatorOmni` (idempotent). */
   async record(operatorOmni: string, actorOmni: string): Promise<void> {
-    await this.kv.set(actorIndexKey(omniHex(operatorOmni), omniHex(actorOmni)), true);
+    await this.kv.set(actorIndexKey(omniToHex(operatorOmni), omniToHex(actorOmni)), true);
   }
 }

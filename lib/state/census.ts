@@ -5,7 +5,7 @@
  * @module
  */
 
-import { omniHex } from "./actors.ts";
+import { omniToHex } from "../identity/mod.ts";
 
 /** Blob counts keyed by epoch number as a string, plus `"destroyed"` and `"unknown"`. */
 export type EpochCounts = Record<string, number>;
@@ -56,7 +56,7 @@ export class KvCensusStore {
       op.set(LATEST_GLOBAL, census);
     }
     if (census.operator_omni !== undefined) {
-      op.set(latestOperatorKey(omniHex(census.operator_omni)), census);
+      op.set(latestOperatorKey(omniToHex(census.operator_omni)), census);
     }
     await op.commit();
   }
@@ -68,6 +68,6 @@ export class KvCensusStore {
 
   /** The latest census with counts for `operatorOmni`, or `null`. */
   async latestFor(operatorOmni: string): Promise<Census | null> {
-    return (await this.kv.get<Census>(latestOperatorKey(omniHex(operatorOmni)))).value;
+    return (await this.kv.get<Census>(latestOperatorKey(omniToHex(operatorOmni)))).value;
   }
 }

@@ -10,7 +10,8 @@
  * @module
  */
 
-import { actorIndexKey, omniHex } from "./actors.ts";
+import { omniToHex } from "../identity/mod.ts";
+import { actorIndexKey } from "./actors.ts";
 import { StateContention } from "./errors.ts";
 
 /** One successful blob write. */
@@ -77,8 +78,8 @@ export class KvWriteLedger implements WriteLedger {
     let actor: string;
     let operator: string | undefined;
     try {
-      actor = omniHex(write.actorOmni);
-      operator = write.operatorOmni === undefined ? undefined : omniHex(write.operatorOmni);
+      actor = omniToHex(write.actorOmni);
+      operator = write.operatorOmni === undefined ? undefined : omniToHex(write.operatorOmni);
     } catch (err) {
       return Promise.reject(err);
     }

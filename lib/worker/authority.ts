@@ -7,23 +7,14 @@
  */
 
 import type { CapClaims } from "../cap/mod.ts";
-import { serviceHash } from "../identity/mod.ts";
+import { type IdentityReader, serviceHash } from "../identity/mod.ts";
 import { WorkerError } from "./errors.ts";
 import type { CapAuthority } from "./vault.ts";
 
 type Hex = `0x${string}`;
 
 /** The chain reads this check needs (the chain client provides them, cached per block). */
-export interface IdentityChecks {
-  getDevice(
-    deviceKeyHash: Hex,
-  ): Promise<{ operatorOmni: Hex; actorOmni: Hex; revoked: boolean } | null>;
-  isServiceInScope(
-    operatorOmni: Hex,
-    actorOmni: Hex,
-    serviceHash: Hex,
-  ): Promise<{ allowed: boolean; readOnly: boolean }>;
-}
+export type IdentityChecks = Pick<IdentityReader, "getDevice" | "isServiceInScope">;
 
 /**
  * ```ts

@@ -12,9 +12,8 @@
  */
 
 import type { DataClass } from "../crypto/mod.ts";
-import { isName } from "../cap/mod.ts";
+import { isOmni, isOmniHex, isValidName, NAME_RULE, omniToHex } from "../identity/mod.ts";
 
-const ACTOR_HEX = /^[0-9a-f]{64}$/;
 const SUFFIX = ".enc";
 
 /** An object key or name that breaks the layout rules (maps to HTTP 400). */
@@ -34,20 +33,28 @@ export interface BlobLocation {
   objectName: string;
 }
 
-/** `0x` + 64 hex → 64 hex, as object keys use it. */
+/**
+ * The actor's object-key form (`omniToHex` of lib/identity), refusing a malformed omni as an
+ * {@linkcode InvalidName} like every other part of a blob's location.
+ *
+ * ```ts
+ * actorHexOf(claims.actor_omni); // "ab…" (64 hex)
+ * ```
+ */
 export function actorHexOf(omni: string): string {
-  const hex = omni.startsWith("0x") ? omni.slice(2) : omni;
-  if (!ACTOR_HEX.test(hex)) throw new InvalidName("actor omni must be 0x + 64 lowercase hex");
-  return hex;
+  if (!isOmni(omni)) throw new InvalidName("actor omni must be 0x + 64 lowercase hex");
+  return omniToHex(omni);
 }
 
-/** Refuses anything that is not a plain lowercase name (`..`, `/`, uppercase, > 64 chars). */
+/**
+ * Refuses anything but a name of lib/identity's one rule (`..`, `/`, uppercase, > 64 chars).
+ *
+ * ```ts
+ * checkName("namespace", body.namespace); // throws InvalidName for "../x"
+ * ```
+ */
 export function checkName(kind: string, name: unknown): string {
-  if (typeof name !== "string" || !isName(name)) {
-    throw new InvalidName(
-      `${kind} must match ^[a-z0-9][a-z0-9._-]{0,63}$ and must not contain '..'`,
-    );
-  }
+  if (!isValidName(name)) throw new InvalidName(`${kind} must match ${NAME_RULE}`);
   return name;
 }
 
@@ -100,7 +107,7 @@ export function inboundLocation(actorHex: string, messageId: string): BlobLocati
  */
 export function parseBlobKey(key: string): BlobLocation | undefined {
   const parts = key.split("/");
-  if (parts[0] !== "bots" || !ACTOR_HEX.test(parts[1] ?? "") || !key.endsWith(SUFFIX)) {
+  if (parts[0] !== "bots" || !isOmniHex(parts[1]) || !key.endsWith(SUFFIX)) {
     return undefined;
   }
   const last = parts[parts.length - 1].slice(0, -SUFFIX.length);

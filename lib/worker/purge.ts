@@ -9,17 +9,13 @@
 import type { AuditLog } from "../state/mod.ts";
 import { type BlobStore, StoreError } from "../store/mod.ts";
 import { WorkerError } from "./errors.ts";
+import { type IdentityReader, isOmni } from "../identity/mod.ts";
 import { actorHexOf } from "./layout.ts";
 
 type Hex = `0x${string}`;
 
 /** The chain reads a purge needs (the chain client provides them). */
-export interface AgentDirectory {
-  agentsOf(operatorOmni: Hex): Promise<Hex[]>;
-  getDevice(
-    deviceKeyHash: Hex,
-  ): Promise<{ operatorOmni: Hex; actorOmni: Hex; revoked: boolean } | null>;
-}
+export type AgentDirectory = Pick<IdentityReader, "agentsOf" | "getDevice">;
 
 /** What an {@linkcode AgentPurger} works with. */
 export interface AgentPurgerDeps {
@@ -30,8 +26,6 @@ export interface AgentPurgerDeps {
   /** Receives store failure details (paths, endpoints), which answers never carry. */
   warn?: (message: string) => void;
 }
-
-const OMNI = /^0x[0-9a-f]{64}$/;
 
 /**
  * ```ts
@@ -54,7 +48,7 @@ export class AgentPurger {
     actorOmni: unknown,
     options: { by?: string } = {},
   ): Promise<{ deleted: number }> {
-    if (typeof actorOmni !== "string" || !OMNI.test(actorOmni)) {
+    if (!isOmni(actorOmni)) {
       throw new WorkerError("bad_request", "actor_omni must be 0x + 64 lowercase hex");
     }
     if (actorOmni === operatorOmni) {

@@ -16,6 +16,7 @@ import {
 import { type DataClass, EnvelopeError } from "../crypto/mod.ts";
 import { type BlobStore, PreconditionFailed, StoreError } from "../store/mod.ts";
 import type { SessionRevocations, StateStore, WriteLedger } from "../state/mod.ts";
+import { omniFromHex } from "../identity/mod.ts";
 import { type KeyProvider, openBlob, sealBlob } from "./codec.ts";
 import { WorkerError } from "./errors.ts";
 import {
@@ -308,7 +309,7 @@ export class VaultWorker {
     try {
       await this.deps.store.put(loc.key, blob, { ifMatch: stored.etag });
       // The blob is rewritten either way: a ledger failure must not fail the read.
-      await this.deps.ledger.recordWrite({ epoch: active, actorOmni: `0x${loc.actorHex}` })
+      await this.deps.ledger.recordWrite({ epoch: active, actorOmni: omniFromHex(loc.actorHex) })
         .catch((err) => this.deps.warn?.(`write ledger: ${(err as Error).message}`));
       return { plaintext: opened.plaintext, epoch: active, rewrapped: true };
     } catch (err) {

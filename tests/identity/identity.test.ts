@@ -8,10 +8,9 @@ import {
   InvalidIdentifierError,
   isOmni,
   isValidLabel,
-  isValidNamespace,
-  isValidServiceName,
+  isValidName,
   normalizeAddress,
-  omniKey,
+  omniToHex,
   operatorOmniOf,
   serviceHash,
 } from "../../lib/identity/mod.ts";
@@ -102,7 +101,7 @@ Deno.test("serviceHash is keccak256(bytes(name)); published keccak vector", () =
     serviceHash("api.openai-v1_x"),
     keccak256(new TextEncoder().encode("api.openai-v1_x")),
   );
-  for (const bad of ["", "-x", ".x", "Openai", "a b", "x".repeat(65), "é"]) {
+  for (const bad of ["", "-x", ".x", "Openai", "a b", "x".repeat(65), "é", "a..b", "x.."]) {
     assertThrows(() => serviceHash(bad), InvalidIdentifierError, "service name");
   }
 });
@@ -116,17 +115,13 @@ Deno.test("validators follow the §2 patterns", () => {
     !isValidLabel("") && !isValidLabel("x".repeat(33)) && !isValidLabel("A") &&
       !isValidLabel("a\n"),
   );
-  assert(
-    isValidServiceName("0") && isValidServiceName("a._-") && isValidServiceName("x".repeat(64)),
-  );
-  assert(
-    !isValidServiceName("_a") && !isValidServiceName("x".repeat(65)) && !isValidServiceName("a/b"),
-  );
-  assert(isValidNamespace("notes.v1") && !isValidNamespace("Notes"));
+  assert(isValidName("0") && isValidName("a._-") && isValidName("x".repeat(64)));
+  assert(!isValidName("_a") && !isValidName("x".repeat(65)) && !isValidName("a/b"));
+  assert(isValidName("notes.v1") && !isValidName("Notes") && !isValidName("a..b"));
   assert(
     isOmni(WALLET_OMNI) && !isOmni(WALLET_OMNI.toUpperCase()) && !isOmni(WALLET_OMNI.slice(2)),
   );
-  assertEquals(omniKey(WALLET_OMNI), WALLET_OMNI.slice(2));
+  assertEquals(omniToHex(WALLET_OMNI), WALLET_OMNI.slice(2));
   assertEquals(normalizeAddress(WALLET), WALLET.toLowerCase());
   assertThrows(
     () => normalizeAddress("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266"),

@@ -1,0 +1,50 @@
+/**
+ * The identity-reader port: every read of AgentRegistry and ScopeRegistry a component makes.
+ * `ChainClient` (lib/chain) implements it; tests supply fakes. Consumers take the slice they use
+ * with `Pick<IdentityReader, …>`, so a fake for one need not fake the rest.
+ *
+ * ```ts
+ * type Checks = Pick<IdentityReader, "getDevice" | "isServiceInScope">;
+ * ```
+ *
+ * @module
+ */
+
+import type { Hex } from "viem";
+
+/** A registered device (an agent's key) as AgentRegistry stores it. */
+export interface DeviceRecord {
+  deviceKeyHash: Hex;
+  operatorOmni: Hex;
+  actorOmni: Hex;
+  label: string;
+  generation: number;
+  revoked: boolean;
+  /** Unix seconds (block timestamp). */
+  registeredAt: number;
+}
+
+/** An agent's scope as ScopeRegistry stores it. */
+export interface ScopeRecord {
+  serviceHashes: Hex[];
+  readOnly: boolean;
+  /** Unix seconds of the last setScope/revokeScope; 0 when never set. */
+  updatedAt: number;
+}
+
+/** Reads of AgentRegistry and ScopeRegistry, cached for at most one block by the implementation. */
+export interface IdentityReader {
+  readonly chainId: number;
+  /** `null` when the device was never registered. */
+  getDevice(deviceKeyHash: Hex): Promise<DeviceRecord | null>;
+  /** Every device key hash the operator registered (revoked ones included), oldest first. */
+  agentsOf(operatorOmni: Hex): Promise<Hex[]>;
+  /** False for revoked agents (ScopeRegistry decides that on chain). */
+  isServiceInScope(
+    operatorOmni: Hex,
+    actorOmni: Hex,
+    serviceHash: Hex,
+  ): Promise<{ allowed: boolean; readOnly: boolean }>;
+  /** Empty and `updatedAt: 0` when never set. */
+  getScope(operatorOmni: Hex, actorOmni: Hex): Promise<ScopeRecord>;
+}
