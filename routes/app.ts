@@ -24,6 +24,7 @@ import { ApiError, errorResponse } from "./errors.ts";
 import { hostCheck } from "./host.ts";
 import { mountOpenApi } from "./openapi.ts";
 import { workerRoutes } from "./worker.ts";
+import { consoleRoutes } from "./console.tsx";
 import { RouteGuards } from "./guards.ts";
 import { sameOriginJson } from "./session.ts";
 import { defaultGuards, type Guards } from "../lib/config/mod.ts";
@@ -128,6 +129,18 @@ export function createApp(deps: AppDeps): Hono {
     }
   }
   if (deps.chain) app.route("/", chainRoutes(deps.chain, publicUrl ?? ""));
+  // The web console: pages for browsers, after the API so no page path shadows a route.
+  if (deps.broker) {
+    app.route(
+      "/",
+      consoleRoutes({
+        broker: deps.broker,
+        publicUrl: publicUrl ?? deps.broker.options.publicUrl,
+        chain: deps.chain,
+        epochs: deps.epochs,
+      }),
+    );
+  }
   return app;
 }
 

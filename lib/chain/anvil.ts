@@ -215,7 +215,9 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilProce
   const lines: string[] = [];
   let listening: (port: number) => void;
   const portSeen = new Promise<number>((resolve) => listening = resolve);
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
+  // Uint8Array<ArrayBuffer>: with the DOM lib in the program (the console's Preact types bring
+  // it), TextDecoderStream accepts no SharedArrayBuffer-backed chunks.
+  const drain = async (stream: ReadableStream<Uint8Array<ArrayBuffer>>) => {
     let partial = "";
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
       const parts = (partial + chunk).split("\n");

@@ -12,8 +12,4 @@
  * @module
  */
 
-export {
-  checkSiweMessage,
-  type LoginMessageField,
-  LoginMessageMismatch,
-} from "./_login_check.ts";
+export { checkSiweMessage, type LoginMessageField, LoginMessageMismatch } from "./_login_check.ts";

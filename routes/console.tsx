@@ -1,0 +1,109 @@
+/**
+ * The web console (ARCHITECTURE §10): server-rendered pages (`routes/pages/`, one module per page
+ * exporting its loader and its component), their islands' bundle and the stylesheet under
+ * `/static/`. Pages are for browsers only: they authenticate with the HttpOnly session cookie
+ * (never a token in a URL) and send a signed-out visitor to `/login`.
+ *
+ * Every answer here carries a strict Content-Security-Policy (scripts, styles, connections only
+ * from this origin; no inline script, handler or style; no framing), `nosniff` and
+ * `Referrer-Policy: no-referrer`.
+ *
+ * @module
+ */
+
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
+import { type Session, SessionInvalid } from "../lib/broker/mod.ts";
+import type { PageDeps } from "./pages/_deps.ts";
+import { renderPage } from "./pages/_app.tsx";
+import { serveStatic } from "./pages/_static.ts";
+import LoginPage, { load as loadLogin } from "./pages/login.tsx";
+import OverviewPage, { load as loadOverview } from "./pages/index.tsx";
+import { SESSION_COOKIE } from "./session.ts";
+
+export type { PageDeps };
+
+/** The console's Content-Security-Policy. */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+].join("; ");
+
+/** The paths the console answers (the JSON API keeps its own). */
+export const CONSOLE_PATHS = ["/", "/login", "/favicon.ico", "/static/*"];
+
+const securityHeaders: MiddlewareHandler = async (c, next) => {
+  await next();
+  c.header("content-security-policy", CONTENT_SECURITY_POLICY);
+  c.header("x-content-type-options", "nosniff");
+  c.header("referrer-policy", "no-referrer");
+  c.header("x-frame-options", "DENY");
+};
+
+/**
+ * ```ts
+ * app.route("/", consoleRoutes({ broker, publicUrl, chain, epochs: { admin, runner } }));
+ * ```
+ */
+export function consoleRoutes(deps: PageDeps): Hono {
+  const app = new Hono();
+  for (const path of CONSOLE_PATHS) app.use(path, securityHeaders);
+  const publicOrigin = new URL(deps.publicUrl).origin;
+
+  app.get("/static/*", (c) => serveStatic(c, c.req.path.slice("/static/".length)));
+  app.get("/favicon.ico", (c) => serveStatic(c, "favicon.svg"));
+
+  app.get("/login", async (c) => {
+    const elsewhere = sameOriginOnly(c, publicOrigin);
+    if (elsewhere) return elsewhere;
+    if (await pageSession(c, deps)) return c.redirect("/", 303);
+    return page(c, LoginPage(await loadLogin(deps)));
+  });
+  app.get("/", async (c) => {
+    const elsewhere = sameOriginOnly(c, publicOrigin);
+    if (elsewhere) return elsewhere;
+    const session = await pageSession(c, deps);
+    if (!session) return c.redirect("/login", 303);
+    return page(c, OverviewPage(await loadOverview(deps, session)));
+  });
+  return app;
+}
+
+function page(c: Context, vnode: Parameters<typeof renderPage>[0]): Response {
+  // Pages show an operator's own data: never kept by a shared cache or the back button.
+  c.header("cache-control", "no-store");
+  return c.html(renderPage(vnode));
+}
+
+/**
+ * The operator signed in with the cookie, or null (no cookie, expired, revoked, or an agent's).
+ * A page never fails on a bad cookie: it just asks the visitor to sign in again.
+ */
+async function pageSession(c: Context, deps: PageDeps): Promise<Session | null> {
+  const token = getCookie(c, SESSION_COOKIE);
+  if (token === undefined) return null;
+  try {
+    const session = await deps.broker.sessions.verify(token);
+    return session.kind === "operator" ? session : null;
+  } catch (err) {
+    if (err instanceof SessionInvalid) return null;
+    throw err;
+  }
+}
+
+/**
+ * Pages live on the public URL's origin only: the SIWE message names it (the sign-in island
+ * refuses one that does not name the page's own origin), and the session cookie belongs to it.
+ * A loopback alias the Host check lets through (`localhost` for `127.0.0.1`) is redirected.
+ */
+function sameOriginOnly(c: Context, publicOrigin: string): Response | undefined {
+  const url = new URL(c.req.url);
+  if (url.origin === publicOrigin) return undefined;
+  return c.redirect(`${publicOrigin}${url.pathname}`, 302);
+}

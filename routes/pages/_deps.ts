@@ -1,0 +1,21 @@
+/**
+ * What the console's pages load their data through (lib/ components; pages never reach stores
+ * or the chain themselves).
+ *
+ * @module
+ */
+
+import type { Broker, Session } from "../../lib/broker/mod.ts";
+import type { OpenChain } from "../../lib/chain/mod.ts";
+import type { EpochAdmin } from "../../lib/epochs/mod.ts";
+import type { JobRunner } from "../../lib/reencrypt/mod.ts";
+
+export interface PageDeps {
+  broker: Broker;
+  /** The service's public URL: pages are served on its origin only. */
+  publicUrl: string;
+  chain?: OpenChain;
+  epochs?: { admin: EpochAdmin; runner: JobRunner };
+}
+
+export type { Session };

@@ -1,0 +1,223 @@
+/**
+ * `/`, the overview: the active epoch, every epoch with its state and its blobs in the latest
+ * census (a table, with decorative bars drawn in SVG — the table is the accessible form), the
+ * census time with "take census", and warnings: retiring epochs that still hold blobs, failed or
+ * aborted re-encryption jobs, and (admins) pending chain records.
+ *
+ * The loader reads through lib/ (`Broker.me`, `EpochAdmin.overview`, `JobRunner.list`); the
+ * model is a pure function of what it read, tested without a server.
+ *
+ * @module
+ */
+
+import type { VNode } from "preact";
+import type { EpochInfo } from "../../lib/signer/mod.ts";
+import type { Census, EpochCounts, JobRecord, PendingChainRecord } from "../../lib/state/mod.ts";
+import TakeCensus from "../../islands/TakeCensus.tsx";
+import { Island } from "../../lib/ui/island.tsx";
+import { App, type Viewer } from "./_app.tsx";
+import type { PageDeps, Session } from "./_deps.ts";
+
+/** One epoch's row. `blobs`: null when the census has no count for it. */
+export interface EpochRow {
+  epoch: number;
+  state: EpochInfo["state"];
+  createdAt: string;
+  blobs: number | null;
+}
+
+export interface Warning {
+  kind: "retiring_with_blobs" | "job_failed" | "chain_pending";
+  text: string;
+}
+
+export interface OverviewData {
+  viewer: Viewer;
+  active: number;
+  epochs: EpochRow[];
+  census: { scope: "global" | "operator"; takenAt: string | null; destroyed: number };
+  warnings: Warning[];
+}
+
+/** How many recent jobs the overview looks through for failures. */
+const RECENT_JOBS = 20;
+
+/** The signed-in operator's overview; admins see the whole store's census and chain records. */
+export async function load(deps: PageDeps, session: Session): Promise<OverviewData> {
+  const me = await deps.broker.me(session);
+  const viewer = { address: session.address, isAdmin: me.is_admin };
+  if (!deps.epochs) {
+    return {
+      viewer,
+      active: 0,
+      epochs: [],
+      census: { scope: "operator", takenAt: null, destroyed: 0 },
+      warnings: [],
+    };
+  }
+  const [view, jobs] = await Promise.all([
+    deps.epochs.admin.overview(session.operatorOmni, { global: me.is_admin }),
+    deps.epochs.runner.list(RECENT_JOBS, me.is_admin ? undefined : session.operatorOmni),
+  ]);
+  return overviewModel({ viewer, ...view, jobs });
+}
+
+/**
+ * The overview from what the loader read: admins' counts are the latest global census,
+ * operators' the latest census of their own actors.
+ */
+export function overviewModel(input: {
+  viewer: Viewer;
+  active: number;
+  epochs: EpochInfo[];
+  latestGlobal: Census | null;
+  latestOperator: Census | null;
+  pending: PendingChainRecord[];
+  jobs: JobRecord[];
+}): OverviewData {
+  const { viewer } = input;
+  const census = viewer.isAdmin ? input.latestGlobal : input.latestOperator;
+  const counts: EpochCounts | undefined = viewer.isAdmin ? census?.global : census?.operator;
+  const epochs = [...input.epochs].sort((a, b) => b.epoch - a.epoch).map((e) => ({
+    epoch: e.epoch,
+    state: e.state,
+    createdAt: e.createdAt,
+    blobs: counts ? counts[String(e.epoch)] ?? 0 : null,
+  }));
+  const warnings: Warning[] = [];
+  for (const e of epochs) {
+    if (e.state === "retiring" && e.blobs) {
+      warnings.push({
+        kind: "retiring_with_blobs",
+        text: `Epoch ${e.epoch} is retiring but still holds ${plural(e.blobs, "blob")} ` +
+          `(census of ${census?.taken_at}). Re-encrypt them before it can be destroyed.`,
+      });
+    }
+  }
+  for (const job of input.jobs) {
+    if (job.state !== "failed" && job.state !== "aborted") continue;
+    warnings.push({
+      kind: "job_failed",
+      text: `Re-encryption job ${job.job_id} (epoch ${job.params.old_epoch} → ` +
+        `${job.params.new_epoch}) ${job.state === "failed" ? "failed" : "was aborted"}` +
+        `${job.error ? ` (${job.error})` : ""}, started ${job.started_at}.`,
+    });
+  }
+  if (viewer.isAdmin) {
+    for (const p of input.pending) {
+      warnings.push({
+        kind: "chain_pending",
+        text: `Chain record pending since ${p.at}: epoch ${p.epoch} ` +
+          `${p.kind === "advance_epoch" ? "activated" : "destroyed"} (${p.reason}). ` +
+          "Run deno task signer reconcile once the chain is reachable.",
+      });
+    }
+  }
+  return {
+    viewer,
+    active: input.active,
+    epochs,
+    census: {
+      scope: viewer.isAdmin ? "global" : "operator",
+      takenAt: census?.taken_at ?? null,
+      destroyed: counts?.destroyed ?? 0,
+    },
+    warnings,
+  };
+}
+
+function plural(n: number, word: string): string {
+  return `${n.toLocaleString("en")} ${word}${n === 1 ? "" : "s"}`;
+}
+
+const BAR_WIDTH = 160;
+
+/** A decorative bar (the number beside it in the table is what assistive technology reads). */
+function Bar({ value, max }: { value: number; max: number }): VNode {
+  const width = max === 0 ? 0 : Math.max(value > 0 ? 2 : 0, Math.round(value / max * BAR_WIDTH));
+  return (
+    <svg
+      class="bar"
+      width={BAR_WIDTH}
+      height="14"
+      viewBox={`0 0 ${BAR_WIDTH} 14`}
+      aria-hidden="true"
+      focusable="false"
+    >
+      <rect class="bar-track" x="0" y="0" width={BAR_WIDTH} height="14" rx="3" />
+      <rect class="bar-fill" x="0" y="0" width={width} height="14" rx="3" />
+    </svg>
+  );
+}
+
+export default function OverviewPage(data: OverviewData): VNode {
+  const { viewer, census } = data;
+  const max = Math.max(0, ...data.epochs.map((e) => e.blobs ?? 0));
+  const whose = census.scope === "global" ? "in the whole store" : "of your agents and you";
+  return (
+    <App title="Overview" viewer={viewer}>
+      <h1>Overview</h1>
+      <section class="card" aria-labelledby="warnings-title">
+        <h2 id="warnings-title">Warnings</h2>
+        {data.warnings.length === 0
+          ? <p class="ok">Nothing needs your attention.</p>
+          : (
+            <ul class="warnings">
+              {data.warnings.map((w, i) => <li key={i} class={`warning ${w.kind}`}>{w.text}</li>)}
+            </ul>
+          )}
+      </section>
+      <section class="card" aria-labelledby="epochs-title">
+        <h2 id="epochs-title">K3 epochs</h2>
+        <p class="lead">
+          Active epoch: <strong class="active-epoch">{data.active}</strong>
+        </p>
+        <p>
+          {census.takenAt
+            ? (
+              <>
+                Blobs per epoch {whose}, from the census of{" "}
+                <time datetime={census.takenAt}>{census.takenAt}</time>.
+              </>
+            )
+            : <>No census yet: take one to see how many blobs each epoch holds {whose}.</>}
+        </p>
+        <table class="epochs">
+          <caption class="visually-hidden">Epochs, their states and blobs</caption>
+          <thead>
+            <tr>
+              <th scope="col">Epoch</th>
+              <th scope="col">State</th>
+              <th scope="col">Created</th>
+              <th scope="col" class="num">Blobs</th>
+              <th scope="col">
+                <span class="visually-hidden">Share of blobs</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.epochs.map((e) => (
+              <tr key={e.epoch}>
+                <th scope="row">{e.epoch}</th>
+                <td>
+                  <span class={`state ${e.state}`}>{e.state}</span>
+                </td>
+                <td>
+                  <time datetime={e.createdAt}>{e.createdAt.slice(0, 16).replace("T", " ")}</time>
+                </td>
+                <td class="num">{e.blobs === null ? "—" : e.blobs.toLocaleString("en")}</td>
+                <td>{e.blobs !== null && <Bar value={e.blobs} max={max} />}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {census.destroyed > 0 && (
+          <p class="warning">
+            {plural(census.destroyed, "blob")} under destroyed epochs (unreadable leftovers).
+          </p>
+        )}
+        <Island component={TakeCensus} props={{ scope: census.scope }} />
+      </section>
+    </App>
+  );
+}
