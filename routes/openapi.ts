@@ -115,9 +115,9 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
         session: {
           type: "http",
           scheme: "bearer",
-          bearerFormat: "ES256 JWT (or the HttpOnly cookie)",
+          bearerFormat: "EdDSA JWT (or the HttpOnly cookie)",
         },
-        cap: { type: "http", scheme: "bearer", bearerFormat: "ES256 capability JWS" },
+        cap: { type: "http", scheme: "bearer", bearerFormat: "EdDSA capability JWS" },
       },
       schemas: {
         Error: {

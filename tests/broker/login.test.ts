@@ -164,6 +164,14 @@ Deno.test("sessions: alg none, HS256 with the public key, foreign keys, expiry a
   }).sign(foreign.privateKey);
   assertEquals((await me(forged)).status, 401);
   assert(await exportJWK(foreign.publicKey));
+  // K1's own algorithm under K1's kid, signed by another Ed25519 key: the signature decides.
+  const foreignEd = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign"]);
+  const forgedEd = await new SignJWT(payload).setProtectedHeader({
+    alg: "EdDSA",
+    typ: SESSION_TYP,
+    kid: publicJwk.kid,
+  }).sign((foreignEd as CryptoKeyPair).privateKey);
+  assertEquals((await me(forgedEd)).status, 401);
   assertEquals((await me("")).status, 401);
   assertEquals((await s.call("GET", "/v1/operators/me")).body.error, "no_session");
 
