@@ -1,6 +1,6 @@
 /**
  * "Connect wallet" on `/login`: SIWE with the injected wallet (EIP-1193). The message the service
- * composed is checked before the wallet is asked to sign it (lib/client/browser.ts); the verify
+ * composed is checked before the wallet is asked to sign it (lib/client's `checkSiweMessage`); the verify
  * answer sets the HttpOnly session cookie, which this island never sees. A wallet on another
  * chain is offered a switch (and, if it does not know the chain, the embedded chain's proxy to
  * add). On a fresh install the one-time admin claim token may be given with the sign-in.
@@ -9,7 +9,7 @@
  */
 
 import { useSignal } from "@preact/signals";
-import { checkSiweMessage } from "../lib/client/browser.ts";
+import { checkSiweMessage } from "../lib/client/mod.ts";
 import { postJson } from "./_api.ts";
 import {
   chainHex,

@@ -1,5 +1,5 @@
 /**
- * The browser entry: hydrates every island marker that `lib/ui/island.tsx` rendered, importing
+ * The browser entry: hydrates every island marker that `lib/ui/_island.tsx` rendered, importing
  * each island's module only when the page has one (code splitting gives each its own chunk).
  * Built by `deno task build` into `static/build/_client.js`.
  *

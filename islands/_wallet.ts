@@ -6,7 +6,7 @@
  * @module
  */
 
-import { LoginMessageMismatch } from "../lib/client/browser.ts";
+import { LoginMessageMismatch } from "../lib/client/mod.ts";
 import { ApiAnswerError } from "./_api.ts";
 
 /** The part of EIP-1193 the console uses. */

@@ -179,8 +179,10 @@ Deno.test("boundaries: the rules see violations in sample code", () => {
     sample("lib/datadir/mod.ts", `export const k = await EpochKeystore.open({});`),
     sample("lib/store/mod.ts", `export {};`),
     sample("lib/signer/mod.ts", `export {};`),
+    sample("islands/Bad.tsx", `import { open } from "../lib/signer/mod.ts";`),
   ]);
   assertEquals(violations(modules), [
+    "islands/Bad.tsx: imports lib/signer/mod.ts (browser module imports server-only: component)",
     "lib/broker/x.ts: imports EpochKeystore.open (only lib/datadir opens the keystore)",
     "lib/broker/x.ts: imports lib/signer/mod.ts (lib/broker must not import lib/signer)",
     "lib/client/z.ts: imports lib/store/mod.ts (browser module imports server-only: component)",

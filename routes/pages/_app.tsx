@@ -9,7 +9,7 @@
 
 import type { ComponentChildren, VNode } from "preact";
 import { renderToString } from "preact-render-to-string";
-import { Island } from "../../lib/ui/island.tsx";
+import { Island } from "../../lib/ui/mod.ts";
 import Logout from "../../islands/Logout.tsx";
 
 /** The browser entry built by `deno task build` (scripts/build.ts). */

@@ -11,10 +11,10 @@
  */
 
 import type { VNode } from "preact";
-import type { EpochInfo } from "../../lib/signer/mod.ts";
+import type { EpochInfo } from "../../lib/epochs/mod.ts";
 import type { Census, EpochCounts, JobRecord, PendingChainRecord } from "../../lib/state/mod.ts";
 import TakeCensus from "../../islands/TakeCensus.tsx";
-import { Island } from "../../lib/ui/island.tsx";
+import { Island } from "../../lib/ui/mod.ts";
 import { App, type Viewer } from "./_app.tsx";
 import type { PageDeps, Session } from "./_deps.ts";
 
@@ -90,7 +90,9 @@ export function overviewModel(input: {
       warnings.push({
         kind: "retiring_with_blobs",
         text: `Epoch ${e.epoch} is retiring but still holds ${plural(e.blobs, "blob")} ` +
-          `(census of ${census?.taken_at}). Re-encrypt them before it can be destroyed.`,
+          `(census of ${
+            formatTime(census?.taken_at ?? "")
+          }). Re-encrypt them before it can be destroyed.`,
       });
     }
   }
@@ -100,14 +102,14 @@ export function overviewModel(input: {
       kind: "job_failed",
       text: `Re-encryption job ${job.job_id} (epoch ${job.params.old_epoch} → ` +
         `${job.params.new_epoch}) ${job.state === "failed" ? "failed" : "was aborted"}` +
-        `${job.error ? ` (${job.error})` : ""}, started ${job.started_at}.`,
+        `${job.error ? ` (${job.error})` : ""}, started ${formatTime(job.started_at)}.`,
     });
   }
   if (viewer.isAdmin) {
     for (const p of input.pending) {
       warnings.push({
         kind: "chain_pending",
-        text: `Chain record pending since ${p.at}: epoch ${p.epoch} ` +
+        text: `Chain record pending since ${formatTime(p.at)}: epoch ${p.epoch} ` +
           `${p.kind === "advance_epoch" ? "activated" : "destroyed"} (${p.reason}). ` +
           "Run deno task signer reconcile once the chain is reachable.",
       });
@@ -124,6 +126,13 @@ export function overviewModel(input: {
     },
     warnings,
   };
+}
+
+/** `2026-03-02 14:05 UTC` (the `datetime` attribute keeps the exact instant). */
+export function formatTime(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
 
 function plural(n: number, word: string): string {
@@ -177,7 +186,7 @@ export default function OverviewPage(data: OverviewData): VNode {
             ? (
               <>
                 Blobs per epoch {whose}, from the census of{" "}
-                <time datetime={census.takenAt}>{census.takenAt}</time>.
+                <time datetime={census.takenAt}>{formatTime(census.takenAt)}</time>.
               </>
             )
             : <>No census yet: take one to see how many blobs each epoch holds {whose}.</>}
@@ -203,7 +212,7 @@ export default function OverviewPage(data: OverviewData): VNode {
                   <span class={`state ${e.state}`}>{e.state}</span>
                 </td>
                 <td>
-                  <time datetime={e.createdAt}>{e.createdAt.slice(0, 16).replace("T", " ")}</time>
+                  <time datetime={e.createdAt}>{formatTime(e.createdAt)}</time>
                 </td>
                 <td class="num">{e.blobs === null ? "—" : e.blobs.toLocaleString("en")}</td>
                 <td>{e.blobs !== null && <Bar value={e.blobs} max={max} />}</td>

@@ -7,7 +7,7 @@
 
 import type { VNode } from "preact";
 import SignIn, { type SignInProps } from "../../islands/SignIn.tsx";
-import { Island } from "../../lib/ui/island.tsx";
+import { Island } from "../../lib/ui/mod.ts";
 import { CHAIN_RPC_PATH } from "../chain.ts";
 import { App } from "./_app.tsx";
 import type { PageDeps } from "./_deps.ts";
