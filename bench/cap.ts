@@ -13,8 +13,9 @@
 import { join } from "node:path";
 import { createPublicClient, createWalletClient, http } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { registerAgent, setScope } from "../lib/chain/actions/mod.ts";
 import { AgentKeysClient } from "../lib/client/mod.ts";
-import { deviceKeyHash, serviceHash, signDevicePop } from "../lib/identity/mod.ts";
+import { deviceKeyHash, isOmni, serviceHash, signDevicePop } from "../lib/identity/mod.ts";
 import { parseArgs } from "node:util";
 import { freePort, startServiceProcess } from "../tests/support/service_process.ts";
 
@@ -105,16 +106,6 @@ try {
     transport: http(chain.rpc_url),
   });
   const reader = createPublicClient({ chain: viemChain, transport: http(chain.rpc_url) });
-  const send = async (name: "AgentRegistry" | "ScopeRegistry", fn: string, args: unknown[]) => {
-    const c = chain.contracts[name];
-    const hash = await wallet.writeContract({
-      address: c.address,
-      abi: c.abi as never,
-      functionName: fn as never,
-      args: args as never,
-    });
-    await reader.waitForTransactionReceipt({ hash });
-  };
   const devicePop = await signDevicePop(device, {
     chainId: chain.chain_id,
     registry: chain.contracts.AgentRegistry.address,
@@ -122,15 +113,26 @@ try {
     label: "bench-bot",
     generation: 0,
   });
-  await send("AgentRegistry", "registerAgent", [
-    "bench-bot",
-    0,
-    deviceKeyHash(device.address),
-    devicePop,
-  ]);
+  await reader.waitForTransactionReceipt({
+    hash: await registerAgent(wallet, {
+      address: chain.contracts.AgentRegistry.address,
+      label: "bench-bot",
+      generation: 0,
+      deviceKeyHash: deviceKeyHash(device.address),
+      devicePop,
+    }),
+  });
   const me = await op.me();
-  const actor = me.agents[0].actor_omni as string;
-  await send("ScopeRegistry", "setScope", [actor, [serviceHash("openai")], false]);
+  const actor = me.agents[0].actor_omni;
+  if (!isOmni(actor)) throw new Error(`the service listed no agent omni: ${actor}`);
+  await reader.waitForTransactionReceipt({
+    hash: await setScope(wallet, {
+      address: chain.contracts.ScopeRegistry.address,
+      actorOmni: actor,
+      serviceHashes: [serviceHash("openai")],
+      readOnly: false,
+    }),
+  });
   const grant = { operator_omni: login.operator_omni, actor_omni: actor, service: "openai" };
   const { cap } = await op.mintCap("cred-store", grant);
   await op.storeCredential(cap, crypto.getRandomValues(new Uint8Array(1024)));

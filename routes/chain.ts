@@ -47,7 +47,7 @@ export function chainRoutes(chain: OpenChain, publicUrl: string): Hono {
       if (typeof body.address !== "string" || !isAddress(body.address, { strict: false })) {
         throw new ApiError(400, "bad_request", "address must be an EVM address");
       }
-      const { balance } = await chain.client.faucet(body.address as `0x${string}`, FAUCET_WEI);
+      const { balance } = await chain.faucet(body.address, FAUCET_WEI);
       return c.json({
         address: body.address.toLowerCase(),
         wei: FAUCET_WEI.toString(),

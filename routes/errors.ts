@@ -148,7 +148,6 @@ export const ERROR_ANSWERS: Readonly<Record<LibErrorCode, ErrorAnswer>> = {
   chain_revert: INTERNAL,
   chain_failed: INTERNAL,
   no_governance_key: INTERNAL,
-  not_embedded: INTERNAL,
   chain_config: INTERNAL,
   embedded_chain: INTERNAL,
   anvil_install_failed: INTERNAL,

@@ -30,14 +30,17 @@ import {
   createPublicClient,
   createWalletClient,
   defineChain,
+  type Hash,
   type Hex,
   http,
   parseEventLogs,
   type PublicClient,
-  toHex,
   type TransactionReceipt,
+  type Transport,
+  type WalletClient,
 } from "viem";
 import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
+import { simulateContract, writeContract } from "viem/actions";
 import {
   agentRegistryAbi,
   auditAnchorAbi,
@@ -73,7 +76,6 @@ export const CHAIN_ERROR_CODES = [
   // The chain answered something this client did not expect (an event missing from a receipt).
   "chain_failed",
   "no_governance_key",
-  "not_embedded",
   "chain_config",
   "embedded_chain",
   "anvil_install_failed",
@@ -121,14 +123,6 @@ export class NoGovernanceKeyError extends ChainError {
   }
 }
 
-/** The faucet exists on the embedded development chain only. */
-export class NotEmbeddedError extends ChainError {
-  constructor() {
-    super("not_embedded", "the faucet is available on the embedded chain only");
-    this.name = "NotEmbeddedError";
-  }
-}
-
 /** Options of {@linkcode ChainClient}. */
 export interface ChainClientOptions {
   rpcUrl: string;
@@ -136,8 +130,6 @@ export interface ChainClientOptions {
   addresses: ContractAddresses;
   /** 0x + 64 hex; needed for advanceEpoch, recordEpochDestroyed and anchor. */
   governanceKey?: Hex;
-  /** True for the embedded anvil: enables {@linkcode ChainClient.faucet}. */
-  embedded?: boolean;
   /** How often to poll for receipts, ms (default 200; anvil mines at once). */
   pollingInterval?: number;
 }
@@ -160,11 +152,10 @@ export class ChainClient implements IdentityReader {
   readonly rpcUrl: string;
   readonly chainId: number;
   readonly addresses: Readonly<ContractAddresses>;
-  readonly embedded: boolean;
   /** The governance account's address, when the key was given. */
   readonly governance?: Address;
   readonly chain: Chain;
-  readonly publicClient: PublicClient;
+  readonly publicClient: PublicClient<Transport, Chain>;
   readonly #account?: PrivateKeyAccount;
   readonly #pollingInterval: number;
   #cacheBlock = -1n;
@@ -177,7 +168,6 @@ export class ChainClient implements IdentityReader {
     this.rpcUrl = options.rpcUrl;
     this.chainId = options.chainId;
     this.addresses = Object.freeze({ ...options.addresses });
-    this.embedded = options.embedded ?? false;
     this.#pollingInterval = options.pollingInterval ?? 200;
     this.chain = chainDefinition(options.chainId, options.rpcUrl);
     // cacheTime 0: viem otherwise reuses a block number for up to pollingInterval, which would
@@ -187,7 +177,7 @@ export class ChainClient implements IdentityReader {
       transport: http(options.rpcUrl, { retryCount: 1 }),
       cacheTime: 0,
       pollingInterval: this.#pollingInterval,
-    }) as PublicClient;
+    });
     if (options.governanceKey !== undefined) {
       this.#account = privateKeyToAccount(options.governanceKey);
       this.governance = this.#account.address;
@@ -376,11 +366,14 @@ export class ChainClient implements IdentityReader {
    * ```
    */
   async advanceEpoch(): Promise<{ epoch: number; txHash: Hex }> {
-    const receipt = await this.#governanceWrite({
-      address: this.addresses.K3EpochCounter,
-      abi: k3EpochCounterAbi,
-      functionName: "advanceEpoch",
-      args: [],
+    const receipt = await this.#governanceWrite(async (wallet) => {
+      const { request } = await simulateContract(wallet, {
+        account: wallet.account,
+        address: this.addresses.K3EpochCounter,
+        abi: k3EpochCounterAbi,
+        functionName: "advanceEpoch",
+      });
+      return await writeContract(wallet, request);
     });
     const [event] = parseEventLogs({
       abi: k3EpochCounterAbi,
@@ -405,11 +398,15 @@ export class ChainClient implements IdentityReader {
    * ```
    */
   async recordEpochDestroyed(epoch: number): Promise<{ txHash: Hex }> {
-    const receipt = await this.#governanceWrite({
-      address: this.addresses.K3EpochCounter,
-      abi: k3EpochCounterAbi,
-      functionName: "recordEpochDestroyed",
-      args: [BigInt(epoch)],
+    const receipt = await this.#governanceWrite(async (wallet) => {
+      const { request } = await simulateContract(wallet, {
+        account: wallet.account,
+        address: this.addresses.K3EpochCounter,
+        abi: k3EpochCounterAbi,
+        functionName: "recordEpochDestroyed",
+        args: [BigInt(epoch)],
+      });
+      return await writeContract(wallet, request);
     });
     return { txHash: receipt.transactionHash };
   }
@@ -423,38 +420,17 @@ export class ChainClient implements IdentityReader {
    * ```
    */
   async anchor(head: Hex, count: number): Promise<{ txHash: Hex }> {
-    const receipt = await this.#governanceWrite({
-      address: this.addresses.AuditAnchor,
-      abi: auditAnchorAbi,
-      functionName: "anchor",
-      args: [head, BigInt(count)],
+    const receipt = await this.#governanceWrite(async (wallet) => {
+      const { request } = await simulateContract(wallet, {
+        account: wallet.account,
+        address: this.addresses.AuditAnchor,
+        abi: auditAnchorAbi,
+        functionName: "anchor",
+        args: [head, BigInt(count)],
+      });
+      return await writeContract(wallet, request);
     });
     return { txHash: receipt.transactionHash };
-  }
-
-  /**
-   * Adds `wei` to `address`'s balance (anvil's `anvil_addBalance`) and returns the new balance.
-   * Embedded chain only: anywhere else throws {@linkcode NotEmbeddedError} before touching the
-   * network. No dev account pays: the embedded anvil runs without them, since their keys are
-   * public and anyone could otherwise empty the faucet with raw transactions.
-   *
-   * ```ts
-   * await chain.faucet(operatorAddress, 10n ** 18n);
-   * ```
-   */
-  faucet(address: Address, wei: bigint): Promise<{ balance: bigint }> {
-    if (!this.embedded) return Promise.reject(new NotEmbeddedError());
-    return this.#queued(async () => {
-      try {
-        await this.publicClient.request({
-          method: "anvil_addBalance",
-          params: [address, toHex(wei)],
-        } as never);
-        return { balance: await this.publicClient.getBalance({ address }) };
-      } catch (err) {
-        throw toChainError(err);
-      }
-    });
   }
 
   /** Every contract's address and ABI, for `GET /v1/chain`. */
@@ -510,8 +486,13 @@ export class ChainClient implements IdentityReader {
     return this.#blockInFlight;
   }
 
+  /**
+   * Sends one governance transaction: `send` gets a wallet of the governance account and must
+   * simulate before it writes, so that a refusal surfaces as the contract's custom error
+   * (decoded from the ABI) instead of a failed transaction that costs gas.
+   */
   #governanceWrite(
-    request: { address: Address; abi: Abi; functionName: string; args: readonly unknown[] },
+    send: (wallet: WalletClient<Transport, Chain, PrivateKeyAccount>) => Promise<Hash>,
   ): Promise<TransactionReceipt> {
     const account = this.#account;
     if (!account) return Promise.reject(new NoGovernanceKeyError());
@@ -522,14 +503,7 @@ export class ChainClient implements IdentityReader {
           chain: this.chain,
           transport: http(this.rpcUrl),
         });
-        // Simulate first: a refusal then surfaces as the contract's custom error (decoded from
-        // the ABI) instead of a failed transaction that costs gas.
-        const { request: prepared } = await this.publicClient.simulateContract({
-          ...request,
-          account,
-        });
-        const hash = await wallet.writeContract(prepared);
-        return await this.#receipt(hash);
+        return await this.#receipt(await send(wallet));
       } catch (err) {
         throw toChainError(err);
       }

@@ -7,7 +7,7 @@
  *   at the next start, so registrations, scopes and epochs survive a restart.
  * - `governance.key` — the generated governance private key (64 hex, mode 0600). It deploys the
  *   contracts and is their governance (advanceEpoch, recordEpochDestroyed, anchor). It is funded
- *   by the faucet (`anvil_addBalance`).
+ *   by the dev faucet (`anvil_addBalance`, `./_faucet.ts`), which only this chain has.
  * - `deployment.json` — `{chainId, addresses, deployedAt, governance, blockNumber, solcVersion,
  *   sourcesSha256}`; written only after anvil's state file is known to hold the contracts.
  * - `anvil.pid` — the running anvil's pid, so that an anvil orphaned by a crashed process is
@@ -64,6 +64,7 @@ import {
   CONTRACTS,
   toChainError,
 } from "./client.ts";
+import { anvilFaucet, type Faucet } from "./_faucet.ts";
 
 /** File names inside `<dataDir>/chain/`. */
 export const CHAIN_FILES = {
@@ -99,6 +100,8 @@ export class EmbeddedChainError extends ChainError {
 /** A running embedded chain. `close()` stops anvil, which writes its state file. */
 export interface EmbeddedChain extends AsyncDisposable {
   client: ChainClient;
+  /** The development faucet (`anvil_addBalance`); only the embedded chain has one. */
+  faucet: Faucet;
   rpcUrl: string;
   chainId: number;
   deployment: Deployment;
@@ -161,6 +164,7 @@ export async function openEmbeddedChain(options: EmbeddedChainOptions): Promise<
     await anvil.stop();
     await Deno.remove(pidPath).catch(() => {});
   };
+  const faucet = anvilFaucet(anvil.rpcUrl, chainId);
   try {
     await Deno.writeTextFile(pidPath, `${anvil.pid}\n`, { mode: 0o600 });
     let deployment: Deployment;
@@ -170,13 +174,7 @@ export async function openEmbeddedChain(options: EmbeddedChainOptions): Promise<
       deployment = recorded;
     } else {
       const governance = privateKeyToAccount(governanceKey).address;
-      const funder = new ChainClient({
-        rpcUrl: anvil.rpcUrl,
-        chainId,
-        addresses: ZERO_ADDRESSES,
-        embedded: true,
-      });
-      await funder.faucet(governance, GOVERNANCE_FUNDING);
+      await faucet(governance, GOVERNANCE_FUNDING);
       const { addresses, blockNumber } = await deployContracts({
         rpcUrl: anvil.rpcUrl,
         chainId,
@@ -206,11 +204,11 @@ export async function openEmbeddedChain(options: EmbeddedChainOptions): Promise<
       chainId,
       addresses: deployment.addresses,
       governanceKey,
-      embedded: true,
     });
     const close = stop;
     return {
       client,
+      faucet,
       rpcUrl: anvil.rpcUrl,
       chainId,
       deployment,
@@ -263,14 +261,6 @@ async function stopOrphan(pidPath: string, statePath: string): Promise<void> {
   }
   await Deno.remove(pidPath).catch(() => {});
 }
-
-const ZERO = "0x0000000000000000000000000000000000000000" as const;
-const ZERO_ADDRESSES: ContractAddresses = {
-  AgentRegistry: ZERO,
-  ScopeRegistry: ZERO,
-  K3EpochCounter: ZERO,
-  AuditAnchor: ZERO,
-};
 
 /**
  * Deploys the four contracts from `deployerKey` (which needs ether) and returns their addresses.

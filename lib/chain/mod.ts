@@ -22,6 +22,9 @@ import { resolve } from "node:path";
 import type { Config } from "../config/mod.ts";
 import { ChainClient, ChainError, CONTRACTS, toChainError } from "./client.ts";
 import { type EmbeddedChain, openEmbeddedChain } from "./embedded.ts";
+import type { Faucet } from "./_faucet.ts";
+
+export type { Faucet } from "./_faucet.ts";
 
 export {
   CHAIN_ERROR_CODES,
@@ -36,7 +39,6 @@ export {
   CONTRACTS,
   type DeviceRecord,
   NoGovernanceKeyError,
-  NotEmbeddedError,
   type ScopeRecord,
   toChainError,
 } from "./client.ts";
@@ -83,8 +85,27 @@ export {
   SOURCES_SHA256,
 } from "./artifacts.ts";
 
-/** The chain a service process uses. */
-export interface OpenChain extends AsyncDisposable {
+/**
+ * The chain a service process uses: the embedded anvil, with its development faucet, or an
+ * external chain, which has none (`embedded` tells them apart, and narrows the type).
+ */
+export type OpenChain = OpenEmbeddedChain | OpenExternalChain;
+
+/** The embedded anvil: the RPC proxy and the dev faucet are available. */
+export interface OpenEmbeddedChain extends OpenChainBase {
+  embedded: true;
+  /** The development faucet (`anvil_addBalance`); no other chain has one. */
+  faucet: Faucet;
+}
+
+/** An external chain (`AGENTKEYS_RPC_URL`): no proxy, no faucet. */
+export interface OpenExternalChain extends OpenChainBase {
+  embedded: false;
+  faucet?: undefined;
+}
+
+/** What every open chain has. */
+export interface OpenChainBase extends AsyncDisposable {
   client: ChainClient;
   /** True for the embedded anvil (faucet and the RPC proxy available). */
   embedded: boolean;
@@ -131,6 +152,7 @@ export async function openChain(
     return {
       client: embeddedChain.client,
       embedded: true,
+      faucet: embeddedChain.faucet,
       rpcUrl: embeddedChain.rpcUrl,
       embeddedChain,
       close: () => embeddedChain.close(),
@@ -171,7 +193,6 @@ export async function openChain(
     chainId: nodeChainId,
     addresses: c.addresses,
     governanceKey: c.governanceKey,
-    embedded: false,
   });
   const close = () => Promise.resolve();
   return { client, embedded: false, rpcUrl: c.rpcUrl, close, [Symbol.asyncDispose]: close };

@@ -15,10 +15,17 @@
  */
 
 import { join } from "node:path";
-import { createPublicClient, createWalletClient, type Hex, http } from "viem";
+import { createPublicClient, createWalletClient, type Hash, type Hex, http } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { AgentKeysClient, ApiCallError, type ChainInfo } from "../client/mod.ts";
-import { agentActorOmni, deviceKeyHash, serviceHash, signDevicePop } from "../identity/mod.ts";
+import * as actions from "../chain/actions/mod.ts";
+import { AgentKeysClient, ApiCallError } from "../client/mod.ts";
+import {
+  agentActorOmni,
+  deviceKeyHash,
+  isOmni,
+  serviceHash,
+  signDevicePop,
+} from "../identity/mod.ts";
 import { writeFileAtomic } from "../fsutil/mod.ts";
 import { EXIT, type FlagSpec, parseFlags, UsageError } from "./_args.ts";
 import { loadSession, saveSession } from "./_session_file.ts";
@@ -271,25 +278,15 @@ class Cli {
     };
     const wallet = createWalletClient({ account, chain, transport: http(info.rpc_url) });
     const reader = createPublicClient({ chain, transport: http(info.rpc_url) });
-    const send = async (
-      contract: keyof ChainInfo["contracts"],
-      functionName: string,
-      args: unknown[],
-    ) => {
-      const c = info.contracts[contract];
-      const { request } = await reader.simulateContract({
-        account,
-        address: c.address,
-        abi: c.abi as never,
-        functionName: functionName as never,
-        args: args as never,
-      });
-      const hash = await wallet.writeContract(request as never);
+    // The actions simulate first (a refusal names the contract's error and sends nothing); this
+    // waits for the receipt, so the service sees the change before the next command asks.
+    const mined = async (what: string, sent: Promise<Hash>) => {
+      const hash = await sent;
       const receipt = await reader.waitForTransactionReceipt({ hash });
-      if (receipt.status !== "success") throw new Error(`${functionName} reverted (${hash})`);
+      if (receipt.status !== "success") throw new Error(`${what} reverted (${hash})`);
       return hash;
     };
-    return { saved, api, info, send };
+    return { saved, api, info, wallet, mined };
   }
 
   async #agentByLabel(api: AgentKeysClient, label: string, revoked = false) {
@@ -299,15 +296,19 @@ class Cli {
       throw new UsageError(`no ${revoked ? "revoked" : "active"} agent labelled ${label}`);
     }
     // The newest generation is the live one.
-    return matches.sort((a, b) => Number(b.generation) - Number(a.generation))[0] as {
-      actor_omni: string;
-      device_key_hash: Hex;
-      generation: number;
-    };
+    const agent = matches.sort((a, b) => Number(b.generation) - Number(a.generation))[0];
+    const { actor_omni, device_key_hash } = agent;
+    // Both go into transactions: a malformed answer must not be signed.
+    if (!isOmni(actor_omni) || !isOmni(device_key_hash)) {
+      throw new Error(`the service answered a malformed agent record for ${label}`);
+    }
+    return { actor_omni, device_key_hash, generation: Number(agent.generation) };
   }
 
   async agentAdd(label: string, flags: Record<string, string | boolean>): Promise<number> {
-    const { saved, info, send } = await this.#chain(flags["key-file"] as string | undefined);
+    const { saved, info, wallet, mined } = await this.#chain(
+      flags["key-file"] as string | undefined,
+    );
     const generation = Number(flags.generation ?? 0);
     if (!Number.isSafeInteger(generation) || generation < 0) {
       throw new UsageError("--generation must be a whole number");
@@ -327,12 +328,16 @@ class Cli {
       label,
       generation,
     });
-    const tx = await send("AgentRegistry", "registerAgent", [
-      label,
-      generation,
-      deviceKeyHash(device.address),
-      devicePop,
-    ]);
+    const tx = await mined(
+      "registerAgent",
+      actions.registerAgent(wallet, {
+        address: info.contracts.AgentRegistry.address,
+        label,
+        generation,
+        deviceKeyHash: deviceKeyHash(device.address),
+        devicePop,
+      }),
+    );
     const actor = agentActorOmni(saved.operator_omni, label, generation);
     this.io.out(`agent ${label} registered (tx ${tx})`);
     this.io.out(`actor_omni ${actor}`);
@@ -342,14 +347,20 @@ class Cli {
   }
 
   async agentRevoke(label: string, keyFile?: string, purge = false): Promise<number> {
-    const { api, send } = await this.#chain(keyFile);
+    const { api, info, wallet, mined } = await this.#chain(keyFile);
     const me = await api.me();
     const active = me.agents.some((a) => a.label === label && !a.revoked);
     // --purge on an agent revoked earlier (or a purge cut short) purges without revoking again.
     const agent = await this.#agentByLabel(api, label, !active && purge);
     if (active) {
-      // `send` waits for the receipt: the service sees the revocation before the purge asks.
-      const tx = await send("AgentRegistry", "revokeAgent", [agent.device_key_hash]);
+      // `mined` waits for the receipt: the service sees the revocation before the purge asks.
+      const tx = await mined(
+        "revokeAgent",
+        actions.revokeAgent(wallet, {
+          address: info.contracts.AgentRegistry.address,
+          deviceKeyHash: agent.device_key_hash,
+        }),
+      );
       this.io.out(`agent ${label} revoked (tx ${tx})`);
     }
     if (purge) {
@@ -365,14 +376,18 @@ class Cli {
     readOnly: boolean,
     keyFile?: string,
   ): Promise<number> {
-    const { api, send } = await this.#chain(keyFile);
+    const { api, info, wallet, mined } = await this.#chain(keyFile);
     const agent = await this.#agentByLabel(api, label);
     await api.call("POST", "/v1/services/names", { services });
-    const tx = await send("ScopeRegistry", "setScope", [
-      agent.actor_omni,
-      services.map((s) => serviceHash(s)),
-      readOnly,
-    ]);
+    const tx = await mined(
+      "setScope",
+      actions.setScope(wallet, {
+        address: info.contracts.ScopeRegistry.address,
+        actorOmni: agent.actor_omni,
+        serviceHashes: services.map((s) => serviceHash(s)),
+        readOnly,
+      }),
+    );
     this.io.out(
       `scope of ${label}: ${services.join(", ") || "(none)"}${
         readOnly ? " (read-only)" : ""

@@ -118,7 +118,6 @@ export async function connectHeadlessChain(config: Config): Promise<HeadlessChai
     chainId: deployment.chainId,
     addresses: deployment.addresses,
     governanceKey,
-    embedded: true,
   });
   if (governanceKey === undefined) {
     return {

@@ -18,7 +18,6 @@ import {
   EmbeddedChainError,
   ensureAnvil,
   NoGovernanceKeyError,
-  NotEmbeddedError,
   openChain,
   openEmbeddedChain,
   startAnvil,
@@ -71,7 +70,7 @@ Deno.test("a restart keeps registrations, scopes, epochs and anchors", async () 
     await using chain = await openEmbeddedChain({ dataDir: dir.path });
     addresses = chain.deployment.addresses;
     const op = walletFor(chain.rpcUrl, chain.chainId, operatorKey);
-    await chain.client.faucet(op.address, parseEther("1"));
+    await chain.faucet(op.address, parseEther("1"));
     const handle = { addresses, publicClient: chain.client.publicClient };
     agent = await registerAgent(handle, op, "mail-bot", 0);
     await setScope(handle, op, agent.actorOmni, ["openai", "github"], true);
@@ -214,7 +213,7 @@ Deno.test("within one block identical reads share one eth_call; a new block refr
   assertEquals(ethCalls, 3);
 });
 
-Deno.test("governance writes need the key; the faucet works on the embedded chain only", async () => {
+Deno.test("governance writes need the key; the faucet is the embedded chain's, not the client's", async () => {
   await using chain = await startTestChain();
   const readOnly = new ChainClient({
     rpcUrl: chain.rpcUrl,
@@ -225,11 +224,12 @@ Deno.test("governance writes need the key; the faucet works on the embedded chai
   await assertRejects(() => readOnly.recordEpochDestroyed(1), NoGovernanceKeyError);
   await assertRejects(() => readOnly.anchor(`0x${"11".repeat(32)}`, 1), NoGovernanceKeyError);
   const target = privateKeyToAccount(generatePrivateKey()).address;
-  await assertRejects(() => readOnly.faucet(target, 1n), NotEmbeddedError);
+  // A production client cannot credit ether: the faucet is not a ChainClient method at all.
+  assert(!("faucet" in readOnly) && !("faucet" in chain.client));
   assertEquals(await chain.client.publicClient.getBalance({ address: target }), 0n);
 
-  // Concurrent faucet calls and concurrent rotations do not collide on nonces.
-  await Promise.all(Array.from({ length: 4 }, () => chain.client.faucet(target, 1000n)));
+  // Concurrent faucet calls lose no credit; concurrent rotations do not collide on nonces.
+  await Promise.all(Array.from({ length: 4 }, () => chain.faucet(target, 1000n)));
   assertEquals(await chain.client.publicClient.getBalance({ address: target }), 4000n);
   const epochs = await Promise.all(Array.from({ length: 3 }, () => chain.client.advanceEpoch()));
   assertEquals(epochs.map((e) => e.epoch).sort(), [2, 3, 4]);
@@ -238,7 +238,7 @@ Deno.test("governance writes need the key; the faucet works on the embedded chai
 Deno.test("openChain: embedded when no RPC URL is configured", async () => {
   await using dir = await tempDir();
   await using chain = await openChain(loadConfig({ AGENTKEYS_DATA_DIR: dir.path }));
-  assert(chain.embedded && chain.client.embedded);
+  assert(chain.embedded && typeof chain.faucet === "function");
   assertEquals(chain.embeddedChain?.deployedNow, true);
   assertEquals(await chain.client.currentEpoch(), 1);
 });
@@ -259,7 +259,9 @@ Deno.test("openChain: an external chain is checked for its chain id and contract
   assert(!chain.embedded);
   assertEquals(chain.client.chainId, 31337);
   assertEquals((await chain.client.advanceEpoch()).epoch, 2);
-  await assertRejects(() => chain.client.faucet(test.governance.address, 1n), NotEmbeddedError);
+  // The faucet is the embedded chain's: neither the open chain nor its client has one.
+  assertEquals(chain.faucet, undefined);
+  assert(!("faucet" in chain.client));
 
   await assertRejects(
     () => openChain(loadConfig(env({ AGENTKEYS_CHAIN_ID: "1" }))),

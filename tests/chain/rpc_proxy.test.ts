@@ -192,7 +192,7 @@ Deno.test("allowed reads answer through the proxy; viem's public client works on
 Deno.test("a raw transaction signed by the operator lands through the proxy (registerAgent)", async () => {
   await using p = await proxied();
   const operator = walletFor(p.rpcUrl, p.chain.client.chainId, generatePrivateKey());
-  await p.chain.client.faucet(operator.address, parseEther("1"));
+  await p.chain.faucet!(operator.address, parseEther("1"));
   const handle = { addresses: p.chain.client.addresses, publicClient: p.publicClient };
   const agent = await registerAgent(handle, operator, "mail-bot");
   assertEquals(agent.receipt.status, "success");
@@ -203,7 +203,7 @@ Deno.test("a raw transaction signed by the operator lands through the proxy (reg
 Deno.test("the reviewer's attack: anvil_setStorageAt through the proxy is refused; the record stays the victim's", async () => {
   await using p = await proxied();
   const victim = walletFor(p.rpcUrl, p.chain.client.chainId, generatePrivateKey());
-  await p.chain.client.faucet(victim.address, parseEther("1"));
+  await p.chain.faucet!(victim.address, parseEther("1"));
   const handle = { addresses: p.chain.client.addresses, publicClient: p.publicClient };
   const agent = await registerAgent(handle, victim, "mail-bot");
   const attackerHash = deviceKeyHash(`0x${"ab".repeat(20)}`);
@@ -444,7 +444,7 @@ Deno.test("eth_sendRawTransaction: only calls of AgentRegistry and ScopeRegistry
   await using p = await proxied();
   const key = generatePrivateKey();
   const account = privateKeyToAccount(key);
-  await p.chain.client.faucet(account.address, parseEther("1"));
+  await p.chain.faucet!(account.address, parseEther("1"));
   const { AgentRegistry, ScopeRegistry, K3EpochCounter, AuditAnchor } = p.chain.client.addresses;
   const base = {
     chainId: p.chain.client.chainId,

@@ -26,14 +26,14 @@ function fakeChain(seen: { rpc: number; funded: string[] }): OpenChain & AsyncDi
       AgentRegistry: { address: "0x" + "01".repeat(20) },
       ScopeRegistry: { address: "0x" + "02".repeat(20) },
     }),
-    faucet: (address: string) => {
-      seen.funded.push(address);
-      return Promise.resolve({ balance: 10n ** 19n });
-    },
   };
   return {
     client,
     embedded: true,
+    faucet: (address: string) => {
+      seen.funded.push(address);
+      return Promise.resolve({ balance: 10n ** 19n });
+    },
     rpcUrl: `http://127.0.0.1:${node.addr.port}`,
     [Symbol.asyncDispose]: () => node.shutdown(),
   } as unknown as OpenChain & AsyncDisposable;

@@ -42,7 +42,7 @@ import {
   CHAIN_ERROR_CODES,
   ChainRevertError,
   ChainUnavailableError,
-  NotEmbeddedError,
+  NoGovernanceKeyError,
 } from "../../lib/chain/mod.ts";
 import { STATE_ERROR_CODES, StateContention } from "../../lib/state/mod.ts";
 import { RATELIMIT_ERROR_CODES, RateLimited } from "../../lib/ratelimit/mod.ts";
@@ -91,7 +91,7 @@ Deno.test("errors: the classes' codes are in their component's list", () => {
     ["cap", new CapExpired()],
     ["cap", new CapClaimsInvalid("x")],
     ["chain", new ChainRevertError("E", [], "x")],
-    ["chain", new NotEmbeddedError()],
+    ["chain", new NoGovernanceKeyError()],
     ["chain", new AnvilInstallError("x")],
     ["chain", new AnvilStartError("x")],
     ["state", new StateContention("x")],

@@ -125,12 +125,12 @@ function fakeChain(funded: string[]): OpenChain {
       AgentRegistry: { address: "0x" + "01".repeat(20) },
       ScopeRegistry: { address: "0x" + "02".repeat(20) },
     }),
-    faucet: (address: string) => {
-      funded.push(address);
-      return Promise.resolve({ txHash: "0xabc", balance: 10n ** 19n });
-    },
   };
-  return { client, embedded: true, rpcUrl: "http://127.0.0.1:1" } as unknown as OpenChain;
+  const faucet = (address: string) => {
+    funded.push(address);
+    return Promise.resolve({ balance: 10n ** 19n });
+  };
+  return { client, embedded: true, faucet, rpcUrl: "http://127.0.0.1:1" } as unknown as OpenChain;
 }
 
 Deno.test("dev faucet: 429 per client address and per funded address", async () => {
@@ -284,7 +284,7 @@ Deno.test("event streams: at most N per session; the N+1th is 429; a closed one 
   const path = `/v1/reencrypt/jobs/${job.body.job_id}/events`;
   // A job that never ends, so streams stay open until their client leaves.
   s.epochs!.runner.events = async function* (): AsyncGenerator<JobEvent> {
-    yield { id: 1, event: "progress", data: {} };
+    yield { id: 1, event: "progress", data: { listed: 0, done: 0, rate_per_s: 0 } };
     await new Promise(() => {});
   };
   const open = (t: string) => openEvents(s, path, { authorization: `Bearer ${t}` });

@@ -65,12 +65,15 @@ function fakeChain(embedded: boolean, funded: string[]): OpenChain {
       AgentRegistry: { address: "0x" + "01".repeat(20) },
       ScopeRegistry: { address: "0x" + "02".repeat(20) },
     }),
-    faucet: (address: string) => {
+  };
+  // As openChain builds it: only the embedded chain has a faucet.
+  const faucet = embedded
+    ? (address: string) => {
       funded.push(address);
       return Promise.resolve({ balance: 10n ** 19n });
-    },
-  };
-  return { client, embedded, rpcUrl: "http://127.0.0.1:1" } as unknown as OpenChain;
+    }
+    : undefined;
+  return { client, embedded, faucet, rpcUrl: "http://127.0.0.1:1" } as unknown as OpenChain;
 }
 
 function chainApp(chain: OpenChain) {

@@ -17,6 +17,7 @@ import {
   type Account,
   type Address,
   BaseError,
+  type Chain,
   ContractFunctionRevertedError,
   createPublicClient,
   createTestClient,
@@ -27,6 +28,7 @@ import {
   parseEther,
   type PublicClient,
   type TransactionReceipt,
+  type Transport,
   type WalletClient,
 } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
@@ -38,9 +40,10 @@ import {
   chainDefinition,
   type ContractAddresses,
   deployContracts,
-  scopeRegistryAbi,
   startAnvil,
 } from "../../lib/chain/mod.ts";
+import * as actions from "../../lib/chain/actions/mod.ts";
+import { anvilFaucet, type Faucet } from "../../lib/chain/_faucet.ts";
 import {
   deviceKeyHash,
   operatorOmniOf,
@@ -54,7 +57,7 @@ export interface TestWallet {
   address: Address;
   privateKey: Hex;
   omni: Hex;
-  wallet: WalletClient;
+  wallet: WalletClient<Transport, Chain, Account>;
 }
 
 /** A fresh anvil with deployed contracts. Dispose (or `close()`) to stop anvil. */
@@ -64,8 +67,10 @@ export interface TestChain extends AsyncDisposable {
   chainId: number;
   addresses: ContractAddresses;
   governance: TestWallet;
-  /** A ChainClient with the governance key, flagged embedded (faucet enabled). */
+  /** A ChainClient with the governance key. */
   client: ChainClient;
+  /** The dev faucet, as the embedded chain has it (`anvil_addBalance`). */
+  faucet: Faucet;
   publicClient: PublicClient;
   /** anvil's cheat-code RPCs (setBalance, mine, snapshot). */
   testClient: ReturnType<typeof createTestClient>;
@@ -118,7 +123,6 @@ export async function startTestChain(options: { blockTime?: number } = {}): Prom
       chainId: CHAIN_ID,
       addresses,
       governanceKey: governance.privateKey,
-      embedded: true,
       pollingInterval: 50,
     });
     const close = () => anvil.stop();
@@ -129,6 +133,7 @@ export async function startTestChain(options: { blockTime?: number } = {}): Prom
       addresses,
       governance,
       client,
+      faucet: anvilFaucet(anvil.rpcUrl, CHAIN_ID),
       publicClient,
       testClient,
       newWallet,
@@ -184,19 +189,18 @@ export async function registerAgent(
   const deviceAddress = device.address;
   const hash = deviceKeyHash(deviceAddress);
   const devicePop = await signDevicePop(device, {
-    chainId: operator.wallet.chain!.id,
+    chainId: operator.wallet.chain.id,
     registry: chain.addresses.AgentRegistry,
     operatorOmni: operator.omni,
     label,
     generation,
   });
-  const txHash = await operator.wallet.writeContract({
-    account: operator.account,
-    chain: operator.wallet.chain,
+  const txHash = await actions.registerAgent(operator.wallet, {
     address: chain.addresses.AgentRegistry,
-    abi: agentRegistryAbi,
-    functionName: "registerAgent",
-    args: [label, generation, hash, devicePop],
+    label,
+    generation,
+    deviceKeyHash: hash,
+    devicePop,
   });
   const receipt = await mined(chain, txHash);
   const [, actorOmni] = await chain.publicClient.readContract({
@@ -224,13 +228,9 @@ export async function revokeAgent(
 ): Promise<TransactionReceipt> {
   return await mined(
     chain,
-    await operator.wallet.writeContract({
-      account: operator.account,
-      chain: operator.wallet.chain,
+    await actions.revokeAgent(operator.wallet, {
       address: chain.addresses.AgentRegistry,
-      abi: agentRegistryAbi,
-      functionName: "revokeAgent",
-      args: [deviceKeyHash],
+      deviceKeyHash,
     }),
   );
 }
@@ -251,13 +251,11 @@ export async function setScope(
 ): Promise<TransactionReceipt> {
   return await mined(
     chain,
-    await operator.wallet.writeContract({
-      account: operator.account,
-      chain: operator.wallet.chain,
+    await actions.setScope(operator.wallet, {
       address: chain.addresses.ScopeRegistry,
-      abi: scopeRegistryAbi,
-      functionName: "setScope",
-      args: [actorOmni, services.map(serviceHash), readOnly],
+      actorOmni,
+      serviceHashes: services.map(serviceHash),
+      readOnly,
     }),
   );
 }
@@ -270,13 +268,9 @@ export async function revokeScope(
 ): Promise<TransactionReceipt> {
   return await mined(
     chain,
-    await operator.wallet.writeContract({
-      account: operator.account,
-      chain: operator.wallet.chain,
+    await actions.revokeScope(operator.wallet, {
       address: chain.addresses.ScopeRegistry,
-      abi: scopeRegistryAbi,
-      functionName: "revokeScope",
-      args: [actorOmni],
+      actorOmni,
     }),
   );
 }
