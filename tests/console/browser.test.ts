@@ -18,6 +18,7 @@ import { tempDir } from "../support/tmp.ts";
 import { startServiceProcess } from "../support/service_process.ts";
 import { injectWallet, launchBrowser, screenshot } from "../support/browser.ts";
 import { agentRegistryAbi } from "../../lib/chain/artifacts.ts";
+import { AgentKeysClient } from "../../lib/client/mod.ts";
 import { deviceKeyHash, signDevicePop } from "../../lib/identity/mod.ts";
 
 const CHAIN_ID = 31337;
@@ -125,6 +126,8 @@ Deno.test("console in Chromium: sign-in paths, admin claim, overview, census, wa
       assertEquals(wallet.added[0].chainId, `0x${CHAIN_ID.toString(16)}`);
       assert(await sessionCookie(browser), "signed in");
       await page.locator(".badge").filter({ hasText: "operator" }).waitFor();
+      await screenshot(page, "overview-operator");
+      await assertAccessible(page, "/ (operator)");
 
       await page.getByRole("button", { name: "Sign out" }).click();
       await page.waitForURL(`${url}/login`);
@@ -231,6 +234,40 @@ Deno.test("console in Chromium: sign-in paths, admin claim, overview, census, wa
       assertMatch(hash, /^0x[0-9a-f]{64}$/);
       const after = await page.evaluate(async () => (await fetch("/v1/operators/me")).json());
       assertEquals(after.agents.map((a: { label: string }) => a.label), ["browser-bot"]);
+    },
+  );
+  await t.step(
+    "after a rotation: bars per epoch, and a warning for the retiring epoch that still holds blobs",
+    async () => {
+      const jwt = (await sessionCookie(browser))!.value;
+      const api = new AgentKeysClient(url).withSession(jwt);
+      const { operator_omni } = await api.me();
+      const store = async (service: string) => {
+        const target = { operator_omni, actor_omni: operator_omni, service };
+        const { cap } = await api.mintCap("cred-store", target);
+        await api.storeCredential(cap, new TextEncoder().encode(`secret-${service}`));
+      };
+      for (const service of ["openai", "github", "slack"]) await store(service);
+      const rotated = await page.evaluate(async () =>
+        (await fetch("/v1/epochs/rotate", { method: "POST" })).json()
+      );
+      assertEquals([rotated.active, rotated.previous], [2, 1]);
+      await store("anthropic");
+      await page.reload();
+      await page.getByRole("button", { name: "Take census" }).click();
+      const warning = page.locator(".warning.retiring_with_blobs");
+      await warning.waitFor();
+      assertMatch(
+        await warning.textContent() ?? "",
+        /^Epoch 1 is retiring but still holds 3 blobs/,
+      );
+      const rows = await page.locator("table.epochs tbody tr").allTextContents();
+      assertEquals(rows.length, 2);
+      assertMatch(rows[0], /^2active.*1$/);
+      assertMatch(rows[1], /^1retiring.*3$/);
+      assertEquals(await page.locator(".active-epoch").textContent(), "2");
+      await screenshot(page, "overview-rotated");
+      await assertAccessible(page, "/ (admin, rotated, warning)");
     },
   );
   await page.close();
