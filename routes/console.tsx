@@ -54,19 +54,19 @@ const securityHeaders: MiddlewareHandler = async (c, next) => {
 export function consoleRoutes(deps: PageDeps): Hono {
   const app = new Hono();
   for (const path of CONSOLE_PATHS) app.use(path, securityHeaders);
-  const publicOrigin = new URL(deps.publicUrl).origin;
+  const publicUrl = new URL(deps.publicUrl);
 
   app.get("/static/*", (c) => serveStatic(c, c.req.path.slice("/static/".length)));
   app.get("/favicon.ico", (c) => serveStatic(c, "favicon.svg"));
 
   app.get("/login", async (c) => {
-    const elsewhere = sameOriginOnly(c, publicOrigin);
+    const elsewhere = sameOriginOnly(c, publicUrl);
     if (elsewhere) return elsewhere;
     if (await pageSession(c, deps)) return c.redirect("/", 303);
     return page(c, LoginPage(await loadLogin(deps)));
   });
   app.get("/", async (c) => {
-    const elsewhere = sameOriginOnly(c, publicOrigin);
+    const elsewhere = sameOriginOnly(c, publicUrl);
     if (elsewhere) return elsewhere;
     const session = await pageSession(c, deps);
     if (!session) return c.redirect("/login", 303);
@@ -102,8 +102,10 @@ async function pageSession(c: Context, deps: PageDeps): Promise<Session | null> 
  * refuses one that does not name the page's own origin), and the session cookie belongs to it.
  * A loopback alias the Host check lets through (`localhost` for `127.0.0.1`) is redirected.
  */
-function sameOriginOnly(c: Context, publicOrigin: string): Response | undefined {
+function sameOriginOnly(c: Context, publicUrl: URL): Response | undefined {
   const url = new URL(c.req.url);
-  if (url.origin === publicOrigin) return undefined;
-  return c.redirect(`${publicOrigin}${url.pathname}`, 302);
+  // The host only: behind a TLS-terminating proxy the request URL says http:, and comparing
+  // schemes would redirect https://vault.example to itself forever.
+  if (url.host === publicUrl.host) return undefined;
+  return c.redirect(`${publicUrl.origin}${url.pathname}`, 302);
 }

@@ -87,6 +87,13 @@ Deno.test("console: a loopback alias of the public URL is redirected to it (SIWE
   assertEquals([res.status, res.headers.get("location")], [302, `${PUBLIC_URL}/login`]);
 });
 
+Deno.test("console: behind a TLS-terminating proxy (https public URL, http request) pages are served, not redirected", async () => {
+  await using s = await testService({ publicUrl: "https://vault.example" });
+  const res = await s.request("http://vault.example/login");
+  assertEquals(res.status, 200);
+  await res.body?.cancel();
+});
+
 Deno.test("console: static files have their types and caching; no traversal, dotfiles or unknown types", async () => {
   await ensureBundle();
   await using s = await testService();
