@@ -17,8 +17,8 @@ import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Broker } from "../lib/broker/mod.ts";
 import { isOmni } from "../lib/identity/mod.ts";
-import type { JobRequest, JobRunner } from "../lib/reencrypt/mod.ts";
-import type { JobEvent, JobRecord } from "../lib/state/mod.ts";
+import type { JobEvent, JobRequest, JobRunner } from "../lib/reencrypt/mod.ts";
+import type { JobRecord } from "../lib/state/mod.ts";
 import { ApiError } from "./errors.ts";
 import type { RouteGuards } from "./guards.ts";
 import { jsonBody } from "./request.ts";
@@ -88,7 +88,7 @@ export function reencryptRoutes(deps: ReencryptRouteDeps): Hono<SessionEnv> {
     const record = await visibleJob(c);
     const after = lastEventId(c.req.header("last-event-id") ?? c.req.query("last_event_id"));
     const keepAliveMs = deps.keepAliveMs ?? 15_000;
-    // Each open stream holds a subscription and a timer until the client leaves.
+    // Each open stream holds a follower of the log and a timer until the client leaves.
     const release = deps.guards?.stream(c.get("session"));
     return streamSSE(c, async (stream) => {
       const events = runner.events(record.job_id, after)[Symbol.asyncIterator]();
@@ -112,7 +112,7 @@ export function reencryptRoutes(deps: ReencryptRouteDeps): Hono<SessionEnv> {
       } finally {
         release?.();
         clearInterval(keepAlive);
-        // Unsubscribes from the live job (once a pending read settles).
+        // Stops following the log (once a pending read settles).
         void events.return(undefined).catch(() => {});
       }
     });

@@ -20,20 +20,22 @@
  */
 
 import { type Config, ConfigError, loadCliConfig, loadConfig } from "../config/mod.ts";
-import type { JobEvent } from "../state/mod.ts";
-import { RemoteJobClient } from "../client/mod.ts";
+import { AgentKeysClient, ApiCallError } from "../client/mod.ts";
 import { type Headless, type HeadlessOptions, openHeadless } from "../epochs/mod.ts";
 import {
   type BlobEvent,
   epochAfter,
   InvalidReencryptParams,
   isExpiry,
+  type JobEvent,
+  JobNotFound,
   type JobRequest,
   JobRunning,
   MAX_CONCURRENCY,
   type ProgressEvent,
   ReencryptError,
   type RunState,
+  SessionExpired,
   type SummaryEvent,
 } from "../reencrypt/mod.ts";
 import { EXIT, parseFlags, type TextOut, textOut, UsageError } from "./_args.ts";
@@ -177,16 +179,47 @@ async function runRemote(
       "--url needs an operator session: AGENTKEYS_SESSION, or `deno task cli login` to that URL",
     );
   }
-  const client = new RemoteJobClient({ url: options.url!, token, fetch: deps.fetch });
-  const jobId = await client.start(options.request);
+  const api = new AgentKeysClient(options.url!, token, { fetch: deps.fetch });
+  const operator = options.request.operator_omni;
+  const { job_id: jobId } = await api.startJob(options.request).catch(asJobError(operator));
   await render.note(`job ${jobId} started on ${options.url}`);
-  const onAbort = () => void client.cancel(jobId).catch(() => {});
+  const onAbort = () => void api.cancelJob(jobId).catch(() => {});
   deps.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    return await render.follow(client.events(jobId));
+    return await render.follow(followRemote(api, operator, jobId));
   } finally {
     deps.signal?.removeEventListener("abort", onAbort);
   }
+}
+
+async function* followRemote(
+  api: AgentKeysClient,
+  operator: string,
+  jobId: string,
+): AsyncGenerator<JobEvent> {
+  try {
+    yield* api.followJob(jobId);
+  } catch (err) {
+    asJobError(operator, jobId)(err);
+  }
+}
+
+/**
+ * The service's refusals as the errors an in-process run throws, so that both modes exit alike:
+ * 400 → usage (2), 401 → expired (75), 409 `job_running` and 404 → refused (1).
+ */
+function asJobError(operator: string, jobId?: string): (err: unknown) => never {
+  return (err) => {
+    if (!(err instanceof ApiCallError)) throw err;
+    if (err.status === 400) throw new InvalidReencryptParams(err.answer);
+    if (err.status === 401) throw new SessionExpired(`${err.answer} (HTTP 401)`);
+    if (err.status === 404 && jobId !== undefined) throw new JobNotFound(jobId);
+    if (err.status === 409 && err.code === "job_running") {
+      const holder = typeof err.body.job_id === "string" ? err.body.job_id : "?";
+      throw new JobRunning(holder, operator);
+    }
+    throw err;
+  };
 }
 
 const FLAGS = {
@@ -317,16 +350,15 @@ class Renderer {
     let summary: SummaryEvent | undefined;
     for await (const e of events) {
       if (e.event === "blob") {
-        const blob = e.data as unknown as BlobEvent;
         this.#lines.push(
           this.json
-            ? JSON.stringify({ event: "blob", ...blob })
-            : formatBlobLine(blob, this.newEpoch),
+            ? JSON.stringify({ event: "blob", ...e.data })
+            : formatBlobLine(e.data, this.newEpoch),
         );
       } else if (e.event === "progress") {
-        this.#progress = e.data as unknown as ProgressEvent;
+        this.#progress = e.data;
       } else if (e.event === "summary") {
-        summary = e.data as unknown as SummaryEvent;
+        summary = e.data;
         this.#lines.push(
           this.json ? JSON.stringify({ event: "summary", ...summary }) : formatSummary(summary),
         );

@@ -1,7 +1,7 @@
 /**
- * A typed client of the AgentKeys HTTP API (API.md), used by the CLI, the headless
- * re-encryption client and the benchmarks — everything scriptable goes through the same wire
- * contract the console uses.
+ * The typed client of the whole AgentKeys HTTP API (API.md), used by the CLIs, the benchmarks
+ * and the web console — everything scriptable goes through the same wire contract. Browser-safe:
+ * `fetch` and Web APIs only, no `node:` modules or Deno file APIs (tests/boundaries.test.ts).
  *
  * ```ts
  * import { AgentKeysClient } from "./lib/client/mod.ts";
@@ -13,7 +13,9 @@
  * @module
  */
 
+import type { JobEvent, JobRecord, JobRequest } from "../state/mod.ts";
 import { checkDeviceMessage, checkSiweMessage } from "./_login_check.ts";
+import { SseParser } from "./_sse.ts";
 
 export {
   checkDeviceMessage,
@@ -21,15 +23,71 @@ export {
   type LoginMessageField,
   LoginMessageMismatch,
 } from "./_login_check.ts";
-export { EventStreamLost, RemoteError, RemoteJobClient } from "./_jobs.ts";
 export { type SseMessage, SseParser } from "./_sse.ts";
+export type { JobEvent, JobRequest } from "../state/mod.ts";
 
-/** An error answer of the API: `{error, message}` with its status. */
+/**
+ * The 401 codes that mean "this session is over" (expired, logged out, or not a session of this
+ * service): the user has to sign in again. `deno task cli` exits 75 on them.
+ */
+export const SESSION_ENDED_CODES: readonly string[] = Object.freeze([
+  "session_invalid",
+  "session_expired",
+  "session_revoked",
+]);
+
+/**
+ * An error answer of the API: `{error, message}` with its status. Status 0 with code
+ * `unreachable` when no answer came at all.
+ */
 export class ApiCallError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  /** The service's own sentence (`message` of the answer). */
+  readonly answer: string;
+
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** The whole answer: some refusals carry details (`job_id` of `job_running`). */
+    readonly body: Record<string, unknown> = {},
+  ) {
     super(`${code} (${status}): ${message}`);
     this.name = "ApiCallError";
+    this.answer = message;
   }
+
+  /** The session was refused as over: sign in again ({@linkcode SESSION_ENDED_CODES}). */
+  get sessionEnded(): boolean {
+    return this.status === 401 && SESSION_ENDED_CODES.includes(this.code);
+  }
+}
+
+/** A job's event stream kept breaking without delivering anything; the job itself may run on. */
+export class EventStreamLost extends Error {
+  readonly code = "event_stream_lost";
+
+  constructor(readonly jobId: string, attempts: number, cause: unknown) {
+    super(
+      `lost the event stream of job ${jobId} after ${attempts} attempts: ${
+        cause instanceof Error ? cause.message : String(cause)
+      }`,
+      { cause },
+    );
+    this.name = "EventStreamLost";
+  }
+}
+
+/** A job record as the API shows it (`GET /v1/reencrypt/jobs/:id`): no owner or heartbeat. */
+export type JobView = Omit<JobRecord, "owner" | "heartbeat_at">;
+
+/** How an {@linkcode AgentKeysClient} talks; every field has a default. */
+export interface ClientOptions {
+  /** Default: the global `fetch`. */
+  fetch?: typeof fetch;
+  /** Consecutive failed (re)connects of a job's event stream before giving up. Default 8. */
+  maxReconnects?: number;
+  /** First reconnect delay; doubles up to 5 s. Default 250 ms. */
+  retryDelayMs?: number;
 }
 
 /** Anything that can sign an EIP-191 message (a viem account). */
@@ -61,13 +119,18 @@ export interface ChainInfo {
 }
 
 export class AgentKeysClient {
-  constructor(readonly url: string, readonly token?: string) {
+  readonly #fetch: typeof fetch;
+
+  constructor(readonly url: string, readonly token?: string, readonly options: ClientOptions = {}) {
     this.url = url.replace(/\/+$/, "");
+    // Called as a plain function: browsers refuse `fetch` called as another object's method.
+    const f = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#fetch = f;
   }
 
   /** The same client, authenticating with `token` (a session JWT or a cap). */
   withSession(token: string): AgentKeysClient {
-    return new AgentKeysClient(this.url, token);
+    return new AgentKeysClient(this.url, token, this.options);
   }
 
   /** Sends a request; returns the parsed JSON or throws {@linkcode ApiCallError}. */
@@ -82,7 +145,7 @@ export class AgentKeysClient {
     if (token) headers.authorization = `Bearer ${token}`;
     let res: Response;
     try {
-      res = await fetch(`${this.url}${path}`, {
+      res = await this.#fetch(`${this.url}${path}`, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -94,21 +157,7 @@ export class AgentKeysClient {
         `cannot reach ${this.url}: ${(err as Error).message}`,
       );
     }
-    const text = await res.text();
-    let json: Record<string, unknown> = {};
-    try {
-      json = text ? JSON.parse(text) : {};
-    } catch {
-      throw new ApiCallError(res.status, "bad_response", `${path} answered non-JSON`);
-    }
-    if (!res.ok) {
-      throw new ApiCallError(
-        res.status,
-        String(json.error ?? "error"),
-        String(json.message ?? text),
-      );
-    }
-    return json as T;
+    return await answerOf<T>(res, path);
   }
 
   /**
@@ -213,4 +262,114 @@ export class AgentKeysClient {
   teardownCredential(cap: string): Promise<{ deleted: number }> {
     return this.call("POST", "/v1/cred/teardown", {}, cap);
   }
+
+  /** `POST /v1/reencrypt/jobs`: starts a re-encryption job (409 `job_running` carries `job_id`). */
+  startJob(request: JobRequest): Promise<JobView> {
+    return this.call("POST", "/v1/reencrypt/jobs", request);
+  }
+
+  /** `GET /v1/reencrypt/jobs/:id`. */
+  job(jobId: string): Promise<JobView> {
+    return this.call("GET", `/v1/reencrypt/jobs/${encodeURIComponent(jobId)}`);
+  }
+
+  /** `GET /v1/reencrypt/jobs`: the most recent jobs this session may see, newest first. */
+  async jobs(): Promise<JobView[]> {
+    return (await this.call<{ jobs: JobView[] }>("GET", "/v1/reencrypt/jobs")).jobs;
+  }
+
+  /** `POST /v1/reencrypt/jobs/:id/cancel`: the record as it was when the cancel was asked. */
+  cancelJob(jobId: string): Promise<JobView> {
+    return this.call("POST", `/v1/reencrypt/jobs/${encodeURIComponent(jobId)}/cancel`);
+  }
+
+  /**
+   * The job's events after `lastEventId` (`GET /v1/reencrypt/jobs/:id/events`), until `end`,
+   * each once and in order. A stream that breaks is reopened with `Last-Event-ID`; a refusal
+   * (4xx) throws {@linkcode ApiCallError}; more than `maxReconnects` failed connects in a row
+   * throw {@linkcode EventStreamLost}. Leaving the loop closes the stream.
+   *
+   * ```ts
+   * for await (const e of api.followJob(jobId)) {
+   *   if (e.event === "summary") console.log(e.data.state);
+   * }
+   * ```
+   */
+  async *followJob(
+    jobId: string,
+    options: { lastEventId?: number } = {},
+  ): AsyncGenerator<JobEvent> {
+    const path = `/v1/reencrypt/jobs/${encodeURIComponent(jobId)}/events`;
+    const max = this.options.maxReconnects ?? 8;
+    const baseDelay = this.options.retryDelayMs ?? 250;
+    let last = options.lastEventId ?? 0;
+    let failures = 0;
+    for (;;) {
+      let progressed = false;
+      let failure: unknown = new Error("the stream ended before the job's end event");
+      try {
+        const headers: Record<string, string> = { accept: "text/event-stream" };
+        if (this.token) headers.authorization = `Bearer ${this.token}`;
+        if (last > 0) headers["last-event-id"] = String(last);
+        let res: Response;
+        try {
+          res = await this.#fetch(`${this.url}${path}`, { headers });
+        } catch (err) {
+          throw new ApiCallError(0, "unreachable", `cannot reach ${this.url}: ${err}`);
+        }
+        if (!res.ok) await answerOf(res, path); // throws the answer's error
+        if (!res.body) throw new Error("the event stream has no body");
+        const parser = new SseParser();
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        try {
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            for (const message of parser.push(value)) {
+              const id = Number(message.id);
+              // A replay after a reconnect may repeat what was seen; anything unknown is skipped.
+              if (!Number.isSafeInteger(id) || id <= last || !JOB_EVENTS.has(message.event)) {
+                continue;
+              }
+              const event = { id, event: message.event, data: JSON.parse(message.data || "{}") };
+              last = id;
+              progressed = true;
+              yield event as JobEvent;
+              if (event.event === "end") return;
+            }
+          }
+        } finally {
+          await reader.cancel().catch(() => {});
+        }
+      } catch (err) {
+        if (err instanceof ApiCallError && err.status >= 400 && err.status < 500) throw err;
+        failure = err;
+      }
+      failures = progressed ? 1 : failures + 1;
+      if (failures > max) throw new EventStreamLost(jobId, failures, failure);
+      await new Promise((r) => setTimeout(r, Math.min(5000, baseDelay * 2 ** (failures - 1))));
+    }
+  }
+}
+
+const JOB_EVENTS: ReadonlySet<string> = new Set(["blob", "progress", "summary", "end"]);
+
+/** The JSON of a 2xx answer; otherwise throws the answer as {@linkcode ApiCallError}. */
+async function answerOf<T>(res: Response, path: string): Promise<T> {
+  const text = await res.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = text ? JSON.parse(text) : {};
+  } catch {
+    throw new ApiCallError(res.status, "bad_response", `${path} answered non-JSON`);
+  }
+  if (!res.ok) {
+    throw new ApiCallError(
+      res.status,
+      String(json.error ?? "error"),
+      String(json.message ?? text),
+      json,
+    );
+  }
+  return json as T;
 }

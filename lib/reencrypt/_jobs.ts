@@ -1,13 +1,21 @@
 /**
  * Re-encryption as persisted jobs: a {@linkcode JobRunner} starts the engine in the background,
  * stores a job record and an event log in KV (`KvJobStore`), allows one running job per
- * operator, cancels, and serves `events(jobId, afterId)` — stored events replayed from an id,
- * then live ones, until `end`. The HTTP SSE route and the headless CLI both consume that.
+ * operator, cancels, and serves `events(jobId, afterId)` — the log from an id, as it grows,
+ * until `end`. The HTTP SSE route and the headless CLI both consume that.
  *
- * **Event batching.** Events get increasing ids at once and reach in-process subscribers at once;
- * they are written to KV in chunks, at the latest every `flushMs` (default 100 ms) or every
- * `flushEvents` events (default 256), each flush one atomic commit with the updated record. A
- * KV commit per blob would cap a job at a few thousand blobs per second.
+ * **Event batching.** Events get increasing ids at once and are written to KV in chunks, at the
+ * latest every `flushMs` (default 100 ms) or every `flushEvents` events (default 256), each flush
+ * one atomic commit with the updated record. A KV commit per blob would cap a job at a few
+ * thousand blobs per second.
+ *
+ * **Following.** Every follower runs one loop: read the stored log after its last id, then the
+ * events of a job running here that are not stored yet (one shared buffer, the one the next flush
+ * writes), then wait — for the job's next event when it runs in this process, for `pollMs` when
+ * another process writes the log. It keeps no queue of its own, so a slow follower costs no
+ * memory: it simply reads further back in KV. It yields an event only when it continues the ids
+ * it has (a flush may move events from the buffer to KV between the two reads; it then reads KV
+ * again), so every follower sees every event after its id exactly once, in order.
  *
  * **Dead processes.** A running job records its owner (host, pid, a per-process instance id)
  * and refreshes `heartbeat_at` while it runs. When a process starts (`recoverAbandoned`), and
@@ -24,28 +32,26 @@
 import {
   type AuditLog,
   emptyJobCounts,
-  type JobEvent,
+  type JobCounts,
   type JobOwner,
   type JobParamsRecord,
   type JobRecord,
+  type JobRequest,
+  type JobState,
   type KvJobStore,
 } from "../state/mod.ts";
-import { omniToHex } from "../identity/mod.ts";
 import type { DataClass } from "../crypto/mod.ts";
-import { validateParams } from "./_classify.ts";
+import { omniToHex } from "../identity/mod.ts";
+import { Tally, validateParams } from "./_classify.ts";
 import { publicReason, runReencrypt } from "./_engine.ts";
 import { JobNotFound, JobRunning } from "./_errors.ts";
-import type { ReencryptDeps, ReencryptEvent, ReencryptResult, ValidParams } from "./_types.ts";
-
-/** A job request in the wire shape of `POST /v1/reencrypt/jobs`. */
-export interface JobRequest {
-  operator_omni: string;
-  old_epoch: number;
-  new_epoch: number;
-  dry_run?: boolean;
-  concurrency?: number;
-  classes?: string[];
-}
+import type {
+  JobEvent,
+  ReencryptDeps,
+  ReencryptEvent,
+  ReencryptResult,
+  ValidParams,
+} from "./_types.ts";
 
 /** What a {@linkcode JobRunner} works with. */
 export interface JobRunnerDeps {
@@ -63,11 +69,6 @@ export interface JobRunnerDeps {
   staleMs?: number;
   /** Finished jobs kept per operator (records and event logs); older ones are pruned. Default 50. */
   keepJobs?: number;
-  /**
-   * Events buffered per in-process subscriber. A slower subscriber (a stalled SSE client) drops
-   * its buffer and catches up from KV instead, so memory stays bounded. Default 10,000.
-   */
-  subscriberBacklog?: number;
   /** How often a follower of a job running in another process polls KV. Default 250 ms. */
   pollMs?: number;
   /** Identity of this process; default host + pid + a random instance id. */
@@ -79,87 +80,92 @@ export interface JobRunnerDeps {
   warn?: (message: string) => void;
 }
 
-interface Listener {
-  queue: JobEvent[];
-  overflow: boolean;
-  wake: (() => void) | null;
-}
-
 /** One job running in this process. */
 class LiveJob {
-  nextId = 1;
-  pending: JobEvent[] = [];
-  inflight: JobEvent[] = [];
-  listeners = new Set<Listener>();
+  /** Counts the `blob` events as the engine counts its outcomes. */
+  readonly tally = new Tally();
+  listed = 0;
+  /** The id of the last event emitted. */
+  through = 0;
+  /** The id of the last event stored in KV. */
+  storedThrough = 0;
   ended = false;
-  controller = new AbortController();
+  readonly controller = new AbortController();
   done!: Promise<JobRecord>;
+  /** Emitted, not yet stored: ids `storedThrough + 1 … through`. Only `flush` removes events. */
+  #unstored: JobEvent[] = [];
+  /** Settles at the next event or at the end; followers of this job wait on it together. */
+  #next = Promise.withResolvers<void>();
   #flushChain: Promise<void> = Promise.resolve();
   #flushQueued = false;
   #lastHeartbeat = 0;
   #lastCancelPoll = Date.now();
 
   constructor(
-    public record: JobRecord,
+    readonly record: JobRecord,
     readonly lock: string,
     readonly runner: JobRunnerInternals,
   ) {}
 
-  emit(event: JobEvent["event"], data: Record<string, unknown>): void {
-    const e: JobEvent = { id: this.nextId++, event, data };
-    this.pending.push(e);
-    this.#count(e);
-    for (const listener of this.listeners) {
-      if (listener.queue.length >= this.runner.subscriberBacklog) {
-        listener.overflow = true;
-        listener.queue = [];
-      } else if (!listener.overflow) {
-        listener.queue.push(e);
-      }
-      listener.wake?.();
-      listener.wake = null;
-    }
-    if (this.pending.length >= this.runner.flushEvents) void this.flush().catch(() => {});
+  emit(event: ReencryptEvent | { event: "end"; data: Record<string, never> }): void {
+    const e: JobEvent = { id: ++this.through, ...event };
+    this.#unstored.push(e);
+    if (e.event === "blob") this.tally.add(e.data.outcome);
+    else if (e.event === "progress") this.listed = Math.max(this.listed, e.data.listed);
+    this.#wake();
+    if (this.#unstored.length >= this.runner.flushEvents) void this.flush().catch(() => {});
   }
 
-  #count(e: JobEvent): void {
-    const c = this.record.counts;
-    if (e.event === "blob") {
-      c.done++;
-      const outcome = e.data.outcome as string;
-      if (outcome === "reencrypted") c.reencrypted++;
-      else if (outcome === "would-reencrypt") c.would_reencrypt++;
-      else if (outcome === "skipped") c.skipped++;
-      else if (outcome === "other-epoch") c.other_epoch++;
-      else if (outcome === "failed") c.failed++;
-    } else if (e.event === "progress") {
-      c.listed = Math.max(c.listed, Number(e.data.listed) || 0);
-    }
+  /**
+   * The buffered events right after `afterId`, or none when they would not continue it (a
+   * flush stored them meanwhile: the caller reads KV again). A copy: flushes do not change it.
+   */
+  unstoredAfter(afterId: number): JobEvent[] {
+    const first = this.#unstored[0];
+    if (first === undefined || first.id > afterId + 1) return [];
+    return this.#unstored.slice(afterId + 1 - first.id);
   }
 
-  /** Writes pending events and the record; serialized, and coalesced while one is queued. */
+  /** Resolves once an event after `afterId` exists, or the job has ended. */
+  next(afterId: number): Promise<void> {
+    return this.through > afterId || this.ended ? Promise.resolve() : this.#next.promise;
+  }
+
+  /** The record as readers see it: counts up to the last event emitted. */
+  snapshot(): JobRecord {
+    return { ...structuredClone(this.record), counts: this.#counts() };
+  }
+
+  #counts(): JobCounts {
+    const t = this.tally;
+    return {
+      listed: this.listed,
+      done: t.done,
+      reencrypted: t.reencrypted,
+      would_reencrypt: t.would_reencrypt,
+      skipped: t.skipped,
+      other_epoch: t.other_epoch,
+      failed: t.failed,
+    };
+  }
+
+  /** Writes the buffered events and the record; serialized, and coalesced while one is queued. */
   flush(): Promise<void> {
     if (this.#flushQueued) return this.#flushChain;
     this.#flushQueued = true;
     this.#flushChain = this.#flushChain.catch(() => {}).then(async () => {
       this.#flushQueued = false;
-      this.inflight = this.pending;
-      this.pending = [];
-      const previousLast = this.record.last_event_id;
-      const last = this.inflight.at(-1);
-      if (last) this.record.last_event_id = last.id;
-      this.record.heartbeat_at = this.runner.now().toISOString();
+      const batch = this.#unstored.slice();
+      const record = this.snapshot();
+      record.last_event_id = batch.at(-1)?.id ?? this.storedThrough;
+      record.heartbeat_at = this.runner.now().toISOString();
       this.#lastHeartbeat = Date.now();
-      try {
-        await this.runner.jobs.append(structuredClone(this.record), this.inflight);
-      } catch (err) {
-        // Keep the events for the next attempt; ids stay in order.
-        this.pending = this.inflight.concat(this.pending);
-        this.record.last_event_id = previousLast;
-        this.inflight = [];
-        throw err;
-      }
-      this.inflight = [];
+      // On failure the batch stays buffered for the next attempt; ids stay in order.
+      await this.runner.jobs.append(record, batch);
+      this.#unstored.splice(0, batch.length);
+      this.storedThrough = record.last_event_id;
+      this.record.heartbeat_at = record.heartbeat_at;
+      this.record.last_event_id = record.last_event_id;
     });
     return this.#flushChain;
   }
@@ -167,7 +173,7 @@ class LiveJob {
   /** Called every `flushMs`: flush what waits, refresh the heartbeat, poll for a cancel. */
   async tick(): Promise<void> {
     const heartbeatDue = Date.now() - this.#lastHeartbeat >= this.runner.heartbeatMs;
-    if (this.pending.length > 0 || heartbeatDue) {
+    if (this.#unstored.length > 0 || heartbeatDue) {
       try {
         await this.flush();
       } catch (err) {
@@ -185,29 +191,29 @@ class LiveJob {
     }
   }
 
-  subscribe(): Listener {
-    const listener: Listener = { queue: [], overflow: false, wake: null };
-    this.listeners.add(listener);
-    return listener;
+  /** Sets the final state; the `end` event and the last flush follow. */
+  settle(state: JobState, finishedAt: string, error: string | undefined, listed?: number): void {
+    this.record.state = state;
+    this.record.finished_at = finishedAt;
+    if (error !== undefined) this.record.error = error;
+    if (listed !== undefined) this.listed = listed;
   }
 
-  unsubscribe(listener: Listener): void {
-    this.listeners.delete(listener);
-  }
-
+  /** No more events: wakes every follower so that it reads the rest and stops. */
   finish(): void {
     this.ended = true;
-    for (const listener of this.listeners) {
-      listener.wake?.();
-      listener.wake = null;
-    }
+    this.#wake();
+  }
+
+  #wake(): void {
+    this.#next.resolve();
+    this.#next = Promise.withResolvers<void>();
   }
 }
 
 /** What a live job needs from its runner. */
 interface JobRunnerInternals {
   jobs: KvJobStore;
-  subscriberBacklog: number;
   flushEvents: number;
   heartbeatMs: number;
   now: () => Date;
@@ -252,7 +258,6 @@ export class JobRunner {
     this.#internals = {
       jobs: deps.jobs,
       flushEvents: deps.flushEvents ?? 256,
-      subscriberBacklog: deps.subscriberBacklog ?? 10_000,
       heartbeatMs: deps.heartbeatMs ?? 2000,
       now: this.#now,
       warn: this.#warn,
@@ -316,7 +321,7 @@ export class JobRunner {
   /** The job's record; live jobs show counts up to the last event. Throws `JobNotFound`. */
   async get(jobId: string): Promise<JobRecord> {
     const live = this.#live.get(jobId);
-    if (live) return structuredClone(live.record);
+    if (live) return live.snapshot();
     const record = await this.#deps.jobs.get(jobId);
     if (!record) throw new JobNotFound(jobId);
     return record;
@@ -325,7 +330,7 @@ export class JobRunner {
   /** The most recent jobs first; with `operatorOmni`, only that operator's. */
   async list(limit = 20, operatorOmni?: string): Promise<JobRecord[]> {
     const records = await this.#deps.jobs.list(limit, operatorOmni);
-    return records.map((r) => this.#live.get(r.job_id)?.record ?? r).map((r) => structuredClone(r));
+    return records.map((r) => this.#live.get(r.job_id)?.snapshot() ?? r);
   }
 
   /**
@@ -336,7 +341,7 @@ export class JobRunner {
     const live = this.#live.get(jobId);
     if (live) {
       live.controller.abort();
-      return structuredClone(live.record);
+      return live.snapshot();
     }
     const record = await this.get(jobId);
     if (record.state === "running") await this.#deps.jobs.requestCancel(jobId);
@@ -355,32 +360,40 @@ export class JobRunner {
   }
 
   /**
-   * The job's events with `id > afterId`: stored ones first, then live ones as they happen,
-   * ending with `end`. Works for jobs running in this process, in another process (by polling
-   * KV), and finished jobs (a full replay). Throws `JobNotFound` for an unknown id.
+   * The job's events with `id > afterId`, in order, each once: the stored log, then new events
+   * as they happen, ending with `end` (see the module doc). Works for jobs running in this
+   * process, in another process (polling KV every `pollMs`), and finished jobs (a replay).
+   * Throws `JobNotFound` for an unknown id.
    */
   async *events(jobId: string, afterId = 0): AsyncGenerator<JobEvent> {
-    const live = this.#live.get(jobId);
-    if (live) {
-      yield* this.#followLive(live, afterId);
-      return;
-    }
-    if (!(await this.#deps.jobs.get(jobId))) throw new JobNotFound(jobId);
+    let live = this.#live.get(jobId);
+    if (live === undefined && !(await this.#deps.jobs.get(jobId))) throw new JobNotFound(jobId);
     let last = afterId;
     for (;;) {
+      // Run here and not stored yet: straight from the buffer, without a KV read.
+      const buffered = live?.unstoredAfter(last) ?? [];
+      for (const e of buffered) {
+        yield e;
+        last = e.id;
+        if (e.event === "end") return;
+      }
+      if (buffered.length > 0) continue;
+      if (live !== undefined && live.through <= last) {
+        // Ended without `end` in the log (its final flush failed): nothing more will come.
+        if (live.ended) return;
+        await live.next(last);
+        continue;
+      }
+      // Older than the buffer, or written by another process: in KV.
       for await (const e of this.#deps.jobs.events(jobId, last)) {
         yield e;
         last = e.id;
         if (e.event === "end") return;
       }
-      // Started in this process after we looked? Follow it live from here.
-      const nowLive = this.#live.get(jobId);
-      if (nowLive) {
-        yield* this.#followLive(nowLive, last);
-        return;
-      }
+      live ??= this.#live.get(jobId);
+      if (live !== undefined) continue;
       const record = await this.#deps.jobs.get(jobId);
-      if (!record || record.state !== "running") {
+      if (record === null || record.state !== "running") {
         // Finished: the final commit holds `end`; one more pass picks it up.
         for await (const e of this.#deps.jobs.events(jobId, last)) {
           yield e;
@@ -389,48 +402,6 @@ export class JobRunner {
         return;
       }
       await delay(this.#pollMs);
-    }
-  }
-
-  async *#followLive(live: LiveJob, afterId: number): AsyncGenerator<JobEvent> {
-    const listener = live.subscribe();
-    // Taken in the same tick as subscribing: every event is in KV, in this copy, or queued
-    // for the listener (duplicates are dropped by id).
-    let unflushed = [...live.inflight, ...live.pending];
-    let last = afterId;
-    try {
-      for (;;) {
-        for await (const e of this.#deps.jobs.events(live.record.job_id, last)) {
-          yield e;
-          last = e.id;
-        }
-        for (const e of unflushed) {
-          if (e.id > last) {
-            yield e;
-            last = e.id;
-          }
-        }
-        for (;;) {
-          if (listener.overflow) break;
-          const e = listener.queue.shift();
-          if (e !== undefined) {
-            if (e.id > last) {
-              yield e;
-              last = e.id;
-              if (e.event === "end") return;
-            }
-            continue;
-          }
-          if (live.ended) return;
-          await new Promise<void>((resolve) => (listener.wake = resolve));
-        }
-        // Fell too far behind: catch up from KV and the unflushed events, then resume live.
-        listener.overflow = false;
-        listener.queue = [];
-        unflushed = [...live.inflight, ...live.pending];
-      }
-    } finally {
-      live.unsubscribe(listener);
     }
   }
 
@@ -449,7 +420,7 @@ export class JobRunner {
       result = await runReencrypt(
         { ...params, signal: live.controller.signal },
         this.#deps.engine,
-        (e: ReencryptEvent) => live.emit(e.event, e.data as unknown as Record<string, unknown>),
+        (e: ReencryptEvent) => live.emit(e),
       );
     } catch (err) {
       failure = err;
@@ -457,26 +428,16 @@ export class JobRunner {
     } finally {
       clearInterval(timer);
     }
-    const record = live.record;
-    record.state = result?.state ?? "failed";
-    record.finished_at = this.#now().toISOString();
+    const finishedAt = this.#now().toISOString();
     // The record is shown to the operator: the detail went to the log above.
     const error = result?.error ?? (failure === undefined ? undefined : publicReason(failure));
-    if (error !== undefined) record.error = error;
-    if (result) record.counts.listed = result.listed;
+    live.settle(result?.state ?? "failed", finishedAt, error, result?.listed);
     if (!result) {
-      live.emit("summary", {
-        reencrypted: record.counts.reencrypted,
-        would_reencrypt: record.counts.would_reencrypt,
-        skipped: record.counts.skipped,
-        other_epoch: record.counts.other_epoch,
-        failed: record.counts.failed,
-        duration_ms: Date.parse(record.finished_at) - Date.parse(record.started_at),
-        state: "failed",
-        error,
-      });
+      const durationMs = Date.parse(finishedAt) - Date.parse(live.record.started_at);
+      live.emit({ event: "summary", data: live.tally.summary(durationMs, "failed", error) });
     }
-    live.emit("end", {});
+    live.emit({ event: "end", data: {} });
+    const jobId = live.record.job_id;
     // The final commit carries `end` and the final state; retry a little, KV hiccups pass.
     for (let attempt = 1;; attempt++) {
       try {
@@ -484,24 +445,25 @@ export class JobRunner {
         break;
       } catch (err) {
         if (attempt === 5) {
-          this.#warn(`job ${record.job_id}: final state not stored: ${err}`);
+          this.#warn(`job ${jobId}: final state not stored: ${err}`);
           break;
         }
         await delay(100 * attempt);
       }
     }
-    await this.#deps.jobs.release(live.lock, record.job_id).catch((err) =>
-      this.#warn(`job ${record.job_id}: lock not released: ${err}`)
+    await this.#deps.jobs.release(live.lock, jobId).catch((err) =>
+      this.#warn(`job ${jobId}: lock not released: ${err}`)
     );
-    this.#live.delete(record.job_id);
+    this.#live.delete(jobId);
     live.finish();
+    const record = live.snapshot();
     await this.#audit("reencrypt_job_finished", {
-      job_id: record.job_id,
+      job_id: jobId,
       state: record.state,
       counts: record.counts,
       ...(record.error === undefined ? {} : { error: record.error }),
     });
-    return structuredClone(record);
+    return record;
   }
 
   /** Releases `lock` and marks its job aborted when the job is provably dead. */

@@ -8,14 +8,21 @@
 import type { DataClass } from "../crypto/mod.ts";
 import type { EpochState } from "../signer/mod.ts";
 import type { BlobStore } from "../store/mod.ts";
-import type { WriteLedger } from "../state/mod.ts";
+import type { ReencryptEvent, SummaryEvent, WriteLedger } from "../state/mod.ts";
 import type { KeyProvider } from "../worker/mod.ts";
 
-/** Per-blob outcome (API.md, `blob` event). */
-export type Outcome = "reencrypted" | "would-reencrypt" | "skipped" | "other-epoch" | "failed";
-
-/** How a run ended. */
-export type RunState = "succeeded" | "failed" | "aborted" | "cancelled";
+// The events a run emits are the job log's wire types, kept with the log in lib/state (where the
+// browser-safe lib/client may import them).
+export type {
+  BlobEvent,
+  JobEvent,
+  JobRequest,
+  Outcome,
+  ProgressEvent,
+  ReencryptEvent,
+  RunState,
+  SummaryEvent,
+} from "../state/mod.ts";
 
 /**
  * The actors of an operator: the operator itself and its registered agents, as `0x` omnis.
@@ -79,48 +86,6 @@ export interface ReencryptDeps {
    */
   warn?: (message: string) => void;
 }
-
-/** `blob` event: one blob's outcome. Never carries plaintext or key material. */
-export interface BlobEvent {
-  key: string;
-  /** `0x` omni, or `null` when the key names no actor. */
-  actor_omni: string | null;
-  data_class: DataClass | null;
-  /** The epoch byte 0 names, or `null` when it names none (unknown tag, unreadable). */
-  from_epoch: number | null;
-  outcome: Outcome;
-  reason?: string;
-  ms: number;
-}
-
-/** `progress` event (throttled). */
-export interface ProgressEvent {
-  listed: number;
-  done: number;
-  rate_per_s: number;
-}
-
-/** `summary` event: the last event of a run. */
-export interface SummaryEvent {
-  reencrypted: number;
-  would_reencrypt: number;
-  skipped: number;
-  other_epoch: number;
-  failed: number;
-  duration_ms: number;
-  state: RunState;
-  /**
-   * Why the run stopped early (aborted, cancelled, or a listing failure): codes and fixed
-   * sentences only, never a store's or chain's own message (see `ReencryptDeps.warn`).
-   */
-  error?: string;
-}
-
-/** Everything a run emits, in order; `summary` comes last. */
-export type ReencryptEvent =
-  | { event: "blob"; data: BlobEvent }
-  | { event: "progress"; data: ProgressEvent }
-  | { event: "summary"; data: SummaryEvent };
 
 /** Receives events. May return a promise to apply backpressure (the engine awaits it). */
 export type EventSink = (event: ReencryptEvent) => void | Promise<void>;

@@ -31,12 +31,14 @@ export type {
   ActorDirectory,
   BlobEvent,
   EpochKeys,
+  JobEvent,
+  JobRequest,
   ProgressEvent,
   ReencryptEvent,
   RunState,
   SummaryEvent,
 } from "./_types.ts";
-export { type JobRequest, JobRunner, type JobRunnerDeps } from "./_jobs.ts";
+export { JobRunner, type JobRunnerDeps } from "./_jobs.ts";
 // The listing primitives the census (lib/epochs) shares with the engine.
 export { drain } from "./_pool.ts";
 export { actorHexesOf, scanActors, type ScanItem } from "./_scan.ts";

@@ -1,7 +1,7 @@
 /**
  * Persistence of re-encryption jobs (ARCHITECTURE §9): job records, their event logs, the
  * one-running-job-per-operator lock and cancel requests, in Deno KV. The job logic lives in
- * `lib/reencrypt/jobs.ts`; this module only stores.
+ * `lib/reencrypt/_jobs.ts`; this module only stores.
  *
  * KV layout:
  *
@@ -18,10 +18,24 @@
  * @module
  */
 
+import type { DataClass } from "../crypto/mod.ts";
 import { StateContention } from "./errors.ts";
 
+/** How a run ended. */
+export type RunState = "succeeded" | "failed" | "aborted" | "cancelled";
+
 /** Where a job is in its life. Everything but `running` is final. */
-export type JobState = "running" | "succeeded" | "failed" | "cancelled" | "aborted";
+export type JobState = "running" | RunState;
+
+/** A job request in the wire shape of `POST /v1/reencrypt/jobs`. */
+export interface JobRequest {
+  operator_omni: string;
+  old_epoch: number;
+  new_epoch: number;
+  dry_run?: boolean;
+  concurrency?: number;
+  classes?: string[];
+}
 
 /** A job's parameters as API.md names them. */
 export interface JobParamsRecord {
@@ -82,12 +96,66 @@ export interface JobRecord {
   last_event_id: number;
 }
 
-/** One event of a job's log; `id` increases by one from 1. */
-export interface JobEvent {
-  id: number;
-  event: "blob" | "progress" | "summary" | "end";
-  data: Record<string, unknown>;
+/** Per-blob outcome (API.md, `blob` event). */
+export type Outcome = "reencrypted" | "would-reencrypt" | "skipped" | "other-epoch" | "failed";
+
+/** `blob` event: one blob's outcome. Never carries plaintext or key material. */
+export interface BlobEvent {
+  key: string;
+  /** `0x` omni, or `null` when the key names no actor. */
+  actor_omni: string | null;
+  data_class: DataClass | null;
+  /** The epoch byte 0 names, or `null` when it names none (unknown tag, unreadable). */
+  from_epoch: number | null;
+  outcome: Outcome;
+  reason?: string;
+  ms: number;
 }
+
+/** `progress` event (throttled). */
+export interface ProgressEvent {
+  listed: number;
+  done: number;
+  rate_per_s: number;
+}
+
+/** `summary` event: the last event of a run. */
+export interface SummaryEvent {
+  reencrypted: number;
+  would_reencrypt: number;
+  skipped: number;
+  other_epoch: number;
+  failed: number;
+  duration_ms: number;
+  state: RunState;
+  /**
+   * Why the run stopped early (aborted, cancelled, or a listing failure): codes and fixed
+   * sentences only, never a store's or chain's own message.
+   */
+  error?: string;
+}
+
+/** Everything a re-encryption run emits, in order; `summary` comes last. */
+export type ReencryptEvent =
+  | { event: "blob"; data: BlobEvent }
+  | { event: "progress"; data: ProgressEvent }
+  | { event: "summary"; data: SummaryEvent };
+
+/**
+ * One entry of a job's event log (`GET /v1/reencrypt/jobs/:id/events`, the SSE `id`): a run's
+ * event, or `end`, the last entry, after which the log never grows. Ids count up by one from 1.
+ * The wire types live here, with {@linkcode JobRecord}, because this is where the log is kept
+ * and the browser-safe client (lib/client) may import them from here.
+ *
+ * ```ts
+ * for await (const e of jobs.events(jobId)) {
+ *   if (e.event === "blob") console.log(e.id, e.data.outcome, e.data.key);
+ * }
+ * ```
+ */
+export type JobEvent =
+  & { id: number }
+  & (ReencryptEvent | { event: "end"; data: Record<string, never> });
 
 const recordKey = (jobId: string): Deno.KvKey => ["jobs", "record", jobId];
 const lockKey = (lock: string): Deno.KvKey => ["jobs", "running", lock];

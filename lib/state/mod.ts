@@ -72,14 +72,21 @@ export {
   KvAuditLog,
 } from "./audit.ts";
 export {
+  type BlobEvent,
   emptyJobCounts,
   type JobCounts,
   type JobEvent,
   type JobOwner,
   type JobParamsRecord,
   type JobRecord,
+  type JobRequest,
   type JobState,
   KvJobStore,
+  type Outcome,
+  type ProgressEvent,
+  type ReencryptEvent,
+  type RunState,
+  type SummaryEvent,
 } from "./jobs.ts";
 export { KvChainPending, type PendingChainRecord } from "./chain_pending.ts";
 export { STATE_ERROR_CODES, StateContention } from "./errors.ts";

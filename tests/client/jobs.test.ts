@@ -1,8 +1,13 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "../support/assert.ts";
-import { EventStreamLost, RemoteJobClient, SseParser } from "../../lib/client/mod.ts";
+import {
+  AgentKeysClient,
+  ApiCallError,
+  EventStreamLost,
+  type JobEvent,
+  SseParser,
+} from "../../lib/client/mod.ts";
 import { EXIT, reencryptMain } from "../../lib/cli/mod.ts";
-import { InvalidReencryptParams, JobRunning, SessionExpired } from "../../lib/reencrypt/mod.ts";
-import type { JobEvent } from "../../lib/state/mod.ts";
+import type { RunState } from "../../lib/reencrypt/mod.ts";
 import { OPERATOR } from "../reencrypt/fixture.ts";
 import { capture } from "../reencrypt/datadir.ts";
 import { saveSession } from "../../lib/cli/mod.ts";
@@ -64,6 +69,12 @@ function fakeService(options: {
       seen.cancels++;
       return Response.json({ job_id: "rj_remote", state: "running" });
     }
+    if (req.method === "GET" && url.pathname === "/v1/reencrypt/jobs/rj_remote") {
+      return Response.json({ job_id: "rj_remote", state: "succeeded" });
+    }
+    if (req.method === "GET" && url.pathname === "/v1/reencrypt/jobs") {
+      return Response.json({ jobs: [{ job_id: "rj_remote", state: "succeeded" }] });
+    }
     if (url.pathname === "/v1/reencrypt/jobs/rj_remote/events") {
       if (options.eventsStatus) {
         return Response.json({ error: "session_expired", message: "log in again" }, {
@@ -99,7 +110,7 @@ function fakeService(options: {
   };
 }
 
-function jobLog(state = "succeeded"): JobEvent[] {
+function jobLog(state: RunState = "succeeded"): JobEvent[] {
   const key = (i: number) => `bots/${"ab".repeat(32)}/credentials/s${i}.enc`;
   const blobs: JobEvent[] = [1, 2, 3, 4].map((i) => ({
     id: i,
@@ -135,30 +146,47 @@ function jobLog(state = "succeeded"): JobEvent[] {
 
 Deno.test("client: starts a job and follows its stream across reconnects with Last-Event-ID", async () => {
   await using svc = fakeService({ events: jobLog(), breakAfter: [2, 0, 3] });
-  const client = new RemoteJobClient({ url: svc.url + "/", token: "tok", retryDelayMs: 1 });
-  const jobId = await client.start({ operator_omni: OPERATOR, old_epoch: 1, new_epoch: 2 });
-  assertEquals(jobId, "rj_remote");
+  const client = new AgentKeysClient(svc.url + "/", "tok", { retryDelayMs: 1 });
+  const started = await client.startJob({ operator_omni: OPERATOR, old_epoch: 1, new_epoch: 2 });
+  assertEquals(started.job_id, "rj_remote");
   assertEquals(svc.seen.bodies, [{ operator_omni: OPERATOR, old_epoch: 1, new_epoch: 2 }]);
-  const got: number[] = [];
-  for await (const e of client.events(jobId)) got.push(e.id);
-  assertEquals(got, [1, 2, 3, 4, 5, 6, 7]);
+  const got: JobEvent[] = [];
+  for await (const e of client.followJob(started.job_id)) got.push(e);
+  assertEquals(got, jobLog(), "every event once, in order, with its data");
   assertEquals(svc.seen.lastEventIds, [null, "2", "2", "5"]);
   assert(svc.seen.auth.every((a) => a === "Bearer tok"));
 });
 
-Deno.test("client: errors map to typed errors; a dead stream gives up", async () => {
+Deno.test("client: reads, lists and cancels jobs; follows from a given event id", async () => {
+  await using svc = fakeService({ events: jobLog() });
+  const client = new AgentKeysClient(svc.url, "tok");
+  assertEquals((await client.job("rj_remote")).state, "succeeded");
+  assertEquals((await client.jobs()).map((j) => j.job_id), ["rj_remote"]);
+  assertEquals((await client.cancelJob("rj_remote")).job_id, "rj_remote");
+  assertEquals(svc.seen.cancels, 1);
+  const got: number[] = [];
+  for await (const e of client.followJob("rj_remote", { lastEventId: 4 })) got.push(e.id);
+  assertEquals(got, [5, 6, 7]);
+  assertEquals(svc.seen.lastEventIds, ["4"]);
+  // Leaving the loop early closes the stream; the next follow starts where it is told.
+  for await (const e of client.followJob("rj_remote")) if (e.id === 2) break;
+  assertEquals(svc.seen.lastEventIds, ["4", null]);
+  assert(svc.seen.auth.every((a) => a === "Bearer tok"));
+});
+
+Deno.test("client: refusals are ApiCallErrors with status, code and details; a dead stream gives up", async () => {
   {
     await using svc = fakeService({
       events: [],
       startStatus: 409,
       startBody: { error: "job_running", message: "busy", job_id: "rj_other" },
     });
-    const client = new RemoteJobClient({ url: svc.url, token: "t" });
+    const client = new AgentKeysClient(svc.url, "t");
     const err = await assertRejects(
-      () => client.start({ operator_omni: OPERATOR, old_epoch: 1, new_epoch: 2 }),
-      JobRunning,
-    ) as JobRunning;
-    assertEquals(err.jobId, "rj_other");
+      () => client.startJob({ operator_omni: OPERATOR, old_epoch: 1, new_epoch: 2 }),
+      ApiCallError,
+    ) as ApiCallError;
+    assertEquals([err.status, err.code, err.body.job_id], [409, "job_running", "rj_other"]);
   }
   {
     await using svc = fakeService({
@@ -166,37 +194,48 @@ Deno.test("client: errors map to typed errors; a dead stream gives up", async ()
       startStatus: 400,
       startBody: { error: "invalid_params", message: "old and new epoch are both 2" },
     });
-    await assertRejects(
+    const err = await assertRejects(
       () =>
-        new RemoteJobClient({ url: svc.url, token: "t" }).start({
+        new AgentKeysClient(svc.url, "t").startJob({
           operator_omni: OPERATOR,
           old_epoch: 2,
           new_epoch: 2,
         }),
-      InvalidReencryptParams,
+      ApiCallError,
       "both 2",
-    );
+    ) as ApiCallError;
+    assertEquals([err.status, err.code, err.answer], [
+      400,
+      "invalid_params",
+      "old and new epoch are both 2",
+    ]);
   }
   {
     await using svc = fakeService({ events: [], eventsStatus: 401 });
-    const client = new RemoteJobClient({ url: svc.url, token: "t" });
-    await assertRejects(async () => {
-      for await (const _ of client.events("rj_remote")) { /* none */ }
-    }, SessionExpired);
+    const client = new AgentKeysClient(svc.url, "t");
+    const err = await assertRejects(async () => {
+      for await (const _ of client.followJob("rj_remote")) { /* none */ }
+    }, ApiCallError) as ApiCallError;
+    assertEquals([err.status, err.code, err.sessionEnded], [401, "session_expired", true]);
   }
   {
     // The stream keeps ending without events: give up after maxReconnects.
     await using svc = fakeService({ events: jobLog(), breakAfter: [0, 0, 0, 0] });
-    const client = new RemoteJobClient({
-      url: svc.url,
-      token: "t",
-      maxReconnects: 2,
-      retryDelayMs: 1,
-    });
+    const client = new AgentKeysClient(svc.url, "t", { maxReconnects: 2, retryDelayMs: 1 });
     await assertRejects(async () => {
-      for await (const _ of client.events("rj_remote")) { /* none */ }
+      for await (const _ of client.followJob("rj_remote")) { /* none */ }
     }, EventStreamLost);
+    assertEquals(svc.seen.lastEventIds, [null, null, null], "three connects, then it gave up");
   }
+});
+
+Deno.test("client: sessionEnded is true only for a 401 that ends the session", () => {
+  for (const code of ["session_invalid", "session_expired", "session_revoked"]) {
+    assert(new ApiCallError(401, code, "x").sessionEnded, code);
+  }
+  assert(!new ApiCallError(401, "cap_expired", "x").sessionEnded, "a cap, not the session");
+  assert(!new ApiCallError(401, "no_session", "x").sessionEnded, "never signed in");
+  assert(!new ApiCallError(403, "session_expired", "x").sessionEnded, "not a 401");
 });
 
 Deno.test("cli --url: prints the remote job's blobs and summary; exit code from its state", async () => {

@@ -6,9 +6,12 @@ import {
   type JobRunnerDeps,
   JobRunning,
 } from "../../lib/reencrypt/mod.ts";
-import type { JobEvent, JobRecord } from "../../lib/state/mod.ts";
+import type { SummaryEvent } from "../../lib/reencrypt/mod.ts";
+import { type JobEvent, type JobRecord, KvJobStore } from "../../lib/state/mod.ts";
 import { EpochKeystore } from "../../lib/signer/mod.ts";
+import { join } from "node:path";
 import { type Env, makeEnv, OPERATOR, simpleFixture } from "./fixture.ts";
+import { FaultyStore } from "../support/faulty_store.ts";
 
 const REQUEST = { operator_omni: OPERATOR, old_epoch: 1, new_epoch: 2 };
 
@@ -32,6 +35,13 @@ function checkLog(events: JobEvent[], from = 1): void {
   events.forEach((e, i) => assertEquals(e.id, from + i, "ids increase by one"));
   assertEquals(events.at(-1)?.event, "end");
   assertEquals(events.at(-2)?.event, "summary");
+}
+
+/** The summary of a log, which comes right before `end`. */
+function summaryOf(events: JobEvent[], at = -2): SummaryEvent {
+  const e = events.at(at);
+  if (e?.event !== "summary") throw new Error(`event ${at} is ${e?.event}, not summary`);
+  return e.data;
 }
 
 Deno.test("jobs: a job is persisted with counts; its log replays in full and from an id", async () => {
@@ -60,7 +70,7 @@ Deno.test("jobs: a job is persisted with counts; its log replays in full and fro
   const log = await all(jobs.events(started.job_id));
   checkLog(log);
   assertEquals(log.filter((e) => e.event === "blob").length, 25);
-  const summary = log.at(-2)!.data;
+  const summary = summaryOf(log);
   assertEquals([summary.reencrypted, summary.state], [25, "succeeded"]);
   assertEquals(stored.last_event_id, log.at(-1)!.id);
   const tail = await all(jobs.events(started.job_id, 20));
@@ -113,19 +123,106 @@ Deno.test("jobs: a subscriber joining mid-run from an id misses nothing and sees
   assertEquals(joined.map((e) => e.id), first.slice(12).map((e) => e.id));
 });
 
-Deno.test("jobs: a subscriber slower than its backlog catches up from KV, in order", async () => {
+Deno.test("jobs: a follower far slower than the job reads on from KV, in order", async () => {
   await using env = await makeEnv();
   await simpleFixture(env, 50);
-  const jobs = runner(env, { subscriberBacklog: 4, flushMs: 5, flushEvents: 3 });
+  const jobs = runner(env, { flushMs: 5, flushEvents: 3 });
   const job = await jobs.start({ ...REQUEST, concurrency: 4 });
   const slow: JobEvent[] = [];
   for await (const e of jobs.events(job.job_id)) {
     slow.push(e);
-    // Far slower than the job: the backlog of 4 overflows again and again.
+    // Far slower than the job: most events are flushed out of the buffer before it reads them.
     await new Promise((r) => setTimeout(r, 3));
   }
   checkLog(slow);
   assertEquals(slow.filter((e) => e.event === "blob").length, 50);
+});
+
+/**
+ * Follows a running job through `follower` three ways — from the start; attached mid-job with no
+ * id; attached mid-job, leaving after a few live events and coming back with the last id it saw
+ * (an SSE client's reconnect with Last-Event-ID) — and checks that each saw the job's whole log,
+ * every event once and in order.
+ */
+async function followMidJob(follower: JobRunner, jobId: string, stored: () => Promise<JobEvent[]>) {
+  const running = async (what: string) =>
+    assertEquals((await follower.get(jobId)).state, "running", `${what} while the job runs`);
+  const fromStart: JobEvent[] = [];
+  let attached: Promise<JobEvent[]> | undefined;
+  let reconnected: Promise<JobEvent[]> | undefined;
+  for await (const e of follower.events(jobId)) {
+    fromStart.push(e);
+    if (e.id !== 10) continue;
+    await running("attached");
+    attached = all(follower.events(jobId));
+    reconnected = (async () => {
+      const seen: JobEvent[] = [];
+      for await (const x of follower.events(jobId)) {
+        seen.push(x);
+        if (x.id === 20) break;
+      }
+      await running("reconnected");
+      for await (const x of follower.events(jobId, seen.at(-1)!.id)) seen.push(x);
+      return seen;
+    })();
+  }
+  const log = await stored();
+  checkLog(log);
+  assert(log.filter((e) => e.event === "blob").length === 60, "every blob is in the log");
+  assertEquals(fromStart, log, "followed from the start");
+  assertEquals(await attached, log, "attached mid-job");
+  assertEquals(await reconnected, log, "reconnected with its last id");
+}
+
+/** Every put waits `ms`, so that the job runs long enough to be joined. */
+function slowPuts(env: Env, ms: number) {
+  return new FaultyStore(env.store, { beforePut: () => new Promise((r) => setTimeout(r, ms)) });
+}
+
+Deno.test("jobs: followers attached mid-job or reconnecting with an id see every event once, in order (job run here)", async () => {
+  await using env = await makeEnv();
+  await simpleFixture(env, 60);
+  // Small, frequent flushes: followers read some events from KV and some from the buffer.
+  const owner = new JobRunner({
+    jobs: env.jobStore,
+    engine: { store: slowPuts(env, 10), keys: env.keystore, actors: env.actors },
+    flushMs: 5,
+    flushEvents: 3,
+    warn: () => {},
+  });
+  const job = await owner.start({ ...REQUEST, concurrency: 1 });
+  await followMidJob(owner, job.job_id, async () => {
+    assertEquals((await owner.wait(job.job_id)).state, "succeeded");
+    return await all(env.jobStore.events(job.job_id));
+  });
+});
+
+Deno.test("jobs: followers attached mid-job or reconnecting with an id see every event once, in order (log written by another process)", async () => {
+  await using env = await makeEnv();
+  await simpleFixture(env, 60);
+  // Two KV handles on one file: the owner's process and the follower's.
+  const path = join(env.dir, "jobs.kv");
+  const ownerKv = await Deno.openKv(path);
+  const followerKv = await Deno.openKv(path);
+  try {
+    const owner = new JobRunner({
+      jobs: new KvJobStore(ownerKv),
+      engine: { store: slowPuts(env, 10), keys: env.keystore, actors: env.actors },
+      flushMs: 5,
+      flushEvents: 3,
+      warn: () => {},
+    });
+    const followerStore = new KvJobStore(followerKv);
+    const follower = runner(env, { jobs: followerStore, pollMs: 15 });
+    const job = await owner.start({ ...REQUEST, concurrency: 1 });
+    await followMidJob(follower, job.job_id, async () => {
+      assertEquals((await owner.wait(job.job_id)).state, "succeeded");
+      return await all(followerStore.events(job.job_id));
+    });
+  } finally {
+    ownerKv.close();
+    followerKv.close();
+  }
 });
 
 Deno.test("jobs: one running job per operator (409), another operator is free", async () => {
@@ -179,7 +276,7 @@ Deno.test("jobs: cancel stops a running job; summary and record say cancelled", 
     if (e.id === 5) await jobs.cancel(job.job_id);
   }
   checkLog(log);
-  assertEquals(log.at(-2)!.data.state, "cancelled");
+  assertEquals(summaryOf(log).state, "cancelled");
   const record = await jobs.get(job.job_id);
   assertEquals(record.state, "cancelled");
   assert(record.counts.reencrypted < 80, `${record.counts.reencrypted}`);
@@ -198,7 +295,7 @@ Deno.test("jobs: another process follows by polling KV and can cancel", async ()
     if (e.event === "blob" && log.length === 3) await other.cancel(job.job_id);
   }
   checkLog(log);
-  assertEquals(log.at(-2)!.data.state, "cancelled");
+  assertEquals(summaryOf(log).state, "cancelled");
   assertEquals((await other.wait(job.job_id)).state, "cancelled");
 });
 
@@ -255,7 +352,8 @@ Deno.test("jobs: jobs left running by dead processes are marked aborted at start
   assertEquals((await jobs.get("rj_c")).state, "running");
   const log = await all(jobs.events("rj_a"));
   assertEquals(log.map((e) => e.event), ["summary", "end"]);
-  assertEquals([log[0].data.state, log[0].data.reencrypted], ["aborted", 3]);
+  const aborted = summaryOf(log, 0);
+  assertEquals([aborted.state, aborted.reencrypted], ["aborted", 3]);
   assertEquals(await env.jobStore.holder("a"), null);
   assertEquals(await env.jobStore.holder("c"), "rj_c");
 });

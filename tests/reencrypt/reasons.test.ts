@@ -41,7 +41,9 @@ Deno.test("a blob whose read fails with a path in the store's message: the event
   });
   const { record, events, logged, wire } = await runJob(env, faulty);
   assertEquals([record.state, record.counts.failed, record.counts.reencrypted], ["failed", 1, 5]);
-  const failed = events.find((e) => e.event === "blob" && e.data.key === keys[2])!;
+  const failed = events.find((e): e is Extract<JobEvent, { event: "blob" }> =>
+    e.event === "blob" && e.data.key === keys[2]
+  )!;
   assertMatch(failed.data.reason as string, /^store_unavailable: /);
   assert(!wire.includes(env.dir), "no absolute path in the record or any event");
   assert(!wire.includes("EIO"), "no store message in the record or any event");

@@ -229,7 +229,14 @@ Deno.test("job store: one lock holder; events chunked and replayed from an id", 
     const events = Array.from({ length: 3000 }, (_, i) => ({
       id: i + 1,
       event: "blob" as const,
-      data: { key: `bots/${"ab".repeat(32)}/credentials/s-${i}.enc`, outcome: "skipped" },
+      data: {
+        key: `bots/${"ab".repeat(32)}/credentials/s-${i}.enc`,
+        actor_omni: `0x${"ab".repeat(32)}`,
+        data_class: "credentials" as const,
+        from_epoch: 2,
+        outcome: "skipped" as const,
+        ms: 1,
+      },
     }));
     const record = { ...job("rj_a"), last_event_id: 3000 };
     await store.append(record, events);
@@ -253,7 +260,18 @@ Deno.test("job store: markAborted appends summary and end after the log and free
     const store = new KvJobStore(kv);
     await store.create(job("rj_dead"), "op");
     await store.append({ ...job("rj_dead"), last_event_id: 2 }, [
-      { id: 1, event: "blob", data: { outcome: "reencrypted" } },
+      {
+        id: 1,
+        event: "blob",
+        data: {
+          key: `bots/${"ab".repeat(32)}/credentials/s.enc`,
+          actor_omni: `0x${"ab".repeat(32)}`,
+          data_class: "credentials",
+          from_epoch: 1,
+          outcome: "reencrypted",
+          ms: 1,
+        },
+      },
       { id: 2, event: "progress", data: { listed: 1, done: 1, rate_per_s: 1 } },
     ]);
     const aborted = await store.markAborted("rj_dead", "op", "abandoned: test", new Date(0));
