@@ -16,10 +16,6 @@ if (import.meta.main) {
     console.error(`agentkeys: ${err.message}`);
     Deno.exit(2);
   }
-  const code = await main(Deno.args, env, {
-    out: (line) => console.log(line),
-    err: (line) => console.error(line),
-    stdin: async () => new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer()),
-  });
+  const code = await main(Deno.args, env);
   Deno.exit(code);
 }

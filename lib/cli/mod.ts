@@ -27,7 +27,7 @@ import {
   signDevicePop,
 } from "../identity/mod.ts";
 import { writeFileAtomic } from "../fsutil/mod.ts";
-import { EXIT, type FlagSpec, parseFlags, UsageError } from "./_args.ts";
+import { EXIT, type FlagSpec, parseFlags, type TextOut, textOut, UsageError } from "./_args.ts";
 import { loadSession, saveSession } from "./_session_file.ts";
 
 export { loadSession, type SavedSession, saveSession } from "./_session_file.ts";
@@ -42,11 +42,47 @@ export interface CliEnv {
   operatorKey?: string;
 }
 
+/** Where the CLI reads and writes; defaults: the process's stdout, stderr and stdin. */
 export interface CliIO {
-  out(line: string): void;
-  err(line: string): void;
+  stdout?: TextOut;
+  stderr?: TextOut;
   /** Standard input, for `cred put` without --value. */
-  stdin(): Promise<Uint8Array>;
+  stdin?(): Promise<Uint8Array>;
+}
+
+/**
+ * The commands print whole lines as they go; this writes them to the {@linkcode TextOut}s in
+ * order, and `flushed` resolves once every line is out.
+ */
+class Lines {
+  #written: Promise<void> = Promise.resolve();
+  readonly #stdout: TextOut;
+  readonly #stderr: TextOut;
+
+  constructor(readonly io: CliIO) {
+    this.#stdout = io.stdout ?? textOut(Deno.stdout);
+    this.#stderr = io.stderr ?? textOut(Deno.stderr);
+  }
+
+  out(line: string): void {
+    this.#write(this.#stdout, line);
+  }
+
+  err(line: string): void {
+    this.#write(this.#stderr, line);
+  }
+
+  async stdin(): Promise<Uint8Array> {
+    return this.io.stdin ? await this.io.stdin() : await new Response(Deno.stdin.readable).bytes();
+  }
+
+  flushed(): Promise<void> {
+    return this.#written;
+  }
+
+  #write(to: TextOut, line: string): void {
+    this.#written = this.#written.then(() => to.write(`${line}\n`));
+  }
 }
 
 /** Each command: its usage lines and the flags it takes (besides `--url` and `--help`). */
@@ -104,7 +140,7 @@ const COMMANDS: Record<string, { usage: string; flags: FlagSpec }> = {
 const GROUPS = new Set(["agent", "scope", "cred"]);
 
 const OPTIONS = `options: --url URL (default AGENTKEYS_URL or http://127.0.0.1:8787); -h, --help
-exit codes: 0 ok, 1 refused or failed, 2 usage error`;
+exit codes: 0 ok, 1 refused or failed, 2 usage error, 75 session expired or revoked (log in again)`;
 
 const USAGE = `usage: deno task cli <command>
 ${Object.values(COMMANDS).map((c) => `  ${c.usage}`).join("\n")}
@@ -125,14 +161,22 @@ function usageOf(key: string | undefined): string {
 }
 
 /**
- * Runs one command; returns the exit code ({@linkcode EXIT}). `--help` (or `-h`) on any command
- * prints that command's usage and exits 0.
+ * Runs one command; returns the exit code ({@linkcode EXIT}): 75 when the service refuses the
+ * session as over (expired, logged out, invalid), as `deno task reencrypt` does. `--help` (or
+ * `-h`) on any command prints that command's usage and exits 0.
  *
  * ```ts
- * const code = await main(["whoami"], loadCliConfig(Deno.env.toObject()), io);
+ * const code = await main(["whoami"], loadCliConfig(Deno.env.toObject()));
  * ```
  */
-export async function main(args: string[], env: CliEnv, io: CliIO): Promise<number> {
+export async function main(args: string[], env: CliEnv, io: CliIO = {}): Promise<number> {
+  const lines = new Lines(io);
+  const code = await run(args, env, lines);
+  await lines.flushed();
+  return code;
+}
+
+async function run(args: string[], env: CliEnv, io: Lines): Promise<number> {
   // A guess from the bare words, so that a flag mistake prints the usage of the command meant.
   const words = args.filter((a) => !a.startsWith("-"));
   let key = GROUPS.has(words[0]) && words[1] !== undefined ? `${words[0]} ${words[1]}` : words[0];
@@ -193,6 +237,10 @@ export async function main(args: string[], env: CliEnv, io: CliIO): Promise<numb
       io.err(`agentkeys: ${err.message}\n${usageOf(key)}`);
       return EXIT.usage;
     }
+    if (err instanceof ApiCallError && err.sessionEnded) {
+      io.err(`agentkeys: ${err.message}\nthe session is over: log in again (deno task cli login)`);
+      return EXIT.expired;
+    }
     if (err instanceof ApiCallError) {
       io.err(`agentkeys: ${err.message}`);
       return EXIT.failed;
@@ -208,7 +256,7 @@ function need(value: string | undefined, what: string): string {
 }
 
 class Cli {
-  constructor(private readonly env: CliEnv, private readonly io: CliIO) {}
+  constructor(private readonly env: CliEnv, private readonly io: Lines) {}
 
   async #operatorKey(keyFile?: string): Promise<Hex> {
     const raw = keyFile ? (await Deno.readTextFile(keyFile)).trim() : this.env.operatorKey;

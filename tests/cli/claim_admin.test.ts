@@ -9,6 +9,7 @@ import { generatePrivateKey } from "viem/accounts";
 import { main as cli } from "../../lib/cli/mod.ts";
 import { testService } from "../support/broker_harness.ts";
 import { tempDir } from "../support/tmp.ts";
+import { lineIO } from "../support/cli_io.ts";
 
 Deno.test("CLI login --claim-admin: a wrong token exits 1; the right one makes the operator admin", async () => {
   await using dir = await tempDir();
@@ -27,13 +28,8 @@ Deno.test("CLI login --claim-admin: a wrong token exits 1; the right one makes t
       new URL(req.url).pathname === "/v1/chain"
         ? Response.json({ chain_id: 31337, contracts: {} })
         : s.app.fetch(req);
-    const out: string[] = [];
-    const err: string[] = [];
-    const io = {
-      out: (l: string) => out.push(l),
-      err: (l: string) => err.push(l),
-      stdin: () => Promise.resolve(new Uint8Array()),
-    };
+    const io = lineIO();
+    const { out, err } = io;
     const env = { url, home: join(dir.path, "cli"), operatorKey: generatePrivateKey() };
     const whoami = async () => {
       out.length = 0;

@@ -6,18 +6,17 @@
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { EXIT, main as cli, reencryptMain, signerMain } from "../../lib/cli/mod.ts";
 import { capture, makeDataDir } from "../reencrypt/datadir.ts";
+import { lineIO } from "../support/cli_io.ts";
 
 function operator(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io = {
-    out: (line: string) => void out.push(line),
-    err: (line: string) => void err.push(line),
-    stdin: () => Promise.resolve(new Uint8Array()),
-  };
+  const io = lineIO();
   // No service listens here: a command that got past parsing would fail with 1, not 0 or 2.
   const env = { url: "http://127.0.0.1:9", home: "/nonexistent/agentkeys-help-test" };
-  return cli(args, env, io).then((code) => ({ code, out: out.join("\n"), err: err.join("\n") }));
+  return cli(args, env, io).then((code) => ({
+    code,
+    out: io.out.join("\n"),
+    err: io.err.join("\n"),
+  }));
 }
 
 const OPERATOR_COMMANDS = [

@@ -15,6 +15,7 @@ import { AgentKeysClient, LoginMessageMismatch, type MessageSigner } from "../..
 import { main as cli } from "../../lib/cli/mod.ts";
 import { newAccount, testService } from "../support/broker_harness.ts";
 import { tempDir } from "../support/tmp.ts";
+import { lineIO } from "../support/cli_io.ts";
 
 /** Serves `fetch` on a free loopback port; the handler may be bound after the port is known. */
 function serve(handler: () => (req: Request) => Response | Promise<Response>) {
@@ -163,12 +164,8 @@ Deno.test("client: a device challenge for another domain or device, or of anothe
 Deno.test("CLI: login and device login against a server of another domain exit 1, nothing signed", async () => {
   await using dir = await tempDir();
   await using server = fakeServer(() => ({ domain: "evil.example", deviceDomain: "evil.example" }));
-  const err: string[] = [];
-  const io = {
-    out: () => {},
-    err: (line: string) => err.push(line),
-    stdin: () => Promise.resolve(new Uint8Array()),
-  };
+  const io = lineIO();
+  const { err } = io;
   const env = { url: server.url, home: join(dir.path, "cli"), operatorKey: generatePrivateKey() };
   assertEquals(await cli(["login"], env, io), 1);
   assertMatch(err.join("\n"), /refusing to sign: the login message's domain is evil\.example/);
