@@ -71,6 +71,7 @@ async function main(): Promise<number> {
     chain: service.chain,
     epochs: { admin: service.admin, runner: service.runner },
     purger: service.purger,
+    lister: service.lister,
     publicUrl: config.publicUrl,
     port: config.port,
     limits: config.limits,

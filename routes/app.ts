@@ -8,11 +8,12 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { DataClass } from "../lib/crypto/mod.ts";
-import type { AgentPurger, VaultWorker } from "../lib/worker/mod.ts";
+import type { AgentPurger, CredentialLister, VaultWorker } from "../lib/worker/mod.ts";
 import type { Broker } from "../lib/broker/mod.ts";
 import { authRoutes } from "./auth.ts";
 import { capRoutes } from "./caps.ts";
 import { agentRoutes } from "./agents.ts";
+import { credentialListRoutes } from "./credentials.ts";
 import { identityRoutes } from "./identity.ts";
 import { CHAIN_RPC_PATH, chainRoutes } from "./chain.ts";
 import type { OpenChain } from "../lib/chain/mod.ts";
@@ -53,6 +54,8 @@ export interface AppDeps {
   epochs?: { admin: EpochAdmin; runner: JobRunner; keepAliveMs?: number };
   /** Purging revoked agents' blobs (mounted with the broker, which authenticates). */
   purger?: AgentPurger;
+  /** Listing an actor's credentials for its operator (mounted with the broker). */
+  lister?: CredentialLister;
   publicUrl?: string;
   /**
    * The port the server is bound to: loopback Host names are accepted with it (routes/host.ts).
@@ -115,6 +118,7 @@ export function createApp(deps: AppDeps): Hono {
     app.route("/", capRoutes(deps.broker, guards));
     app.route("/", identityRoutes(deps.broker));
     if (deps.purger) app.route("/", agentRoutes(deps.broker, deps.purger));
+    if (deps.lister) app.route("/", credentialListRoutes(deps.broker, deps.lister));
     if (deps.epochs) {
       app.route("/", epochRoutes({ broker: deps.broker, admin: deps.epochs.admin }));
       app.route(

@@ -63,6 +63,12 @@ export const ROUTES: readonly [string, string, Auth, string][] = [
   ["post", "/v1/cred/store", "cap", "encrypt and store {plaintext_b64}"],
   ["post", "/v1/cred/fetch", "cap", "decrypt (lazily re-wrapping a retiring epoch)"],
   ["post", "/v1/cred/teardown", "cap", "delete the credential"],
+  [
+    "get",
+    "/v1/cred/list",
+    "session",
+    "an actor's credentials, names and metadata only ?actor_omni&cursor&limit",
+  ],
   ["post", "/v1/memory/put", "cap", "encrypt and store {namespace, name, plaintext_b64}"],
   ["post", "/v1/memory/get", "cap", "decrypt {namespace, name}"],
   ["post", "/v1/memory/teardown", "cap", "delete {namespace, name?}"],

@@ -263,6 +263,23 @@ export class AgentKeysClient {
     return this.call("POST", "/v1/cred/teardown", {}, cap);
   }
 
+  /**
+   * `GET /v1/cred/list`: a page of an actor's credentials (names and metadata, no plaintext);
+   * pass the answer's `next_cursor` back as `cursor` for the next page until it is null.
+   */
+  listCredentials(
+    actorOmni: string,
+    options: { cursor?: string; limit?: number } = {},
+  ): Promise<{
+    items: { service: string; epoch: number | null; size: number; updated_at: string }[];
+    next_cursor: string | null;
+  }> {
+    const query = new URLSearchParams({ actor_omni: actorOmni });
+    if (options.cursor !== undefined) query.set("cursor", options.cursor);
+    if (options.limit !== undefined) query.set("limit", String(options.limit));
+    return this.call("GET", `/v1/cred/list?${query}`);
+  }
+
   /** `POST /v1/reencrypt/jobs`: starts a re-encryption job (409 `job_running` carries `job_id`). */
   startJob(request: JobRequest): Promise<JobView> {
     return this.call("POST", "/v1/reencrypt/jobs", request);

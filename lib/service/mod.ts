@@ -37,7 +37,7 @@ import {
 } from "../state/mod.ts";
 import type { ActorDirectory, JobRunner, JobRunnerDeps } from "../reencrypt/mod.ts";
 import { type EpochAdmin, openEpochs } from "../epochs/mod.ts";
-import { AgentPurger, ChainCapAuthority, VaultWorker } from "../worker/mod.ts";
+import { AgentPurger, ChainCapAuthority, CredentialLister, VaultWorker } from "../worker/mod.ts";
 import { removeServiceRuntime, writeServiceRuntime } from "./runtime.ts";
 
 export const VERSION = "0.1.0";
@@ -77,6 +77,8 @@ export interface Service {
   admin: EpochAdmin;
   /** Deletes a revoked agent's blobs for its operator (`POST /v1/agents/purge`). */
   purger: AgentPurger;
+  /** Lists an actor's credentials for its operator (`GET /v1/cred/list`, the console). */
+  lister: CredentialLister;
   /** Cancels running jobs, then closes KV, the store and the chain. */
   close(): Promise<void>;
 }
@@ -164,6 +166,7 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       audit,
       warn: (message) => console.warn(message),
     });
+    const lister = new CredentialLister({ store, identity: chain.client, keys: keystore });
     // An epoch change made while the chain was unreachable (e.g. `deno task signer rotate` with
     // the service stopped) is recorded now; whatever still cannot be is reported, never hidden.
     await reconcileAtStart(admin);
@@ -190,6 +193,7 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       runner: openedRunner,
       admin,
       purger,
+      lister,
       async close() {
         await openedRunner.close();
         if (openedChain.embedded) await removeServiceRuntime(dataDir);

@@ -39,3 +39,11 @@ export {
 } from "./layout.ts";
 export { ChainCapAuthority, type IdentityChecks } from "./authority.ts";
 export { type AgentDirectory, AgentPurger, type AgentPurgerDeps } from "./purge.ts";
+export {
+  CRED_LIST_DEFAULT_LIMIT,
+  CRED_LIST_MAX_LIMIT,
+  type CredentialItem,
+  CredentialLister,
+  type CredentialListerDeps,
+  type CredentialPage,
+} from "./list.ts";

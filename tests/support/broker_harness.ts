@@ -32,7 +32,12 @@ import {
 } from "../../lib/state/mod.ts";
 import type { JobRunner, JobRunnerDeps } from "../../lib/reencrypt/mod.ts";
 import { type EpochAdmin, type EpochRecorder, openEpochs } from "../../lib/epochs/mod.ts";
-import { AgentPurger, ChainCapAuthority, VaultWorker } from "../../lib/worker/mod.ts";
+import {
+  AgentPurger,
+  ChainCapAuthority,
+  CredentialLister,
+  VaultWorker,
+} from "../../lib/worker/mod.ts";
 import { createApp } from "../../routes/app.ts";
 import { defaultGuards, type Guards } from "../../lib/config/mod.ts";
 import { FakeIdentity } from "./fake_identity.ts";
@@ -177,6 +182,7 @@ export async function testService(
     worker,
     broker,
     purger: new AgentPurger({ store, identity, audit }),
+    lister: new CredentialLister({ store, identity, keys: keystore }),
     epochs: epochs && {
       admin: epochs.admin,
       runner: epochs.runner,
