@@ -84,13 +84,14 @@ async function rawRequest(port: number, head: string) {
 
 Deno.test("Host header on a real listener (second review): no path rewriting, no 500s, header and URL must agree", async () => {
   await using vault = await testVault();
-  let app: Hono | undefined;
+  // The app needs the bound port, the listener needs the app: bind first, fill in after.
+  const bound: { app?: Hono } = {};
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
-    (req, info) => app!.fetch(req, info),
+    (req, info) => bound.app!.fetch(req, info),
   );
   const port = server.addr.port;
-  app = createApp({
+  bound.app = createApp({
     worker: vault.worker,
     limits: LIMITS,
     port,
