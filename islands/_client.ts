@@ -14,8 +14,12 @@ type AnyProps = Record<string, unknown>;
 
 /** Every island, by name; `tests/console/islands.test.ts` checks it lists each islands/ file. */
 export const ISLANDS: Record<string, () => Promise<IslandModule>> = {
+  AddAgent: () => import("./AddAgent.tsx"),
+  DeleteCredential: () => import("./DeleteCredential.tsx"),
   Logout: () => import("./Logout.tsx"),
+  ManageAgent: () => import("./ManageAgent.tsx"),
   SignIn: () => import("./SignIn.tsx"),
+  StoreCredential: () => import("./StoreCredential.tsx"),
   TakeCensus: () => import("./TakeCensus.tsx"),
 };
 

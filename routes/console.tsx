@@ -19,6 +19,11 @@ import { renderPage } from "./pages/_app.tsx";
 import { serveStatic } from "./pages/_static.ts";
 import LoginPage, { load as loadLogin } from "./pages/login.tsx";
 import OverviewPage, { load as loadOverview } from "./pages/index.tsx";
+import AgentsPage, { AgentPage, load as loadAgents, NoAgentPage } from "./pages/agents.tsx";
+import CredentialsPage, {
+  load as loadCredentials,
+  NoAgentCredentialsPage,
+} from "./pages/credentials.tsx";
 import { SESSION_COOKIE } from "./session.ts";
 
 export type { PageDeps };
@@ -36,7 +41,15 @@ export const CONTENT_SECURITY_POLICY = [
 ].join("; ");
 
 /** The paths the console answers (the JSON API keeps its own). */
-export const CONSOLE_PATHS = ["/", "/login", "/favicon.ico", "/static/*"];
+export const CONSOLE_PATHS = [
+  "/",
+  "/login",
+  "/agents",
+  "/agents/*",
+  "/credentials",
+  "/favicon.ico",
+  "/static/*",
+];
 
 const securityHeaders: MiddlewareHandler = async (c, next) => {
   await next();
@@ -71,6 +84,50 @@ export function consoleRoutes(deps: PageDeps): Hono {
     const session = await pageSession(c, deps);
     if (!session) return c.redirect("/login", 303);
     return page(c, OverviewPage(await loadOverview(deps, session)));
+  });
+  app.get("/agents", async (c) => {
+    const elsewhere = sameOriginOnly(c, publicUrl);
+    if (elsewhere) return elsewhere;
+    const session = await pageSession(c, deps);
+    if (!session) return c.redirect("/login", 303);
+    return page(c, AgentsPage(await loadAgents(deps, session)));
+  });
+  app.get("/agents/:label", async (c) => {
+    const elsewhere = sameOriginOnly(c, publicUrl);
+    if (elsewhere) return elsewhere;
+    const session = await pageSession(c, deps);
+    if (!session) return c.redirect("/login", 303);
+    const data = await loadAgents(deps, session);
+    const label = c.req.param("label");
+    const found = AgentPage(data, label);
+    if (found) return page(c, found);
+    // Another operator's agent answers exactly like no agent: labels are not disclosed.
+    c.status(404);
+    return page(c, NoAgentPage(data, label));
+  });
+  app.get("/credentials", async (c) => {
+    const elsewhere = sameOriginOnly(c, publicUrl);
+    if (elsewhere) return elsewhere;
+    const session = await pageSession(c, deps);
+    if (!session) return c.redirect("/login", 303);
+    const data = await loadCredentials(deps, session, null, c.req.query());
+    return page(c, CredentialsPage(data!));
+  });
+  app.get("/agents/:label/credentials", async (c) => {
+    const elsewhere = sameOriginOnly(c, publicUrl);
+    if (elsewhere) return elsewhere;
+    const session = await pageSession(c, deps);
+    if (!session) return c.redirect("/login", 303);
+    const label = c.req.param("label");
+    const data = await loadCredentials(deps, session, label, c.req.query());
+    if (data) return page(c, CredentialsPage(data));
+    // Another operator's agent answers exactly like no agent: labels are not disclosed.
+    c.status(404);
+    const viewer = {
+      address: session.address,
+      isAdmin: await deps.broker.admins.isAdmin(session.address),
+    };
+    return page(c, NoAgentCredentialsPage(viewer, label));
   });
   return app;
 }

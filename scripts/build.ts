@@ -21,6 +21,12 @@ import { fileURLToPath as fromFileUrl } from "node:url";
 
 const ROOT = fromFileUrl(new URL("../", import.meta.url));
 const ENTRY = "islands/_client.ts";
+/**
+ * Bundled apart, without shared chunks: the islands load it by URL when an operator sends a
+ * transaction. In the split build, every viem module it shared with the sign-in island carried
+ * all the wallet code's uses of it, and /login grew from 12 to 73 KiB gzip.
+ */
+export const LAZY_ENTRIES = ["islands/_chain.ts"];
 export const BUILD_DIR = join(ROOT, "static/build");
 const STAMP = ".stamp";
 
@@ -36,14 +42,18 @@ async function deno(args: string[]): Promise<string> {
 
 /** The hash of every input of the bundle. */
 export async function inputsHash(): Promise<string> {
-  const graph = JSON.parse(await deno(["info", "--json", ENTRY])) as {
-    modules: { specifier: string }[];
-  };
-  const files = graph.modules.map((m) => m.specifier).filter((s) => s.startsWith("file:"))
-    .map((s) => fromFileUrl(s));
-  files.push(join(ROOT, "deno.json"), join(ROOT, "deno.lock"));
+  const files = new Set<string>();
+  for (const entry of [ENTRY, ...LAZY_ENTRIES]) {
+    const graph = JSON.parse(await deno(["info", "--json", entry])) as {
+      modules: { specifier: string }[];
+    };
+    for (const m of graph.modules) {
+      if (m.specifier.startsWith("file:")) files.add(fromFileUrl(m.specifier));
+    }
+  }
+  files.add(join(ROOT, "deno.json")).add(join(ROOT, "deno.lock"));
   const hash = createHash("sha256");
-  for (const file of files.sort()) {
+  for (const file of [...files].sort()) {
     hash.update(file.slice(ROOT.length)).update("\0").update(await Deno.readFile(file))
       .update("\0");
   }
@@ -76,6 +86,15 @@ export async function build(hash?: string): Promise<void> {
     "--format=esm",
     `--outdir=${next}`,
     ENTRY,
+  ]);
+  await deno([
+    "bundle",
+    "--quiet",
+    "--platform=browser",
+    "--minify",
+    "--format=esm",
+    `--outdir=${next}`,
+    ...LAZY_ENTRIES,
   ]);
   await Deno.writeTextFile(join(next, STAMP), (hash ?? await inputsHash()) + "\n");
   await Deno.rename(BUILD_DIR, old).catch(() => {});

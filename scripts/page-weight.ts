@@ -20,6 +20,9 @@ import { build, BUILD_DIR, inputsHash } from "./build.ts";
 const PAGES: Record<string, string[]> = {
   "/login": ["SignIn"],
   "/": ["TakeCensus", "Logout"],
+  "/agents": ["AddAgent", "Logout"],
+  "/agents/:label": ["ManageAgent", "Logout"],
+  "/credentials": ["StoreCredential", "DeleteCredential", "Logout"],
 };
 const TARGETS: Record<string, number> = { "/login": 80 * 1024, console: 200 * 1024 };
 

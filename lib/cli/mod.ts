@@ -22,7 +22,11 @@ import { AgentKeysClient, ApiCallError } from "../client/mod.ts";
 import {
   agentActorOmni,
   deviceKeyHash,
+  isAddress,
   isOmni,
+  isValidLabel,
+  normalizeAddress,
+  operatorOmniOf,
   serviceHash,
   signDevicePop,
 } from "../identity/mod.ts";
@@ -105,6 +109,17 @@ const COMMANDS: Record<string, { usage: string; flags: FlagSpec }> = {
       generation: { type: "string" },
       out: { type: "string" },
       "key-file": { type: "string" },
+    },
+  },
+  "agent init": {
+    usage: `agent init --label L --operator 0xADDRESS [--generation N] [--out DIR]
+                                       create a device key (0600) and print its address and
+                                       proof for the operator to register (web console)`,
+    flags: {
+      label: { type: "string" },
+      operator: { type: "string" },
+      generation: { type: "string" },
+      out: { type: "string" },
     },
   },
   "agent revoke": {
@@ -207,6 +222,8 @@ async function run(args: string[], env: CliEnv, io: Lines): Promise<number> {
         return await cli.whoami();
       case "agent add":
         return await cli.agentAdd(need(rest[0], "label"), flags);
+      case "agent init":
+        return await cli.agentInit(flags);
       case "agent revoke":
         return await cli.agentRevoke(
           need(rest[0], "label"),
@@ -391,6 +408,44 @@ class Cli {
     this.io.out(`actor_omni ${actor}`);
     this.io.out(`device address ${device.address}`);
     this.io.out(`device key file ${path}`);
+    return 0;
+  }
+
+  /**
+   * The device's half of a registration the operator sends from another wallet (the web
+   * console): the key stays on this machine, only its address and proof of possession leave.
+   */
+  async agentInit(flags: Record<string, string | boolean>): Promise<number> {
+    const label = need(flags.label as string | undefined, "--label");
+    const operator = need(flags.operator as string | undefined, "--operator");
+    if (!isValidLabel(label)) throw new UsageError("--label must match ^[a-z0-9-]{1,32}$");
+    if (!isAddress(operator)) throw new UsageError("--operator must be a 0x address");
+    const generation = Number(flags.generation ?? 0);
+    if (!Number.isSafeInteger(generation) || generation < 0) {
+      throw new UsageError("--generation must be a whole number");
+    }
+    const info = await new AgentKeysClient(this.env.url).chain();
+    const deviceKey = generatePrivateKey();
+    const device = privateKeyToAccount(deviceKey);
+    const operatorOmni = operatorOmniOf(operator);
+    const devicePop = await signDevicePop(device, {
+      chainId: info.chain_id,
+      registry: info.contracts.AgentRegistry.address,
+      operatorOmni,
+      label,
+      generation,
+    });
+    const dir = (flags.out as string | undefined) ?? join(this.env.home, "devices");
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, `${label}-${generation}.key`);
+    await writeFileAtomic(path, new TextEncoder().encode(deviceKey + "\n"), { mode: 0o600 });
+    this.io.out(`device key file ${path}`);
+    this.io.out(`device address ${device.address}`);
+    this.io.out(`device pop ${devicePop}`);
+    this.io.out(
+      `register it as ${label} (generation ${generation}) from ${normalizeAddress(operator)}: ` +
+        "paste the address and the pop into the console's Add an agent",
+    );
     return 0;
   }
 

@@ -21,8 +21,21 @@ export interface Viewer {
   isAdmin: boolean;
 }
 
+/** The console's sections, in the navigation's order. */
+export const NAV: { href: string; text: string }[] = [
+  { href: "/", text: "Overview" },
+  { href: "/agents", text: "Agents" },
+  { href: "/credentials", text: "Credentials" },
+];
+
 export function App(
-  { title, viewer, children }: { title: string; viewer?: Viewer; children: ComponentChildren },
+  { title, viewer, current, children }: {
+    title: string;
+    viewer?: Viewer;
+    /** The NAV entry this page belongs to (`aria-current`); the overview's when absent. */
+    current?: string;
+    children: ComponentChildren;
+  },
 ): VNode {
   return (
     <html lang="en">
@@ -41,6 +54,22 @@ export function App(
           <span class="brand">
             <img src="/static/favicon.svg" alt="" width="24" height="24" /> AgentKeys
           </span>
+          {viewer && (
+            <nav aria-label="Console" class="sections">
+              <ul>
+                {NAV.map((n) => (
+                  <li key={n.href}>
+                    <a
+                      href={n.href}
+                      aria-current={(current ?? "/") === n.href ? "page" : undefined}
+                    >
+                      {n.text}
+                    </a>
+                  </li>
+                ))}
+              </ul>
+            </nav>
+          )}
           {viewer && (
             <nav aria-label="Account" class="account">
               <span class="who">

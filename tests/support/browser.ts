@@ -132,8 +132,28 @@ export async function injectWallet(page: Page, options: WalletOptions): Promise<
           });
           return { result: hash };
         }
-        default:
-          return fail(4200, `the test wallet does not support ${method}`);
+        default: {
+          // A real wallet answers reads (eth_call for viem's simulations, receipts) from its
+          // RPC node; this one's node is the service's proxy.
+          if (!method.startsWith("eth_")) {
+            return fail(4200, `the test wallet does not support ${method}`);
+          }
+          const res = await fetch(`${options.serviceUrl}/v1/chain/rpc`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+          });
+          const answer = await res.json();
+          return answer.error
+            ? {
+              error: {
+                code: answer.error.code,
+                message: answer.error.message,
+                data: answer.error.data,
+              },
+            }
+            : { result: answer.result };
+        }
       }
     } catch (err) {
       return fail(-32603, (err as Error).message);
@@ -142,14 +162,18 @@ export async function injectWallet(page: Page, options: WalletOptions): Promise<
   await page.addInitScript(() => {
     const call = (globalThis as unknown as {
       __agentkeysTestWallet(m: string, p: unknown[]): Promise<
-        { result?: unknown; error?: { code: number; message: string } }
+        { result?: unknown; error?: { code: number; message: string; data?: unknown } }
       >;
     }).__agentkeysTestWallet;
     (globalThis as unknown as { ethereum: unknown }).ethereum = {
       async request({ method, params }: { method: string; params?: unknown[] }) {
         const answer = await call(method, params ?? []);
         if (answer.error) {
-          throw Object.assign(new Error(answer.error.message), { code: answer.error.code });
+          // `data` carries a revert's encoded custom error, which viem decodes into its name.
+          throw Object.assign(new Error(answer.error.message), {
+            code: answer.error.code,
+            data: answer.error.data,
+          });
         }
         return answer.result;
       },
