@@ -146,6 +146,11 @@ export default function ManageAgent(props: ManageAgentProps) {
   const current = scope.value;
   return (
     <div class="stack manage">
+      <p class="agent-state">
+        State: {revoked.value
+          ? <span class="state revoked">revoked</span>
+          : <span class="state active">active</span>}
+      </p>
       {!revoked.value && (
         <form
           class="stack"
@@ -175,7 +180,8 @@ export default function ManageAgent(props: ManageAgentProps) {
               spellcheck={false}
               aria-describedby={`services-hint-${id}`}
               value={services.value}
-              onInput={(e) => services.value = (e.target as HTMLInputElement).value}
+              onInput={(e) =>
+                services.value = (e.target as HTMLInputElement).value}
             />
             <p id={`services-hint-${id}`} class="hint">
               Service names separated by commas or spaces, e.g. <code>openai, github</code>.

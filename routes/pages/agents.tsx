@@ -183,9 +183,8 @@ export function AgentPage(data: AgentsData, label: string): VNode | null {
           key={a.actorOmni}
           aria-labelledby={`gen-${a.generation}`}
         >
-          <h2 id={`gen-${a.generation}`}>
-            Generation {a.generation} <State revoked={a.revoked} />
-          </h2>
+          {/* The state is the island's to show: a revocation changes it without a reload. */}
+          <h2 id={`gen-${a.generation}`}>Generation {a.generation}</h2>
           <dl class="facts">
             <dt>Actor</dt>
             <dd>

@@ -18,6 +18,7 @@ import { tempDir } from "../support/tmp.ts";
 import { runTask, startServiceProcess } from "../support/service_process.ts";
 import { injectWallet, launchBrowser, screenshot } from "../support/browser.ts";
 import { deviceKeyHash } from "../../lib/identity/mod.ts";
+import { AgentKeysClient } from "../../lib/client/mod.ts";
 
 const CHAIN_ID = 31337;
 
@@ -212,6 +213,15 @@ Deno.test("agents pages in Chromium: add (browser key, pasted device), refusal, 
       await page.locator(".scope-now").filter({ hasText: "openai, github (read-only)" }).waitFor();
       const agent = (await me(page)).agents.find((a) => a.label === "mail-bot")!;
       assertEquals(agent.scope, { services: ["openai", "github"], read_only: true });
+      // A credential for the agent, so the purge below has something to delete.
+      const jwt = (await browser.cookies()).find((c) => c.name === "agentkeys_session")!.value;
+      const api = new AgentKeysClient(url).withSession(jwt);
+      const target = {
+        operator_omni: (await me(page)).operator_omni,
+        actor_omni: agent.actor_omni,
+      };
+      const { cap } = await api.mintCap("cred-store", { ...target, service: "openai" });
+      await api.storeCredential(cap, new TextEncoder().encode("sk-test"));
       await screenshot(page, "agent-scope");
       await assertAccessible(page, "/agents/mail-bot (scope set)");
       await page.goto(`${url}/agents`);
@@ -250,12 +260,14 @@ Deno.test("agents pages in Chromium: add (browser key, pasted device), refusal, 
 
     await page.getByRole("button", { name: "Purge data…" }).click();
     await page.getByRole("button", { name: "Yes, purge mail-bot's data" }).click();
-    await page.getByRole("status").filter({ hasText: /^Purged: \d+ blobs? of mail-bot deleted/ })
+    await page.getByRole("status").filter({
+      hasText: /^Purged: [1-9]\d* blobs? of mail-bot deleted/,
+    })
       .waitFor();
     await screenshot(page, "agent-purged");
     await assertAccessible(page, "/agents/mail-bot (purged)");
     await page.reload();
-    await page.locator(".state.revoked").first().waitFor();
+    await page.locator(".agent-state .state.revoked").waitFor();
   });
 
   await t.step("a second operator sees none of the first one's agents (page and API)", async () => {
