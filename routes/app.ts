@@ -142,6 +142,7 @@ export function createApp(deps: AppDeps): Hono {
         publicUrl: publicUrl ?? deps.broker.options.publicUrl,
         chain: deps.chain,
         epochs: deps.epochs,
+        credentials: deps.lister,
       }),
     );
   }

@@ -9,6 +9,7 @@ import type { Broker, Session } from "../../lib/broker/mod.ts";
 import type { OpenChain } from "../../lib/chain/mod.ts";
 import type { EpochAdmin } from "../../lib/epochs/mod.ts";
 import type { JobRunner } from "../../lib/reencrypt/mod.ts";
+import type { CredentialLister } from "../../lib/worker/mod.ts";
 
 export interface PageDeps {
   broker: Broker;
@@ -16,6 +17,8 @@ export interface PageDeps {
   publicUrl: string;
   chain?: OpenChain;
   epochs?: { admin: EpochAdmin; runner: JobRunner };
+  /** The credentials pages' listings (absent: they show none). */
+  credentials?: CredentialLister;
 }
 
 export type { Session };
