@@ -144,7 +144,8 @@ function ActorSection(
         : (
           <table class="creds">
             <caption class="visually-hidden">
-              Credentials of {actor.title}: service, epoch, size and last update
+              {data.label === null ? "Your credentials" : `Credentials of ${actor.title}`}: service,
+              epoch, size and last update
             </caption>
             <thead>
               <tr>
