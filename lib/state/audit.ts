@@ -149,6 +149,43 @@ export class KvAuditLog implements AuditLog {
     for await (const item of iter) yield item.value;
   }
 
+  /**
+   * A page of entries, newest first: those with `seq < before` (the whole log when absent) that
+   * `keep` accepts, at most `limit`; `next` is the `before` of the following page, or null at the
+   * start of the log. Looks at no more than `scan` entries per call so a filter that matches
+   * little cannot walk an unbounded log in one request (`next` then continues the walk).
+   */
+  async page(
+    options: {
+      before?: number;
+      limit?: number;
+      keep?: (entry: AuditEntry) => boolean;
+      scan?: number;
+    } = {},
+  ): Promise<{ entries: AuditEntry[]; next: number | null }> {
+    const limit = options.limit ?? 50;
+    const scan = options.scan ?? 5_000;
+    const iter = this.kv.list<AuditEntry>(
+      {
+        prefix: ["audit", "entry"],
+        ...(options.before === undefined ? {} : { end: entryKey(options.before) }),
+      },
+      { reverse: true, limit: scan },
+    );
+    const entries: AuditEntry[] = [];
+    let last: number | null = null;
+    let seen = 0;
+    for await (const item of iter) {
+      seen++;
+      last = item.value.seq;
+      if (options.keep && !options.keep(item.value)) continue;
+      entries.push(item.value);
+      if (entries.length === limit) break;
+    }
+    const exhausted = seen < scan && entries.length < limit;
+    return { entries, next: exhausted || last === null || last <= 1 ? null : last };
+  }
+
   async verify(): Promise<AuditVerification> {
     let prev = GENESIS_HASH;
     let expected = 1;
