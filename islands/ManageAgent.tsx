@@ -83,16 +83,25 @@ export default function ManageAgent(props: ManageAgentProps) {
       return;
     }
     const names = parsed.services;
-    const ok = await send("scope change", async (chain, op) => {
-      // The chain keeps only hashes; the service learns the names first so pages can show them.
-      await postJson("/v1/services/names", { services: names });
-      return await chain.setScope(op.wallet, {
+    const ok = await send("scope change", (chain, op) =>
+      chain.setScope(op.wallet, {
         address: op.info.contracts.ScopeRegistry.address,
         actorOmni: actorOmni as `0x${string}`,
         serviceHashes: names.map((s) => chain.serviceHash(s)),
         readOnly: readOnly.value,
+      }));
+    // The chain keeps only hashes; the service records the names once the scope holds them, so
+    // pages can show them.
+    if (ok && names.length > 0) {
+      await postJson("/v1/services/names", { services: names }).catch((err) => {
+        notice.value = {
+          kind: "error",
+          text: `The scope is set on chain, but the service did not record the names (${
+            (err as Error).message
+          }); they show as hashes until the scope is saved again.`,
+        };
       });
-    });
+    }
     if (ok) {
       scope.value = { services: names, readOnly: readOnly.value };
       services.value = names.join(", ");

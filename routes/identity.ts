@@ -17,7 +17,7 @@ export function identityRoutes(broker: Broker): Hono<SessionEnv> {
     requireSession(broker),
     async (c) => c.json(await broker.me(c.get("session"))),
   );
-  // The chain keeps only keccak256(name); clients teach the names so views can show them.
+  // The chain keeps only keccak256(name); clients teach the names of scopes they have set.
   app.post("/v1/services/names", requireSession(broker), async (c) => {
     const body = await jsonBody(c);
     const names = body.services;
@@ -25,9 +25,10 @@ export function identityRoutes(broker: Broker): Hono<SessionEnv> {
       throw new ApiError(400, "bad_request", "services must be an array of service names");
     }
     try {
-      await broker.names.learn(names as string[]);
+      await broker.learnServiceNames(c.get("session"), names as string[]);
     } catch (err) {
-      throw new ApiError(400, "bad_request", (err as Error).message);
+      if (err instanceof TypeError) throw new ApiError(400, "bad_request", err.message);
+      throw err;
     }
     return c.json({ ok: true });
   });

@@ -172,13 +172,8 @@ export class Broker {
 
   /** `GET /v1/operators/me`: the operator, its agents and their scopes, names resolved. */
   async me(session: Session) {
-    const identity = this.options.identity;
-    const op = session.operatorOmni as Hex;
     const agents = [];
-    for (const deviceKeyHash of await identity.agentsOf(op)) {
-      const device = await identity.getDevice(deviceKeyHash);
-      if (!device) continue;
-      const scope = await identity.getScope(op, device.actorOmni);
+    for (const { deviceKeyHash, device, scope } of await this.#agentsOf(session)) {
       agents.push({
         actor_omni: device.actorOmni,
         label: device.label,
@@ -197,9 +192,35 @@ export class Broker {
       operator_omni: session.operatorOmni,
       kind: session.kind,
       is_admin: session.kind === "operator" && await this.admins.isAdmin(session.address),
-      agents: session.kind === "operator"
-        ? agents
-        : agents.filter((a) => a.actor_omni === session.actorOmni),
+      agents,
     };
+  }
+
+  /**
+   * `POST /v1/services/names`: records the names behind hashes that a scope on chain of the
+   * session's agents (an agent: its own) already holds. Anything else is refused, so the
+   * dictionary grows only as fast as scopes do on chain — each one a transaction — and never
+   * from a loop of requests.
+   */
+  async learnServiceNames(session: Session, names: readonly string[]): Promise<void> {
+    const scoped = new Set<Hex>();
+    for (const { scope } of await this.#agentsOf(session)) {
+      for (const h of scope.serviceHashes) scoped.add(h);
+    }
+    await this.names.learn(names, scoped);
+  }
+
+  /** The session's agents (an agent session: itself) with their devices and scopes. */
+  async #agentsOf(session: Session) {
+    const identity = this.options.identity;
+    const op = session.operatorOmni as Hex;
+    const agents = [];
+    for (const deviceKeyHash of await identity.agentsOf(op)) {
+      const device = await identity.getDevice(deviceKeyHash);
+      if (!device) continue;
+      if (session.kind !== "operator" && device.actorOmni !== session.actorOmni) continue;
+      agents.push({ deviceKeyHash, device, scope: await identity.getScope(op, device.actorOmni) });
+    }
+    return agents;
   }
 }

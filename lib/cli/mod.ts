@@ -481,7 +481,6 @@ class Cli {
   ): Promise<number> {
     const { api, info, wallet, mined } = await this.#chain(keyFile);
     const agent = await this.#agentByLabel(api, label);
-    await api.call("POST", "/v1/services/names", { services });
     const tx = await mined(
       "setScope",
       actions.setScope(wallet, {
@@ -491,6 +490,8 @@ class Cli {
         readOnly,
       }),
     );
+    // Only now: the service records a name only once a scope on chain holds its hash.
+    if (services.length > 0) await api.call("POST", "/v1/services/names", { services });
     this.io.out(
       `scope of ${label}: ${services.join(", ") || "(none)"}${
         readOnly ? " (read-only)" : ""

@@ -39,11 +39,37 @@ Deno.test("chain down: minting and the worker's re-check answer 503 chain_unavai
   assertEquals(String(write.body.message).includes("connection refused"), false, "no internals");
 });
 
-Deno.test("POST /v1/services/names: names are learnt; malformed lists are 400; no session is 401", async () => {
+Deno.test("POST /v1/services/names: names of scopes on chain are learnt; others 403; malformed lists 400; no session 401", async () => {
   await using s = await testService();
-  const op = await s.loginOperator(newAccount());
+  const operator = newAccount();
+  const op = await s.loginOperator(operator);
+  const agentDevice = newAccount();
+  const agent = s.identity.register(operator.address, "bot", agentDevice.address);
+  // Before any scope holds them, names are refused: the dictionary only grows with scopes on
+  // chain (the second review filled KV with 51,200 names in 4.7 s).
+  const early = await s.call("POST", "/v1/services/names", op, { services: ["openai"] });
+  assertEquals([early.status, early.body.error], [403, "out_of_scope"]);
+  s.identity.setScope(agent.operatorOmni, agent.actorOmni, ["openai", "github"]);
   assertEquals(
     (await s.call("POST", "/v1/services/names", op, { services: ["openai", "github"] })).status,
+    200,
+  );
+  const me = await s.call("GET", "/v1/operators/me", op);
+  assertEquals((me.body.agents as { scope: { services: string[] } }[])[0].scope.services, [
+    "openai",
+    "github",
+  ]);
+  // One name outside every scope refuses the whole list, and records none of it.
+  const mixed = await s.call("POST", "/v1/services/names", op, { services: ["gitlab", "openai"] });
+  assertEquals([mixed.status, mixed.body.error], [403, "out_of_scope"]);
+  // Another operator, whose agents hold no such scope, cannot teach it.
+  const other = await s.loginOperator(newAccount());
+  const foreign = await s.call("POST", "/v1/services/names", other, { services: ["openai"] });
+  assertEquals([foreign.status, foreign.body.error], [403, "out_of_scope"]);
+  // An agent may teach only its own scope's names.
+  const agentSession = await s.loginDevice(agentDevice);
+  assertEquals(
+    (await s.call("POST", "/v1/services/names", agentSession, { services: ["github"] })).status,
     200,
   );
   for (

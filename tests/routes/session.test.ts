@@ -86,6 +86,7 @@ Deno.test("an agent session stops working when its device is revoked or removed,
   const operator = newAccount();
   const device = newAccount();
   const agent = s.identity.register(operator.address, "bot", device.address);
+  s.identity.setScope(agent.operatorOmni, agent.actorOmni, ["openai"]);
   const session = await s.loginDevice(device);
   // Routes that mint nothing: they used to accept the session until it expired (15 min).
   const me = () => s.call("GET", "/v1/operators/me", session);
