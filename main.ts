@@ -72,6 +72,7 @@ async function main(): Promise<number> {
     epochs: { admin: service.admin, runner: service.runner },
     purger: service.purger,
     lister: service.lister,
+    audit: service.audit,
     publicUrl: config.publicUrl,
     port: config.port,
     limits: config.limits,

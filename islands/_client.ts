@@ -16,6 +16,8 @@ type AnyProps = Record<string, unknown>;
 export const ISLANDS: Record<string, () => Promise<IslandModule>> = {
   AddAgent: () => import("./AddAgent.tsx"),
   DeleteCredential: () => import("./DeleteCredential.tsx"),
+  EpochControls: () => import("./EpochControls.tsx"),
+  JobLog: () => import("./JobLog.tsx"),
   Logout: () => import("./Logout.tsx"),
   ManageAgent: () => import("./ManageAgent.tsx"),
   SignIn: () => import("./SignIn.tsx"),

@@ -19,6 +19,7 @@ import { CHAIN_RPC_PATH, chainRoutes } from "./chain.ts";
 import type { OpenChain } from "../lib/chain/mod.ts";
 import type { EpochAdmin } from "../lib/epochs/mod.ts";
 import type { JobRunner } from "../lib/reencrypt/mod.ts";
+import type { KvAuditLog } from "../lib/state/mod.ts";
 import { epochRoutes } from "./epochs.ts";
 import { reencryptRoutes } from "./reencrypt.ts";
 import { ApiError, errorResponse } from "./errors.ts";
@@ -56,6 +57,8 @@ export interface AppDeps {
   purger?: AgentPurger;
   /** Listing an actor's credentials for its operator (mounted with the broker). */
   lister?: CredentialLister;
+  /** The console's audit page reads it (mounted with the broker). */
+  audit?: Pick<KvAuditLog, "page">;
   publicUrl?: string;
   /**
    * The port the server is bound to: loopback Host names are accepted with it (routes/host.ts).
@@ -143,6 +146,7 @@ export function createApp(deps: AppDeps): Hono {
         chain: deps.chain,
         epochs: deps.epochs,
         credentials: deps.lister,
+        audit: deps.audit,
       }),
     );
   }

@@ -24,6 +24,9 @@ import CredentialsPage, {
   load as loadCredentials,
   NoAgentCredentialsPage,
 } from "./pages/credentials.tsx";
+import EpochsPage, { load as loadEpochs } from "./pages/epochs.tsx";
+import JobPage, { load as loadJob } from "./pages/jobs.tsx";
+import AuditPage, { load as loadAudit } from "./pages/audit.tsx";
 import { SESSION_COOKIE } from "./session.ts";
 
 export type { PageDeps };
@@ -47,6 +50,9 @@ export const CONSOLE_PATHS = [
   "/agents",
   "/agents/*",
   "/credentials",
+  "/epochs",
+  "/jobs/*",
+  "/audit",
   "/favicon.ico",
   "/static/*",
 ];
@@ -128,6 +134,30 @@ export function consoleRoutes(deps: PageDeps): Hono {
       isAdmin: await deps.broker.admins.isAdmin(session.address),
     };
     return page(c, NoAgentCredentialsPage(viewer, label));
+  });
+  app.get("/epochs", async (c) => {
+    const elsewhere = sameOriginOnly(c, publicUrl);
+    if (elsewhere) return elsewhere;
+    const session = await pageSession(c, deps);
+    if (!session) return c.redirect("/login", 303);
+    return page(c, EpochsPage(await loadEpochs(deps, session, c.req.query())));
+  });
+  app.get("/jobs/:id", async (c) => {
+    const elsewhere = sameOriginOnly(c, publicUrl);
+    if (elsewhere) return elsewhere;
+    const session = await pageSession(c, deps);
+    if (!session) return c.redirect("/login", 303);
+    const data = await loadJob(deps, session, c.req.param("id"));
+    // As the API answers: 404 unknown, 403 another operator's.
+    if (!data.found) c.status(data.status);
+    return page(c, JobPage(data));
+  });
+  app.get("/audit", async (c) => {
+    const elsewhere = sameOriginOnly(c, publicUrl);
+    if (elsewhere) return elsewhere;
+    const session = await pageSession(c, deps);
+    if (!session) return c.redirect("/login", 303);
+    return page(c, AuditPage(await loadAudit(deps, session, c.req.query())));
   });
   return app;
 }

@@ -23,6 +23,9 @@ const PAGES: Record<string, string[]> = {
   "/agents": ["AddAgent", "Logout"],
   "/agents/:label": ["ManageAgent", "Logout"],
   "/credentials": ["StoreCredential", "DeleteCredential", "Logout"],
+  "/epochs": ["EpochControls", "Logout"],
+  "/jobs/:id": ["JobLog", "Logout"],
+  "/audit": ["Logout"],
 };
 const TARGETS: Record<string, number> = { "/login": 80 * 1024, console: 200 * 1024 };
 

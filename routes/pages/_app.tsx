@@ -26,6 +26,8 @@ export const NAV: { href: string; text: string }[] = [
   { href: "/", text: "Overview" },
   { href: "/agents", text: "Agents" },
   { href: "/credentials", text: "Credentials" },
+  { href: "/epochs", text: "Epochs & jobs" },
+  { href: "/audit", text: "Audit" },
 ];
 
 export function App(

@@ -10,6 +10,7 @@ import type { OpenChain } from "../../lib/chain/mod.ts";
 import type { EpochAdmin } from "../../lib/epochs/mod.ts";
 import type { JobRunner } from "../../lib/reencrypt/mod.ts";
 import type { CredentialLister } from "../../lib/worker/mod.ts";
+import type { KvAuditLog } from "../../lib/state/mod.ts";
 
 export interface PageDeps {
   broker: Broker;
@@ -19,6 +20,8 @@ export interface PageDeps {
   epochs?: { admin: EpochAdmin; runner: JobRunner };
   /** The credentials pages' listings (absent: they show none). */
   credentials?: CredentialLister;
+  /** The audit page's entries (absent: it shows none). */
+  audit?: Pick<KvAuditLog, "page">;
 }
 
 export type { Session };
