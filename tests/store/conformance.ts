@@ -11,10 +11,9 @@ import {
   type BlobStore,
   compareKeys,
   InvalidKey,
-  type ListOptions,
   PreconditionFailed,
-  type PutConditions,
 } from "../../lib/store/mod.ts";
+import { ReadCountingStore } from "../support/counting_store.ts";
 // The census is internal to lib/epochs (its public face is EpochAdmin, which needs a keystore,
 // KV and a chain): the read cost is the store's, so it is measured on every store here.
 import { takeCensus } from "../../lib/epochs/_census.ts";
@@ -414,44 +413,6 @@ const CASES: Record<string, (store: BlobStore, name: string) => Promise<void>> =
     assert.deepEqual(await listKeys(store, ""), [...valid].sort(compareKeys));
   },
 };
-
-/** Counts whole-object gets, range reads and the bytes they return. */
-class ReadCountingStore implements BlobStore {
-  gets = 0;
-  ranges = 0;
-  bytes = 0;
-  constructor(readonly inner: BlobStore) {}
-  get kind() {
-    return this.inner.kind;
-  }
-  async get(key: string) {
-    this.gets++;
-    const blob = await this.inner.get(key);
-    this.bytes += blob?.body.length ?? 0;
-    return blob;
-  }
-  async getRange(key: string, start: number, end: number) {
-    this.ranges++;
-    const range = await this.inner.getRange(key, start, end);
-    this.bytes += range?.body.length ?? 0;
-    return range;
-  }
-  head(key: string) {
-    return this.inner.head(key);
-  }
-  put(key: string, body: Uint8Array, conditions?: PutConditions) {
-    return this.inner.put(key, body, conditions);
-  }
-  delete(key: string) {
-    return this.inner.delete(key);
-  }
-  list(prefix: string, options?: ListOptions) {
-    return this.inner.list(prefix, options);
-  }
-  close() {
-    return this.inner.close();
-  }
-}
 
 function checkOneWinner(
   results: PromiseSettledResult<{ etag: string }>[],

@@ -10,12 +10,8 @@ import { newAccount, testService } from "../support/broker_harness.ts";
 import type { TestService } from "../support/broker_harness.ts";
 import { b64 } from "../support/harness.ts";
 import { CredentialLister } from "../../lib/worker/list.ts";
-import {
-  type BlobStore,
-  type ListOptions,
-  type PutConditions,
-  StoreUnavailable,
-} from "../../lib/store/mod.ts";
+import { StoreUnavailable } from "../../lib/store/mod.ts";
+import { ReadCountingStore } from "../support/counting_store.ts";
 import { omniToHex } from "../../lib/identity/mod.ts";
 
 async function setup() {
@@ -210,44 +206,6 @@ Deno.test("cred list: a blob under a destroyed epoch or too short to be an envel
     [["new", 2, 1], ["old", null, 1], ["stub", null, 0]],
   );
 });
-
-/** Counts whole-object gets, range reads and the bytes they return. */
-class ReadCountingStore implements BlobStore {
-  gets = 0;
-  ranges = 0;
-  bytes = 0;
-  constructor(readonly inner: BlobStore) {}
-  get kind() {
-    return this.inner.kind;
-  }
-  async get(key: string) {
-    this.gets++;
-    const blob = await this.inner.get(key);
-    this.bytes += blob?.body.length ?? 0;
-    return blob;
-  }
-  async getRange(key: string, start: number, end: number) {
-    this.ranges++;
-    const range = await this.inner.getRange(key, start, end);
-    this.bytes += range?.body.length ?? 0;
-    return range;
-  }
-  head(key: string) {
-    return this.inner.head(key);
-  }
-  put(key: string, body: Uint8Array, conditions?: PutConditions) {
-    return this.inner.put(key, body, conditions);
-  }
-  delete(key: string) {
-    return this.inner.delete(key);
-  }
-  list(prefix: string, options?: ListOptions) {
-    return this.inner.list(prefix, options);
-  }
-  close() {
-    return this.inner.close();
-  }
-}
 
 Deno.test("cred list: a store failure is the store's error (503 store_unavailable on the wire), no partial page", async () => {
   const { s, bot, opToken, store } = await setup();
