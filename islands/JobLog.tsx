@@ -137,11 +137,9 @@ export default function JobLog(props: JobLogProps) {
       if (!fresh(e)) return;
       const p = JSON.parse(e.data);
       flush();
-      counts.value = {
-        ...counts.value,
-        listed: p.listed,
-        done: Math.max(p.done, counts.value.done),
-      };
+      // `done` stays the count of blob rows received: with concurrency a progress event may
+      // count blobs whose rows come after it, and those rows would then be counted twice.
+      counts.value = { ...counts.value, listed: Math.max(p.listed, counts.value.listed) };
       rate.value = p.rate_per_s;
     });
     source.addEventListener("summary", (e) => {
@@ -155,6 +153,7 @@ export default function JobLog(props: JobLogProps) {
         skipped: s.skipped,
         other_epoch: s.other_epoch,
         failed: s.failed,
+        done: s.reencrypted + s.would_reencrypt + s.skipped + s.other_epoch + s.failed,
       };
       state.value = s.state;
       if (s.error) error.value = s.error;
