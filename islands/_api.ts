@@ -14,14 +14,22 @@ export class ApiAnswerError extends Error {
   }
 }
 
-/** POSTs `body` as JSON to `path`; returns the JSON answer or throws {@linkcode ApiAnswerError}. */
+/**
+ * POSTs `body` as JSON to `path`; returns the JSON answer or throws {@linkcode ApiAnswerError}.
+ * With `bearer` (a cap for the worker routes) the cookie is not sent: the cap authenticates.
+ */
 export async function postJson<T = Record<string, unknown>>(
   path: string,
   body: unknown = {},
+  options: { bearer?: string } = {},
 ): Promise<T> {
   const res = await fetch(path, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    ...(options.bearer === undefined ? {} : { credentials: "omit" as const }),
+    headers: {
+      "content-type": "application/json",
+      ...(options.bearer === undefined ? {} : { authorization: `Bearer ${options.bearer}` }),
+    },
     body: JSON.stringify(body),
   });
   const answer = await res.json().catch(() => ({}));

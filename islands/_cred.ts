@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ApiAnswerError, postJson } from "./_api.ts";
+import { postJson } from "./_api.ts";
 
 /** Whose credential and which service. */
 export interface CredentialTarget {
@@ -26,22 +26,7 @@ async function withCap<T>(
     actor_omni: target.actorOmni,
     service: target.service,
   });
-  const res = await fetch(path, {
-    method: "POST",
-    // The cap authenticates; the cookie is not needed (and not sent) for the worker.
-    credentials: "omit",
-    headers: { "content-type": "application/json", authorization: `Bearer ${cap}` },
-    body: JSON.stringify(body),
-  });
-  const answer = await res.json().catch(() => ({}));
-  if (!res.ok) {
-    throw new ApiAnswerError(
-      res.status,
-      typeof answer.error === "string" ? answer.error : "http_error",
-      typeof answer.message === "string" ? answer.message : `the service answered ${res.status}`,
-    );
-  }
-  return answer as T;
+  return await postJson<T>(path, body, { bearer: cap });
 }
 
 /** UTF-8, then base64, without `Uint8Array.toBase64` (not in every browser yet). */
