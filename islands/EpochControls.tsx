@@ -28,18 +28,22 @@ export interface EpochControlsProps extends Record<string, unknown> {
   maxConcurrency: number;
 }
 
-type Notice = { kind: "ok" | "error"; text: string } | null;
+type Notice = { kind: "ok" | "error"; text: string; warning?: string } | null;
 
 export default function EpochControls(props: EpochControlsProps) {
   const confirming = useSignal<"rotate" | number | null>(null);
   const busy = useSignal(false);
   const notice = useSignal<Notice>(null);
   const jobError = useSignal("");
+  const rotateError = useSignal("");
   const dropped = useSignal<Record<number, true>>({});
   const confirmButton = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     if (confirming.value !== null) confirmButton.current?.focus();
   }, [confirming.value]);
+
+  // A dropped epoch can no longer be re-encrypted from.
+  const retiring = props.retiring.filter((e) => !dropped.value[e]);
 
   async function rotate() {
     busy.value = true;
@@ -47,7 +51,7 @@ export default function EpochControls(props: EpochControlsProps) {
       const r = await postJson<{ active: number }>("/v1/epochs/rotate");
       location.assign(`/epochs?rotated=${r.active}`);
     } catch (err) {
-      notice.value = { kind: "error", text: `The rotation failed: ${(err as Error).message}` };
+      rotateError.value = `The rotation failed: ${(err as Error).message}`;
       busy.value = false;
       confirming.value = null;
     }
@@ -62,8 +66,8 @@ export default function EpochControls(props: EpochControlsProps) {
       dropped.value = { ...dropped.value, [epoch]: true };
       notice.value = {
         kind: "ok",
-        text: `Epoch ${r.epoch} is destroyed: its key is gone from the keystore.` +
-          (r.warning ? ` Warning: ${r.warning}` : ""),
+        text: `Epoch ${r.epoch} is destroyed: its key is gone from the keystore.`,
+        ...(r.warning ? { warning: r.warning } : {}),
       };
     } catch (err) {
       notice.value = {
@@ -144,10 +148,11 @@ export default function EpochControls(props: EpochControlsProps) {
               <button type="button" onClick={() => confirming.value = "rotate"}>Rotate…</button>
             </div>
           )}
+        <p class="notice error" role="alert">{rotateError.value}</p>
       </section>
       <section class="card" aria-labelledby="job-title">
         <h2 id="job-title">Re-encrypt</h2>
-        {props.retiring.length === 0
+        {retiring.length === 0
           ? <p>Nothing to re-encrypt: no epoch is retiring.</p>
           : (
             <form onSubmit={startJob} class="stack" noValidate>
@@ -155,7 +160,7 @@ export default function EpochControls(props: EpochControlsProps) {
                 <div class="field short">
                   <label for="old-epoch">From epoch</label>
                   <select id="old-epoch" name="old_epoch">
-                    {props.retiring.map((e) => <option key={e} value={e}>{e}</option>)}
+                    {retiring.map((e) => <option key={e} value={e}>{e}</option>)}
                   </select>
                 </div>
                 <div class="field short">
@@ -229,10 +234,17 @@ export default function EpochControls(props: EpochControlsProps) {
             )}
           </ul>
         )}
+        <div role="status">
+          <p class={notice.value ? `notice ${notice.value.kind}` : "notice"}>
+            {notice.value?.text}
+          </p>
+          {notice.value?.warning && (
+            <p class="warning">
+              <strong>Warning:</strong> {notice.value.warning}
+            </p>
+          )}
+        </div>
       </section>
-      <p class={notice.value ? `notice ${notice.value.kind}` : "notice"} role="status">
-        {notice.value?.text}
-      </p>
     </>
   );
 }

@@ -188,6 +188,8 @@ export default function JobLog(props: JobLogProps) {
   const c = counts.value;
   const running = state.value === "running";
   const left = eta(c, rate.value);
+  // The store is listed while blobs are worked on: until the listing is counted, no total.
+  const listing = running && c.listed < c.done;
   return (
     <div class="joblog">
       <section class="card" aria-labelledby="progress-title">
@@ -195,15 +197,19 @@ export default function JobLog(props: JobLogProps) {
         <p>
           State:{" "}
           <span class={`state ${state.value}`} data-job-state={state.value}>{state.value}</span>
-          {live.value && <span class="muted">(live)</span>}
-          {error.value && <>— {error.value}</>}
+          {live.value && <span class="muted">{` (live)`}</span>}
+          {error.value && <span>{` — ${error.value}`}</span>}
         </p>
         <label for="job-progress">
-          {c.done.toLocaleString("en")} of {c.listed.toLocaleString("en")} blobs done
+          {listing
+            ? `${c.done.toLocaleString("en")} blobs done, still listing`
+            : `${c.done.toLocaleString("en")} of ${c.listed.toLocaleString("en")} blobs done`}
           {running && rate.value ? `, ${rate.value.toLocaleString("en")} per second` : ""}
           {running && left ? `, about ${left} left` : ""}
         </label>
-        <progress id="job-progress" max={Math.max(c.listed, 1)} value={c.done} />
+        {listing
+          ? <progress id="job-progress" />
+          : <progress id="job-progress" max={Math.max(c.listed, 1)} value={c.done} />}
         <table class="counts">
           <caption class="visually-hidden">Outcomes so far</caption>
           <tbody>

@@ -13,7 +13,7 @@
 
 import type { VNode } from "preact";
 import type { AuditEntry } from "../../lib/state/mod.ts";
-import { App, type Viewer } from "./_app.tsx";
+import { App, shortAddress, type Viewer } from "./_app.tsx";
 import type { PageDeps, Session } from "./_deps.ts";
 import { formatTime } from "./index.tsx";
 
@@ -159,13 +159,17 @@ export default function AuditPage(data: AuditData): VNode {
               {data.entries.map((e) => (
                 <tr key={e.seq} data-kind={e.kind}>
                   <td class="num">{e.seq}</td>
-                  <td>
+                  <td class="nowrap">
                     <time datetime={e.at}>{formatTime(e.at)}</time>
                   </td>
                   <td>
                     <code>{e.kind}</code>
                   </td>
-                  <td>{typeof e.data.by === "string" ? <code>{e.data.by}</code> : "—"}</td>
+                  <td class="nowrap">
+                    {typeof e.data.by === "string"
+                      ? <code title={e.data.by}>{shortAddress(e.data.by)}</code>
+                      : "—"}
+                  </td>
                   <td class="details">{details(e.data)}</td>
                 </tr>
               ))}
