@@ -13,7 +13,7 @@ import ManageAgent from "../../islands/ManageAgent.tsx";
 import { Island } from "../../lib/ui/mod.ts";
 import { App, type Viewer } from "./_app.tsx";
 import type { PageDeps, Session } from "./_deps.ts";
-import { formatTime } from "./index.tsx";
+import { formatTime } from "./_epochs_table.tsx";
 
 /** One agent (one label and generation) as the pages show it. */
 export interface AgentRow {

@@ -15,7 +15,7 @@ import type { VNode } from "preact";
 import type { AuditEntry } from "../../lib/state/mod.ts";
 import { App, shortAddress, type Viewer } from "./_app.tsx";
 import type { PageDeps, Session } from "./_deps.ts";
-import { formatTime } from "./index.tsx";
+import { formatTime } from "./_epochs_table.tsx";
 
 export const AUDIT_PAGE = 50;
 

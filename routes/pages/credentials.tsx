@@ -19,7 +19,7 @@ import type { CredentialItem } from "../../lib/worker/mod.ts";
 import { Island } from "../../lib/ui/mod.ts";
 import { App, type Viewer } from "./_app.tsx";
 import type { PageDeps, Session } from "./_deps.ts";
-import { formatTime } from "./index.tsx";
+import { formatTime } from "./_epochs_table.tsx";
 
 /** Credentials per page of one actor's listing. */
 export const PAGE_SIZE = 50;

@@ -16,7 +16,7 @@ import EpochControls, { type Droppable } from "../../islands/EpochControls.tsx";
 import { Island } from "../../lib/ui/mod.ts";
 import { App, type Viewer } from "./_app.tsx";
 import type { PageDeps, Session } from "./_deps.ts";
-import { formatTime } from "./index.tsx";
+import { EpochTable, formatTime } from "./_epochs_table.tsx";
 
 /** Jobs listed (the runner keeps the most recent ones of each operator). */
 const JOBS_LISTED = 20;
@@ -197,31 +197,7 @@ export default function EpochsPage(data: EpochsData): VNode {
             )
             : <>No census yet (take one on the overview).</>}
         </p>
-        <table class="epochs">
-          <caption class="visually-hidden">Epochs, their states and blobs</caption>
-          <thead>
-            <tr>
-              <th scope="col">Epoch</th>
-              <th scope="col">State</th>
-              <th scope="col">Created</th>
-              <th scope="col" class="num">Blobs</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.epochs.map((e) => (
-              <tr key={e.epoch}>
-                <th scope="row">{e.epoch}</th>
-                <td>
-                  <span class={`state ${e.state}`}>{e.state}</span>
-                </td>
-                <td>
-                  <time datetime={e.createdAt}>{formatTime(e.createdAt)}</time>
-                </td>
-                <td class="num">{e.blobs === null ? "—" : e.blobs.toLocaleString("en")}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <EpochTable epochs={data.epochs} />
       </section>
       {viewer.isAdmin && (
         <Island

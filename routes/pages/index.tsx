@@ -16,6 +16,7 @@ import type { Census, EpochCounts, JobRecord, PendingChainRecord } from "../../l
 import TakeCensus from "../../islands/TakeCensus.tsx";
 import { Island } from "../../lib/ui/mod.ts";
 import { App, type Viewer } from "./_app.tsx";
+import { EpochTable, formatTime } from "./_epochs_table.tsx";
 import type { PageDeps, Session } from "./_deps.ts";
 
 /** One epoch's row. `blobs`: null when the census has no count for it. */
@@ -128,40 +129,12 @@ export function overviewModel(input: {
   };
 }
 
-/** `2026-03-02 14:05 UTC` (the `datetime` attribute keeps the exact instant). */
-export function formatTime(iso: string): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  return `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
-}
-
 function plural(n: number, word: string): string {
   return `${n.toLocaleString("en")} ${word}${n === 1 ? "" : "s"}`;
 }
 
-const BAR_WIDTH = 160;
-
-/** A decorative bar (the number beside it in the table is what assistive technology reads). */
-function Bar({ value, max }: { value: number; max: number }): VNode {
-  const width = max === 0 ? 0 : Math.max(value > 0 ? 2 : 0, Math.round(value / max * BAR_WIDTH));
-  return (
-    <svg
-      class="bar"
-      width={BAR_WIDTH}
-      height="14"
-      viewBox={`0 0 ${BAR_WIDTH} 14`}
-      aria-hidden="true"
-      focusable="false"
-    >
-      <rect class="bar-track" x="0" y="0" width={BAR_WIDTH} height="14" rx="3" />
-      <rect class="bar-fill" x="0" y="0" width={width} height="14" rx="3" />
-    </svg>
-  );
-}
-
 export default function OverviewPage(data: OverviewData): VNode {
   const { viewer, census } = data;
-  const max = Math.max(0, ...data.epochs.map((e) => e.blobs ?? 0));
   const whose = census.scope === "global" ? "in the whole store" : "of your agents and you";
   return (
     <App title="Overview" viewer={viewer}>
@@ -191,35 +164,7 @@ export default function OverviewPage(data: OverviewData): VNode {
             )
             : <>No census yet: take one to see how many blobs each epoch holds {whose}.</>}
         </p>
-        <table class="epochs">
-          <caption class="visually-hidden">Epochs, their states and blobs</caption>
-          <thead>
-            <tr>
-              <th scope="col">Epoch</th>
-              <th scope="col">State</th>
-              <th scope="col">Created</th>
-              <th scope="col" class="num">Blobs</th>
-              <th scope="col">
-                <span class="visually-hidden">Share of blobs</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.epochs.map((e) => (
-              <tr key={e.epoch}>
-                <th scope="row">{e.epoch}</th>
-                <td>
-                  <span class={`state ${e.state}`}>{e.state}</span>
-                </td>
-                <td>
-                  <time datetime={e.createdAt}>{formatTime(e.createdAt)}</time>
-                </td>
-                <td class="num">{e.blobs === null ? "—" : e.blobs.toLocaleString("en")}</td>
-                <td>{e.blobs !== null && <Bar value={e.blobs} max={max} />}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <EpochTable epochs={data.epochs} bars />
         {census.destroyed > 0 && (
           <p class="warning">
             {plural(census.destroyed, "blob")} under destroyed epochs (unreadable leftovers).
