@@ -13,48 +13,18 @@
 
 export { Broker, type BrokerOptions, type LoginResult } from "./broker.ts";
 export { type AdminClaimStatus, AdminPolicy } from "./admin.ts";
+export { ADMIN_CLAIM_MARKER_FILE, ADMIN_CLAIM_TOKEN_FILE, AdminClaimFiles } from "./admin_claim.ts";
+export { keyringSealAad, KeyringUnreadable, SigningKeyring } from "./keyring.ts";
+export { OPERATOR_SESSION_S, type Session, SESSION_TYP } from "./sessions.ts";
+export { CAP_KINDS, type CapKind } from "./mint.ts";
 export {
-  ADMIN_CLAIM_MARKER_FILE,
-  ADMIN_CLAIM_TOKEN_FILE,
-  AdminClaimFiles,
-  type AdminClaimFileState,
-  type AdminClaimMarker,
-} from "./admin_claim.ts";
-export {
-  type KeyringOptions,
-  keyringSealAad,
-  type KeyringSealer,
-  KeyringUnreadable,
-  type SigningKey,
-  SigningKeyring,
-} from "./keyring.ts";
-export { DEVICE_SESSION_S, OPERATOR_SESSION_S, type Session, SESSION_TYP } from "./sessions.ts";
-export { CAP_KINDS, type CapKind, NO_DEVICE } from "./mint.ts";
-export {
-  ADMIN_CLAIM_ERROR_CODES,
   AdminClaimError,
-  type AdminClaimErrorCode,
   BROKER_ERROR_CODES,
   type BrokerErrorCode,
-  BrokerRefusal,
-  LOGIN_ERROR_CODES,
   LoginError,
-  type LoginErrorCode,
-  MINT_ERROR_CODES,
   MintError,
-  type MintErrorCode,
-  OIDC_ERROR_CODES,
   OidcError,
-  type OidcErrorCode,
-  SESSION_ERROR_CODES,
-  type SessionErrorCode,
   SessionInvalid,
 } from "./errors.ts";
-export { DEFAULT_AUDIENCE, OIDC_TOKEN_S, type OidcIssuerOptions } from "./oidc.ts";
-export {
-  type DeviceRecord,
-  findAgentDevice,
-  type Hex,
-  type IdentityReader,
-  type ScopeRecord,
-} from "./identity.ts";
+export { OIDC_TOKEN_S } from "./oidc.ts";
+export { type DeviceRecord, type Hex, type IdentityReader, type ScopeRecord } from "./identity.ts";

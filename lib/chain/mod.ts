@@ -29,18 +29,14 @@ export type { Faucet } from "./_faucet.ts";
 export {
   CHAIN_ERROR_CODES,
   ChainClient,
-  type ChainClientOptions,
   chainDefinition,
-  ChainError,
   type ChainErrorCode,
   ChainRevertError,
   ChainUnavailableError,
   type ContractAddresses,
-  CONTRACTS,
   type DeviceRecord,
   NoGovernanceKeyError,
   type ScopeRecord,
-  toChainError,
 } from "./client.ts";
 export {
   CHAIN_FILES,
@@ -48,24 +44,17 @@ export {
   type Deployment,
   type EmbeddedChain,
   EmbeddedChainError,
-  type EmbeddedChainOptions,
   openEmbeddedChain,
 } from "./embedded.ts";
 export {
-  RPC_ALLOWED_METHODS,
   RPC_ANSWER_MAX_BYTES,
   RPC_BATCH_MAX,
-  RPC_ERRORS,
   RPC_GAS_MAX,
-  RPC_LOGS_MAX_BLOCKS,
   rpcCallCount,
   RpcProxy,
-  type RpcProxyOptions,
-  type RpcResponse,
 } from "./rpc_proxy.ts";
 export {
   AnvilInstallError,
-  type AnvilOptions,
   type AnvilProcess,
   AnvilStartError,
   ensureAnvil,
@@ -73,14 +62,12 @@ export {
 } from "./anvil.ts";
 export {
   agentRegistryAbi,
-  agentRegistryBytecode,
   ARTIFACTS,
   auditAnchorAbi,
   auditAnchorBytecode,
   k3EpochCounterAbi,
   k3EpochCounterBytecode,
   scopeRegistryAbi,
-  scopeRegistryBytecode,
   SOLC_VERSION,
   SOURCES_SHA256,
 } from "./artifacts.ts";

@@ -56,16 +56,15 @@ export class KvStateStore implements StateStore {
   }
 }
 
-export { type ChallengeOutcome, KvChallengeStore } from "./challenges.ts";
+export { KvChallengeStore } from "./challenges.ts";
 export { LOGOUT_SCOPE, SessionDenylist, type SessionRevocations } from "./denylist.ts";
 
-export { ACTOR_INDEX_PREFIX, actorIndexKey, KvActorIndex } from "./actors.ts";
-export { KvWriteLedger, lastWriteKey, type WriteLedger, type WriteRecord } from "./ledger.ts";
+export { KvActorIndex } from "./actors.ts";
+export { KvWriteLedger, type WriteLedger, type WriteRecord } from "./ledger.ts";
 export { type Census, type EpochCounts, KvCensusStore } from "./census.ts";
 export {
   type AuditEntry,
   type AuditLog,
-  type AuditVerification,
   canonicalJson,
   entryHash,
   GENESIS_HASH,

@@ -25,14 +25,7 @@
  * @module
  */
 
-export type {
-  BlobInfo,
-  BlobStore,
-  ListOptions,
-  PutConditions,
-  RangeBlob,
-  StoredBlob,
-} from "./types.ts";
+export type { BlobInfo, BlobStore, ListOptions, PutConditions, RangeBlob } from "./types.ts";
 export {
   InvalidKey,
   PreconditionFailed,
@@ -42,6 +35,6 @@ export {
   type StoreErrorCode,
   StoreUnavailable,
 } from "./errors.ts";
-export { compareKeys, isValidKey, validateKey, validatePrefix } from "./key.ts";
+export { compareKeys } from "./key.ts";
 export { FsBlobStore } from "./fs.ts";
-export { S3BlobStore, type S3BlobStoreOptions } from "./s3.ts";
+export { S3BlobStore } from "./s3.ts";

@@ -11,4 +11,4 @@
  * @module
  */
 
-export { Island, ISLAND_ATTRIBUTE, PROPS_ATTRIBUTE } from "./_island.tsx";
+export { Island } from "./_island.tsx";

@@ -15,17 +15,11 @@ export {
   type CapAuthority,
   type CapInput,
   type FetchResult,
-  type StoreResult,
   VaultWorker,
   type VaultWorkerDeps,
 } from "./vault.ts";
 export { type KeyProvider, openBlob, sealBlob } from "./codec.ts";
-export {
-  WORKER_ERROR_CODES,
-  WORKER_REFUSAL_CODES,
-  WorkerError,
-  type WorkerErrorCode,
-} from "./errors.ts";
+export { WORKER_ERROR_CODES, WorkerError, type WorkerErrorCode } from "./errors.ts";
 export {
   actorHexOf,
   type BlobLocation,
@@ -37,13 +31,6 @@ export {
   memoryLocation,
   parseBlobKey,
 } from "./layout.ts";
-export { ChainCapAuthority, type IdentityChecks } from "./authority.ts";
-export { type AgentDirectory, AgentPurger, type AgentPurgerDeps } from "./purge.ts";
-export {
-  CRED_LIST_DEFAULT_LIMIT,
-  CRED_LIST_MAX_LIMIT,
-  type CredentialItem,
-  CredentialLister,
-  type CredentialListerDeps,
-  type CredentialPage,
-} from "./list.ts";
+export { ChainCapAuthority } from "./authority.ts";
+export { AgentPurger } from "./purge.ts";
+export { type CredentialItem, CredentialLister } from "./list.ts";
