@@ -10,7 +10,25 @@
  * @module
  */
 
-export * from "./claims.ts";
-export * from "./token.ts";
+export {
+  CAP_TYP,
+  type CapClaims,
+  CapClaimsInvalid,
+  type CapDataClass,
+  type CapGrant,
+  capMaxTtl,
+  type CapOp,
+  validateCapClaims,
+} from "./claims.ts";
+export {
+  CAP_ERROR_CODES,
+  CapExpired,
+  CapInvalid,
+  type CapKeySet,
+  capKeySet,
+  type CapSigningKey,
+  mintCap,
+  verifyCap,
+} from "./token.ts";
 export { VerifiedTokenCache } from "./verified_cache.ts";
 export { jwkAlg, type JwsAlg, type JwsSigner, jwsSigner, signCompact } from "./jws.ts";
