@@ -521,6 +521,10 @@ export interface CliConfig {
   operatorKey?: string;
   /** An operator session JWT for `deno task reencrypt --url` (`AGENTKEYS_SESSION`). */
   session?: string;
+  /** `$XDG_RUNTIME_DIR`, where the sidecar puts its socket when set. */
+  runtimeDir?: string;
+  /** `$XDG_CONFIG_HOME/agentkeys` (default `~/.config/agentkeys`): the sidecar's policy. */
+  configDir?: string;
 }
 
 /**
@@ -542,5 +546,7 @@ export function loadCliConfig(env: Env): CliConfig {
     home,
     operatorKey: get("AGENTKEYS_OPERATOR_KEY"),
     session: get("AGENTKEYS_SESSION"),
+    runtimeDir: get("XDG_RUNTIME_DIR"),
+    configDir: `${get("XDG_CONFIG_HOME") ?? `${get("HOME") ?? "."}/.config`}/agentkeys`,
   };
 }

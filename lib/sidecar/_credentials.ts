@@ -1,0 +1,81 @@
+/**
+ * The sidecar's way to a credential: device login with the agent's K10 key, a cred-fetch cap
+ * for the service, then the fetch — all through the AgentKeys service.
+ *
+ * @module
+ */
+
+import { privateKeyToAccount } from "viem/accounts";
+import { AgentKeysClient, ApiCallError, type MessageSigner } from "../client/mod.ts";
+
+/** Something that returns the current secret of a service. */
+export interface CredentialSource {
+  fetch(service: string): Promise<string>;
+}
+
+/** The device key file is missing, readable by others, or not a key. */
+export class DeviceKeyRefused extends Error {
+  override name = "DeviceKeyRefused";
+}
+
+/**
+ * Reads a device key file as `deno task cli agent add` writes it (hex, 0600).
+ *
+ * ```ts
+ * const device = await readDeviceKey("~/.agentkeys/devices/bot-0.key");
+ * ```
+ */
+export async function readDeviceKey(path: string): Promise<MessageSigner> {
+  const st = await Deno.stat(path);
+  if (st.mode !== null && (st.mode & 0o077) !== 0) {
+    throw new DeviceKeyRefused(`${path} is readable by others; chmod 600 it`);
+  }
+  const raw = (await Deno.readTextFile(path)).trim();
+  const hex = raw.startsWith("0x") ? raw : `0x${raw}`;
+  if (!/^0x[0-9a-fA-F]{64}$/.test(hex)) {
+    throw new DeviceKeyRefused(`${path} does not hold a 32-byte hex key`);
+  }
+  return privateKeyToAccount(hex as `0x${string}`);
+}
+
+// Agent sessions last 15 minutes; renew well before so a request never races the expiry.
+const SESSION_REUSE_MS = 10 * 60_000;
+
+/** Fetches credentials as the agent whose device key this is. */
+export class ServiceCredentials implements CredentialSource {
+  readonly #base: AgentKeysClient;
+  #session?: {
+    api: AgentKeysClient;
+    target: { operator_omni: string; actor_omni: string };
+    until: number;
+  };
+
+  constructor(url: string, private readonly device: MessageSigner, fetchFn?: typeof fetch) {
+    this.#base = new AgentKeysClient(url, undefined, fetchFn ? { fetch: fetchFn } : {});
+  }
+
+  async fetch(service: string): Promise<string> {
+    try {
+      return await this.#fetchOnce(service);
+    } catch (err) {
+      if (!(err instanceof ApiCallError && err.sessionEnded)) throw err;
+      this.#session = undefined;
+      return await this.#fetchOnce(service);
+    }
+  }
+
+  async #fetchOnce(service: string): Promise<string> {
+    if (!this.#session || this.#session.until <= Date.now()) {
+      const login = await this.#base.loginWithDevice(this.device);
+      this.#session = {
+        api: this.#base.withSession(login.session_jwt),
+        target: { operator_omni: login.operator_omni, actor_omni: login.actor_omni },
+        until: Date.now() + SESSION_REUSE_MS,
+      };
+    }
+    const { api, target } = this.#session;
+    const { cap } = await api.mintCap("cred-fetch", { ...target, service });
+    const r = await api.fetchCredential(cap);
+    return new TextDecoder().decode(r.plaintext).trim();
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * The sidecar daemon: an HTTP/1.1 server on a Unix socket that identifies every connection by
+ * SO_PEERCRED, checks the policy, and forwards `/<service>/<path>` upstream with the real
+ * credential injected. One JSON audit line per request; never the secret.
+ *
+ * @module
+ */
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { Readable } from "node:stream";
+import { ApiCallError } from "../client/mod.ts";
+import { CredentialCache } from "./_cache.ts";
+import type { CredentialSource } from "./_credentials.ts";
+import { prepareSocketPath } from "./_listener.ts";
+import { type PeerCred, peerCredOf } from "./_peercred.ts";
+import { callerRuleFor, type Policy, requestAllowed } from "./_policy.ts";
+import { endToEnd, parseTarget, upstreamRequest } from "./_target.ts";
+
+/** Request headers larger than this are refused (431): the sidecar is not a bulk channel. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+export interface AuditEntry {
+  time: string;
+  pid: number | null;
+  uid: number | null;
+  exe: string | null;
+  method: string;
+  service: string | null;
+  decision: string;
+  upstream_status: number | null;
+  latency_ms: number;
+}
+
+export interface SidecarOptions {
+  socketPath: string;
+  policy: () => Policy;
+  credentials: CredentialSource;
+  audit: (entry: AuditEntry) => void;
+  cache?: CredentialCache;
+  fetch?: typeof fetch;
+}
+
+/**
+ * Starts the daemon.
+ *
+ * ```ts
+ * await using sidecar = await startSidecar({ socketPath, policy: () => file.current, credentials, audit });
+ * ```
+ */
+export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
+  await prepareSocketPath(options.socketPath);
+  const sidecar = new Sidecar(options);
+  await sidecar.listen();
+  return sidecar;
+}
+
+export class Sidecar {
+  readonly cache: CredentialCache;
+  readonly #server: Server;
+  readonly #peers = new WeakMap<Socket, PeerCred | Error>();
+  readonly #fetch: typeof fetch;
+
+  constructor(private readonly options: SidecarOptions) {
+    this.cache = options.cache ?? new CredentialCache();
+    this.#fetch = options.fetch ?? ((i, init) => fetch(i, init));
+    this.#server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+      void this.#handle(req, res);
+    });
+    this.#server.on("connection", (socket: Socket) => {
+      try {
+        this.#peers.set(socket, peerCredOf(socket));
+      } catch (err) {
+        this.#peers.set(socket, err as Error);
+      }
+    });
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen(this.options.socketPath, () => {
+        this.#server.off("error", reject);
+        Deno.chmodSync(this.options.socketPath, 0o600);
+        resolve();
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+    await Deno.remove(this.options.socketPath).catch(() => {});
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const peer = this.#peers.get(req.socket);
+    const caller = peer instanceof Error || !peer ? null : peer;
+    const method = req.method ?? "GET";
+    const entry: AuditEntry = {
+      time: new Date().toISOString(),
+      pid: caller?.pid ?? null,
+      uid: caller?.uid ?? null,
+      exe: caller?.exe ?? null,
+      method,
+      service: null,
+      decision: "error",
+      upstream_status: null,
+      latency_ms: 0,
+    };
+    try {
+      await this.#route(req, res, caller, entry);
+    } catch (err) {
+      entry.decision = "error";
+      if (!res.headersSent) {
+        refuse(res, 502, "upstream_failed", `the upstream call failed: ${(err as Error).name}`);
+      } else res.destroy();
+    } finally {
+      entry.latency_ms = Math.round((performance.now() - started) * 100) / 100;
+      this.options.audit(entry);
+    }
+  }
+
+  async #route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: PeerCred | null,
+    entry: AuditEntry,
+  ): Promise<void> {
+    let headerBytes = 0;
+    for (const h of req.rawHeaders) headerBytes += h.length + 2;
+    if (headerBytes > MAX_HEADER_BYTES) {
+      entry.decision = "headers_too_large";
+      return refuse(res, 431, "headers_too_large", "the request headers are too large");
+    }
+    const target = parseTarget(req.url ?? "/");
+    if (target.kind === "bad") {
+      entry.decision = "bad_path";
+      return refuse(res, 400, "bad_path", target.message);
+    }
+    entry.service = target.service;
+    const policy = this.options.policy();
+    const rule = caller ? callerRuleFor(policy, caller) : undefined;
+    if (!rule) {
+      entry.decision = "caller_denied";
+      return refuse(res, 403, "caller_denied", "this program is not in the sidecar policy");
+    }
+    const service = policy.services[target.service];
+    if (!service) {
+      entry.decision = "unknown_service";
+      return refuse(res, 404, "unknown_service", `no service ${target.service} in the policy`);
+    }
+    if (!rule.services.includes(target.service)) {
+      entry.decision = "service_denied";
+      return refuse(res, 403, "service_denied", "this program may not use that service");
+    }
+    if (target.kind === "reveal") {
+      if (req.method !== "GET") {
+        entry.decision = "method_not_allowed";
+        return refuse(res, 405, "method_not_allowed", "use GET");
+      }
+      if (!rule.reveal) {
+        entry.decision = "reveal_denied";
+        return refuse(
+          res,
+          403,
+          "reveal_denied",
+          "the policy does not reveal secrets to this program",
+        );
+      }
+      const secret = await this.#secret(target.service, res, entry);
+      if (secret === undefined) return;
+      entry.decision = "revealed";
+      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+      res.end(JSON.stringify({ service: target.service, secret }));
+      return;
+    }
+    if (!requestAllowed(service, req.method ?? "GET", target.path)) {
+      entry.decision = "request_denied";
+      return refuse(res, 403, "request_denied", "the policy does not allow this method or path");
+    }
+    const secret = await this.#secret(target.service, res, entry);
+    if (secret === undefined) return;
+    const incoming = new Headers();
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      incoming.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+    }
+    const { url, headers } = upstreamRequest(
+      service.upstream,
+      target,
+      service.inject,
+      incoming,
+      secret,
+    );
+    const hasBody = req.method !== "GET" && req.method !== "HEAD";
+    const upstream = await this.#fetch(url, {
+      method: req.method,
+      headers,
+      body: hasBody ? (Readable.toWeb(req) as ReadableStream<Uint8Array>) : undefined,
+      redirect: "manual",
+    });
+    entry.upstream_status = upstream.status;
+    entry.decision = "forwarded";
+    if (upstream.status === 401 || upstream.status === 403) this.cache.drop(target.service);
+    const out = new Headers(upstream.headers);
+    // fetch already decoded the body, so its encoding and length no longer describe it.
+    if (out.has("content-encoding")) {
+      out.delete("content-encoding");
+      out.delete("content-length");
+    }
+    const outHeaders: Record<string, string> = {};
+    for (const [k, v] of endToEnd(out)) outHeaders[k] = v;
+    res.writeHead(upstream.status, outHeaders);
+    if (upstream.body) {
+      for await (const chunk of upstream.body) {
+        if (!res.write(chunk)) await new Promise((r) => res.once("drain", r));
+      }
+    }
+    res.end();
+  }
+
+  async #secret(
+    service: string,
+    res: ServerResponse,
+    entry: AuditEntry,
+  ): Promise<string | undefined> {
+    const cached = this.cache.get(service);
+    if (cached !== undefined) return cached;
+    try {
+      const secret = await this.options.credentials.fetch(service);
+      if (/[\r\n\0]/.test(secret)) {
+        entry.decision = "bad_credential";
+        refuse(res, 502, "bad_credential", "the stored credential cannot be sent in a header");
+        return undefined;
+      }
+      this.cache.set(service, secret);
+      return secret;
+    } catch (err) {
+      if (err instanceof ApiCallError && err.status !== 0 && err.status < 500) {
+        entry.decision = "credential_refused";
+        refuse(res, 502, "credential_refused", `the AgentKeys service refused: ${err.code}`);
+      } else {
+        entry.decision = "service_unavailable";
+        refuse(
+          res,
+          503,
+          "service_unavailable",
+          "the AgentKeys service cannot be reached and nothing is cached",
+        );
+      }
+      return undefined;
+    }
+  }
+}
+
+function refuse(res: ServerResponse, status: number, error: string, message: string): void {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify({ error, message }));
+}

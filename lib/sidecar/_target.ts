@@ -1,0 +1,106 @@
+/**
+ * Pure request plumbing: which service a path names, whether it tries to escape, and the
+ * headers that may cross the proxy.
+ *
+ * @module
+ */
+
+import type { Injection } from "./_policy.ts";
+
+export type Target =
+  | { kind: "reveal"; service: string }
+  | { kind: "proxy"; service: string; path: string; query: string }
+  | { kind: "bad"; message: string };
+
+// Encoded dots, slashes and backslashes: an upstream that decodes them again could be walked
+// out of the base path even though the sidecar saw no "..".
+const ENCODED_ESCAPE = /%(2e|2f|5c|25)/i;
+
+/**
+ * Splits a request target into service and rest, refusing traversal in any encoding.
+ *
+ * ```ts
+ * parseTarget("/openai/v1/models?x=1"); // { kind: "proxy", service: "openai", path: "/v1/models", query: "x=1" }
+ * ```
+ */
+export function parseTarget(raw: string): Target {
+  if (!raw.startsWith("/")) return { kind: "bad", message: "the path must start with /" };
+  const q = raw.indexOf("?");
+  const path = q < 0 ? raw : raw.slice(0, q);
+  const query = q < 0 ? "" : raw.slice(q + 1);
+  if (ENCODED_ESCAPE.test(path)) {
+    return { kind: "bad", message: "encoded dots, slashes or percent signs are not allowed" };
+  }
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return { kind: "bad", message: "the path is not valid percent-encoding" };
+  }
+  if (decoded.includes("\\") || decoded.includes("\0")) {
+    return { kind: "bad", message: "backslashes and NUL are not allowed in the path" };
+  }
+  const segments = decoded.split("/").slice(1);
+  if (segments.some((s) => s === "." || s === "..")) {
+    return { kind: "bad", message: "path traversal is not allowed" };
+  }
+  const reveal = /^\/v1\/credentials\/([^/]+)$/.exec(path);
+  if (reveal) return { kind: "reveal", service: reveal[1] };
+  const [service, ...rest] = path.slice(1).split("/");
+  if (!service) return { kind: "bad", message: "the path must name a service: /<service>/<path>" };
+  return { kind: "proxy", service, path: "/" + rest.join("/"), query };
+}
+
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+/** Headers minus hop-by-hop ones (including those the Connection header names). */
+export function endToEnd(headers: Headers): Headers {
+  const named = new Set(
+    (headers.get("connection") ?? "").split(",").map((s) => s.trim().toLowerCase()),
+  );
+  const out = new Headers();
+  for (const [k, v] of headers) {
+    if (!HOP_BY_HOP.has(k) && !named.has(k)) out.append(k, v);
+  }
+  return out;
+}
+
+/**
+ * The upstream URL and request headers: the agent's placeholder removed, the real secret put
+ * where the service expects it.
+ */
+export function upstreamRequest(
+  base: string,
+  target: { path: string; query: string },
+  inject: Injection,
+  incoming: Headers,
+  secret: string,
+): { url: URL; headers: Headers } {
+  const url = new URL(base + target.path);
+  url.search = target.query;
+  const headers = endToEnd(incoming);
+  headers.delete("host");
+  headers.delete("content-length");
+  switch (inject.kind) {
+    case "bearer":
+      headers.set("authorization", `Bearer ${secret}`);
+      break;
+    case "header":
+      headers.set(inject.name, secret);
+      break;
+    case "query":
+      url.searchParams.set(inject.name, secret);
+      break;
+  }
+  return { url, headers };
+}
