@@ -1,0 +1,354 @@
+/**
+ * The sidecar end to end on a real Unix socket: this test process (the Deno binary) and curl as
+ * two different callers, a fake upstream on 127.0.0.1 and a fake credential source.
+ */
+
+import { request } from "node:http";
+import { join } from "node:path";
+import { ApiCallError } from "../../lib/client/mod.ts";
+import {
+  type AuditEntry,
+  type CredentialSource,
+  parsePolicy,
+  type Policy,
+  SocketRefused,
+  startSidecar,
+} from "../../lib/sidecar/mod.ts";
+import { assert, assertEquals } from "../support/assert.ts";
+import { tempDir } from "../support/tmp.ts";
+
+const SECRET = "sk-real-secret-123";
+const PLACEHOLDER = "agentkeys-placeholder";
+const DENO = Deno.realPathSync(Deno.execPath());
+const CURL = Deno.realPathSync("/usr/bin/curl");
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: Headers;
+  body: string;
+}
+
+class FakeCredentials implements CredentialSource {
+  calls = 0;
+  down = false;
+  fetch(service: string): Promise<string> {
+    this.calls++;
+    if (this.down) return Promise.reject(new ApiCallError(0, "unreachable", "cannot reach"));
+    return Promise.resolve(service ? SECRET : "");
+  }
+}
+
+async function setup(options: { reveal?: boolean; exe?: string; upstreamStatus?: number } = {}) {
+  const dir = await tempDir();
+  const seen: Seen[] = [];
+  let status = options.upstreamStatus ?? 200;
+  const upstream = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    seen.push({
+      method: req.method,
+      url: req.url,
+      headers: req.headers,
+      body: await req.text(),
+    });
+    return new Response(status === 200 ? "upstream says hi" : "no", {
+      status,
+      headers: { "x-upstream": "yes", "content-type": "text/plain" },
+    });
+  });
+  const base = `http://127.0.0.1:${upstream.addr.port}`;
+  const policy: Policy = parsePolicy(`
+[[caller]]
+uid = ${Deno.uid()}
+exe = "${options.exe ?? DENO}"
+services = ["bearer", "keyed", "query"]
+reveal = ${options.reveal ?? false}
+
+[service.bearer]
+upstream = "${base}/api"
+inject = "bearer"
+methods = ["GET", "POST"]
+
+[service.keyed]
+upstream = "${base}"
+inject = { header = "x-api-key" }
+
+[service.query]
+upstream = "${base}"
+inject = { query = "key" }
+
+[service.other]
+upstream = "${base}"
+inject = "bearer"
+`);
+  const audit: AuditEntry[] = [];
+  const credentials = new FakeCredentials();
+  const socketPath = join(dir.path, "run", "agentkeys-proxy.sock");
+  const sidecar = await startSidecar({
+    socketPath,
+    policy: () => policy,
+    credentials,
+    audit: (e) => audit.push(e),
+  });
+  return {
+    socketPath,
+    seen,
+    audit,
+    credentials,
+    sidecar,
+    setStatus(s: number) {
+      status = s;
+    },
+    async [Symbol.asyncDispose]() {
+      await sidecar.close();
+      await upstream.shutdown();
+      await dir[Symbol.asyncDispose]();
+    },
+  };
+}
+
+function call(
+  socketPath: string,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path, headers }, (res) => {
+      const chunks: Uint8Array[] = [];
+      res.on("data", (c: Uint8Array) => chunks.push(c));
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: new TextDecoder().decode(Uint8Array.from(chunks.flatMap((c) => [...c]))),
+        }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function curl(socketPath: string, path: string): Promise<{ status: number; body: string }> {
+  const out = await new Deno.Command(CURL, {
+    args: ["-s", "-w", "\n%{http_code}", "--unix-socket", socketPath, `http://sidecar${path}`],
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const nl = text.lastIndexOf("\n");
+  return { status: Number(text.slice(nl + 1)), body: text.slice(0, nl) };
+}
+
+Deno.test("the sidecar injects the bearer secret, strips the placeholder and passes status, headers and body through", async () => {
+  await using s = await setup();
+  const r = await call(s.socketPath, "POST", "/bearer/v1/chat?x=1", {
+    authorization: `Bearer ${PLACEHOLDER}`,
+    "content-type": "application/json",
+    connection: "keep-alive",
+  }, '{"q":"hello"}');
+  assertEquals(r.status, 200);
+  assertEquals(r.body, "upstream says hi");
+  assertEquals(r.headers["x-upstream"], "yes");
+  assertEquals(s.seen.length, 1);
+  const up = s.seen[0];
+  assertEquals(new URL(up.url).pathname, "/api/v1/chat");
+  assertEquals(new URL(up.url).search, "?x=1");
+  assertEquals(up.headers.get("authorization"), `Bearer ${SECRET}`);
+  assertEquals(up.body, '{"q":"hello"}');
+  for (const [, v] of up.headers) {
+    assert(!v.includes(PLACEHOLDER), "the placeholder reached upstream");
+  }
+  assertEquals(s.audit.length, 1);
+  const a = s.audit[0];
+  assertEquals([a.pid, a.uid, a.exe, a.service, a.decision, a.upstream_status], [
+    Deno.pid,
+    Deno.uid(),
+    DENO,
+    "bearer",
+    "forwarded",
+    200,
+  ]);
+  assert(!JSON.stringify(s.audit).includes(SECRET), "the audit log must never hold the secret");
+});
+
+Deno.test("the sidecar injects a named header and a query parameter in place of the placeholder", async () => {
+  await using s = await setup();
+  assertEquals(
+    (await call(s.socketPath, "GET", "/keyed/v1/messages", { "x-api-key": PLACEHOLDER })).status,
+    200,
+  );
+  assertEquals(s.seen[0].headers.get("x-api-key"), SECRET);
+  assertEquals(
+    (await call(s.socketPath, "GET", `/query/maps?key=${PLACEHOLDER}&q=paris`)).status,
+    200,
+  );
+  const url = new URL(s.seen[1].url);
+  assertEquals(url.searchParams.getAll("key"), [SECRET]);
+  assertEquals(url.searchParams.get("q"), "paris");
+  assert(!s.seen[1].url.includes(PLACEHOLDER));
+});
+
+Deno.test("two programs on one socket: the one the policy names is served, curl is refused", async () => {
+  await using s = await setup();
+  const denied = await curl(s.socketPath, "/keyed/v1/x");
+  assertEquals(denied.status, 403);
+  assertEquals(JSON.parse(denied.body).error, "caller_denied");
+  assertEquals((await call(s.socketPath, "GET", "/keyed/v1/x")).status, 200);
+  assertEquals(s.seen.length, 1, "the refused request never reached upstream");
+  assertEquals(s.credentials.calls, 1);
+  const deniedAudit = s.audit.find((a) => a.decision === "caller_denied");
+  assertEquals(deniedAudit?.exe, CURL);
+});
+
+Deno.test("a policy naming curl serves curl and refuses this Deno process", async () => {
+  await using s = await setup({ exe: CURL });
+  assertEquals((await curl(s.socketPath, "/keyed/v1/x")).status, 200);
+  const r = await call(s.socketPath, "GET", "/keyed/v1/x");
+  assertEquals(r.status, 403);
+  assertEquals(JSON.parse(r.body).error, "caller_denied");
+});
+
+Deno.test("unknown service 404, a service the caller lacks 403, a method off the allow-list 403", async () => {
+  await using s = await setup();
+  const unknown = await call(s.socketPath, "GET", "/nosuch/x");
+  assertEquals([unknown.status, JSON.parse(unknown.body).error], [404, "unknown_service"]);
+  const other = await call(s.socketPath, "GET", "/other/x");
+  assertEquals([other.status, JSON.parse(other.body).error], [403, "service_denied"]);
+  const del = await call(s.socketPath, "DELETE", "/bearer/x");
+  assertEquals([del.status, JSON.parse(del.body).error], [403, "request_denied"]);
+  assertEquals(s.seen.length, 0);
+  assertEquals(s.credentials.calls, 0, "no credential is fetched for a refused request");
+});
+
+Deno.test("path traversal is refused with 400 before anything is fetched", async () => {
+  await using s = await setup();
+  for (
+    const path of [
+      "/bearer/../other/x",
+      "/bearer/%2e%2e/x",
+      "/bearer/a%2fb",
+      "/bearer/%252e%252e/x",
+    ]
+  ) {
+    const r = await call(s.socketPath, "GET", path);
+    assertEquals([r.status, JSON.parse(r.body).error], [400, "bad_path"], path);
+  }
+  assertEquals(s.seen.length, 0);
+});
+
+Deno.test("oversized request headers are refused", async () => {
+  await using s = await setup();
+  const r = await call(s.socketPath, "GET", "/bearer/x", { "x-big": "a".repeat(20_000) });
+  assertEquals(r.status, 431);
+  assertEquals(s.seen.length, 0);
+  assertEquals(s.credentials.calls, 0);
+});
+
+Deno.test("an upstream 401 drops the cached credential; a 200 keeps it", async () => {
+  await using s = await setup();
+  await call(s.socketPath, "GET", "/bearer/x");
+  await call(s.socketPath, "GET", "/bearer/x");
+  assertEquals(s.credentials.calls, 1, "the second request is a cache hit");
+  s.setStatus(401);
+  const r = await call(s.socketPath, "GET", "/bearer/x");
+  assertEquals(r.status, 401, "the upstream status passes through");
+  assertEquals(s.sidecar.cache.get("bearer"), undefined);
+  s.setStatus(200);
+  await call(s.socketPath, "GET", "/bearer/x");
+  assertEquals(s.credentials.calls, 2, "after the 401 the credential is fetched again");
+});
+
+Deno.test("service down: served from the cache within the TTL, otherwise 503", async () => {
+  await using s = await setup();
+  await call(s.socketPath, "GET", "/bearer/x");
+  s.credentials.down = true;
+  assertEquals((await call(s.socketPath, "GET", "/bearer/x")).status, 200);
+  const r = await call(s.socketPath, "GET", "/keyed/x");
+  assertEquals([r.status, JSON.parse(r.body).error], [503, "service_unavailable"]);
+});
+
+Deno.test("GET /v1/credentials/<service> reveals only when the policy says reveal = true", async () => {
+  {
+    await using s = await setup();
+    const r = await call(s.socketPath, "GET", "/v1/credentials/bearer");
+    assertEquals([r.status, JSON.parse(r.body).error], [403, "reveal_denied"]);
+    assert(!r.body.includes(SECRET));
+  }
+  {
+    await using s = await setup({ reveal: true });
+    const r = await call(s.socketPath, "GET", "/v1/credentials/bearer");
+    assertEquals(r.status, 200);
+    assertEquals(JSON.parse(r.body).secret, SECRET);
+    assert(!JSON.stringify(s.audit).includes(SECRET));
+  }
+});
+
+Deno.test("the socket is 0600 in a 0700 directory", async () => {
+  await using s = await setup();
+  assertEquals((await Deno.stat(s.socketPath)).mode! & 0o777, 0o600);
+  assertEquals((await Deno.stat(join(s.socketPath, ".."))).mode! & 0o777, 0o700);
+});
+
+Deno.test("a live sidecar's socket is not stolen; a stale one is replaced", async () => {
+  await using s = await setup();
+  let caught: unknown;
+  try {
+    await startSidecar({
+      socketPath: s.socketPath,
+      policy: () => parsePolicy(""),
+      credentials: s.credentials,
+      audit: () => {},
+    });
+  } catch (err) {
+    caught = err;
+  }
+  assert(caught instanceof SocketRefused, String(caught));
+  assertEquals(
+    (await call(s.socketPath, "GET", "/bearer/x")).status,
+    200,
+    "the first still serves",
+  );
+
+  await using dir = await tempDir();
+  const stale = join(dir.path, "agentkeys-proxy.sock");
+  // A daemon that died without unlinking its socket: a child bound it and was killed.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `Deno.listen({ transport: "unix", path: ${
+        JSON.stringify(stale)
+      } }); console.log("up"); setInterval(() => {}, 1000);`,
+    ],
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  await reader.read();
+  child.kill("SIGKILL");
+  await child.status;
+  reader.releaseLock();
+  assert((await Deno.lstat(stale)).isSocket, "the stale socket is still there");
+  const second = await startSidecar({
+    socketPath: stale,
+    policy: () => parsePolicy(""),
+    credentials: s.credentials,
+    audit: () => {},
+  });
+  await second.close();
+});
+
+Deno.test("a socket directory open to others is refused", async () => {
+  await using dir = await tempDir();
+  await Deno.chmod(dir.path, 0o755);
+  let caught: unknown;
+  try {
+    await startSidecar({
+      socketPath: join(dir.path, "s.sock"),
+      policy: () => parsePolicy(""),
+      credentials: new FakeCredentials(),
+      audit: () => {},
+    });
+  } catch (err) {
+    caught = err;
+  }
+  assert(caught instanceof SocketRefused, String(caught));
+});
