@@ -523,8 +523,8 @@ export interface CliConfig {
   session?: string;
   /** `$XDG_RUNTIME_DIR`, where the sidecar puts its socket when set. */
   runtimeDir?: string;
-  /** `$XDG_CONFIG_HOME/agentkeys` (default `~/.config/agentkeys`): the sidecar's policy. */
-  configDir?: string;
+  /** `$HOME`: the sidecar's policy (`~/.config/agentkeys/policy.toml`) and socket fallback. */
+  userHome?: string;
 }
 
 /**
@@ -547,6 +547,6 @@ export function loadCliConfig(env: Env): CliConfig {
     operatorKey: get("AGENTKEYS_OPERATOR_KEY"),
     session: get("AGENTKEYS_SESSION"),
     runtimeDir: get("XDG_RUNTIME_DIR"),
-    configDir: `${get("XDG_CONFIG_HOME") ?? `${get("HOME") ?? "."}/.config`}/agentkeys`,
+    userHome: get("HOME"),
   };
 }

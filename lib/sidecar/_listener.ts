@@ -15,9 +15,9 @@ export class SocketRefused extends Error {
   override name = "SocketRefused";
 }
 
-/** `$XDG_RUNTIME_DIR/agentkeys-proxy.sock`, else in the CLI home (`~/.agentkeys`). */
-export function defaultSocketPath(runtimeDir: string | undefined, cliHome: string): string {
-  return join(runtimeDir || cliHome, SOCKET_NAME);
+/** `$XDG_RUNTIME_DIR/agentkeys-proxy.sock`, else in `fallbackDir` (`~/.agentkeys`). */
+export function defaultSocketPath(runtimeDir: string | undefined, fallbackDir: string): string {
+  return join(runtimeDir || fallbackDir, SOCKET_NAME);
 }
 
 /** Makes the directory (0700), checks nobody else can enter it, clears a stale socket. */

@@ -71,9 +71,10 @@ export async function sidecarMain(args: string[], env: CliConfig): Promise<numbe
     return 2;
   }
   const url = (flags.url ?? env.url).replace(/\/+$/, "");
-  const configDir = env.configDir ?? join(env.home, "..", ".config", "agentkeys");
-  const policyPath = flags.policy ?? join(configDir, "policy.toml");
-  const socketPath = flags.socket ?? defaultSocketPath(env.runtimeDir, env.home);
+  const userHome = env.userHome ?? ".";
+  const policyPath = flags.policy ?? join(userHome, ".config", "agentkeys", "policy.toml");
+  const socketPath = flags.socket ??
+    defaultSocketPath(env.runtimeDir, join(userHome, ".agentkeys"));
   const auditPath = flags.audit ?? join(env.home, "sidecar-audit.jsonl");
   const log = (line: string) => console.error(`agentkeys sidecar: ${line}`);
   try {

@@ -66,6 +66,8 @@ Deno.test("CLI settings: defaults, and a bad AGENTKEYS_URL is a ConfigError", ()
     home: "/home/op/.config/agentkeys",
     operatorKey: undefined,
     session: undefined,
+    runtimeDir: undefined,
+    userHome: "/home/op",
   });
   assertEquals(
     loadCliConfig({ AGENTKEYS_URL: "http://h:1/", AGENTKEYS_CLI_HOME: "/x" }).url,
