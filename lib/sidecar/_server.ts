@@ -215,8 +215,12 @@ export class Sidecar {
       out.delete("content-encoding");
       out.delete("content-length");
     }
-    const outHeaders: Record<string, string> = {};
-    for (const [k, v] of endToEnd(out)) outHeaders[k] = v;
+    const outHeaders: Record<string, string | string[]> = {};
+    for (const [k, v] of endToEnd(out)) {
+      // Headers joins repeats with ", " except set-cookie, which cannot be joined.
+      if (k === "set-cookie") outHeaders[k] = [...(outHeaders[k] as string[] ?? []), v];
+      else outHeaders[k] = v;
+    }
     res.writeHead(upstream.status, outHeaders);
     if (upstream.body) {
       for await (const chunk of upstream.body) {

@@ -52,7 +52,12 @@ async function setup(options: { reveal?: boolean; exe?: string; upstreamStatus?:
     });
     return new Response(status === 200 ? "upstream says hi" : "no", {
       status,
-      headers: { "x-upstream": "yes", "content-type": "text/plain" },
+      headers: [
+        ["x-upstream", "yes"],
+        ["content-type", "text/plain"],
+        ["set-cookie", "a=1"],
+        ["set-cookie", "b=2"],
+      ],
     });
   });
   const base = `http://127.0.0.1:${upstream.addr.port}`;
@@ -149,6 +154,7 @@ Deno.test("the sidecar injects the bearer secret, strips the placeholder and pas
   assertEquals(r.status, 200);
   assertEquals(r.body, "upstream says hi");
   assertEquals(r.headers["x-upstream"], "yes");
+  assertEquals(r.headers["set-cookie"], ["a=1", "b=2"]);
   assertEquals(s.seen.length, 1);
   const up = s.seen[0];
   assertEquals(new URL(up.url).pathname, "/api/v1/chat");
