@@ -50,6 +50,18 @@ async function setup(options: { reveal?: boolean; exe?: string; upstreamStatus?:
       headers: req.headers,
       body: await req.text(),
     });
+    if (new URL(req.url).pathname.endsWith("/large")) {
+      // 8 MiB in 64 KiB chunks, produced as they are read: the sidecar must stream, not buffer.
+      let sent = 0;
+      return new Response(
+        new ReadableStream({
+          pull(c) {
+            if (sent >= 128) return c.close();
+            c.enqueue(new Uint8Array(65_536).fill(sent++ % 251));
+          },
+        }),
+      );
+    }
     return new Response(status === 200 ? "upstream says hi" : "no", {
       status,
       headers: [
@@ -117,17 +129,25 @@ function call(
   path: string,
   headers: Record<string, string> = {},
   body?: string,
-): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+): Promise<{ status: number; headers: Record<string, unknown>; body: string; bytes: Uint8Array }> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, method, path, headers }, (res) => {
       const chunks: Uint8Array[] = [];
       res.on("data", (c: Uint8Array) => chunks.push(c));
-      res.on("end", () =>
+      res.on("end", () => {
+        const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+        let at = 0;
+        for (const c of chunks) {
+          bytes.set(c, at);
+          at += c.length;
+        }
         resolve({
           status: res.statusCode ?? 0,
           headers: res.headers,
-          body: new TextDecoder().decode(Uint8Array.from(chunks.flatMap((c) => [...c]))),
-        }));
+          body: new TextDecoder().decode(bytes),
+          bytes,
+        });
+      });
       res.on("error", reject);
     });
     req.on("error", reject);
@@ -192,6 +212,16 @@ Deno.test("the sidecar injects a named header and a query parameter in place of 
   assertEquals(url.searchParams.getAll("key"), [SECRET]);
   assertEquals(url.searchParams.get("q"), "paris");
   assert(!s.seen[1].url.includes(PLACEHOLDER));
+});
+
+Deno.test("a large request body and an 8 MiB response stream through the sidecar intact", async () => {
+  await using s = await setup();
+  const big = "x".repeat(3_000_000);
+  const r = await call(s.socketPath, "POST", "/keyed/large", {}, big);
+  assertEquals(r.status, 200);
+  assertEquals(s.seen[0].body.length, big.length);
+  assertEquals(r.bytes.length, 128 * 65_536);
+  for (const chunk of [0, 1, 77, 127]) assertEquals(r.bytes[chunk * 65_536 + 100], chunk % 251);
 });
 
 Deno.test("two programs on one socket: the one the policy names is served, curl is refused", async () => {
