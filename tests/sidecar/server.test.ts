@@ -236,6 +236,34 @@ Deno.test("two programs on one socket: the one the policy names is served, curl 
   assertEquals(deniedAudit?.exe, CURL);
 });
 
+Deno.test("another uid is refused, even running a binary the policy names (setpriv as nobody)", async () => {
+  // The issue asks for a real second user: the suite runs as root (Ceph needs it too), so
+  // setpriv can drop to nobody; anything else is a failure that says what is missing.
+  assertEquals(Deno.uid(), 0, "this test needs root to run curl as another uid with setpriv");
+  await using s = await setup({ exe: CURL });
+  const out = await new Deno.Command("/usr/bin/setpriv", {
+    args: [
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      CURL,
+      "-s",
+      "-w",
+      "%{http_code}",
+      "--unix-socket",
+      s.socketPath,
+      "http://sidecar/keyed/v1/x",
+    ],
+  }).output();
+  // The 0700 directory and 0600 socket stop it before the daemon hears of it: curl cannot
+  // connect (exit 7, no HTTP status), nothing is fetched or sent upstream.
+  assertEquals([out.code, new TextDecoder().decode(out.stdout)], [7, "000"]);
+  assertEquals(s.seen.length, 0);
+  assertEquals(s.credentials.calls, 0);
+  // The same binary as root is served: the refusal was the uid's.
+  assertEquals((await curl(s.socketPath, "/keyed/v1/x")).status, 200);
+});
+
 Deno.test("a policy naming curl serves curl and refuses this Deno process", async () => {
   await using s = await setup({ exe: CURL });
   assertEquals((await curl(s.socketPath, "/keyed/v1/x")).status, 200);
