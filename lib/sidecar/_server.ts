@@ -57,6 +57,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
 
 export class Sidecar {
   readonly cache: CredentialCache;
+  readonly #inFlight = new Map<string, Promise<string>>();
   readonly #server: Server;
   readonly #peers = new WeakMap<Socket, PeerCred | Error>();
   readonly #fetch: typeof fetch;
@@ -238,7 +239,16 @@ export class Sidecar {
     const cached = this.cache.get(service);
     if (cached !== undefined) return cached;
     try {
-      const secret = await this.options.credentials.fetch(service);
+      // Concurrent misses for one service share one fetch: a burst of an agent's requests
+      // after a restart or a 401 must not turn into a burst of logins and mints.
+      let pending = this.#inFlight.get(service);
+      if (pending === undefined) {
+        pending = this.options.credentials.fetch(service).finally(() => {
+          this.#inFlight.delete(service);
+        });
+        this.#inFlight.set(service, pending);
+      }
+      const secret = await pending;
       if (/[\r\n\0]/.test(secret)) {
         entry.decision = "bad_credential";
         refuse(res, 502, "bad_credential", "the stored credential cannot be sent in a header");

@@ -32,10 +32,13 @@ interface Seen {
 class FakeCredentials implements CredentialSource {
   calls = 0;
   down = false;
-  fetch(service: string): Promise<string> {
+  /** Holds every fetch this long (ms), like a login + mint + fetch round trip. */
+  delayMs = 0;
+  async fetch(service: string): Promise<string> {
     this.calls++;
-    if (this.down) return Promise.reject(new ApiCallError(0, "unreachable", "cannot reach"));
-    return Promise.resolve(service ? SECRET : "");
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.down) throw new ApiCallError(0, "unreachable", "cannot reach");
+    return service ? SECRET : "";
   }
 }
 
@@ -306,6 +309,23 @@ Deno.test("oversized request headers are refused", async () => {
   assertEquals(r.status, 431);
   assertEquals(s.seen.length, 0);
   assertEquals(s.credentials.calls, 0);
+});
+
+Deno.test("concurrent requests that miss the cache share one credential fetch", async () => {
+  await using s = await setup();
+  s.credentials.delayMs = 200;
+  const answers = await Promise.all(
+    Array.from({ length: 8 }, () => call(s.socketPath, "GET", "/keyed/v1/x")),
+  );
+  assertEquals(answers.map((a) => a.status), Array(8).fill(200));
+  assertEquals(s.credentials.calls, 1, "one login + mint + fetch for the whole burst");
+  // A failed fetch is not kept: the next miss asks again.
+  s.sidecar.cache.drop("keyed");
+  s.credentials.down = true;
+  assertEquals((await call(s.socketPath, "GET", "/keyed/v1/x")).status, 503);
+  s.credentials.down = false;
+  assertEquals((await call(s.socketPath, "GET", "/keyed/v1/x")).status, 200);
+  assertEquals(s.credentials.calls, 3);
 });
 
 Deno.test("an upstream 401 drops the cached credential; a 200 keeps it", async () => {
