@@ -8,6 +8,7 @@
  */
 
 import { useSignal } from "@preact/signals";
+import type { ComponentChildren, Ref } from "preact";
 import { useEffect, useRef } from "preact/hooks";
 import { postJson } from "./_api.ts";
 import { chainFailure, loadChain, parseServices } from "./_agents.ts";
@@ -230,25 +231,17 @@ export default function ManageAgent(props: ManageAgentProps) {
           </div>
         )}
         {!revoked.value && confirming.value === "revoke" && (
-          <div class="confirm" role="group" aria-labelledby={`revoke-q-${id}`}>
-            <p id={`revoke-q-${id}`}>
-              Revoke {label} (generation{" "}
-              {generation})? Its device can no longer sign in or get credentials, its sessions end,
-              and this cannot be undone.
-            </p>
-            <div class="actions">
-              <button ref={confirmButton} type="button" class="danger" onClick={revoke}>
-                Yes, revoke {label}
-              </button>
-              <button
-                type="button"
-                onClick={() =>
-                  confirming.value = null}
-              >
-                Cancel
-              </button>
-            </div>
-          </div>
+          <Confirm
+            id={`revoke-q-${id}`}
+            yes={`Yes, revoke ${label}`}
+            onYes={revoke}
+            onCancel={() => confirming.value = null}
+            buttonRef={confirmButton}
+          >
+            Revoke {label} (generation{" "}
+            {generation})? Its device can no longer sign in or get credentials, its sessions end,
+            and this cannot be undone.
+          </Confirm>
         )}
         {revoked.value && purged.value === null && confirming.value !== "purge" && (
           <>
@@ -270,24 +263,16 @@ export default function ManageAgent(props: ManageAgentProps) {
           </>
         )}
         {revoked.value && confirming.value === "purge" && (
-          <div class="confirm" role="group" aria-labelledby={`purge-q-${id}`}>
-            <p id={`purge-q-${id}`}>
-              Delete every credential, memory and inbound message of {label} (generation{" "}
-              {generation})? This cannot be undone.
-            </p>
-            <div class="actions">
-              <button ref={confirmButton} type="button" class="danger" onClick={purge}>
-                Yes, purge {label}'s data
-              </button>
-              <button
-                type="button"
-                onClick={() =>
-                  confirming.value = null}
-              >
-                Cancel
-              </button>
-            </div>
-          </div>
+          <Confirm
+            id={`purge-q-${id}`}
+            yes={`Yes, purge ${label}'s data`}
+            onYes={purge}
+            onCancel={() => confirming.value = null}
+            buttonRef={confirmButton}
+          >
+            Delete every credential, memory and inbound message of {label} (generation{" "}
+            {generation})? This cannot be undone.
+          </Confirm>
         )}
       </div>
       {tx.value && (
@@ -302,6 +287,28 @@ export default function ManageAgent(props: ManageAgentProps) {
       >
         {notice.value?.text ?? ""}
       </p>
+    </div>
+  );
+}
+
+/** An inline "are you sure" group: the question, a danger button that confirms, and Cancel. */
+function Confirm(props: {
+  id: string;
+  yes: string;
+  onYes: () => void;
+  onCancel: () => void;
+  buttonRef: Ref<HTMLButtonElement>;
+  children: ComponentChildren;
+}) {
+  return (
+    <div class="confirm" role="group" aria-labelledby={props.id}>
+      <p id={props.id}>{props.children}</p>
+      <div class="actions">
+        <button ref={props.buttonRef} type="button" class="danger" onClick={props.onYes}>
+          {props.yes}
+        </button>
+        <button type="button" onClick={props.onCancel}>Cancel</button>
+      </div>
     </div>
   );
 }
