@@ -12,6 +12,8 @@
  * @module
  */
 
+// @ts-types="npm:@types/ms@2.1.0"
+import ms from "ms";
 import { parseRate, type RateSpec } from "../ratelimit/mod.ts";
 
 /** One documented environment variable. */
@@ -139,6 +141,54 @@ export const SETTINGS: readonly Setting[] = [
       "concurrent re-encryption event streams (`GET /v1/reencrypt/jobs/:id/events`) per session; one more is refused with 429",
   },
   {
+    name: "AGENTKEYS_ROTATE_EVERY",
+    default: "7d",
+    description:
+      "epoch lifecycle: the scheduler rotates K3 when the active epoch is older than this (a duration: number and unit `ms`, `s`, `m`, `h`, `d`, `w`, e.g. `12h`); `off`: no scheduled rotation",
+  },
+  {
+    name: "AGENTKEYS_ROTATE_ON_REVOKE",
+    default: "true",
+    description:
+      "epoch lifecycle: an agent's revocation on chain triggers a rotation (`false`: it does not)",
+  },
+  {
+    name: "AGENTKEYS_ROTATE_COALESCE",
+    default: "10m",
+    description:
+      "epoch lifecycle: a revocation's rotation happens this long after the first revocation of a burst; every revocation until then is folded into that one rotation",
+  },
+  {
+    name: "AGENTKEYS_REENCRYPT_AFTER",
+    default: "1h",
+    description:
+      "epoch lifecycle: this long after a rotation, a re-encryption job moves the whole store (every operator) to the active epoch; also how long a deferred destruction waits before the next try",
+  },
+  {
+    name: "AGENTKEYS_DESTROY_AFTER",
+    default: "24h",
+    description:
+      "epoch lifecycle: this long after a rotation, a global census is taken and the retiring epoch destroyed if it proves it empty (never forced; otherwise deferred and audited with the count)",
+  },
+  {
+    name: "AGENTKEYS_TTL_MEMORY",
+    default: "off",
+    description:
+      "epoch lifecycle: memory blobs neither written nor read for this long are deleted by the sweep (tombstone in the audit log); `off`: never",
+  },
+  {
+    name: "AGENTKEYS_TTL_INBOUND",
+    default: "off",
+    description:
+      "epoch lifecycle: inbound messages neither written nor read for this long are deleted by the sweep; `off`: never. Credentials are never swept",
+  },
+  {
+    name: "AGENTKEYS_METRICS_LISTEN",
+    default: "off",
+    description:
+      "`host:port` of a second listener that serves only `GET /metrics` (Prometheus text format) without a session, for scrapers; `off`: `/metrics` is served on the main port to admin sessions only",
+  },
+  {
     name: "AGENTKEYS_RPC_URL",
     default: "(unset: embedded anvil)",
     description:
@@ -254,6 +304,21 @@ export interface Config {
   limits: { credentials: number; memory: number; inbound: number };
   chain: ChainConfig;
   guards: Guards;
+  /** The epoch lifecycle policy the scheduler runs (ARCHITECTURE §14). */
+  lifecycle: LifecyclePolicy;
+  /** A second listener serving only `/metrics` to scrapers; absent: admin sessions only. */
+  metricsListen?: { hostname: string; port: number };
+}
+
+/** The epoch lifecycle settings, durations in milliseconds; `null` is `off`. */
+export interface LifecyclePolicy {
+  rotateEveryMs: number | null;
+  rotateOnRevoke: boolean;
+  rotateCoalesceMs: number;
+  reencryptAfterMs: number;
+  destroyAfterMs: number;
+  ttlMemoryMs: number | null;
+  ttlInboundMs: number | null;
 }
 
 /** Limits on work a client can cause before (or regardless of) being trusted. */
@@ -368,6 +433,57 @@ export function loadConfig(env: Env): Config {
     },
     chain,
     guards: guardsFrom(get),
+    lifecycle: lifecycleFrom(get),
+    metricsListen: metricsListen(get),
+  };
+}
+
+/** The lifecycle policy's defaults (what an unset environment gives). */
+export function defaultLifecyclePolicy(): LifecyclePolicy {
+  return lifecycleFrom(() => undefined);
+}
+
+function lifecycleFrom(get: (name: string) => string | undefined): LifecyclePolicy {
+  const value = (name: string) => get(name) ?? settingDefault(name);
+  const optional = (name: string) => value(name) === "off" ? null : duration(value(name), name);
+  return {
+    rotateEveryMs: optional("AGENTKEYS_ROTATE_EVERY"),
+    rotateOnRevoke: boolean(value("AGENTKEYS_ROTATE_ON_REVOKE"), "AGENTKEYS_ROTATE_ON_REVOKE"),
+    rotateCoalesceMs: duration(value("AGENTKEYS_ROTATE_COALESCE"), "AGENTKEYS_ROTATE_COALESCE"),
+    reencryptAfterMs: duration(value("AGENTKEYS_REENCRYPT_AFTER"), "AGENTKEYS_REENCRYPT_AFTER"),
+    destroyAfterMs: duration(value("AGENTKEYS_DESTROY_AFTER"), "AGENTKEYS_DESTROY_AFTER"),
+    ttlMemoryMs: optional("AGENTKEYS_TTL_MEMORY"),
+    ttlInboundMs: optional("AGENTKEYS_TTL_INBOUND"),
+  };
+}
+
+/**
+ * A duration such as `7d`, `10m`, `1.5h`, `30s` in milliseconds, through `ms` (the npm package).
+ * A unit is required: a bare number is ambiguous (seconds? milliseconds?) and refused, as are
+ * zero, negative and absurd values (more than ten years).
+ */
+export function duration(text: string, name: string): number {
+  const unit = /^\d+(\.\d+)?\s*(ms|s|m|h|d|w)$/i.test(text.trim());
+  // The regex above is what makes the text a `StringValue` for ms's types.
+  const value = unit ? ms(text.trim() as ms.StringValue) : undefined;
+  if (value === undefined || !Number.isFinite(value) || value <= 0 || value > 10 * 365 * 86400e3) {
+    throw new ConfigError(
+      `${name} must be a positive duration with a unit (ms, s, m, h, d, w), e.g. 10m, got ${text}`,
+    );
+  }
+  return Math.round(value);
+}
+
+function metricsListen(
+  get: (name: string) => string | undefined,
+): { hostname: string; port: number } | undefined {
+  const text = get("AGENTKEYS_METRICS_LISTEN") ?? settingDefault("AGENTKEYS_METRICS_LISTEN");
+  if (text === "off") return undefined;
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  if (!m) throw new ConfigError(`AGENTKEYS_METRICS_LISTEN must be host:port or off, got ${text}`);
+  return {
+    hostname: m[1].replace(/^\[|\]$/g, ""),
+    port: integer(m[2], "AGENTKEYS_METRICS_LISTEN port", 0, 65535),
   };
 }
 

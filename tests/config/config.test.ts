@@ -139,3 +139,39 @@ Deno.test("rate limits and caps: documented defaults, count/unit syntax, bad val
     }
   }
 });
+
+Deno.test("lifecycle settings: documented defaults, durations through ms, off, refusals", () => {
+  const c = loadConfig({});
+  assertEquals(c.lifecycle, {
+    rotateEveryMs: 7 * 86400_000,
+    rotateOnRevoke: true,
+    rotateCoalesceMs: 600_000,
+    reencryptAfterMs: 3600_000,
+    destroyAfterMs: 86400_000,
+    ttlMemoryMs: null,
+    ttlInboundMs: null,
+  });
+  assertEquals(c.metricsListen, undefined);
+  const d = loadConfig({
+    AGENTKEYS_ROTATE_EVERY: "off",
+    AGENTKEYS_ROTATE_ON_REVOKE: "false",
+    AGENTKEYS_REENCRYPT_AFTER: "10s",
+    AGENTKEYS_DESTROY_AFTER: "1.5h",
+    AGENTKEYS_TTL_MEMORY: "30d",
+    AGENTKEYS_TTL_INBOUND: "2w",
+    AGENTKEYS_METRICS_LISTEN: "127.0.0.1:9464",
+  });
+  assertEquals(d.lifecycle.rotateEveryMs, null);
+  assertEquals(d.lifecycle.rotateOnRevoke, false);
+  assertEquals(d.lifecycle.reencryptAfterMs, 10_000);
+  assertEquals(d.lifecycle.destroyAfterMs, 5400_000);
+  assertEquals(d.lifecycle.ttlMemoryMs, 30 * 86400_000);
+  assertEquals(d.lifecycle.ttlInboundMs, 14 * 86400_000);
+  assertEquals(d.metricsListen, { hostname: "127.0.0.1", port: 9464 });
+  for (const bad of ["10", "0s", "-1h", "soon", "off10m", "1y", "99999w"]) {
+    assertThrows(() => loadConfig({ AGENTKEYS_REENCRYPT_AFTER: bad }), ConfigError);
+  }
+  // `off` only where the setting allows it.
+  assertThrows(() => loadConfig({ AGENTKEYS_DESTROY_AFTER: "off" }), ConfigError);
+  assertThrows(() => loadConfig({ AGENTKEYS_METRICS_LISTEN: "9464" }), ConfigError);
+});
