@@ -144,7 +144,7 @@ export class FsBlobStore implements BlobStore {
       }));
   }
 
-  async delete(key: string): Promise<boolean> {
+  async delete(key: string, conditions?: { ifMatch?: string }): Promise<boolean> {
     validateKey(key);
     const state = await this.#ready();
     return await fsErrors("delete", key, () =>
@@ -152,6 +152,10 @@ export class FsBlobStore implements BlobStore {
         const path = this.#path(key);
         // Deno.remove would also remove an empty directory: only files are objects.
         if (!(await objectExists(path))) return false;
+        // Under the same striped lock as put's compare-and-swap.
+        if (conditions?.ifMatch !== undefined && (await hashObject(path)) !== conditions.ifMatch) {
+          throw new PreconditionFailed(key);
+        }
         try {
           await Deno.remove(path);
           return true;

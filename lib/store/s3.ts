@@ -271,13 +271,19 @@ export class S3BlobStore implements BlobStore {
    * S3 answers 204 whether or not the key existed, so this asks first: two concurrent deletes of
    * one object may both return `true`.
    */
-  async delete(key: string): Promise<boolean> {
+  async delete(key: string, conditions?: { ifMatch?: string }): Promise<boolean> {
     if ((await this.head(key)) === null) return false;
     try {
-      await this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+      await this.#client.send(
+        new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: conditions?.ifMatch }),
+      );
       return true;
     } catch (err) {
       if (isMissingObject(err)) return false;
+      const refused = (err as SdkError).name === "PreconditionFailed" || statusOf(err) === 412;
+      if (conditions?.ifMatch !== undefined && refused) {
+        throw new PreconditionFailed(key);
+      }
       throw this.#translate(err, "delete", key);
     }
   }

@@ -68,8 +68,12 @@ export interface BlobStore {
    * `ifMatch` on a missing key never holds), `TypeError` when both conditions are given.
    */
   put(key: string, body: Uint8Array, conditions?: PutConditions): Promise<{ etag: string }>;
-  /** Removes the object; `false` when there was nothing to remove. */
-  delete(key: string): Promise<boolean>;
+  /**
+   * Removes the object; `false` when there was nothing to remove. With `ifMatch`, only when the
+   * current object has that etag (else {@linkcode PreconditionFailed}): the TTL sweep must not
+   * delete a blob written since it looked.
+   */
+  delete(key: string, conditions?: { ifMatch?: string }): Promise<boolean>;
   /**
    * Every key under `prefix` (a plain string prefix: `a/b` matches `a/bc`, `a/b/` does not) in
    * ascending UTF-8 byte order, fetched page by page. Objects whose names are not valid keys
