@@ -183,6 +183,24 @@ export const SETTINGS: readonly Setting[] = [
       "epoch lifecycle: inbound messages neither written nor read for this long are deleted by the sweep; `off`: never. Credentials are never swept",
   },
   {
+    name: "AGENTKEYS_INTEGRITY",
+    default: "adopt",
+    description:
+      "vault integrity: `adopt` — a blob with no pointer (written before pointers existed) is adopted on its first read, audited as `adopted`; `strict` — it is refused with 409 `integrity_mismatch`. Every read is checked against its pointer either way",
+  },
+  {
+    name: "AGENTKEYS_ANCHOR_EVERY",
+    default: "60s",
+    description:
+      "vault integrity: the pointers' Merkle root and the audit log's head are anchored on chain this often (a duration), or after AGENTKEYS_ANCHOR_WRITES writes, whichever comes first; only when something changed",
+  },
+  {
+    name: "AGENTKEYS_ANCHOR_WRITES",
+    default: "1000",
+    description:
+      "vault integrity: pointer commits that trigger an anchor before AGENTKEYS_ANCHOR_EVERY",
+  },
+  {
     name: "AGENTKEYS_METRICS_LISTEN",
     default: "off",
     description:
@@ -308,6 +326,15 @@ export interface Config {
   lifecycle: LifecyclePolicy;
   /** A second listener serving only `/metrics` to scrapers; absent: admin sessions only. */
   metricsListen?: { hostname: string; port: number };
+  /** Vault integrity (ARCHITECTURE §13). */
+  integrity: IntegrityPolicy;
+}
+
+/** Vault integrity settings. */
+export interface IntegrityPolicy {
+  mode: "adopt" | "strict";
+  anchorEveryMs: number;
+  anchorWrites: number;
 }
 
 /** The epoch lifecycle settings, durations in milliseconds; `null` is `off`. */
@@ -435,6 +462,25 @@ export function loadConfig(env: Env): Config {
     guards: guardsFrom(get),
     lifecycle: lifecycleFrom(get),
     metricsListen: metricsListen(get),
+    integrity: integrityFrom(get),
+  };
+}
+
+/** The integrity settings' defaults (what an unset environment gives). */
+export function defaultIntegrityPolicy(): IntegrityPolicy {
+  return integrityFrom(() => undefined);
+}
+
+function integrityFrom(get: (name: string) => string | undefined): IntegrityPolicy {
+  const value = (name: string) => get(name) ?? settingDefault(name);
+  const mode = value("AGENTKEYS_INTEGRITY");
+  if (mode !== "adopt" && mode !== "strict") {
+    throw new ConfigError(`AGENTKEYS_INTEGRITY must be adopt or strict, got ${mode}`);
+  }
+  return {
+    mode,
+    anchorEveryMs: duration(value("AGENTKEYS_ANCHOR_EVERY"), "AGENTKEYS_ANCHOR_EVERY"),
+    anchorWrites: integer(value("AGENTKEYS_ANCHOR_WRITES"), "AGENTKEYS_ANCHOR_WRITES", 1, 1e9),
   };
 }
 

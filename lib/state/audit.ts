@@ -51,6 +51,8 @@ export const GENESIS_HASH = "0".repeat(64);
 
 const HEAD: Deno.KvKey = ["audit", "head"];
 const entryKey = (seq: number): Deno.KvKey => ["audit", "entry", seq];
+/** For lib/state/pointers.ts, which appends in the same atomic operation as a pointer. */
+export { entryKey as auditEntryKey, HEAD as AUDIT_HEAD };
 /** Appends that lose a race with another process re-read the head and try again. */
 const APPEND_ATTEMPTS = 20;
 

@@ -88,4 +88,11 @@ export {
   type SummaryEvent,
 } from "./jobs.ts";
 export { KvChainPending, type PendingChainRecord } from "./chain_pending.ts";
+export {
+  type BlobPointer,
+  type CommitReason,
+  KvPointerStore,
+  type PointerIntent,
+  type PointerSeq,
+} from "./pointers.ts";
 export { STATE_ERROR_CODES, StateContention } from "./errors.ts";

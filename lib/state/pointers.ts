@@ -1,0 +1,267 @@
+/**
+ * Blob pointers on Deno KV (ARCHITECTURE §13): for every blob key, the version, epoch, SHA-256
+ * and size of the bytes the store must hold, written with an intent before the store write and
+ * committed after it. `lib/integrity` decides when to record what; this module only keeps the
+ * records consistent under concurrent writers and several processes sharing the KV file.
+ *
+ * KV layout (all under `["integrity", …]`):
+ *
+ * - `version, <key>` → the highest version ever allocated for the key (only grows).
+ * - `intent, <key>, <version>` → a write announced but not yet committed.
+ * - `ptr, <key>` → the committed pointer (`sha256: null` is a tombstone).
+ * - `seq` → `{seq, count}`: every commit increments `seq` (the change counter anchored on
+ *   chain); `count` is the number of pointers (tombstones included).
+ * - `change, <seq>` → the key a commit changed, so a Merkle tree held in memory can catch up.
+ *
+ * A commit writes the pointer, the counter, the change entry and the audit entry
+ * (`blob_written` / `blob_deleted`, see {@linkcode KvAuditLog}) in one atomic operation: the audit
+ * log never misses a committed pointer and never records one that was not committed.
+ *
+ * @module
+ */
+
+import {
+  AUDIT_HEAD,
+  type AuditEntry,
+  auditEntryKey,
+  canonicalJson,
+  entryHash,
+  GENESIS_HASH,
+} from "./audit.ts";
+import { StateContention } from "./errors.ts";
+
+/** What the state store knows a blob should be. */
+export interface BlobPointer {
+  key: string;
+  /** The K3 epoch the envelope is under; `null` when its first byte names no live epoch. */
+  epoch: number | null;
+  /** Per key; only grows. */
+  version: number;
+  /** Lowercase hex SHA-256 of the ciphertext; `null`: deleted (a tombstone). */
+  sha256: string | null;
+  size: number;
+  written_at: string;
+  /** The change counter value this pointer was committed at. */
+  seq: number;
+}
+
+/** A write announced before it reaches the store. */
+export interface PointerIntent {
+  key: string;
+  version: number;
+  epoch: number | null;
+  sha256: string | null;
+  size: number;
+  at: string;
+}
+
+/** Why a pointer is committed: a write, its recovery by a later read, or an adoption. */
+export type CommitReason = "write" | "recovered" | "adopted";
+
+const ATTEMPTS = 50;
+const versionKey = (key: string): Deno.KvKey => ["integrity", "version", key];
+const intentKey = (key: string, version: number): Deno.KvKey => [
+  "integrity",
+  "intent",
+  key,
+  version,
+];
+const ptrKey = (key: string): Deno.KvKey => ["integrity", "ptr", key];
+const SEQ: Deno.KvKey = ["integrity", "seq"];
+const changeKey = (seq: number): Deno.KvKey => ["integrity", "change", seq];
+
+/** `{seq, count}` of the pointer set. */
+export interface PointerSeq {
+  seq: number;
+  count: number;
+}
+
+/**
+ * ```ts
+ * const pointers = new KvPointerStore(state.kv);
+ * const intent = await pointers.announce({ key, epoch: 2, sha256, size });
+ * await store.put(key, bytes);
+ * await pointers.commit(intent, "write");
+ * (await pointers.get(key))?.sha256 === sha256; // true
+ * ```
+ */
+export class KvPointerStore {
+  readonly #now: () => Date;
+
+  constructor(readonly kv: Deno.Kv, options: { now?: () => Date } = {}) {
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /** The committed pointer of `key`, or `null`. */
+  async get(key: string): Promise<BlobPointer | null> {
+    return (await this.kv.get<BlobPointer>(ptrKey(key))).value;
+  }
+
+  /** Uncommitted intents of `key` with a version above `above`, oldest first. */
+  async intents(key: string, above = 0): Promise<PointerIntent[]> {
+    const out: PointerIntent[] = [];
+    const iter = this.kv.list<PointerIntent>({
+      start: intentKey(key, above + 1),
+      end: [...intentKey(key, Number.MAX_SAFE_INTEGER)],
+    });
+    for await (const item of iter) out.push(item.value);
+    return out;
+  }
+
+  /** Allocates the next version of `key` and records the intent, durably, before the write. */
+  async announce(
+    write: { key: string; epoch: number | null; sha256: string | null; size: number },
+  ): Promise<PointerIntent> {
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const current = await this.kv.get<number>(versionKey(write.key));
+      const version = (current.value ?? 0) + 1;
+      const intent: PointerIntent = { ...write, version, at: this.#now().toISOString() };
+      const result = await this.kv.atomic()
+        .check(current)
+        .set(versionKey(write.key), version)
+        .set(intentKey(write.key, version), intent)
+        .commit();
+      if (result.ok) return intent;
+    }
+    throw new StateContention(`pointers: could not announce a write of ${write.key} (contention)`);
+  }
+
+  /** Drops an intent whose write certainly did not happen (a refused compare-and-swap). */
+  async withdraw(intent: PointerIntent): Promise<void> {
+    await this.kv.delete(intentKey(intent.key, intent.version));
+  }
+
+  /**
+   * Commits `intent` as the key's pointer unless a newer version is committed already (then it
+   * only drops the intent) and appends the audit entry in the same atomic operation. Returns the
+   * pointer now current.
+   */
+  async commit(intent: PointerIntent, reason: CommitReason): Promise<BlobPointer | null> {
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const [ptr, seq, head] = await this.kv.getMany<[BlobPointer, PointerSeq, AuditHead]>([
+        ptrKey(intent.key),
+        SEQ,
+        AUDIT_HEAD,
+      ]);
+      if (ptr.value && ptr.value.version >= intent.version) {
+        await this.kv.delete(intentKey(intent.key, intent.version));
+        return ptr.value;
+      }
+      const s = seq.value ?? { seq: 0, count: 0 };
+      const next: PointerSeq = { seq: s.seq + 1, count: s.count + (ptr.value ? 0 : 1) };
+      const pointer: BlobPointer = {
+        key: intent.key,
+        epoch: intent.epoch,
+        version: intent.version,
+        sha256: intent.sha256,
+        size: intent.size,
+        written_at: intent.at,
+        seq: next.seq,
+      };
+      const kind = intent.sha256 === null ? "blob_deleted" : "blob_written";
+      const data: Record<string, unknown> = {
+        key: intent.key,
+        version: intent.version,
+        seq: next.seq,
+        ...(intent.sha256 === null ? {} : {
+          sha256: intent.sha256,
+          size: intent.size,
+          epoch: intent.epoch,
+        }),
+        ...(reason === "write" ? {} : { [reason]: true }),
+      };
+      const entry = this.#auditEntry(head.value, kind, data);
+      const result = await this.kv.atomic()
+        .check(ptr, seq, head)
+        .set(ptrKey(intent.key), pointer)
+        .set(SEQ, next)
+        .set(changeKey(next.seq), intent.key)
+        .delete(intentKey(intent.key, intent.version))
+        .set(auditEntryKey(entry.seq), entry)
+        .set(AUDIT_HEAD, { seq: entry.seq, hash: entry.hash })
+        .commit();
+      if (result.ok) {
+        await this.#dropOlderIntents(intent.key, intent.version);
+        return pointer;
+      }
+    }
+    throw new StateContention(`pointers: could not commit ${intent.key} (contention)`);
+  }
+
+  /** `{seq, count}` now. */
+  async seq(): Promise<PointerSeq> {
+    return (await this.kv.get<PointerSeq>(SEQ)).value ?? { seq: 0, count: 0 };
+  }
+
+  /** Every committed pointer, in KV key order. */
+  async *all(): AsyncIterable<BlobPointer> {
+    for await (const item of this.kv.list<BlobPointer>({ prefix: ["integrity", "ptr"] })) {
+      yield item.value;
+    }
+  }
+
+  /** Keys changed by commits with `seq > after` (oldest first), with the seq of each. */
+  async *changes(after: number): AsyncIterable<{ seq: number; key: string }> {
+    const iter = this.kv.list<string>({
+      prefix: ["integrity", "change"],
+      start: changeKey(after + 1),
+    });
+    for await (const item of iter) yield { seq: item.key[2] as number, key: item.value };
+  }
+
+  /** Forgets change entries with `seq <= upTo` (after a tree holder consumed them). */
+  async pruneChanges(upTo: number): Promise<void> {
+    const iter = this.kv.list({ prefix: ["integrity", "change"], end: changeKey(upTo + 1) });
+    let op = this.kv.atomic();
+    let n = 0;
+    for await (const item of iter) {
+      op = op.delete(item.key);
+      if (++n % 500 === 0) {
+        await op.commit();
+        op = this.kv.atomic();
+      }
+    }
+    if (n % 500 !== 0) await op.commit();
+  }
+
+  /**
+   * Appends an audit entry about integrity (a mismatch, an adoption refused) without a pointer
+   * change — the same hash chain as {@linkcode KvAuditLog}.
+   */
+  async audit(kind: string, data: Record<string, unknown>): Promise<AuditEntry> {
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const head = await this.kv.get<AuditHead>(AUDIT_HEAD);
+      const entry = this.#auditEntry(head.value, kind, data);
+      const result = await this.kv.atomic()
+        .check(head)
+        .set(auditEntryKey(entry.seq), entry)
+        .set(AUDIT_HEAD, { seq: entry.seq, hash: entry.hash })
+        .commit();
+      if (result.ok) return entry;
+    }
+    throw new StateContention(`audit log: could not append ${kind} (contention)`);
+  }
+
+  #auditEntry(head: AuditHead | null, kind: string, data: Record<string, unknown>): AuditEntry {
+    const plain = JSON.parse(canonicalJson(data)) as Record<string, unknown>;
+    const body = {
+      seq: (head?.seq ?? 0) + 1,
+      at: this.#now().toISOString(),
+      kind,
+      data: plain,
+      prev: head?.hash ?? GENESIS_HASH,
+    };
+    return { ...body, hash: entryHash(body) };
+  }
+
+  /** Intents below a committed version can no longer become current: drop them. */
+  async #dropOlderIntents(key: string, version: number): Promise<void> {
+    const iter = this.kv.list({ start: intentKey(key, 0), end: intentKey(key, version) });
+    for await (const item of iter) await this.kv.delete(item.key);
+  }
+}
+
+interface AuditHead {
+  seq: number;
+  hash: string;
+}
