@@ -9,7 +9,8 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { DataClass } from "../lib/crypto/mod.ts";
 import type { AgentPurger, CredentialLister, VaultWorker } from "../lib/worker/mod.ts";
-import type { Broker } from "../lib/broker/mod.ts";
+import type { Broker, IdentityEventFeed } from "../lib/broker/mod.ts";
+import { agentEventRoutes } from "./agent_events.ts";
 import { authRoutes } from "./auth.ts";
 import { capRoutes } from "./caps.ts";
 import { agentRoutes } from "./agents.ts";
@@ -55,6 +56,8 @@ export interface AppDeps {
   epochs?: { admin: EpochAdmin; runner: JobRunner; keepAliveMs?: number };
   /** Purging revoked agents' blobs (mounted with the broker, which authenticates). */
   purger?: AgentPurger;
+  /** The chain's identity events for `GET /v1/agents/events` (mounted with the broker). */
+  agentEvents?: IdentityEventFeed;
   /** Listing an actor's credentials for its operator (mounted with the broker). */
   lister?: CredentialLister;
   /** The console's audit page reads it (mounted with the broker). */
@@ -122,6 +125,9 @@ export function createApp(deps: AppDeps): Hono {
     app.route("/", identityRoutes(deps.broker));
     if (deps.purger) app.route("/", agentRoutes(deps.broker, deps.purger));
     if (deps.lister) app.route("/", credentialListRoutes(deps.broker, deps.lister));
+    if (deps.agentEvents) {
+      app.route("/", agentEventRoutes({ broker: deps.broker, feed: deps.agentEvents, guards }));
+    }
     if (deps.epochs) {
       app.route("/", epochRoutes({ broker: deps.broker, admin: deps.epochs.admin }));
       app.route(

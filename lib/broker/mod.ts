@@ -27,4 +27,11 @@ export {
   SessionInvalid,
 } from "./errors.ts";
 export { OIDC_TOKEN_S } from "./oidc.ts";
+export {
+  type AgentEvent,
+  agentEventFor,
+  type IdentityEvent,
+  type IdentityEventFeed,
+  subscribeAgentEvents,
+} from "./agent_events.ts";
 export { type DeviceRecord, type Hex, type IdentityReader, type ScopeRecord } from "./identity.ts";

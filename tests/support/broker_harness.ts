@@ -183,6 +183,7 @@ export async function testService(
     broker,
     purger: new AgentPurger({ store, identity, audit }),
     lister: new CredentialLister({ store, identity, keys: keystore }),
+    agentEvents: identity,
     epochs: epochs && {
       admin: epochs.admin,
       runner: epochs.runner,

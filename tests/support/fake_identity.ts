@@ -11,10 +11,20 @@ import {
   operatorOmniOf,
   serviceHash,
 } from "../../lib/identity/mod.ts";
-import type { DeviceRecord, Hex, IdentityReader, ScopeRecord } from "../../lib/broker/mod.ts";
+import type {
+  DeviceRecord,
+  Hex,
+  IdentityEvent,
+  IdentityEventFeed,
+  IdentityReader,
+  ScopeRecord,
+} from "../../lib/broker/mod.ts";
 
-export class FakeIdentity implements IdentityReader {
+export class FakeIdentity implements IdentityReader, IdentityEventFeed {
   devices = new Map<Hex, DeviceRecord>();
+  /** Subscribers of the identity event feed; revoke/setScope/emit reach them like a block would. */
+  readonly listeners = new Set<(events: IdentityEvent[]) => void>();
+  #block = 1n;
   byOperator = new Map<Hex, Hex[]>();
   scopes = new Map<string, ScopeRecord>();
   constructor(readonly chainId = 31337) {}
@@ -38,7 +48,21 @@ export class FakeIdentity implements IdentityReader {
   }
 
   revoke(hash: Hex) {
-    this.devices.get(hash)!.revoked = true;
+    const d = this.devices.get(hash)!;
+    d.revoked = true;
+    const { operatorOmni, actorOmni, deviceKeyHash } = d;
+    this.emit({ type: "agent_revoked", operatorOmni, actorOmni, deviceKeyHash, block: 0n });
+  }
+
+  onIdentityEvents(listener: (events: IdentityEvent[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Delivers one batch (one "block") to the feed's subscribers. */
+  emit(...events: IdentityEvent[]): void {
+    const block = ++this.#block;
+    for (const l of this.listeners) l(events.map((e) => ({ ...e, block })));
   }
 
   setScope(operatorOmni: Hex, actorOmni: Hex, services: string[], readOnly = false) {
@@ -47,6 +71,7 @@ export class FakeIdentity implements IdentityReader {
       readOnly,
       updatedAt: 1,
     });
+    this.emit({ type: "scope_set", operatorOmni, actorOmni, block: 0n });
   }
 
   getDevice(hash: Hex) {
