@@ -1,0 +1,218 @@
+/**
+ * The lifecycle scheduler in process, on a fake clock: the full cycle by itself (with anvil for
+ * EpochDestroyed), a deferred destroy, a burst of revocations, the lease, the window.
+ *
+ * @module
+ */
+
+import { assert, assertEquals } from "../support/assert.ts";
+import { credentialLocation, inboundLocation, memoryLocation } from "../../lib/worker/mod.ts";
+import { forwardSecrecyWindow } from "../../lib/lifecycle/mod.ts";
+import { startTestChain } from "../support/chain.ts";
+import { DAY, HOUR, lifecycleEnv } from "./_env.ts";
+
+const A = "b2".repeat(32);
+const B = "c3".repeat(32);
+
+Deno.test("a full cycle runs by itself: rotate at 7 d, job at +1 h, census and destroy at +24 h", async () => {
+  await using chain = await startTestChain();
+  await using env = await lifecycleEnv({ recorder: chain.client });
+  const s = env.scheduler;
+  const before = [
+    credentialLocation(A, "github"),
+    memoryLocation(B, "notes", "a"),
+    inboundLocation(A, "m1"),
+  ];
+  for (const [i, loc] of before.entries()) await env.write(loc, `before-${i}`);
+
+  // Nothing is due before 7 days.
+  env.clock.advance(7 * DAY - 1000);
+  assertEquals(await s.tick(), { holder: true });
+  env.clock.advance(1000);
+  const rotated = await s.tick();
+  assertEquals([rotated.step, rotated.outcome], ["rotate", "done"]);
+  assertEquals(env.keystore.activeEpoch, 2);
+  assertEquals(await chain.client.currentEpoch(), 2);
+
+  // Written during the cycle, under the new epoch; and one more under the old (a lagging writer).
+  const during = credentialLocation(B, "openai");
+  await env.write(during, "during");
+  const lagging = memoryLocation(A, "notes", "late");
+  await env.write(lagging, "late", 1);
+
+  env.clock.advance(HOUR - 1000);
+  assertEquals(await s.tick(), { holder: true });
+  env.clock.advance(1000);
+  const job = await s.tick();
+  assertEquals([job.step, job.outcome, job.epoch], ["reencrypt", "done", 1]);
+  for (const loc of [...before, lagging]) assertEquals((await env.read(loc.key)).epoch, 2);
+
+  env.clock.advance(23 * HOUR - 1000);
+  assertEquals(await s.tick(), { holder: true });
+  env.clock.advance(1000);
+  const destroyed = await s.tick();
+  assertEquals([destroyed.step, destroyed.outcome, destroyed.epoch], ["destroy", "done", 1]);
+  assertEquals(env.keystore.stateOf(1), "destroyed");
+  assert((await chain.client.epochInfo(1)).destroyedAt > 0, "EpochDestroyed(1) on chain");
+
+  for (const [i, loc] of before.entries()) {
+    assertEquals((await env.read(loc.key)).plaintext, `before-${i}`);
+  }
+  assertEquals((await env.read(during.key)).plaintext, "during");
+  assertEquals((await env.read(lagging.key)).plaintext, "late");
+
+  const steps = (await env.entries("lifecycle_step")).map((d) => `${d.step}:${d.outcome}`);
+  assertEquals(steps, ["rotate:done", "reencrypt:done", "destroy:done"]);
+  const status = await s.status();
+  assertEquals(status.last_destruction?.epoch, 1);
+  assertEquals(status.next_rotation?.reason, "schedule");
+  assertEquals(status.window.oldest_epoch, 2);
+});
+
+Deno.test("a destroy is deferred while a blob remains, audited with the count, then done", async () => {
+  await using env = await lifecycleEnv();
+  const s = env.scheduler;
+  await env.write(credentialLocation(A, "github"), "x");
+  env.clock.advance(7 * DAY);
+  assertEquals((await s.tick()).step, "rotate");
+  env.clock.advance(HOUR);
+  assertEquals((await s.tick()).step, "reencrypt");
+  // A process the job did not see writes under the old epoch after it ran.
+  const stray = memoryLocation(B, "ns", "stray");
+  await env.write(stray, "stray", 1);
+  env.clock.advance(23 * HOUR);
+  const deferred = await s.tick();
+  assertEquals([deferred.step, deferred.outcome], ["destroy", "deferred"]);
+  assertEquals(env.keystore.stateOf(1), "retiring");
+  const audited = await env.entries("lifecycle_destroy_deferred");
+  assertEquals([audited.length, audited[0].count, audited[0].epoch], [1, 1, 1]);
+  const status = await s.status();
+  assertEquals([status.deferred?.epoch, status.deferred?.count], [1, 1]);
+  // Not before the retry time.
+  env.clock.advance(HOUR - 1000);
+  assertEquals(await s.tick(), { holder: true });
+  env.clock.advance(1000);
+  // The next pass runs the job again (moving the stray blob), then destroys.
+  assertEquals((await s.tick()).step, "reencrypt");
+  assertEquals((await env.read(stray.key)).epoch, 2);
+  const done = await s.tick();
+  assertEquals([done.step, done.outcome], ["destroy", "done"]);
+  assertEquals(env.keystore.stateOf(1), "destroyed");
+  assertEquals((await env.read(stray.key)).plaintext, "stray");
+  assertEquals((await s.status()).deferred, null);
+});
+
+Deno.test("a burst of revocations gives one rotation, COALESCE after the first", async () => {
+  await using env = await lifecycleEnv();
+  const s = env.scheduler;
+  const listeners: ((events: { type: string }[]) => void)[] = [];
+  const unsubscribe = s.watchRevocations({
+    onIdentityEvents(listener) {
+      listeners.push(listener);
+      return () => listeners.splice(listeners.indexOf(listener), 1);
+    },
+  });
+  const revoke = async (n: number) => {
+    for (const l of listeners) l(Array.from({ length: n }, () => ({ type: "agent_revoked" })));
+    // The listener records asynchronously; wait until KV holds it.
+    for (let i = 0; i < 100 && (await s.store.revocations()).value === null; i++) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  };
+  env.clock.advance(DAY);
+  for (const l of listeners) l([{ type: "scope_set" }]); // not a revocation
+  await revoke(1);
+  env.clock.advance(60_000);
+  await revoke(3);
+  await new Promise((r) => setTimeout(r, 20));
+  assertEquals((await s.store.revocations()).value?.count, 4);
+  env.clock.advance(9 * 60_000 - 1000);
+  assertEquals(await s.tick(), { holder: true });
+  env.clock.advance(1000);
+  const r = await s.tick();
+  assertEquals([r.step, r.outcome], ["rotate", "done"]);
+  assertEquals(env.keystore.activeEpoch, 2);
+  assertEquals((await s.store.revocations()).value, null);
+  env.clock.advance(HOUR / 2);
+  // No second rotation for the same burst.
+  assertEquals((await s.tick()).step, undefined);
+  assertEquals(env.keystore.activeEpoch, 2);
+  const [entry] = await env.entries("lifecycle_step");
+  assertEquals([entry.reason, entry.revocations], ["revocation", 4]);
+  unsubscribe();
+  assertEquals(listeners.length, 0);
+});
+
+Deno.test("revocations do not rotate with AGENTKEYS_ROTATE_ON_REVOKE=false", async () => {
+  await using env = await lifecycleEnv({ policy: { rotateOnRevoke: false } });
+  await env.scheduler.recordRevocations(2);
+  env.clock.advance(DAY);
+  assertEquals(await env.scheduler.tick(), { holder: true });
+  assertEquals(env.keystore.activeEpoch, 1);
+});
+
+Deno.test("two schedulers on one state store: only the lease holder acts; the other takes over after expiry", async () => {
+  await using env = await lifecycleEnv();
+  const other = env.another("test-2");
+  env.clock.advance(7 * DAY);
+  const [a, b] = await Promise.all([env.scheduler.tick(), other.tick()]);
+  assertEquals([a.holder, b.holder].filter(Boolean).length, 1);
+  assertEquals(env.keystore.activeEpoch, 2);
+  assertEquals((await env.entries("lifecycle_step")).length, 1);
+  // The holder stops renewing (crash): the other takes over once the lease expired.
+  env.clock.advance(HOUR);
+  const holder = a.holder ? env.scheduler : other;
+  const waiter = a.holder ? other : env.scheduler;
+  assertEquals((await waiter.tick()).holder, true);
+  assertEquals((await holder.tick()).holder, false);
+  // A clean stop gives the lease up at once.
+  await waiter.stop();
+  assertEquals((await holder.tick()).holder, true);
+});
+
+Deno.test("a failed step is audited and retried later, not at once", async () => {
+  let fail = true;
+  await using env = await lifecycleEnv();
+  const admin = env.epochs.admin;
+  const s = env.another("flaky", {
+    admin: {
+      overview: (...a) => admin.overview(...a),
+      census: (o) => admin.census(o),
+      destroy: (e, o) => admin.destroy(e, o),
+      reconcile: () => admin.reconcile(),
+      rotate: (o) => fail ? Promise.reject(new Error("keystore busy")) : admin.rotate(o),
+    },
+  });
+  env.clock.advance(7 * DAY);
+  const r = await s.tick();
+  assertEquals([r.step, r.outcome], ["rotate", "failed"]);
+  fail = false;
+  assertEquals(await s.tick(), { holder: true }); // backing off
+  env.clock.advance(600_000);
+  assertEquals((await s.tick()).outcome, "done");
+  const steps = (await env.entries("lifecycle_step")).map((d) => d.outcome);
+  assertEquals(steps, ["failed", "done"]);
+});
+
+Deno.test("the forward-secrecy window: age of the oldest epoch not destroyed, warning past the bound", () => {
+  const policy = { rotateEveryMs: 7 * DAY, destroyAfterMs: DAY };
+  const t0 = Date.parse("2026-01-01T00:00:00Z");
+  const epochs = [
+    { epoch: 1, state: "destroyed" as const, createdAt: new Date(t0).toISOString() },
+    { epoch: 2, state: "retiring" as const, createdAt: new Date(t0 + DAY).toISOString() },
+    { epoch: 3, state: "active" as const, createdAt: new Date(t0 + 8 * DAY).toISOString() },
+  ];
+  const w = forwardSecrecyWindow(epochs, t0 + 9 * DAY, policy);
+  assertEquals([w.seconds, w.oldest_epoch, w.bound_seconds, w.warning], [
+    8 * 86400,
+    2,
+    8 * 86400,
+    undefined,
+  ]);
+  const late = forwardSecrecyWindow(epochs, t0 + 9 * DAY + 1000, policy);
+  assert(late.warning?.includes("overdue"));
+  assertEquals(
+    forwardSecrecyWindow(epochs, t0 + 99 * DAY, { ...policy, rotateEveryMs: null }).warning,
+    undefined,
+  );
+});
