@@ -119,6 +119,10 @@ export const ERROR_ANSWERS: Readonly<Record<LibErrorCode, ErrorAnswer>> = {
   agent_active: 409,
   epoch_tag_collision: 409,
   epoch_state: 409,
+  // A rollback or tamper in the blob store: the request was fine, the stored bytes are not.
+  integrity_mismatch: 409,
+  // Writes wait for an admin after the state store was found rolled back (lib/integrity).
+  integrity_blocked: 409,
   // Gone for good: the key that could read it was destroyed on purpose.
   epoch_destroyed: 410,
   // The admin claim token was claimed, or never made on this install.

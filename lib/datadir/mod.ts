@@ -29,7 +29,9 @@ import {
   SealKey,
 } from "../signer/mod.ts";
 import { type BlobStore, FsBlobStore, S3BlobStore } from "../store/mod.ts";
-import { KvStateStore } from "../state/mod.ts";
+import { KvPointerStore, KvStateStore } from "../state/mod.ts";
+import { IntegrityStore } from "../integrity/mod.ts";
+import { defaultIntegrityPolicy } from "../config/mod.ts";
 import { pathExists, withFileLock } from "../fsutil/mod.ts";
 
 /** The state file inside the data directory. */
@@ -81,8 +83,13 @@ export interface DataDirCore {
    */
   sealKey: SealKey;
   keystore: EpochKeystore;
-  /** The configured store (wrapped, when `wrapStore` was given). */
-  store: BlobStore;
+  /**
+   * The configured store (wrapped, when `wrapStore` was given) inside the {@linkcode
+   * IntegrityStore}: every write records a pointer, every full read is checked.
+   */
+  store: IntegrityStore;
+  /** The pointer records the store keeps (lib/integrity builds the Merkle tree from them). */
+  pointers: KvPointerStore;
   state: KvStateStore;
   /** Closes KV and the store (the keystore holds no open handles). */
   close(): Promise<void>;
@@ -125,20 +132,30 @@ export async function openDataDir(
   if (sealKey.pending) await withKeystoreLock(dataDir, () => sealKey.recover());
   const keystore = await EpochKeystore.open({ path: keystorePath, sealKey, create });
   const base = await openStore(config, dataDir);
-  const store = options.wrapStore ? options.wrapStore(base) : base;
+  const inner = options.wrapStore ? options.wrapStore(base) : base;
   let state: KvStateStore;
   try {
     state = await KvStateStore.open(join(dataDir, STATE_FILE));
   } catch (err) {
-    await store.close();
+    await inner.close();
     throw err;
   }
+  const pointers = new KvPointerStore(state.kv);
+  // Every writer and reader of blobs (service and headless commands) goes through this.
+  const store = new IntegrityStore(inner, {
+    pointers,
+    mode: (config.integrity ?? defaultIntegrityPolicy()).mode,
+    epochForTag: (tag) => keystore.epochForTag(tag),
+    writeBlock: () => pointers.writeBlock(),
+    warn: (message) => console.warn(message),
+  });
   return {
     config,
     dataDir,
     sealKey,
     keystore,
     store,
+    pointers,
     state,
     async close() {
       state.close();

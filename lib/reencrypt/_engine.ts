@@ -15,6 +15,7 @@
  */
 
 import { EnvelopeError } from "../crypto/mod.ts";
+import { IntegrityBlocked, IntegrityMismatch } from "../integrity/mod.ts";
 import { omniFromHex } from "../identity/mod.ts";
 import { PreconditionFailed, StoreError } from "../store/mod.ts";
 import { type BlobLocation, openBlob, parseBlobKey, sealBlob } from "../worker/mod.ts";
@@ -375,7 +376,10 @@ function decided(verdict: Verdict, dryRun = false): Result | undefined {
  * ```
  */
 export function publicReason(err: unknown): string {
-  if (err instanceof EnvelopeError || err instanceof ReencryptError) {
+  if (
+    err instanceof EnvelopeError || err instanceof ReencryptError ||
+    err instanceof IntegrityMismatch || err instanceof IntegrityBlocked
+  ) {
     return `${err.code}: ${err.message}`;
   }
   if (isExpiry(err)) {

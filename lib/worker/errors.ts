@@ -16,6 +16,10 @@ export const WORKER_REFUSAL_CODES = [
   "envelope_corrupt",
   "epoch_destroyed",
   "store_unavailable",
+  // The stored bytes are not the ones the pointer records (lib/integrity); writes refused
+  // after a detected state rollback.
+  "integrity_mismatch",
+  "integrity_blocked",
   // Purging a revoked agent's blobs (operator session, not a cap):
   "other_operator",
   "agent_active",

@@ -14,6 +14,7 @@ import {
   verifyCap,
 } from "../cap/mod.ts";
 import { type DataClass, EnvelopeError } from "../crypto/mod.ts";
+import { IntegrityBlocked, IntegrityMismatch } from "../integrity/mod.ts";
 import { type BlobStore, PreconditionFailed, StoreError } from "../store/mod.ts";
 import type { SessionRevocations, StateStore, WriteLedger } from "../state/mod.ts";
 import { omniFromHex } from "../identity/mod.ts";
@@ -324,6 +325,10 @@ export class VaultWorker {
     try {
       return await fn();
     } catch (err) {
+      if (err instanceof IntegrityMismatch || err instanceof IntegrityBlocked) {
+        // Checked before decryption; the detail (key, hashes) is in the audit log.
+        throw new WorkerError(err.code, err.message, { cause: err });
+      }
       if (err instanceof StoreError) {
         // The detail (endpoint, bucket, key) is for the operator's log, not for a cap holder.
         this.deps.warn?.(`blob store error: ${err.message}`);

@@ -1,0 +1,211 @@
+/**
+ * {@linkcode IntegrityStore}: the {@linkcode BlobStore} every component writes and reads through
+ * (`lib/datadir` wraps the configured store in it), so every writer — the worker, lazy re-wraps,
+ * the re-encryption engine, purges, inbound, migration, sweeps — records pointers without
+ * knowing, and every full read is checked.
+ *
+ * - `put`: announce an intent (next version, expected SHA-256) → write → commit the pointer and
+ *   its `blob_written` audit entry. A refused compare-and-swap withdraws the intent; any other
+ *   failure leaves it for the next read to settle (the bytes may or may not have landed).
+ * - `delete`: the same with a tombstone (`blob_deleted`).
+ * - `get`: hash the bytes first and compare with the pointer, before anyone decrypts. Bytes that
+ *   match an intent newer than the pointer are a write whose commit was lost (a crash, or one
+ *   still in flight): committed now. Anything else is refused with {@linkcode IntegrityMismatch}
+ *   and audited. A blob with no pointer at all predates integrity: adopted (audited) unless
+ *   `strict`.
+ * - `getRange`, `head`, `list` pass through: they classify, count and list, they never hand
+ *   bytes to a decryption (the engine re-reads with `get` before it rewrites).
+ *
+ * Writes of one key are serialized in this process, so its own commits land in write order;
+ * across processes a stale commit never replaces a newer version (versions only grow).
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type { BlobInfo, BlobStore, ListOptions, PutConditions, RangeBlob } from "../store/mod.ts";
+import { PreconditionFailed } from "../store/mod.ts";
+import type { BlobPointer, KvPointerStore, PointerIntent } from "../state/mod.ts";
+import { IntegrityBlocked, IntegrityMismatch } from "./_errors.ts";
+
+/** `adopt` (default): blobs without a pointer are adopted on first read; `strict`: refused. */
+export type IntegrityMode = "adopt" | "strict";
+
+/** What the wrapper needs besides the store. */
+export interface IntegrityStoreOptions {
+  pointers: KvPointerStore;
+  mode?: IntegrityMode;
+  /** The full epoch of an envelope's first byte (the keystore's); throws for an unknown tag. */
+  epochForTag?: (tag: number) => number;
+  /** Called after every pointer commit of this process (the Merkle tree, the anchor counter). */
+  onCommit?: (pointer: BlobPointer) => void;
+  /** Non-null while writes are refused (a detected state rollback); the reason. */
+  writeBlock?: () => Promise<string | null>;
+  warn?: (message: string) => void;
+}
+
+/** Lowercase hex SHA-256. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * ```ts
+ * const store = new IntegrityStore(new FsBlobStore(dir), { pointers: new KvPointerStore(kv) });
+ * await store.put(key, blob);       // pointer v1 + blob_written
+ * await store.get(key);             // hashed and compared before it is returned
+ * ```
+ */
+export class IntegrityStore implements BlobStore {
+  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #mode: IntegrityMode;
+
+  constructor(readonly inner: BlobStore, readonly options: IntegrityStoreOptions) {
+    this.#mode = options.mode ?? "adopt";
+  }
+
+  get kind(): "fs" | "s3" {
+    return this.inner.kind;
+  }
+
+  async get(key: string): Promise<{ body: Uint8Array; etag: string } | null> {
+    const { pointers } = this.options;
+    // The pointer is read before the bytes: bytes newer than it were announced by an intent
+    // that is visible (or already committed) by the time the bytes can be read.
+    const before = await pointers.get(key);
+    const stored = await this.inner.get(key);
+    const found = stored === null ? null : sha256Hex(stored.body);
+    if (this.#agrees(before, found)) return stored;
+    const after = await pointers.get(key);
+    if (this.#agrees(after, found)) return stored;
+    const intents = await pointers.intents(key, after?.version ?? 0);
+    const landed = intents.findLast((i) => i.sha256 === found);
+    if (landed) {
+      await this.#commit(landed, "recovered");
+      return stored;
+    }
+    if (after === null && found !== null) {
+      if (this.#mode === "adopt") {
+        const intent = await pointers.announce({
+          key,
+          epoch: this.#epochOf(stored!.body),
+          sha256: found,
+          size: stored!.body.length,
+        });
+        await this.#commit(intent, "adopted");
+        return stored;
+      }
+    }
+    if (after === null && found === null) return null;
+    const expected = after?.sha256 ?? null;
+    const what = found === null
+      ? "the blob is missing"
+      : expected === null && after !== null
+      ? "a deleted blob is back"
+      : after === null
+      ? "the blob has no pointer (AGENTKEYS_INTEGRITY=strict)"
+      : "the blob's bytes are not the ones last written";
+    await pointers.audit("integrity_mismatch", {
+      key,
+      expected,
+      found,
+      version: after?.version ?? null,
+    }).catch((err) => this.options.warn?.(`audit integrity_mismatch: ${err}`));
+    throw new IntegrityMismatch(`integrity check failed: ${what}`, {
+      key,
+      expected,
+      found,
+    });
+  }
+
+  getRange(key: string, start: number, end: number): Promise<RangeBlob | null> {
+    return this.inner.getRange(key, start, end);
+  }
+
+  head(key: string): Promise<BlobInfo | null> {
+    return this.inner.head(key);
+  }
+
+  list(prefix: string, options?: ListOptions): AsyncIterable<BlobInfo> {
+    return this.inner.list(prefix, options);
+  }
+
+  put(key: string, body: Uint8Array, conditions?: PutConditions): Promise<{ etag: string }> {
+    return this.#serial(key, async () => {
+      await this.#checkWritable();
+      const intent = await this.options.pointers.announce({
+        key,
+        epoch: this.#epochOf(body),
+        sha256: sha256Hex(body),
+        size: body.length,
+      });
+      let result: { etag: string };
+      try {
+        result = await this.inner.put(key, body, conditions);
+      } catch (err) {
+        // Certainly not written: forget the intent. Otherwise the next read settles it.
+        if (err instanceof PreconditionFailed) {
+          await this.options.pointers.withdraw(intent).catch(() => {});
+        }
+        throw err;
+      }
+      await this.#commit(intent, "write");
+      return result;
+    });
+  }
+
+  delete(key: string): Promise<boolean> {
+    return this.#serial(key, async () => {
+      await this.#checkWritable();
+      const { pointers } = this.options;
+      const intent = await pointers.announce({ key, epoch: null, sha256: null, size: 0 });
+      const removed = await this.inner.delete(key);
+      const current = await pointers.get(key);
+      if (!removed && (current === null || current.sha256 === null)) {
+        await pointers.withdraw(intent); // nothing was there and nothing was claimed
+      } else {
+        await this.#commit(intent, "write");
+      }
+      return removed;
+    });
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  #agrees(pointer: BlobPointer | null, found: string | null): boolean {
+    return pointer !== null && pointer.sha256 === found;
+  }
+
+  async #commit(intent: PointerIntent, reason: "write" | "recovered" | "adopted"): Promise<void> {
+    const pointer = await this.options.pointers.commit(intent, reason);
+    if (pointer && pointer.version === intent.version) this.options.onCommit?.(pointer);
+  }
+
+  #epochOf(body: Uint8Array): number | null {
+    if (body.length === 0 || !this.options.epochForTag) return null;
+    try {
+      return this.options.epochForTag(body[0]);
+    } catch {
+      return null; // not an envelope of a live epoch (legacy blobs, foreign bytes)
+    }
+  }
+
+  async #checkWritable(): Promise<void> {
+    const reason = await this.options.writeBlock?.();
+    if (reason) throw new IntegrityBlocked(reason);
+  }
+
+  /** Runs `fn` after every earlier write of `key` in this process settled. */
+  #serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => {});
+    this.#locks.set(key, tail);
+    tail.then(() => {
+      if (this.#locks.get(key) === tail) this.#locks.delete(key);
+    });
+    return run;
+  }
+}

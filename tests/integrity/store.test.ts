@@ -1,0 +1,227 @@
+/**
+ * Checked reads and pointers (ARCHITECTURE §13): a rollback to an older valid ciphertext, a
+ * flipped byte, a deleted or restored blob are refused before decryption, audited, and left
+ * untouched; restoring the current bytes makes the blob readable again. Adoption vs strict.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { assert, assertEquals, assertRejects } from "../support/assert.ts";
+import { b64, testVault } from "../support/harness.ts";
+import { FsBlobStore } from "../../lib/store/mod.ts";
+import { KvAuditLog, KvPointerStore, KvStateStore } from "../../lib/state/mod.ts";
+import { IntegrityMismatch, IntegrityStore, sha256Hex } from "../../lib/integrity/mod.ts";
+import { credentialLocation, openBlob, parseBlobKey, sealBlob } from "../../lib/worker/mod.ts";
+import type { JobEvent } from "../../lib/state/mod.ts";
+import { makeDataDir } from "../reencrypt/datadir.ts";
+import { OPERATOR } from "../reencrypt/fixture.ts";
+import { tempDir } from "../support/tmp.ts";
+
+async function integrityVault(mode: "adopt" | "strict" = "adopt") {
+  const state = await KvStateStore.open();
+  const pointers = new KvPointerStore(state.kv);
+  let base!: FsBlobStore;
+  const v = await testVault({
+    store: (dir) => {
+      base = new FsBlobStore(join(dir, "blobs"));
+      return new IntegrityStore(base, { pointers, mode });
+    },
+  });
+  return {
+    v,
+    base,
+    pointers,
+    audit: new KvAuditLog(state.kv),
+    async [Symbol.asyncDispose]() {
+      await v[Symbol.asyncDispose]();
+      state.close();
+    },
+  };
+}
+
+const KEY = credentialLocation("22".repeat(32), "openai").key;
+
+Deno.test("integrity: a rollback to an older valid ciphertext is refused with 409 until the current bytes are back", async () => {
+  await using t = await integrityVault();
+  const { v, base, pointers } = t;
+  assertEquals(
+    (await v.post("/v1/cred/store", await v.cap(), { plaintext_b64: b64("old") })).status,
+    200,
+  );
+  const older = (await base.get(KEY))!.body;
+  assertEquals(
+    (await v.post("/v1/cred/store", await v.cap(), { plaintext_b64: b64("new") })).status,
+    200,
+  );
+  const current = (await base.get(KEY))!.body;
+  const ptr = (await pointers.get(KEY))!;
+  assertEquals([ptr.version, ptr.sha256, ptr.size], [2, sha256Hex(current), current.length]);
+
+  await base.put(KEY, older); // the store's operator restores a backup
+  const fetch = async () => v.post("/v1/cred/fetch", await v.cap({ op: "fetch" }), {});
+  const refused = await fetch();
+  assertEquals(refused.status, 409);
+  assertEquals(refused.body.error, "integrity_mismatch");
+  // Nothing was overwritten: the rolled-back bytes are still there, the pointer still v2.
+  assertEquals((await base.get(KEY))!.body, older);
+  assertEquals((await pointers.get(KEY))!.version, 2);
+  const entries = await Array.fromAsync(t.audit.entries());
+  const mismatch = entries.find((e) => e.kind === "integrity_mismatch");
+  assert(mismatch, "the mismatch is audited");
+  assertEquals([mismatch.data.expected, mismatch.data.found], [
+    sha256Hex(current),
+    sha256Hex(older),
+  ]);
+  assertEquals(entries.filter((e) => e.kind === "blob_written").length, 2);
+  assert((await t.audit.verify()).ok);
+
+  await base.put(KEY, current); // put the current bytes back
+  const ok = await fetch();
+  assertEquals(ok.status, 200);
+  assertEquals(atob(ok.body.plaintext_b64 as string), "new");
+});
+
+Deno.test("integrity: a flipped byte is refused before decryption is tried", async () => {
+  await using t = await integrityVault();
+  const { v, base } = t;
+  await v.post("/v1/cred/store", await v.cap(), { plaintext_b64: b64("secret") });
+  const bytes = (await base.get(KEY))!.body;
+  const flipped = bytes.slice();
+  flipped[20] ^= 1;
+  await base.put(KEY, flipped);
+  // Decryption would say envelope_corrupt (500); hash first says integrity_mismatch (409).
+  const r = await v.post("/v1/cred/fetch", await v.cap({ op: "fetch" }), {});
+  assertEquals([r.status, r.body.error], [409, "integrity_mismatch"]);
+  await assertRejects(() => t.v.store.get(KEY), IntegrityMismatch);
+});
+
+Deno.test("integrity: a deleted blob that comes back, and a blob that vanishes, are refused", async () => {
+  await using t = await integrityVault();
+  const { v, base, pointers } = t;
+  await v.post("/v1/cred/store", await v.cap(), { plaintext_b64: b64("x") });
+  const bytes = (await base.get(KEY))!.body;
+  assertEquals((await v.post("/v1/cred/teardown", await v.cap({ op: "teardown" }), {})).body, {
+    deleted: 1,
+  });
+  const tomb = (await pointers.get(KEY))!;
+  assertEquals([tomb.sha256, tomb.version], [null, 2]);
+  assertEquals((await v.post("/v1/cred/fetch", await v.cap({ op: "fetch" }), {})).status, 404);
+  await base.put(KEY, bytes);
+  assertEquals(
+    (await v.post("/v1/cred/fetch", await v.cap({ op: "fetch" }), {})).body.error,
+    "integrity_mismatch",
+  );
+  await base.delete(KEY);
+  await v.post("/v1/cred/store", await v.cap(), { plaintext_b64: b64("y") });
+  await base.delete(KEY); // the store loses a blob its pointer claims
+  assertEquals(
+    (await v.post("/v1/cred/fetch", await v.cap({ op: "fetch" }), {})).body.error,
+    "integrity_mismatch",
+  );
+});
+
+Deno.test("integrity: a blob without a pointer is adopted once (audited), or refused when strict", async () => {
+  for (const mode of ["adopt", "strict"] as const) {
+    await using t = await integrityVault(mode);
+    const { v, base, pointers } = t;
+    const loc = credentialLocation("22".repeat(32), "openai");
+    const blob = sealBlob(v.keystore, loc, new TextEncoder().encode("legacy")).blob;
+    await base.put(KEY, blob); // written before pointers existed
+    const r = await v.post("/v1/cred/fetch", await v.cap({ op: "fetch" }), {});
+    const kinds = (await Array.fromAsync(t.audit.entries())).map((e) => [e.kind, e.data.adopted]);
+    if (mode === "adopt") {
+      assertEquals(r.status, 200);
+      assertEquals((await pointers.get(KEY))!.sha256, sha256Hex(blob));
+      assertEquals(kinds, [["blob_written", true]]);
+      assertEquals((await v.post("/v1/cred/fetch", await v.cap({ op: "fetch" }), {})).status, 200);
+    } else {
+      assertEquals([r.status, r.body.error], [409, "integrity_mismatch"]);
+      assertEquals(await pointers.get(KEY), null);
+      assertEquals(kinds, [["integrity_mismatch", undefined]]);
+    }
+  }
+});
+
+Deno.test("integrity: an intent whose write landed but was never committed is committed by the next read", async () => {
+  await using tmp = await tempDir();
+  const state = await KvStateStore.open();
+  try {
+    const pointers = new KvPointerStore(state.kv);
+    const base = new FsBlobStore(join(tmp.path, "blobs"));
+    const store = new IntegrityStore(base, { pointers });
+    await store.put(KEY, new Uint8Array([1, 2, 3]));
+    // A crash between the PUT and the commit: intent recorded, bytes written, no commit.
+    const intent = await pointers.announce({
+      key: KEY,
+      epoch: null,
+      sha256: sha256Hex(new Uint8Array([4])),
+      size: 1,
+    });
+    await base.put(KEY, new Uint8Array([4]));
+    assertEquals((await store.get(KEY))!.body, new Uint8Array([4]));
+    assertEquals((await pointers.get(KEY))!.version, intent.version);
+    // A crash before the PUT: the intent is never matched, the old bytes still read.
+    await pointers.announce({
+      key: KEY,
+      epoch: null,
+      sha256: sha256Hex(new Uint8Array([5])),
+      size: 1,
+    });
+    assertEquals((await store.get(KEY))!.body, new Uint8Array([4]));
+    // But an older committed version is not accepted back.
+    await base.put(KEY, new Uint8Array([1, 2, 3]));
+    await assertRejects(() => store.get(KEY), IntegrityMismatch);
+    await base.close();
+  } finally {
+    state.close();
+  }
+});
+
+Deno.test("integrity: a re-encryption job fails the rolled-back blob with integrity_mismatch and leaves it; after restore it moves", async () => {
+  await using data = await makeDataDir(3);
+  const key = data.keys[0];
+  const blobPath = join(data.dir, "blobs", key);
+  let h = await data.open();
+  let current: Uint8Array;
+  const older = await Deno.readFile(blobPath);
+  try {
+    // A newer value, still under epoch 1, written through the checked store (pointer v2).
+    const loc = parseBlobKey(key)!;
+    const sealed = sealBlob(h.keystore, loc, new TextEncoder().encode("newer"), 1).blob;
+    await h.store.put(key, sealed);
+    current = sealed;
+  } finally {
+    await h.close();
+  }
+  await Deno.writeFile(blobPath, older); // rollback behind the service's back
+  h = await data.open();
+  try {
+    const job = await h.runner.start({ operator_omni: OPERATOR, old_epoch: 1, new_epoch: 2 });
+    const final = await h.runner.wait(job.job_id);
+    assertEquals(final.counts.failed, 1);
+    assertEquals(final.counts.reencrypted, 2);
+    const events: JobEvent[] = await Array.fromAsync(h.runner.events(job.job_id));
+    const failed = events.find((e) => e.event === "blob" && e.data.outcome === "failed");
+    assert(failed && failed.event === "blob");
+    assertEquals(failed.data.key, key);
+    assert(failed.data.reason!.startsWith("integrity_mismatch:"), failed.data.reason);
+    assertEquals(await Deno.readFile(blobPath), older); // nothing overwritten
+  } finally {
+    await h.close();
+  }
+  await Deno.writeFile(blobPath, current!);
+  h = await data.open();
+  try {
+    const job = await h.runner.start({ operator_omni: OPERATOR, old_epoch: 1, new_epoch: 2 });
+    const final = await h.runner.wait(job.job_id);
+    assertEquals([final.counts.failed, final.counts.reencrypted], [0, 1]);
+    const stored = (await h.store.get(key))!;
+    assertEquals(
+      new TextDecoder().decode(openBlob(h.keystore, parseBlobKey(key)!, stored.body).plaintext),
+      "newer",
+    );
+  } finally {
+    await h.close();
+  }
+});
