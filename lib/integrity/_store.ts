@@ -154,12 +154,20 @@ export class IntegrityStore implements BlobStore {
     });
   }
 
-  delete(key: string): Promise<boolean> {
+  delete(key: string, conditions?: { ifMatch?: string }): Promise<boolean> {
     return this.#serial(key, async () => {
       await this.#checkWritable();
       const { pointers } = this.options;
       const intent = await pointers.announce({ key, epoch: null, sha256: null, size: 0 });
-      const removed = await this.inner.delete(key);
+      let removed: boolean;
+      try {
+        // `ifMatch`: the TTL sweep's compare-and-swap delete (lib/lifecycle).
+        removed = await this.inner.delete(key, conditions);
+      } catch (err) {
+        // A refused condition changed nothing: the intent goes.
+        if (err instanceof PreconditionFailed) await pointers.withdraw(intent);
+        throw err;
+      }
       const current = await pointers.get(key);
       if (!removed && (current === null || current.sha256 === null)) {
         await pointers.withdraw(intent); // nothing was there and nothing was claimed
