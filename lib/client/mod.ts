@@ -16,6 +16,7 @@
 import type { JobEvent, JobRecord, JobRequest } from "../state/mod.ts";
 import { checkDeviceMessage, checkSiweMessage } from "./_login_check.ts";
 import { SseParser } from "./_sse.ts";
+import { type AgentStreamEvent, readAgentEvents } from "./_agent_events.ts";
 
 export {
   checkDeviceMessage,
@@ -24,6 +25,7 @@ export {
   LoginMessageMismatch,
 } from "./_login_check.ts";
 export { type SseMessage, SseParser } from "./_sse.ts";
+export { type AgentStreamEvent, EventStreamIdle } from "./_agent_events.ts";
 export type { JobEvent, JobRequest } from "../state/mod.ts";
 
 /**
@@ -366,6 +368,30 @@ export class AgentKeysClient {
       if (failures > max) throw new EventStreamLost(jobId, failures, failure);
       await new Promise((r) => setTimeout(r, Math.min(5000, baseDelay * 2 ** (failures - 1))));
     }
+  }
+
+  /**
+   * `GET /v1/agents/events` with this client's agent session: `ready`, then the identity events
+   * that concern the agent (and `heartbeat`s), until `end` or the connection drops. No replay
+   * and no reconnect: after a gap, anything cached from before it is stale. A refusal throws
+   * {@linkcode ApiCallError}; `idleMs` of silence throws `EventStreamIdle`.
+   *
+   * ```ts
+   * for await (const e of api.withSession(agentJwt).agentEvents()) if (e.event !== "heartbeat") drop();
+   * ```
+   */
+  async *agentEvents(idleMs = 45_000): AsyncGenerator<AgentStreamEvent> {
+    const path = "/v1/agents/events";
+    const headers: Record<string, string> = { accept: "text/event-stream" };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let res: Response;
+    try {
+      res = await this.#fetch(`${this.url}${path}`, { headers });
+    } catch (err) {
+      throw new ApiCallError(0, "unreachable", `cannot reach ${this.url}: ${err}`);
+    }
+    if (!res.ok) await answerOf(res, path); // throws the answer's error
+    yield* readAgentEvents(res, idleMs);
   }
 }
 

@@ -10,6 +10,7 @@ export const CACHE_MAX_ENTRIES = 256;
 
 export class CredentialCache {
   readonly #entries = new Map<string, { secret: string; expires: number }>();
+  #generation = 0;
 
   constructor(
     readonly ttlMs = CACHE_TTL_MS,
@@ -27,7 +28,16 @@ export class CredentialCache {
     return e.secret;
   }
 
-  set(service: string, secret: string): void {
+  /**
+   * Bumped by {@linkcode clear}: a fetch that started before a clear must not put back what the
+   * clear was meant to remove, so `set` with an older generation is ignored.
+   */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  set(service: string, secret: string, generation = this.#generation): void {
+    if (generation !== this.#generation) return;
     this.#entries.delete(service);
     // Map keeps insertion order: the first key is the oldest entry.
     while (this.#entries.size >= this.maxEntries) {
@@ -38,6 +48,12 @@ export class CredentialCache {
 
   drop(service: string): void {
     this.#entries.delete(service);
+  }
+
+  /** Forgets everything (revocation, scope change, rotation, or a gap in the event stream). */
+  clear(): void {
+    this.#entries.clear();
+    this.#generation++;
   }
 
   get size(): number {

@@ -6,7 +6,12 @@
  */
 
 import { privateKeyToAccount } from "viem/accounts";
-import { AgentKeysClient, ApiCallError, type MessageSigner } from "../client/mod.ts";
+import {
+  AgentKeysClient,
+  type AgentStreamEvent,
+  ApiCallError,
+  type MessageSigner,
+} from "../client/mod.ts";
 
 /** Something that returns the current secret of a service. */
 export interface CredentialSource {
@@ -64,7 +69,31 @@ export class ServiceCredentials implements CredentialSource {
     }
   }
 
+  /**
+   * The agent's event stream (`GET /v1/agents/events`) on the current session; a session the
+   * service says is over is replaced once.
+   */
+  async *events(idleMs?: number): AsyncGenerator<AgentStreamEvent> {
+    for (let attempt = 0;; attempt++) {
+      const { api } = await this.#current();
+      try {
+        yield* api.agentEvents(idleMs);
+        return;
+      } catch (err) {
+        if (attempt > 0 || !(err instanceof ApiCallError && err.sessionEnded)) throw err;
+        this.#session = undefined;
+      }
+    }
+  }
+
   async #fetchOnce(service: string): Promise<string> {
+    const { api, target } = await this.#current();
+    const { cap } = await api.mintCap("cred-fetch", { ...target, service });
+    const r = await api.fetchCredential(cap);
+    return new TextDecoder().decode(r.plaintext).trim();
+  }
+
+  async #current() {
     if (!this.#session || this.#session.until <= Date.now()) {
       const login = await this.#base.loginWithDevice(this.device);
       this.#session = {
@@ -73,9 +102,6 @@ export class ServiceCredentials implements CredentialSource {
         until: Date.now() + SESSION_REUSE_MS,
       };
     }
-    const { api, target } = this.#session;
-    const { cap } = await api.mintCap("cred-fetch", { ...target, service });
-    const r = await api.fetchCredential(cap);
-    return new TextDecoder().decode(r.plaintext).trim();
+    return this.#session;
   }
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { createHash, timingSafeEqual } from "node:crypto";
 import { parse } from "smol-toml";
 
 /** Where the real credential goes in the upstream request. */
@@ -31,10 +32,24 @@ export interface CallerRule {
   reveal: boolean;
 }
 
+/** A client of the `--tcp` listener, known by its bearer token instead of its peer credentials. */
+export interface ClientRule {
+  /** For the audit log (the token itself is never logged). */
+  name: string;
+  /** SHA-256 of the token, compared in constant time. */
+  tokenHash: Uint8Array;
+  services: string[];
+  reveal: boolean;
+}
+
 export interface Policy {
   callers: CallerRule[];
+  clients: ClientRule[];
   services: Record<string, ServicePolicy>;
 }
+
+/** Tokens shorter than this are refused: a guessable token is a shared secret in name only. */
+export const MIN_TOKEN_LENGTH = 32;
 
 /** The policy file is not valid TOML or does not follow the schema. */
 export class PolicyInvalid extends Error {
@@ -60,7 +75,9 @@ export function parsePolicy(text: string): Policy {
     throw new PolicyInvalid(`not valid TOML: ${(err as Error).message.split("\n")[0]}`);
   }
   for (const key of Object.keys(doc)) {
-    if (key !== "caller" && key !== "service") throw new PolicyInvalid(`unknown table ${key}`);
+    if (key !== "caller" && key !== "client" && key !== "service") {
+      throw new PolicyInvalid(`unknown table ${key}`);
+    }
   }
   const services: Record<string, ServicePolicy> = {};
   const rawServices = doc.service ?? {};
@@ -72,7 +89,12 @@ export function parsePolicy(text: string): Policy {
   const rawCallers = doc.caller ?? [];
   if (!Array.isArray(rawCallers)) throw new PolicyInvalid("caller must be [[caller]] entries");
   const callers = rawCallers.map((raw, i) => callerRule(i, raw, services));
-  return { callers, services };
+  const rawClients = doc.client ?? [];
+  if (!Array.isArray(rawClients)) throw new PolicyInvalid("client must be [[client]] entries");
+  const clients = rawClients.map((raw, i) => clientRule(i, raw, services));
+  const names = new Set(clients.map((c) => c.name));
+  if (names.size !== clients.length) throw new PolicyInvalid("two [[client]] entries share a name");
+  return { callers, clients, services };
 }
 
 function servicePolicy(name: string, raw: unknown): ServicePolicy {
@@ -154,6 +176,60 @@ function callerRule(
     services: raw.services as string[],
     reveal: raw.reveal === true,
   };
+}
+
+function clientRule(
+  i: number,
+  raw: unknown,
+  services: Record<string, ServicePolicy>,
+): ClientRule {
+  const where = `client[${i}]`;
+  if (!isTable(raw)) throw new PolicyInvalid(`${where} must be a table`);
+  if (typeof raw.name !== "string" || !SERVICE_NAME.test(raw.name)) {
+    throw new PolicyInvalid(`${where}.name must be a short lower-case name`);
+  }
+  if (
+    typeof raw.token !== "string" || raw.token.length < MIN_TOKEN_LENGTH ||
+    !/^[\x21-\x7e]+$/.test(raw.token)
+  ) {
+    // The message never repeats the token.
+    throw new PolicyInvalid(
+      `${where}.token must be at least ${MIN_TOKEN_LENGTH} printable characters without spaces`,
+    );
+  }
+  if (!Array.isArray(raw.services) || !raw.services.every((s) => typeof s === "string")) {
+    throw new PolicyInvalid(`${where}.services must be a list of service names`);
+  }
+  for (const s of raw.services as string[]) {
+    if (!services[s]) throw new PolicyInvalid(`${where} names service ${s}, which has no table`);
+  }
+  if (raw.reveal !== undefined && typeof raw.reveal !== "boolean") {
+    throw new PolicyInvalid(`${where}.reveal must be true or false`);
+  }
+  return {
+    name: raw.name,
+    tokenHash: sha256(raw.token),
+    services: raw.services as string[],
+    reveal: raw.reveal === true,
+  };
+}
+
+function sha256(text: string): Uint8Array {
+  return new Uint8Array(createHash("sha256").update(text).digest());
+}
+
+/**
+ * The client whose token this is, or undefined. Every entry is compared, each in constant time
+ * over equal-length digests, so the answer's timing says nothing about the tokens.
+ */
+export function clientRuleFor(policy: Policy, token: string | undefined): ClientRule | undefined {
+  if (token === undefined) return undefined;
+  const hash = sha256(token);
+  let found: ClientRule | undefined;
+  for (const c of policy.clients) {
+    if (timingSafeEqual(hash, c.tokenHash) && found === undefined) found = c;
+  }
+  return found;
 }
 
 function isTable(v: unknown): v is Record<string, unknown> {

@@ -14,8 +14,8 @@ import { CredentialCache } from "./_cache.ts";
 import type { CredentialSource } from "./_credentials.ts";
 import { prepareSocketPath } from "./_listener.ts";
 import { type PeerCred, peerCredOf } from "./_peercred.ts";
-import { callerRuleFor, type Policy, requestAllowed } from "./_policy.ts";
-import { endToEnd, parseTarget, upstreamRequest } from "./_target.ts";
+import { callerRuleFor, clientRuleFor, type Policy, requestAllowed } from "./_policy.ts";
+import { clientTokenOf, endToEnd, parseTarget, upstreamRequest } from "./_target.ts";
 
 /** Request headers larger than this are refused (431): the sidecar is not a bulk channel. */
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -25,6 +25,8 @@ export interface AuditEntry {
   pid: number | null;
   uid: number | null;
   exe: string | null;
+  /** The `[[client]]` name in `--tcp` mode (no peer credentials there); null on the socket. */
+  client: string | null;
   method: string;
   service: string | null;
   decision: string;
@@ -32,8 +34,32 @@ export interface AuditEntry {
   latency_ms: number;
 }
 
+/** The `--tcp` address was not a loopback `HOST:PORT`. */
+export class TcpAddressRefused extends Error {
+  override name = "TcpAddressRefused";
+}
+
+/**
+ * Parses `--tcp`: `127.x.y.z:PORT` or `[::1]:PORT` only. Anything else would expose the
+ * credentials of this agent to the network, with nothing but a token in the way.
+ */
+export function parseTcpAddress(value: string): { host: string; port: number } {
+  const m = /^(?:(127\.\d{1,3}\.\d{1,3}\.\d{1,3})|\[(::1)\]):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  const octets = m?.[1]?.split(".").map(Number) ?? [];
+  if (!m || port > 65535 || octets.some((o) => o > 255)) {
+    throw new TcpAddressRefused(
+      `--tcp ${value}: only a loopback address may be bound (127.0.0.1:PORT or [::1]:PORT)`,
+    );
+  }
+  return { host: m[1] ?? m[2], port };
+}
+
 export interface SidecarOptions {
-  socketPath: string;
+  /** The Unix socket; or, with `tcp`, unused. */
+  socketPath?: string;
+  /** Listen on loopback TCP instead, with `[[client]]` tokens instead of peer credentials. */
+  tcp?: { host: string; port: number };
   policy: () => Policy;
   credentials: CredentialSource;
   audit: (entry: AuditEntry) => void;
@@ -49,7 +75,10 @@ export interface SidecarOptions {
  * ```
  */
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
-  await prepareSocketPath(options.socketPath);
+  if (!options.tcp) {
+    if (!options.socketPath) throw new Error("startSidecar needs socketPath or tcp");
+    await prepareSocketPath(options.socketPath);
+  }
   const sidecar = new Sidecar(options);
   await sidecar.listen();
   return sidecar;
@@ -68,23 +97,34 @@ export class Sidecar {
     this.#server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
       void this.#handle(req, res);
     });
-    this.#server.on("connection", (socket: Socket) => {
-      try {
-        this.#peers.set(socket, peerCredOf(socket));
-      } catch (err) {
-        this.#peers.set(socket, err as Error);
-      }
-    });
+    // A TCP peer has no SO_PEERCRED: --tcp clients are known by their tokens instead.
+    if (!options.tcp) {
+      this.#server.on("connection", (socket: Socket) => {
+        try {
+          this.#peers.set(socket, peerCredOf(socket));
+        } catch (err) {
+          this.#peers.set(socket, err as Error);
+        }
+      });
+    }
+  }
+
+  /** The bound TCP port in `--tcp` mode (useful with port 0). */
+  get port(): number | undefined {
+    const a = this.#server.address();
+    return typeof a === "object" && a !== null ? a.port : undefined;
   }
 
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#server.once("error", reject);
-      this.#server.listen(this.options.socketPath, () => {
+      const done = () => {
         this.#server.off("error", reject);
-        Deno.chmodSync(this.options.socketPath, 0o600);
+        if (!this.options.tcp) Deno.chmodSync(this.options.socketPath!, 0o600);
         resolve();
-      });
+      };
+      if (this.options.tcp) this.#server.listen(this.options.tcp.port, this.options.tcp.host, done);
+      else this.#server.listen(this.options.socketPath, done);
     });
   }
 
@@ -93,7 +133,7 @@ export class Sidecar {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();
     });
-    await Deno.remove(this.options.socketPath).catch(() => {});
+    if (!this.options.tcp) await Deno.remove(this.options.socketPath!).catch(() => {});
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -110,6 +150,7 @@ export class Sidecar {
       pid: caller?.pid ?? null,
       uid: caller?.uid ?? null,
       exe: caller?.exe ?? null,
+      client: null,
       method,
       service: null,
       decision: "error",
@@ -148,10 +189,22 @@ export class Sidecar {
     }
     entry.service = target.service;
     const policy = this.options.policy();
-    const rule = caller ? callerRuleFor(policy, caller) : undefined;
-    if (!rule) {
-      entry.decision = "caller_denied";
-      return refuse(res, 403, "caller_denied", "this program is not in the sidecar policy");
+    let rule;
+    if (this.options.tcp) {
+      const query = target.kind === "proxy" ? target.query : "";
+      const inject = target.kind === "proxy" ? policy.services[target.service]?.inject : undefined;
+      rule = clientRuleFor(policy, clientTokenOf(headersOf(req), query, inject));
+      if (!rule) {
+        entry.decision = "client_denied";
+        return refuse(res, 401, "client_denied", "send this client's token from the policy");
+      }
+      entry.client = rule.name;
+    } else {
+      rule = caller ? callerRuleFor(policy, caller) : undefined;
+      if (!rule) {
+        entry.decision = "caller_denied";
+        return refuse(res, 403, "caller_denied", "this program is not in the sidecar policy");
+      }
     }
     const service = policy.services[target.service];
     if (!service) {
@@ -189,15 +242,11 @@ export class Sidecar {
     }
     const secret = await this.#secret(target.service, res, entry);
     if (secret === undefined) return;
-    const incoming = new Headers();
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      incoming.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
-    }
     const { url, headers } = upstreamRequest(
       service.upstream,
       target,
       service.inject,
-      incoming,
+      headersOf(req),
       secret,
     );
     const hasBody = req.method !== "GET" && req.method !== "HEAD";
@@ -238,15 +287,18 @@ export class Sidecar {
   ): Promise<string | undefined> {
     const cached = this.cache.get(service);
     if (cached !== undefined) return cached;
+    const generation = this.cache.generation;
+    const key = `${generation}:${service}`;
     try {
       // Concurrent misses for one service share one fetch: a burst of an agent's requests
       // after a restart or a 401 must not turn into a burst of logins and mints.
-      let pending = this.#inFlight.get(service);
+      // Keyed by the cache generation: a request after a clear does not join a fetch from before.
+      let pending = this.#inFlight.get(key);
       if (pending === undefined) {
         pending = this.options.credentials.fetch(service).finally(() => {
-          this.#inFlight.delete(service);
+          this.#inFlight.delete(key);
         });
-        this.#inFlight.set(service, pending);
+        this.#inFlight.set(key, pending);
       }
       const secret = await pending;
       if (/[\r\n\0]/.test(secret)) {
@@ -254,7 +306,7 @@ export class Sidecar {
         refuse(res, 502, "bad_credential", "the stored credential cannot be sent in a header");
         return undefined;
       }
-      this.cache.set(service, secret);
+      this.cache.set(service, secret, generation);
       return secret;
     } catch (err) {
       if (err instanceof ApiCallError && err.status !== 0 && err.status < 500) {
@@ -272,6 +324,14 @@ export class Sidecar {
       return undefined;
     }
   }
+}
+
+function headersOf(req: IncomingMessage): Headers {
+  const headers = new Headers();
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  }
+  return headers;
 }
 
 function refuse(res: ServerResponse, status: number, error: string, message: string): void {

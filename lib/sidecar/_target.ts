@@ -7,6 +7,9 @@
 
 import type { Injection } from "./_policy.ts";
 
+/** Where a `--tcp` client may put its token when the placeholder's place is taken. */
+export const CLIENT_TOKEN_HEADER = "x-agentkeys-token";
+
 export type Target =
   | { kind: "reveal"; service: string }
   | { kind: "proxy"; service: string; path: string; query: string }
@@ -76,6 +79,23 @@ export function endToEnd(headers: Headers): Headers {
 }
 
 /**
+ * The token a `--tcp` client presented: `X-AgentKeys-Token`, else wherever the service's
+ * placeholder goes (so an unmodified SDK whose API key is the token just works), else
+ * `Authorization: Bearer` (reveal, or an unknown service).
+ */
+export function clientTokenOf(
+  headers: Headers,
+  query: string,
+  inject: Injection | undefined,
+): string | undefined {
+  const explicit = headers.get(CLIENT_TOKEN_HEADER);
+  if (explicit !== null) return explicit;
+  if (inject?.kind === "header") return headers.get(inject.name) ?? undefined;
+  if (inject?.kind === "query") return new URLSearchParams(query).get(inject.name) ?? undefined;
+  return /^Bearer (\S+)$/i.exec(headers.get("authorization") ?? "")?.[1];
+}
+
+/**
  * The upstream URL and request headers: the agent's placeholder removed, the real secret put
  * where the service expects it.
  */
@@ -91,6 +111,7 @@ export function upstreamRequest(
   const headers = endToEnd(incoming);
   headers.delete("host");
   headers.delete("content-length");
+  headers.delete(CLIENT_TOKEN_HEADER);
   switch (inject.kind) {
     case "bearer":
       headers.set("authorization", `Bearer ${secret}`);
