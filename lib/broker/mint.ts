@@ -11,6 +11,7 @@ import {
   type CapDataClass,
   capMaxTtl,
   type CapOp,
+  capScopeField,
   mintCap,
   type VerifiedTokenCache,
 } from "../cap/mod.ts";
@@ -21,7 +22,7 @@ import { DEVICE_SESSION_S } from "./sessions.ts";
 import type { SigningKeyring } from "./keyring.ts";
 import { MintError } from "./errors.ts";
 
-/** The six cap routes of API.md and what each grants. */
+/** The cap routes of API.md (and the inbound ones, issue 13) and what each grants. */
 export const CAP_KINDS = {
   "cred-store": { op: "store", dataClass: "credentials" },
   "cred-fetch": { op: "fetch", dataClass: "credentials" },
@@ -29,6 +30,11 @@ export const CAP_KINDS = {
   "memory-put": { op: "store", dataClass: "memory" },
   "memory-get": { op: "fetch", dataClass: "memory" },
   "memory-teardown": { op: "teardown", dataClass: "memory" },
+  // Inbound (issue 13): an operator session writes into an agent's inbox (a mail gateway); the
+  // agent reads and clears its own.
+  "inbound-put": { op: "store", dataClass: "inbound" },
+  "inbound-get": { op: "fetch", dataClass: "inbound" },
+  "inbound-teardown": { op: "teardown", dataClass: "inbound" },
 } as const satisfies Record<string, { op: CapOp; dataClass: CapDataClass }>;
 export type CapKind = keyof typeof CAP_KINDS;
 
@@ -99,17 +105,17 @@ export class CapMinter {
     body: Record<string, unknown>,
   ): Promise<{ cap: string; expires_at: string; k3_epoch: number }> {
     const { op, dataClass } = CAP_KINDS[kind];
-    const scopeField = dataClass === "memory" ? "namespace" : "service";
+    const scopeField = capScopeField(dataClass);
     const operatorOmni = body.operator_omni;
     const actorOmni = body.actor_omni;
-    const name = body[scopeField];
+    const name = scopeField === undefined ? undefined : body[scopeField];
     if (!isOmni(operatorOmni)) {
       throw new MintError("bad_request", "operator_omni must be 0x + 64 lowercase hex");
     }
     if (!isOmni(actorOmni)) {
       throw new MintError("bad_request", "actor_omni must be 0x + 64 lowercase hex");
     }
-    if (!isValidName(name)) {
+    if (scopeField !== undefined && !isValidName(name)) {
       throw new MintError("bad_request", `${scopeField} must match ${NAME_RULE}`);
     }
     // Above the maximum is refused, not clamped: a client that asked for longer must not
@@ -126,6 +132,10 @@ export class CapMinter {
     }
     if (session.kind === "agent" && session.actorOmni !== actorOmni) {
       throw new MintError("forbidden", "an agent session may mint caps only for itself");
+    }
+    if (session.kind === "agent" && dataClass === "inbound" && op === "store") {
+      // What arrives in an inbox comes from outside the agent, delivered by its operator.
+      throw new MintError("forbidden", "inbound messages are written by the operator's session");
     }
     const ownData = actorOmni === operatorOmni;
     let deviceKeyHash = NO_DEVICE;
@@ -147,7 +157,7 @@ export class CapMinter {
         const scope = await this.identity.isServiceInScope(
           operatorOmni as Hex,
           actorOmni as Hex,
-          serviceHash(name),
+          serviceHash(name as string),
         );
         if (!scope.allowed) {
           throw new MintError("out_of_scope", `${name} is not in this agent's scope`);
@@ -164,7 +174,7 @@ export class CapMinter {
       {
         op,
         data_class: dataClass,
-        [scopeField]: name,
+        ...(scopeField === undefined ? {} : { [scopeField]: name }),
         operator_omni: operatorOmni,
         actor_omni: actorOmni,
         device_key_hash: deviceKeyHash,

@@ -65,6 +65,20 @@ export function capMaxTtl(op: CapOp): number {
   return op === "fetch" ? CAP_MAX_TTL_S : CAP_WRITE_MAX_TTL_S;
 }
 
+/**
+ * The claim naming what a cap of `dataClass` covers: `service` (credentials), `namespace`
+ * (memory), none for inbound (a cap covers the actor's whole inbox; message ids are per request).
+ *
+ * ```ts
+ * capScopeField("inbound"); // undefined
+ * ```
+ */
+export function capScopeField(dataClass: CapDataClass): "service" | "namespace" | undefined {
+  if (dataClass === "memory") return "namespace";
+  if (dataClass === "inbound") return undefined;
+  return "service";
+}
+
 /** A claim set that is not a well-formed cap. */
 export class CapClaimsInvalid extends Error {
   readonly code = "cap_claims_invalid";
@@ -87,9 +101,9 @@ export function validateCapClaims(c: Record<string, unknown>): CapClaims {
   };
   if (!CAP_OPS.includes(c.op as CapOp)) fail("op is not store, fetch or teardown");
   if (!CAP_DATA_CLASSES.includes(c.data_class as CapDataClass)) fail("data_class is unknown");
-  const scopeField = c.data_class === "memory" ? "namespace" : "service";
-  const scopeValue = c[scopeField];
-  if (!isValidName(scopeValue)) {
+  const scopeField = capScopeField(c.data_class as CapDataClass);
+  const scopeValue = scopeField === undefined ? undefined : c[scopeField];
+  if (scopeField !== undefined && !isValidName(scopeValue)) {
     fail(`${scopeField} is missing or invalid`);
   }
   for (const f of ["operator_omni", "actor_omni"] as const) {
@@ -115,7 +129,7 @@ export function validateCapClaims(c: Record<string, unknown>): CapClaims {
   return {
     op: c.op as CapOp,
     data_class: c.data_class as CapDataClass,
-    [scopeField]: scopeValue,
+    ...(scopeField === undefined ? {} : { [scopeField]: scopeValue }),
     operator_omni: c.operator_omni as string,
     actor_omni: c.actor_omni as string,
     device_key_hash: c.device_key_hash as string,

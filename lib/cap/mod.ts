@@ -18,6 +18,7 @@ export {
   type CapGrant,
   capMaxTtl,
   type CapOp,
+  capScopeField,
   validateCapClaims,
 } from "./claims.ts";
 export {

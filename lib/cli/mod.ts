@@ -145,6 +145,27 @@ const COMMANDS: Record<string, { usage: string; flags: FlagSpec }> = {
     usage: `cred rm <service> [--agent L]`,
     flags: { agent: { type: "string" } },
   },
+  "inbox put": {
+    usage: `inbox put [--agent L] [--id ID] [--value V]
+                                       deliver a message to an inbox (stdin when --value is absent)`,
+    flags: { agent: { type: "string" }, id: { type: "string" }, value: { type: "string" } },
+  },
+  "inbox get": {
+    usage: `inbox get <id> [--agent L] [--device-key F]`,
+    flags: { agent: { type: "string" }, "device-key": { type: "string" } },
+  },
+  "inbox ls": {
+    usage: `inbox ls [--agent L] [--device-key F]   message ids, oldest first`,
+    flags: { agent: { type: "string" }, "device-key": { type: "string" } },
+  },
+  "inbox rm": {
+    usage: `inbox rm <id> | --all [--agent L] [--device-key F]`,
+    flags: {
+      agent: { type: "string" },
+      "device-key": { type: "string" },
+      all: { type: "boolean" },
+    },
+  },
   census: {
     usage: `census                               blobs per epoch (POST /v1/epochs/census)`,
     flags: {},
@@ -152,7 +173,7 @@ const COMMANDS: Record<string, { usage: string; flags: FlagSpec }> = {
 };
 
 /** Commands that take a subcommand (`agent add`). */
-const GROUPS = new Set(["agent", "scope", "cred"]);
+const GROUPS = new Set(["agent", "scope", "cred", "inbox"]);
 
 const OPTIONS = `options: --url URL (default AGENTKEYS_URL or http://127.0.0.1:8787); -h, --help
 exit codes: 0 ok, 1 refused or failed, 2 usage error, 75 session expired or revoked (log in again)`;
@@ -244,6 +265,17 @@ async function run(args: string[], env: CliEnv, io: Lines): Promise<number> {
         return await cli.credGet(need(rest[0], "service"), flags);
       case "cred rm":
         return await cli.credRm(need(rest[0], "service"), flags);
+      case "inbox put":
+        return await cli.inboxPut(flags);
+      case "inbox get":
+        return await cli.inboxGet(need(rest[0], "message id"), flags);
+      case "inbox ls":
+        return await cli.inboxLs(flags);
+      case "inbox rm":
+        if ((rest[0] === undefined) === (flags.all !== true)) {
+          throw new UsageError("inbox rm needs a message id or --all (not both)");
+        }
+        return await cli.inboxRm(rest[0], flags);
       case "census":
         return await cli.census();
       default:
@@ -520,6 +552,67 @@ class Cli {
   }
 
   async credGet(service: string, flags: Record<string, string | boolean>): Promise<number> {
+    const { api, target } = await this.#reader(flags);
+    const { cap } = await api.mintCap("cred-fetch", { ...target, service });
+    const r = await api.fetchCredential(cap);
+    this.io.out(new TextDecoder().decode(r.plaintext));
+    return 0;
+  }
+
+  async inboxPut(flags: Record<string, string | boolean>): Promise<number> {
+    const { saved, api } = await this.#session();
+    const value = typeof flags.value === "string"
+      ? new TextEncoder().encode(flags.value)
+      : await this.io.stdin();
+    const target = await this.#target(api, saved, flags.agent as string | undefined);
+    const { cap } = await api.mintCap("inbound-put", target);
+    const id = flags.id as string | undefined;
+    const r = await api.putInbound(cap, value, id);
+    this.io.out(r.message_id);
+    return 0;
+  }
+
+  async inboxGet(id: string, flags: Record<string, string | boolean>): Promise<number> {
+    const { api, target } = await this.#reader(flags);
+    const { cap } = await api.mintCap("inbound-get", target);
+    const r = await api.getInbound(cap, id);
+    this.io.out(new TextDecoder().decode(r.plaintext));
+    return 0;
+  }
+
+  async inboxLs(flags: Record<string, string | boolean>): Promise<number> {
+    const { api, target } = await this.#reader(flags);
+    let { cap } = await api.mintCap("inbound-get", target);
+    let cursor: string | undefined;
+    let capAt = Date.now();
+    do {
+      // A fetch cap lives 300 s; a very long listing takes a fresh one.
+      if (Date.now() - capAt > 240_000) {
+        ({ cap } = await api.mintCap("inbound-get", target));
+        capAt = Date.now();
+      }
+      const page = await api.listInbound(cap, { cursor, limit: 500 });
+      for (const m of page.items) {
+        this.io.out(`${m.message_id}\t${m.size}\t${m.received_at}`);
+      }
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor !== undefined);
+    return 0;
+  }
+
+  async inboxRm(id: string | undefined, flags: Record<string, string | boolean>): Promise<number> {
+    const { api, target } = await this.#reader(flags);
+    const { cap } = await api.mintCap("inbound-teardown", target);
+    const r = await api.teardownInbound(cap, id);
+    this.io.out(`removed ${r.deleted} message(s)`);
+    return 0;
+  }
+
+  /**
+   * The client and actor a read speaks for: the agent itself with `--device-key` (a fresh device
+   * login), else the signed-in operator for itself or `--agent`.
+   */
+  async #reader(flags: Record<string, string | boolean>) {
     let api: AgentKeysClient;
     let target: { operator_omni: string; actor_omni: string };
     if (typeof flags["device-key"] === "string") {
@@ -536,10 +629,7 @@ class Cli {
       api = s.api;
       target = await this.#target(api, s.saved, flags.agent as string | undefined);
     }
-    const { cap } = await api.mintCap("cred-fetch", { ...target, service });
-    const r = await api.fetchCredential(cap);
-    this.io.out(new TextDecoder().decode(r.plaintext));
-    return 0;
+    return { api, target };
   }
 
   async credRm(service: string, flags: Record<string, string | boolean>): Promise<number> {

@@ -104,7 +104,10 @@ export type CapRoute =
   | "cred-teardown"
   | "memory-put"
   | "memory-get"
-  | "memory-teardown";
+  | "memory-teardown"
+  | "inbound-put"
+  | "inbound-get"
+  | "inbound-teardown";
 
 /** What `GET /v1/chain` returns. */
 export interface ChainInfo {
@@ -280,6 +283,50 @@ export class AgentKeysClient {
     if (options.cursor !== undefined) query.set("cursor", options.cursor);
     if (options.limit !== undefined) query.set("limit", String(options.limit));
     return this.call("GET", `/v1/cred/list?${query}`);
+  }
+
+  /** `POST /v1/inbound/put` with an `inbound-put` cap; the id is generated when absent. */
+  putInbound(
+    cap: string,
+    plaintext: Uint8Array,
+    messageId?: string,
+  ): Promise<{ message_id: string; epoch: number; size: number }> {
+    const body = { plaintext_b64: plaintext.toBase64(), message_id: messageId };
+    return this.call("POST", "/v1/inbound/put", body, cap);
+  }
+
+  /** `POST /v1/inbound/get` with an `inbound-get` cap. */
+  async getInbound(
+    cap: string,
+    messageId: string,
+  ): Promise<{ plaintext: Uint8Array; epoch: number; rewrapped: boolean }> {
+    const r = await this.call<{ plaintext_b64: string; epoch: number; rewrapped: boolean }>(
+      "POST",
+      "/v1/inbound/get",
+      { message_id: messageId },
+      cap,
+    );
+    return {
+      plaintext: Uint8Array.fromBase64(r.plaintext_b64),
+      epoch: r.epoch,
+      rewrapped: r.rewrapped,
+    };
+  }
+
+  /** `POST /v1/inbound/list` with an `inbound-get` cap: a page of the inbox, oldest first. */
+  listInbound(
+    cap: string,
+    options: { cursor?: string; limit?: number } = {},
+  ): Promise<{
+    items: { message_id: string; epoch: number | null; size: number; received_at: string }[];
+    next_cursor: string | null;
+  }> {
+    return this.call("POST", "/v1/inbound/list", options, cap);
+  }
+
+  /** `POST /v1/inbound/teardown`: one message, or the whole inbox without `messageId`. */
+  teardownInbound(cap: string, messageId?: string): Promise<{ deleted: number }> {
+    return this.call("POST", "/v1/inbound/teardown", { message_id: messageId }, cap);
   }
 
   /** `POST /v1/reencrypt/jobs`: starts a re-encryption job (409 `job_running` carries `job_id`). */

@@ -131,7 +131,8 @@ export class CredentialLister {
   }
 }
 
-function limitOf(value: unknown): number {
+/** The page size a request asks for (default 100, 1–500); `bad_request` otherwise. */
+export function limitOf(value: unknown): number {
   if (value === undefined) return CRED_LIST_DEFAULT_LIMIT;
   const n = typeof value === "string" && /^[0-9]{1,4}$/.test(value) ? Number(value) : value;
   if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > CRED_LIST_MAX_LIMIT) {
@@ -143,7 +144,8 @@ function limitOf(value: unknown): number {
   return n as number;
 }
 
-function epochOf(
+/** The live epoch a blob's first byte names, or null (destroyed, unknown, too short). */
+export function epochOf(
   firstByte: number | undefined,
   size: number,
   keys: Pick<KeyProvider, "epochForTag">,
@@ -158,7 +160,7 @@ function epochOf(
 }
 
 /** `work` over `items` with at most `concurrency` running, results in input order. */
-async function mapPooled<T, R>(
+export async function mapPooled<T, R>(
   items: T[],
   concurrency: number,
   work: (item: T) => Promise<R>,

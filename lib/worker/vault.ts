@@ -26,8 +26,10 @@ import {
   checkName,
   classPrefix,
   credentialLocation,
+  inboundLocation,
   memoryLocation,
 } from "./layout.ts";
+import { type InboundPage, listInbox, newMessageId } from "./inbound.ts";
 
 /**
  * Re-checks a verified cap against live identity state (the chain: revocation, scope) and
@@ -175,6 +177,68 @@ export class VaultWorker {
       deleted: await this.#guard(async () => {
         let deleted = 0;
         for await (const item of this.deps.store.list(prefix)) {
+          if (await this.deps.store.delete(item.key)) deleted++;
+        }
+        return deleted;
+      }),
+    };
+  }
+
+  /**
+   * `POST /v1/inbound/put`: stores a message in the cap's actor's inbox under `messageId`, or a
+   * new time-ordered id when absent (a given id is replaced, like a memory put).
+   */
+  async inboundPut(
+    token: CapInput,
+    messageId: unknown,
+    plaintext: Uint8Array,
+  ): Promise<{ message_id: string; epoch: number; size: number }> {
+    const claims = await this.#authorize(token, "store", "inbound");
+    const id = messageId === undefined || messageId === null
+      ? newMessageId(this.deps.now?.().getTime())
+      : this.#badRequest(() => checkName("message_id", messageId));
+    const r = await this.#write(
+      claims,
+      inboundLocation(actorHexOf(claims.actor_omni), id),
+      plaintext,
+    );
+    return { message_id: id, epoch: r.epoch, size: r.size };
+  }
+
+  /** `POST /v1/inbound/get`: one message (lazy re-encryption like every read). */
+  async inboundGet(token: CapInput, messageId: unknown): Promise<FetchResult> {
+    const claims = await this.#authorize(token, "fetch", "inbound");
+    const id = this.#badRequest(() => checkName("message_id", messageId));
+    return this.#read(inboundLocation(actorHexOf(claims.actor_omni), id));
+  }
+
+  /** `POST /v1/inbound/list`: a page of the inbox, oldest first (a fetch cap). */
+  async inboundList(
+    token: CapInput,
+    options: { cursor?: unknown; limit?: unknown },
+  ): Promise<InboundPage> {
+    const claims = await this.#authorize(token, "fetch", "inbound");
+    const actorHex = actorHexOf(claims.actor_omni);
+    return await this.#guard(() => listInbox(this.deps.store, this.deps.keys, actorHex, options));
+  }
+
+  /** `POST /v1/inbound/teardown`: one message when `messageId` is given, else the whole inbox. */
+  async inboundTeardown(token: CapInput, messageId?: unknown): Promise<{ deleted: number }> {
+    const claims = await this.#authorize(token, "teardown", "inbound");
+    const actorHex = actorHexOf(claims.actor_omni);
+    if (messageId !== undefined && messageId !== null) {
+      const loc = inboundLocation(
+        actorHex,
+        this.#badRequest(() => checkName("message_id", messageId)),
+      );
+      await this.#consume(claims);
+      return { deleted: await this.#guard(() => this.deps.store.delete(loc.key)) ? 1 : 0 };
+    }
+    await this.#consume(claims);
+    return {
+      deleted: await this.#guard(async () => {
+        let deleted = 0;
+        for await (const item of this.deps.store.list(classPrefix(actorHex, "inbound"))) {
           if (await this.deps.store.delete(item.key)) deleted++;
         }
         return deleted;
