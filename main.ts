@@ -8,6 +8,8 @@
 import { ConfigError, loadConfig, withBoundPort } from "./lib/config/mod.ts";
 import { adminClaimNotice, openService, VERSION } from "./lib/service/mod.ts";
 import { createApp } from "./routes/app.ts";
+import { metricsOnlyApp } from "./routes/metrics.ts";
+import { forwardSecrecyWindow } from "./lib/lifecycle/mod.ts";
 
 async function main(): Promise<number> {
   let config;
@@ -83,8 +85,33 @@ async function main(): Promise<number> {
       store: service.store.kind,
       chainId: service.chain.client.chainId,
       activeEpoch: () => service.keystore.activeEpoch,
+      window: () =>
+        forwardSecrecyWindow(service.keystore.list(), Date.now(), service.config.lifecycle),
     },
+    metrics: service.metrics,
+    lifecycle: service.lifecycle,
   });
+  // Scrapers' own listener (AGENTKEYS_METRICS_LISTEN): /metrics only, without a session.
+  let scrapeServer: Deno.HttpServer<Deno.NetAddr> | undefined;
+  if (config.metricsListen) {
+    const scrape = metricsOnlyApp(service.metrics);
+    try {
+      scrapeServer = Deno.serve({
+        ...config.metricsListen,
+        signal: abort.signal,
+        onListen: (addr) =>
+          console.log(`metrics for scrapers: http://${addr.hostname}:${addr.port}/metrics`),
+      }, (req) => scrape.fetch(req));
+    } catch (err) {
+      console.error(
+        `agentkeys: cannot listen for metrics on ${config.metricsListen.hostname}:${config.metricsListen.port}: ${err}`,
+      );
+      abort.abort();
+      await server.finished;
+      await service.close();
+      return 1;
+    }
+  }
   handler = (req, info) => app.fetch(req, info);
   {
     const url = config.publicUrl;
@@ -98,6 +125,7 @@ async function main(): Promise<number> {
     for (const { level, text } of adminClaimNotice(service.adminClaim, url)) console[level](text);
   }
   await server.finished;
+  await scrapeServer?.finished;
   await service.close();
   return 0;
 }

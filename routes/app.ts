@@ -27,10 +27,14 @@ import { ApiError, errorResponse } from "./errors.ts";
 import { hostCheck } from "./host.ts";
 import { mountOpenApi } from "./openapi.ts";
 import { workerRoutes } from "./worker.ts";
+import { isKeyringPath, keyringDocRoutes, keyringRecordRoutes } from "./keyrings.ts";
 import { consoleRoutes } from "./console.tsx";
 import { RouteGuards } from "./guards.ts";
 import { sameOriginJson } from "./session.ts";
 import { defaultGuards, type Guards } from "../lib/config/mod.ts";
+import type { ForwardSecrecyWindow, LifecycleStatus } from "../lib/lifecycle/mod.ts";
+import type { ServiceMetrics } from "../lib/metrics/mod.ts";
+import { measureRequests, metricsRoutes } from "./metrics.ts";
 
 /**
  * Largest body of every route but the worker's (which carry payloads and have their own
@@ -45,6 +49,8 @@ export interface HealthInfo {
   store: "fs" | "s3";
   chainId: number | null;
   activeEpoch: () => number;
+  /** The forward-secrecy window (lib/lifecycle), with its warning when past the bound. */
+  window?: () => ForwardSecrecyWindow;
 }
 
 export interface AppDeps {
@@ -74,6 +80,10 @@ export interface AppDeps {
   guards?: Guards;
   /** The limiters' clock (tests). */
   now?: () => number;
+  /** Request metrics and `GET /metrics` (admin sessions). */
+  metrics?: ServiceMetrics;
+  /** The lifecycle scheduler's status, for the console's overview. */
+  lifecycle?: { status(): Promise<LifecycleStatus> };
 }
 
 /**
@@ -89,6 +99,8 @@ export function createApp(deps: AppDeps): Hono {
     c.json({ error: "not_found", message: `no route ${c.req.method} ${c.req.path}` }, 404)
   );
   const publicUrl = deps.publicUrl ?? deps.broker?.options.publicUrl;
+  // Measures everything, refusals of the host check included.
+  if (deps.metrics) app.use("*", measureRequests(deps.metrics));
   // First of all: a rebound DNS name gets nothing, not even /healthz.
   app.use("*", hostCheck({ publicUrl, port: deps.port }));
   mountOpenApi(app, publicUrl ?? "");
@@ -100,6 +112,7 @@ export function createApp(deps: AppDeps): Hono {
       store: deps.health.store,
       chain_id: deps.health.chainId,
       k3_epoch: deps.health.activeEpoch(),
+      ...healthWindow(deps.health.window?.()),
     }));
   // Before any route reads it, so nobody (signed in or not) can make the server buffer a huge body.
   const small = bodyLimit({
@@ -108,7 +121,10 @@ export function createApp(deps: AppDeps): Hono {
       throw new ApiError(413, "too_large", `the body exceeds ${SMALL_BODY_MAX} bytes`);
     },
   });
-  app.use("*", (c, next) => isWorkerPath(c.req.path) ? next() : small(c, next));
+  app.use(
+    "*",
+    (c, next) => isWorkerPath(c.req.path) || isKeyringPath(c.req.path) ? next() : small(c, next),
+  );
   const guards = new RouteGuards(deps.guards ?? defaultGuards(), { now: deps.now });
   for (const path of LOGIN_PATHS) app.use(path, guards.login);
   if (deps.chain?.embedded) {
@@ -119,10 +135,12 @@ export function createApp(deps: AppDeps): Hono {
     app.use("/v1/dev/faucet", browser, guards.faucet);
   }
   app.route("/", workerRoutes(deps.worker, deps.limits));
+  app.route("/", keyringDocRoutes(deps.worker, deps.limits.keyring));
   if (deps.broker) {
     app.route("/", authRoutes(deps.broker, deps.publicUrl ?? deps.broker.options.publicUrl));
     app.route("/", capRoutes(deps.broker, guards));
     app.route("/", identityRoutes(deps.broker));
+    app.route("/", keyringRecordRoutes(deps.worker, deps.broker, deps.limits.keyring));
     if (deps.purger) app.route("/", agentRoutes(deps.broker, deps.purger));
     if (deps.lister) app.route("/", credentialListRoutes(deps.broker, deps.lister));
     if (deps.agentEvents) {
@@ -141,6 +159,9 @@ export function createApp(deps: AppDeps): Hono {
       );
     }
   }
+  if (deps.broker && deps.metrics) {
+    app.route("/", metricsRoutes({ broker: deps.broker, metrics: deps.metrics }));
+  }
   if (deps.chain) app.route("/", chainRoutes(deps.chain, publicUrl ?? ""));
   // The web console: pages for browsers, after the API so no page path shadows a route.
   if (deps.broker) {
@@ -153,10 +174,21 @@ export function createApp(deps: AppDeps): Hono {
         epochs: deps.epochs,
         credentials: deps.lister,
         audit: deps.audit,
+        lifecycle: deps.lifecycle,
       }),
     );
   }
   return app;
+}
+
+/** `/healthz`'s window fields: the number, and the warning when it is past its bound. */
+function healthWindow(w: ForwardSecrecyWindow | undefined): Record<string, unknown> {
+  if (!w) return {};
+  return {
+    forward_secrecy_window_seconds: w.seconds,
+    forward_secrecy_bound_seconds: w.bound_seconds,
+    ...(w.warning ? { warnings: [w.warning] } : {}),
+  };
 }
 
 /** Anyone may call these, so each client address gets a budget (AGENTKEYS_RATE_LOGIN). */

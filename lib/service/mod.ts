@@ -29,7 +29,7 @@ import type { EpochKeystore } from "../signer/mod.ts";
 import type { BlobStore } from "../store/mod.ts";
 import {
   KvAuditLog,
-  type KvCensusStore,
+  KvCensusStore,
   type KvJobStore,
   type KvStateStore,
   KvWriteLedger,
@@ -39,6 +39,14 @@ import type { ActorDirectory, JobRunner, JobRunnerDeps } from "../reencrypt/mod.
 import { type EpochAdmin, openEpochs } from "../epochs/mod.ts";
 import { AgentPurger, ChainCapAuthority, CredentialLister, VaultWorker } from "../worker/mod.ts";
 import { removeServiceRuntime, writeServiceRuntime } from "./runtime.ts";
+import {
+  forwardSecrecyWindow,
+  LifecycleScheduler,
+  LifecycleStore,
+  TouchingStore,
+  TtlSweeper,
+} from "../lifecycle/mod.ts";
+import { observeAudit, ServiceMetrics } from "../metrics/mod.ts";
 
 export const VERSION = "0.1.0";
 
@@ -79,6 +87,10 @@ export interface Service {
   purger: AgentPurger;
   /** Lists an actor's credentials for its operator (`GET /v1/cred/list`, the console). */
   lister: CredentialLister;
+  /** The epoch lifecycle scheduler (running unless `ServiceOptions.lifecycle` is false). */
+  lifecycle: LifecycleScheduler;
+  /** What `GET /metrics` exposes. */
+  metrics: ServiceMetrics;
   /** Cancels running jobs, then closes KV, the store and the chain. */
   close(): Promise<void>;
 }
@@ -87,6 +99,10 @@ export interface Service {
 export interface ServiceOptions {
   /** Extra job runner settings. */
   runner?: Partial<Omit<JobRunnerDeps, "jobs" | "engine" | "audit">>;
+  /** Run the lifecycle scheduler's passes (default true). */
+  lifecycle?: boolean;
+  /** Time between the scheduler's passes (default 5 s). */
+  lifecycleIntervalMs?: number;
 }
 
 /** Opens (creating on first start) every component the configuration names. */
@@ -117,8 +133,20 @@ export async function openService(config: Config, options: ServiceOptions = {}):
     const capCache = new VerifiedTokenCache<CapClaims>(10_000);
     // Shared too: a logout at the broker refuses that session's caps at the worker at once.
     const sessionDenylist = new SessionDenylist(state);
+    const lifecycleStore = new LifecycleStore(kv);
+    const ttls = { memory: config.lifecycle.ttlMemoryMs, inbound: config.lifecycle.ttlInboundMs };
+    const sweeping = ttls.memory !== null || ttls.inbound !== null;
+    const metrics = new ServiceMetrics({
+      latestCensus: () => new KvCensusStore(kv).latestGlobal(),
+      window: () => forwardSecrecyWindow(keystore.list(), Date.now(), config.lifecycle),
+      activeEpoch: () => keystore.activeEpoch,
+      // Anchor lag (issue 11, lib/integrity): add `anchorLagSeconds` once it exposes a status.
+    });
+    // Job ends and sweep tombstones feed counters as they are audited.
+    const meteredAudit = observeAudit(audit, (kind, data) => metrics.audited(kind, data));
     const worker = new VaultWorker({
-      store,
+      // The worker's reads and writes are what keep a memory or inbound blob from being idle.
+      store: sweeping ? new TouchingStore(store, lifecycleStore, ttls) : store,
       keys: keystore,
       state,
       capKeys: k1.verifier,
@@ -153,7 +181,7 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       keystore,
       kv,
       agents: chain.client,
-      audit,
+      audit: meteredAudit,
       ledger,
       recorder: chain.client,
       runner: { ...options.runner, warn: (message) => console.warn(message) },
@@ -172,6 +200,19 @@ export async function openService(config: Config, options: ServiceOptions = {}):
     await reconcileAtStart(admin);
     // Lets a headless `deno task signer` record on this service's embedded chain.
     if (chain.embedded) await writeServiceRuntime(dataDir, { rpcUrl: chain.rpcUrl });
+    const lifecycle = new LifecycleScheduler({
+      policy: config.lifecycle,
+      admin,
+      runner,
+      kv,
+      audit: meteredAudit,
+      sweeper: sweeping
+        ? new TtlSweeper({ store, touches: lifecycleStore, audit: meteredAudit, ttls })
+        : undefined,
+      onStep: (step, outcome, seconds) => metrics.lifecycleStep(step, outcome, seconds),
+    });
+    const unwatch = lifecycle.watchRevocations(chain.client);
+    if (options.lifecycle !== false) lifecycle.start(options.lifecycleIntervalMs);
     const openedChain = chain;
     const openedRunner = runner;
     return {
@@ -194,7 +235,11 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       admin,
       purger,
       lister,
+      lifecycle,
+      metrics,
       async close() {
+        unwatch();
+        await lifecycle.stop();
         await openedRunner.close();
         if (openedChain.embedded) await removeServiceRuntime(dataDir);
         await core.close();

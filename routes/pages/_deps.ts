@@ -11,6 +11,7 @@ import type { EpochAdmin } from "../../lib/epochs/mod.ts";
 import type { JobRunner } from "../../lib/reencrypt/mod.ts";
 import type { CredentialLister } from "../../lib/worker/mod.ts";
 import type { KvAuditLog } from "../../lib/state/mod.ts";
+import type { LifecycleStatus } from "../../lib/lifecycle/mod.ts";
 
 export interface PageDeps {
   broker: Broker;
@@ -22,6 +23,8 @@ export interface PageDeps {
   credentials?: CredentialLister;
   /** The audit page's entries (absent: it shows none). */
   audit?: Pick<KvAuditLog, "page">;
+  /** The epoch lifecycle scheduler's status (absent: the overview shows no lifecycle card). */
+  lifecycle?: { status(): Promise<LifecycleStatus> };
 }
 
 export type { Session };

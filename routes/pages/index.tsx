@@ -2,7 +2,9 @@
  * `/`, the overview: the active epoch, every epoch with its state and its blobs in the latest
  * census (a table, with decorative bars drawn in SVG — the table is the accessible form), the
  * census time with "take census", and warnings: retiring epochs that still hold blobs, failed or
- * aborted re-encryption jobs, and (admins) pending chain records.
+ * aborted re-encryption jobs, and (admins) pending chain records. With the lifecycle scheduler
+ * (lib/lifecycle), a card with the next rotation due, the running step, the last destruction,
+ * why a destroy was deferred and the forward-secrecy window (warned past its bound).
  *
  * The loader reads through lib/ (`Broker.me`, `EpochAdmin.overview`, `JobRunner.list`); the
  * model is a pure function of what it read, tested without a server.
@@ -18,6 +20,7 @@ import { Island } from "../../lib/ui/mod.ts";
 import { App, type Viewer } from "./_app.tsx";
 import { EpochTable, formatTime } from "./_epochs_table.tsx";
 import type { PageDeps, Session } from "./_deps.ts";
+import type { LifecycleStatus } from "../../lib/lifecycle/mod.ts";
 
 /** One epoch's row. `blobs`: null when the census has no count for it. */
 export interface EpochRow {
@@ -28,7 +31,7 @@ export interface EpochRow {
 }
 
 export interface Warning {
-  kind: "retiring_with_blobs" | "job_failed" | "chain_pending";
+  kind: "retiring_with_blobs" | "job_failed" | "chain_pending" | "window_overdue";
   text: string;
 }
 
@@ -38,6 +41,8 @@ export interface OverviewData {
   epochs: EpochRow[];
   census: { scope: "global" | "operator"; takenAt: string | null; destroyed: number };
   warnings: Warning[];
+  /** The scheduler's status; `null` without a scheduler. */
+  lifecycle: LifecycleStatus | null;
 }
 
 /** How many recent jobs the overview looks through for failures. */
@@ -54,13 +59,15 @@ export async function load(deps: PageDeps, session: Session): Promise<OverviewDa
       epochs: [],
       census: { scope: "operator", takenAt: null, destroyed: 0 },
       warnings: [],
+      lifecycle: null,
     };
   }
-  const [view, jobs] = await Promise.all([
+  const [view, jobs, lifecycle] = await Promise.all([
     deps.epochs.admin.overview(session.operatorOmni, { global: me.is_admin }),
     deps.epochs.runner.list(RECENT_JOBS, me.is_admin ? undefined : session.operatorOmni),
+    deps.lifecycle?.status() ?? null,
   ]);
-  return overviewModel({ viewer, ...view, jobs });
+  return overviewModel({ viewer, ...view, jobs, lifecycle });
 }
 
 /**
@@ -75,6 +82,7 @@ export function overviewModel(input: {
   latestOperator: Census | null;
   pending: PendingChainRecord[];
   jobs: JobRecord[];
+  lifecycle?: LifecycleStatus | null;
 }): OverviewData {
   const { viewer } = input;
   const census = viewer.isAdmin ? input.latestGlobal : input.latestOperator;
@@ -116,9 +124,17 @@ export function overviewModel(input: {
       });
     }
   }
+  const lifecycle = input.lifecycle ?? null;
+  if (lifecycle?.window.warning) {
+    warnings.push({
+      kind: "window_overdue",
+      text: `Forward secrecy: ${lifecycle.window.warning}.`,
+    });
+  }
   return {
     viewer,
     active: input.active,
+    lifecycle,
     epochs,
     census: {
       scope: viewer.isAdmin ? "global" : "operator",
@@ -172,6 +188,90 @@ export default function OverviewPage(data: OverviewData): VNode {
         )}
         <Island component={TakeCensus} props={{ scope: census.scope }} />
       </section>
+      {data.lifecycle && <LifecycleCard status={data.lifecycle} />}
     </App>
+  );
+}
+
+/** Seconds as the largest whole units, e.g. `3 d 4 h`. */
+export function formatDuration(seconds: number): string {
+  const units: [string, number][] = [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]];
+  const parts: string[] = [];
+  let rest = Math.round(seconds);
+  for (const [name, size] of units) {
+    if (rest >= size && parts.length < 2) {
+      parts.push(`${Math.floor(rest / size)} ${name}`);
+      rest %= size;
+    }
+  }
+  return parts.length === 0 ? "0 s" : parts.join(" ");
+}
+
+/** The lifecycle card: what the scheduler will do next and what it did. */
+function LifecycleCard({ status }: { status: LifecycleStatus }): VNode {
+  const at = (iso: string) => <time datetime={iso}>{formatTime(iso)}</time>;
+  const w = status.window;
+  return (
+    <section class="card lifecycle" aria-labelledby="lifecycle-title">
+      <h2 id="lifecycle-title">Epoch lifecycle</h2>
+      <dl>
+        <dt>Next rotation due</dt>
+        <dd class="next-rotation">
+          {status.next_rotation
+            ? (
+              <>
+                {at(status.next_rotation.at)} ({status.next_rotation.reason === "revocation"
+                  ? "after agent revocations"
+                  : "on schedule"})
+              </>
+            )
+            : "none scheduled (rotation is off)"}
+        </dd>
+        <dt>Running step</dt>
+        <dd class="running-step">
+          {status.running
+            ? (
+              <>
+                {status.running.step}
+                {status.running.epoch === undefined ? "" : ` (epoch ${status.running.epoch})`}
+                {" since "}
+                {at(status.running.started_at)}
+              </>
+            )
+            : "none"}
+        </dd>
+        <dt>Last destruction</dt>
+        <dd class="last-destruction">
+          {status.last_destruction
+            ? <>epoch {status.last_destruction.epoch}, {at(status.last_destruction.at)}</>
+            : "none yet"}
+        </dd>
+        {status.deferred && (
+          <>
+            <dt>Destroy deferred</dt>
+            <dd class="deferred warning">
+              Epoch {status.deferred.epoch}: {plural(status.deferred.count, "blob")} remained (
+              {status.deferred.reason}) at {at(status.deferred.at)}
+              {status.deferred.next_attempt_at && (
+                <>; next try {at(status.deferred.next_attempt_at)}</>
+              )}
+            </dd>
+          </>
+        )}
+        {status.pending_revocations && (
+          <>
+            <dt>Revocations pending</dt>
+            <dd>
+              {status.pending_revocations.count} since {at(status.pending_revocations.first_at)}
+            </dd>
+          </>
+        )}
+        <dt>Forward-secrecy window</dt>
+        <dd class={w.warning ? "window warning" : "window"}>
+          {formatDuration(w.seconds)} (oldest epoch not destroyed: {w.oldest_epoch}
+          {w.bound_seconds === null ? "" : `; bound ${formatDuration(w.bound_seconds)}`})
+        </dd>
+      </dl>
+    </section>
   );
 }

@@ -1,0 +1,75 @@
+/**
+ * `GET /metrics` (Prometheus text format) and the middleware that measures every request.
+ * On the main port `/metrics` needs an admin session (bearer or the console's cookie): request
+ * counts and census figures are the service's business. Scrapers that cannot sign in use the
+ * separate listener `AGENTKEYS_METRICS_LISTEN` ({@linkcode metricsOnlyApp}), which serves only
+ * `/metrics`, without a session — bind it where only the scraper reaches it.
+ *
+ * @module
+ */
+
+import { Hono, type MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
+import type { Broker } from "../lib/broker/mod.ts";
+import { ServiceMetrics } from "../lib/metrics/mod.ts";
+import { requireAdmin, requireSession, type SessionEnv } from "./session.ts";
+
+const CAP_MINT = /^\/v1\/cap\/([a-z-]+)$/;
+const WORKER = /^\/v1\/(cred|memory|inbound)\//;
+
+/**
+ * Times and counts every request by its matched route pattern; counts cap mints and refusals
+ * (the refusal's `error` code is read from the JSON answer of failed mint and worker requests).
+ */
+export function measureRequests(metrics: ServiceMetrics): MiddlewareHandler {
+  return async (c, next) => {
+    const start = performance.now();
+    await next();
+    const status = c.res.status;
+    // The last matched route is the handler's pattern; only middleware matched: no route.
+    const pattern = routePath(c, -1);
+    const route = pattern === "*" || pattern === "/*" ? "(unmatched)" : pattern;
+    metrics.observeRequest(route, c.req.method, status, (performance.now() - start) / 1000);
+    const path = c.req.path;
+    const mint = CAP_MINT.exec(path);
+    if (mint && status < 300) metrics.capMinted(mint[1]);
+    if ((mint || WORKER.test(path)) && status >= 400) {
+      const code = await errorCode(c.res);
+      if (mint) metrics.capRefused("mint", code);
+      else if (ServiceMetrics.isCapRefusal(code)) metrics.capRefused("use", code);
+    }
+  };
+}
+
+async function errorCode(res: Response): Promise<string> {
+  try {
+    const body = await res.clone().json();
+    return typeof body?.error === "string" ? body.error : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/** `GET /metrics` for admin sessions on the main port. */
+export function metricsRoutes(deps: { broker: Broker; metrics: ServiceMetrics }): Hono<SessionEnv> {
+  const app = new Hono<SessionEnv>();
+  app.get("/metrics", requireSession(deps.broker), async (c) => {
+    await requireAdmin(c, deps.broker);
+    return exposition(deps.metrics);
+  });
+  return app;
+}
+
+/** The scrapers' listener: `GET /metrics` only, no session (AGENTKEYS_METRICS_LISTEN). */
+export function metricsOnlyApp(metrics: ServiceMetrics): Hono {
+  const app = new Hono();
+  app.get("/metrics", () => exposition(metrics));
+  app.notFound((c) => c.json({ error: "not_found", message: "only GET /metrics here" }, 404));
+  return app;
+}
+
+async function exposition(metrics: ServiceMetrics): Promise<Response> {
+  return new Response(await metrics.text(), {
+    headers: { "content-type": metrics.contentType, "cache-control": "no-store" },
+  });
+}
