@@ -26,6 +26,7 @@ import {
   type SignerErrorCode,
 } from "../lib/epochs/mod.ts";
 import type { StoreErrorCode } from "../lib/store/mod.ts";
+import type { KeyringErrorCode } from "../lib/keyrings/mod.ts";
 import { type RATELIMIT_ERROR_CODES, RateLimited } from "../lib/ratelimit/mod.ts";
 
 /** Every code an error of a `lib/` component carries. */
@@ -42,6 +43,7 @@ export type LibErrorCode =
   | typeof IDENTITY_ERROR_CODES[number]
   | typeof REENCRYPT_ERROR_CODES[number]
   | typeof EPOCH_ERROR_CODES[number]
+  | KeyringErrorCode
   // Startup errors of lib/datadir, lib/config: never a request's, but coded like the rest.
   | "no_keystore"
   | "config_invalid";
@@ -168,6 +170,18 @@ export const ERROR_ANSWERS: Readonly<Record<LibErrorCode, ErrorAnswer>> = {
   epoch_already_destroyed: 409,
   epoch_in_use: 409,
   epoch_tag_in_use: 409,
+  // Keyrings (issue 14).
+  record_invalid: 400,
+  document_invalid: 400,
+  member_key_invalid: 400,
+  not_a_member: 403,
+  keyring_not_found: 404,
+  member_key_not_found: 404,
+  rotation_unknown: 404,
+  keyring_exists: 409,
+  keyring_conflict: 409,
+  record_rollback: 409,
+  rotation_stale: 409,
 };
 
 /** An error the HTTP layer raises itself (bad JSON, missing header). */

@@ -30,6 +30,11 @@ export const CAP_KINDS = {
   "memory-put": { op: "store", dataClass: "memory" },
   "memory-get": { op: "fetch", dataClass: "memory" },
   "memory-teardown": { op: "teardown", dataClass: "memory" },
+  // Keyrings (issue 14): caps name a ring; the worker checks membership on every use.
+  "keyring-put": { op: "store", dataClass: "keyring" },
+  "keyring-get": { op: "fetch", dataClass: "keyring" },
+  "keyring-list": { op: "fetch", dataClass: "keyring" },
+  "keyring-teardown": { op: "teardown", dataClass: "keyring" },
   // Inbound (issue 13): an operator session writes into an agent's inbox (a mail gateway); the
   // agent reads and clears its own.
   "inbound-put": { op: "store", dataClass: "inbound" },

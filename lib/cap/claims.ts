@@ -9,7 +9,7 @@ import { isOmni, isValidName } from "../identity/mod.ts";
 
 export const CAP_OPS = ["store", "fetch", "teardown"] as const;
 export type CapOp = typeof CAP_OPS[number];
-export const CAP_DATA_CLASSES = ["credentials", "memory", "inbound"] as const;
+export const CAP_DATA_CLASSES = ["credentials", "memory", "inbound", "keyring"] as const;
 export type CapDataClass = typeof CAP_DATA_CLASSES[number];
 
 /** The JWS `typ` header every cap carries, so no other JWT we sign can pass as a cap. */
@@ -30,6 +30,8 @@ export interface CapClaims {
   data_class: CapDataClass;
   service?: string;
   namespace?: string;
+  /** Keyring caps: the ring (of `operator_omni`) whose documents the cap covers. */
+  ring?: string;
   operator_omni: string;
   actor_omni: string;
   device_key_hash: string;
@@ -67,14 +69,18 @@ export function capMaxTtl(op: CapOp): number {
 
 /**
  * The claim naming what a cap of `dataClass` covers: `service` (credentials), `namespace`
- * (memory), none for inbound (a cap covers the actor's whole inbox; message ids are per request).
+ * (memory), `ring` (keyring), none for inbound (a cap covers the actor's whole inbox; message
+ * ids are per request).
  *
  * ```ts
  * capScopeField("inbound"); // undefined
  * ```
  */
-export function capScopeField(dataClass: CapDataClass): "service" | "namespace" | undefined {
+export function capScopeField(
+  dataClass: CapDataClass,
+): "service" | "namespace" | "ring" | undefined {
   if (dataClass === "memory") return "namespace";
+  if (dataClass === "keyring") return "ring"; // a keyring cap covers one ring (issue 14)
   if (dataClass === "inbound") return undefined;
   return "service";
 }

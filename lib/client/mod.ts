@@ -140,7 +140,7 @@ export class AgentKeysClient {
 
   /** Sends a request; returns the parsed JSON or throws {@linkcode ApiCallError}. */
   async call<T = Record<string, unknown>>(
-    method: "GET" | "POST",
+    method: "GET" | "POST" | "PUT",
     path: string,
     body?: unknown,
     token = this.token,

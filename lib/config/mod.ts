@@ -105,6 +105,11 @@ export const SETTINGS: readonly Setting[] = [
     description: "largest inbound message plaintext accepted",
   },
   {
+    name: "AGENTKEYS_MAX_KEYRING_BYTES",
+    default: "1048576",
+    description: "largest keyring document or ring record accepted (as encrypted by the members)",
+  },
+  {
     name: "AGENTKEYS_RATE_LOGIN",
     default: "60/min",
     description:
@@ -319,7 +324,7 @@ export interface Config {
   /** Audiences OIDC tokens may be issued for; the first is the default. Never empty. */
   oidcAudiences: string[];
   s3?: S3Config;
-  limits: { credentials: number; memory: number; inbound: number };
+  limits: { credentials: number; memory: number; inbound: number; keyring: number };
   chain: ChainConfig;
   guards: Guards;
   /** The epoch lifecycle policy the scheduler runs (ARCHITECTURE §14). */
@@ -457,6 +462,7 @@ export function loadConfig(env: Env): Config {
       credentials: limit("AGENTKEYS_MAX_CREDENTIAL_BYTES"),
       memory: limit("AGENTKEYS_MAX_MEMORY_BYTES"),
       inbound: limit("AGENTKEYS_MAX_INBOUND_BYTES"),
+      keyring: limit("AGENTKEYS_MAX_KEYRING_BYTES"),
     },
     chain,
     guards: guardsFrom(get),

@@ -21,14 +21,18 @@ import { AES_GCM_KEY_BYTES } from "./aead.ts";
 import { EnvelopeEpochDestroyed } from "./errors.ts";
 import { isOmniHex } from "../identity/mod.ts";
 
-/** The data classes a blob can belong to; each gets its own KEK. */
-export type DataClass = "credentials" | "memory" | "inbound";
+/**
+ * The data classes a blob can belong to; each gets its own KEK. `keyring`: end-to-end encrypted
+ * ring records, member keys and documents (§15), sealed like the rest.
+ */
+export type DataClass = "credentials" | "memory" | "inbound" | "keyring";
 
 /** Every {@linkcode DataClass}, in a fixed order. */
 export const DATA_CLASSES: readonly DataClass[] = Object.freeze([
   "credentials",
   "memory",
   "inbound",
+  "keyring",
 ]);
 
 /** HKDF salt fixed by §3; changing it orphans every stored blob. */

@@ -63,3 +63,10 @@ export {
   signMemberKey,
   verifyMemberKey,
 } from "./_member_key.ts";
+export {
+  KeyringMember,
+  KeyringOperator,
+  type KeyringTransport,
+  type MemberIdentity,
+  type SeenRecords,
+} from "./_member.ts";

@@ -6,7 +6,13 @@
  * bots/<actor>/credentials/<service>.enc          object name: <service>
  * bots/<actor>/memory/<namespace>/<name>.enc      object name: <namespace>/<name>
  * bots/<actor>/inbound/<message id>.enc           object name: <message id>
+ * bots/<operator>/keyring/<ring>/record.enc       object name: <ring>/record
+ * bots/<operator>/keyring/<ring>/docs/<name>.enc  object name: <ring>/docs/<name>
+ * bots/<actor>/keyring/member-key.enc             object name: member-key
  * ```
+ *
+ * Keyring blobs sit under the data class's own name (`keyring/`, not §5's `keyrings/`): every
+ * scan (census, re-encryption, purge) classifies a key by its third segment as a data class.
  *
  * @module
  */
@@ -97,6 +103,39 @@ export function inboundLocation(actorHex: string, messageId: string): BlobLocati
   };
 }
 
+/** `bots/<operator>/keyring/<ring>/record.enc`: a ring's signed record (§15). */
+export function keyringRecordLocation(operatorHex: string, ring: string): BlobLocation {
+  checkName("ring", ring);
+  return {
+    key: `${classPrefix(operatorHex, "keyring")}${ring}/record${SUFFIX}`,
+    dataClass: "keyring",
+    actorHex: operatorHex,
+    objectName: `${ring}/record`,
+  };
+}
+
+/** `bots/<operator>/keyring/<ring>/docs/<name>.enc`: a document, end-to-end encrypted inside. */
+export function keyringDocLocation(operatorHex: string, ring: string, name: string): BlobLocation {
+  checkName("ring", ring);
+  checkName("document name", name);
+  return {
+    key: `${classPrefix(operatorHex, "keyring")}${ring}/docs/${name}${SUFFIX}`,
+    dataClass: "keyring",
+    actorHex: operatorHex,
+    objectName: `${ring}/docs/${name}`,
+  };
+}
+
+/** `bots/<actor>/keyring/member-key.enc`: the actor's published keyring member key. */
+export function memberKeyLocation(actorHex: string): BlobLocation {
+  return {
+    key: `${classPrefix(actorHex, "keyring")}member-key${SUFFIX}`,
+    dataClass: "keyring",
+    actorHex,
+    objectName: "member-key",
+  };
+}
+
 /**
  * The inverse of the functions above: what a listed key is, or `undefined` for a key that is
  * not a well-formed blob key (the re-encryption job reports those instead of guessing).
@@ -117,6 +156,13 @@ export function parseBlobKey(key: string): BlobLocation | undefined {
       return memoryLocation(parts[1], parts[3], last);
     }
     if (parts[2] === "inbound" && parts.length === 4) return inboundLocation(parts[1], last);
+    if (parts[2] === "keyring") {
+      if (parts.length === 4 && last === "member-key") return memberKeyLocation(parts[1]);
+      if (parts.length === 5 && last === "record") return keyringRecordLocation(parts[1], parts[3]);
+      if (parts.length === 6 && parts[4] === "docs") {
+        return keyringDocLocation(parts[1], parts[3], last);
+      }
+    }
   } catch {
     return undefined;
   }

@@ -28,6 +28,9 @@ export {
   credentialLocation,
   inboundLocation,
   InvalidName,
+  keyringDocLocation,
+  keyringRecordLocation,
+  memberKeyLocation,
   memoryLocation,
   parseBlobKey,
 } from "./layout.ts";

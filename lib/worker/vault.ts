@@ -15,11 +15,17 @@ import {
 } from "../cap/mod.ts";
 import { type DataClass, EnvelopeError } from "../crypto/mod.ts";
 import { IntegrityBlocked, IntegrityMismatch } from "../integrity/mod.ts";
-import { type BlobStore, PreconditionFailed, StoreError } from "../store/mod.ts";
+import {
+  type BlobStore,
+  PreconditionFailed,
+  type PutConditions,
+  StoreError,
+} from "../store/mod.ts";
 import type { SessionRevocations, StateStore, WriteLedger } from "../state/mod.ts";
 import { omniFromHex } from "../identity/mod.ts";
 import { type KeyProvider, openBlob, sealBlob } from "./codec.ts";
 import { WorkerError } from "./errors.ts";
+import { KeyringVault } from "./keyring.ts";
 import {
   actorHexOf,
   type BlobLocation,
@@ -91,6 +97,8 @@ export interface FetchResult {
   plaintext: Uint8Array;
   epoch: number;
   rewrapped: boolean;
+  /** The etag of the bytes now stored, when known: a caller's compare-and-swap (keyrings). */
+  etag?: string;
 }
 
 /**
@@ -260,6 +268,25 @@ export class VaultWorker {
 
   readonly #authorized = new WeakSet<AuthorizedCap>();
 
+  /**
+   * Keyring records, member keys and documents (§15, lib/worker/keyring.ts), through this
+   * worker's cap checks and sealed read and write paths.
+   */
+  get keyrings(): KeyringVault {
+    return this.#keyrings ??= new KeyringVault({
+      authorize: (token, op) => this.#authorize(token as CapInput, op, "keyring"),
+      consume: (claims) => this.#consume(claims),
+      read: (loc) => this.#read(loc),
+      seal: (loc, plaintext, owner, put) => this.#seal(loc, plaintext, owner, put),
+      guard: (fn) => this.#guard(fn),
+      store: this.deps.store,
+      limit: this.deps.limits.keyring,
+      now: () => this.deps.now?.().getTime() ?? Date.now(),
+    });
+  }
+
+  #keyrings?: KeyringVault;
+
   async #authorize(token: CapInput, op: CapOp, dataClass: DataClass): Promise<CapClaims> {
     if (typeof token !== "string") {
       // Only what this worker's authorize() returned, and only for the op it was checked for.
@@ -329,15 +356,33 @@ export class VaultWorker {
       throw new WorkerError("too_large", `${loc.dataClass} plaintext is limited to ${limit} bytes`);
     }
     await this.#consume(claims);
-    await this.deps.keys.refresh?.(); // a rotation by `deno task signer` applies to this write
-    const { blob, epoch } = sealBlob(this.deps.keys, loc, plaintext);
     // A store replaces the credential by intent (last writer wins); only re-wraps need CAS.
-    const { etag } = await this.#guard(() => this.deps.store.put(loc.key, blob));
-    await this.deps.ledger.recordWrite({
-      epoch,
+    return await this.#seal(loc, plaintext, {
       operatorOmni: claims.operator_omni,
       actorOmni: claims.actor_omni,
     });
+  }
+
+  /**
+   * Seals under the active epoch, writes (with `put` conditions when given: a failed one throws
+   * `PreconditionFailed` for the caller to answer) and records the write in the ledger.
+   */
+  async #seal(
+    loc: BlobLocation,
+    plaintext: Uint8Array,
+    owner: { operatorOmni?: string; actorOmni: string },
+    put?: PutConditions,
+  ): Promise<StoreResult> {
+    await this.deps.keys.refresh?.(); // a rotation by `deno task signer` applies to this write
+    const { blob, epoch } = sealBlob(this.deps.keys, loc, plaintext);
+    let etag: string;
+    try {
+      ({ etag } = await this.deps.store.put(loc.key, blob, put));
+    } catch (err) {
+      if (err instanceof PreconditionFailed) throw err; // a lost compare-and-swap, not an outage
+      ({ etag } = await this.#guard(() => Promise.reject(err)));
+    }
+    await this.deps.ledger.recordWrite({ epoch, ...owner });
     return { key: loc.key, epoch, size: plaintext.length, etag };
   }
 
@@ -367,16 +412,16 @@ export class VaultWorker {
       throw err;
     }
     const active = this.deps.keys.activeEpoch;
-    if (opened.epoch === active) return { ...opened, rewrapped: false };
+    if (opened.epoch === active) return { ...opened, rewrapped: false, etag: stored.etag };
     // Lazy re-encryption (§8.2): compare-and-swap on the etag just read, so a newer store that
     // landed in between is never overwritten; losing that race is not an error.
     const { blob } = sealBlob(this.deps.keys, loc, opened.plaintext, active);
     try {
-      await this.deps.store.put(loc.key, blob, { ifMatch: stored.etag });
+      const { etag } = await this.deps.store.put(loc.key, blob, { ifMatch: stored.etag });
       // The blob is rewritten either way: a ledger failure must not fail the read.
       await this.deps.ledger.recordWrite({ epoch: active, actorOmni: omniFromHex(loc.actorHex) })
         .catch((err) => this.deps.warn?.(`write ledger: ${(err as Error).message}`));
-      return { plaintext: opened.plaintext, epoch: active, rewrapped: true };
+      return { plaintext: opened.plaintext, epoch: active, rewrapped: true, etag };
     } catch (err) {
       if (!(err instanceof PreconditionFailed)) {
         this.deps.warn?.(`lazy re-encryption of ${loc.key} not written: ${(err as Error).message}`);

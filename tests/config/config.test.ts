@@ -11,7 +11,12 @@ Deno.test("embedded defaults", () => {
     "http://127.0.0.1:8787",
   ]);
   assertEquals([c.s3, c.sealKey, c.admins], [undefined, undefined, []]);
-  assertEquals(c.limits, { credentials: 65536, memory: 1048576, inbound: 1048576 });
+  assertEquals(c.limits, {
+    credentials: 65536,
+    memory: 1048576,
+    inbound: 1048576,
+    keyring: 1048576,
+  });
 });
 
 Deno.test("S3 settings switch the store", () => {

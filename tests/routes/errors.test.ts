@@ -51,6 +51,7 @@ import { NoKeystore } from "../../lib/datadir/mod.ts";
 import { ConfigError } from "../../lib/config/mod.ts";
 import { REENCRYPT_ERROR_CODES } from "../../lib/reencrypt/mod.ts";
 import { EPOCH_ERROR_CODES } from "../../lib/epochs/mod.ts";
+import { KEYRING_ERROR_CODES } from "../../lib/keyrings/mod.ts";
 
 /** What each component exports as its codes, and startup errors that export no list. */
 const EXPORTED: Record<string, readonly string[]> = {
@@ -66,6 +67,7 @@ const EXPORTED: Record<string, readonly string[]> = {
   identity: IDENTITY_ERROR_CODES,
   reencrypt: REENCRYPT_ERROR_CODES,
   epochs: EPOCH_ERROR_CODES,
+  keyrings: KEYRING_ERROR_CODES,
   datadir: [new NoKeystore("/x").code],
   config: [new ConfigError("x").code],
 };

@@ -66,6 +66,9 @@ export interface TestEpochOptions {
 
 export interface TestService extends AsyncDisposable {
   identity: FakeIdentity;
+  /** The seal key of K1, K2 and the K3 keystore (`k1.json`, `k2.json`, `ks.json` in `dir`). */
+  sealKey: Uint8Array;
+  dir: string;
   broker: Broker;
   /** What the start made of the admin claim (`created`: the token, in `adminClaimDir`). */
   adminClaim: AdminClaimStatus;
@@ -216,6 +219,8 @@ export async function testService(
   };
   return {
     identity,
+    sealKey,
+    dir: tmp.path,
     broker,
     adminClaim,
     adminClaimDir: tmp.path,

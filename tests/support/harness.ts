@@ -16,7 +16,12 @@ import { type TestCapKey, testCapKey } from "./caps.ts";
 import { tempDir } from "./tmp.ts";
 import { NO_CHAIN_AUTHORITY } from "./worker_deps.ts";
 
-export const LIMITS = { credentials: 64 * 1024, memory: 1024 * 1024, inbound: 1024 * 1024 };
+export const LIMITS = {
+  credentials: 64 * 1024,
+  memory: 1024 * 1024,
+  inbound: 1024 * 1024,
+  keyring: 1024 * 1024,
+};
 
 export interface TestVault extends AsyncDisposable {
   dir: string;
