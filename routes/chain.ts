@@ -37,6 +37,7 @@ export function chainRoutes(chain: OpenChain, publicUrl: string): Hono {
   if (chain.embedded) {
     const proxy = new RpcProxy(chain.rpcUrl, {
       writable: [contracts.AgentRegistry.address, contracts.ScopeRegistry.address],
+      afterTransaction: () => chain.client.sync(),
     });
     app.post(CHAIN_RPC_PATH, async (c) => {
       const answer = await proxy.handle(await c.req.text());

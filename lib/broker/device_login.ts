@@ -7,7 +7,7 @@
  */
 
 import { getAddress, isAddress, verifyMessage } from "viem";
-import { deviceKeyHash } from "../identity/mod.ts";
+import { confirmRefusal, deviceKeyHash } from "../identity/mod.ts";
 import type { KvChallengeStore } from "../state/mod.ts";
 import type { DeviceRecord, Hex, IdentityReader } from "./identity.ts";
 import { LoginError } from "./errors.ts";
@@ -96,7 +96,12 @@ export class DeviceLogin {
     return { deviceAddress, deviceKeyHash: hash, device };
   }
 
-  async #registered(deviceAddress: string): Promise<{ hash: Hex; device: DeviceRecord }> {
+  #registered(deviceAddress: string): Promise<{ hash: Hex; device: DeviceRecord }> {
+    // A device registered a moment ago must not be refused on a block one poll old.
+    return confirmRefusal(this.identity, () => this.#registeredAt(deviceAddress));
+  }
+
+  async #registeredAt(deviceAddress: string): Promise<{ hash: Hex; device: DeviceRecord }> {
     const hash = deviceKeyHash(deviceAddress as Hex);
     const device = await this.identity.getDevice(hash);
     if (!device) throw new LoginError("device_unknown", "this device is not registered on chain");

@@ -15,7 +15,7 @@ import {
   mintCap,
   type VerifiedTokenCache,
 } from "../cap/mod.ts";
-import { isOmni, isValidName, NAME_RULE, serviceHash } from "../identity/mod.ts";
+import { confirmRefusal, isOmni, isValidName, NAME_RULE, serviceHash } from "../identity/mod.ts";
 import { type DeviceRecord, findAgentDevice, type Hex, type IdentityReader } from "./identity.ts";
 import type { Session } from "./sessions.ts";
 import { DEVICE_SESSION_S } from "./sessions.ts";
@@ -146,34 +146,12 @@ export class CapMinter {
     let deviceKeyHash = NO_DEVICE;
     let readOnly = false;
     if (!ownData) {
-      // 2. The device is registered to this operator's agent and not revoked.
-      const found = await liveAgentDevice(this.identity, session, actorOmni as Hex);
-      deviceKeyHash = found.deviceKeyHash;
-      // 3. An agent's proof of possession is at most 15 minutes old.
-      if (session.kind === "agent" && this.#nowS() - session.provedAt > DEVICE_SESSION_S) {
-        throw new MintError(
-          "session_stale",
-          "the device proof is older than 15 minutes; log in again",
-        );
-      }
-      // 4. The service is in the agent's scope (credentials); a read-only scope allows no writes
-      // by the agent itself. Memory namespaces are the agent's own and need no scope entry.
-      if (dataClass === "credentials") {
-        const scope = await this.identity.isServiceInScope(
-          operatorOmni as Hex,
-          actorOmni as Hex,
-          serviceHash(name as string),
-        );
-        if (!scope.allowed) {
-          throw new MintError("out_of_scope", `${name} is not in this agent's scope`);
-        }
-        if (session.kind === "agent") {
-          readOnly = scope.readOnly;
-          if (readOnly && op !== "fetch") {
-            throw new MintError("read_only", `the agent's scope for ${name} is read-only`);
-          }
-        }
-      }
+      // Steps 2-4 read the chain: a refusal is confirmed at its latest block.
+      ({ deviceKeyHash, readOnly } = await confirmRefusal(
+        this.identity,
+        () =>
+          this.#agentChecks(session, op, dataClass, name, operatorOmni as Hex, actorOmni as Hex),
+      ));
     }
     const { cap, claims } = await mintCap(
       {
@@ -200,6 +178,46 @@ export class CapMinter {
       expires_at: new Date(claims.exp * 1000).toISOString(),
       k3_epoch: claims.k3_epoch,
     };
+  }
+
+  /** Steps 2-4 of §7 for an agent's data: device, proof age, scope. */
+  async #agentChecks(
+    session: Session,
+    op: CapOp,
+    dataClass: CapDataClass,
+    name: unknown,
+    operatorOmni: Hex,
+    actorOmni: Hex,
+  ): Promise<{ deviceKeyHash: Hex; readOnly: boolean }> {
+    let readOnly = false;
+    // 2. The device is registered to this operator's agent and not revoked.
+    const found = await liveAgentDevice(this.identity, session, actorOmni);
+    // 3. An agent's proof of possession is at most 15 minutes old.
+    if (session.kind === "agent" && this.#nowS() - session.provedAt > DEVICE_SESSION_S) {
+      throw new MintError(
+        "session_stale",
+        "the device proof is older than 15 minutes; log in again",
+      );
+    }
+    // 4. The service is in the agent's scope (credentials); a read-only scope allows no writes
+    // by the agent itself. Memory namespaces are the agent's own and need no scope entry.
+    if (dataClass === "credentials") {
+      const scope = await this.identity.isServiceInScope(
+        operatorOmni,
+        actorOmni,
+        serviceHash(name as string),
+      );
+      if (!scope.allowed) {
+        throw new MintError("out_of_scope", `${name} is not in this agent's scope`);
+      }
+      if (session.kind === "agent") {
+        readOnly = scope.readOnly;
+        if (readOnly && op !== "fetch") {
+          throw new MintError("read_only", `the agent's scope for ${name} is read-only`);
+        }
+      }
+    }
+    return { deviceKeyHash: found.deviceKeyHash, readOnly };
   }
 
   #nowS() {

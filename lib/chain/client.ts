@@ -3,11 +3,15 @@
  * governance writes the service itself sends (rotate, record a destroyed epoch, anchor the
  * audit log), over viem.
  *
- * Reads are cached for at most one block: each read asks the node for the latest block number
- * and answers from the cache only if the same call was already made at that very block (the
- * call itself runs pinned to that block). So a revocation is visible in the first read that
- * starts after its transaction was mined — exactly the freshness the workers' revocation
- * re-check needs — while concurrent identical reads in one block share one `eth_call`.
+ * Reads are cached for at most one block: a read learns the latest block number and answers from
+ * the cache only if the same call was already made at that very block (the call itself runs
+ * pinned to that block), so concurrent identical reads in one block share one `eth_call`.
+ * Without `headPollMs` every read asks the node for the block number, so a revocation is visible
+ * in the first read that starts after its transaction was mined. With `headPollMs` (the service)
+ * the block number comes from the {@linkcode ChainEventFeed}'s poll instead — no round trip per
+ * request — and {@linkcode ChainClient.sync} brings it up to date at once: the service syncs after
+ * every transaction it relays or sends and before it refuses anything, so a widening change is
+ * never missed and a narrowing one written straight to the node is seen within one poll.
  *
  * Operator writes (register an agent, set a scope) are not here: operators sign their own
  * transactions in their wallets.
@@ -48,6 +52,7 @@ import {
   scopeRegistryAbi,
 } from "./artifacts.ts";
 import type { DeviceRecord, IdentityReader, ScopeRecord } from "../identity/mod.ts";
+import { ChainEventFeed, type IdentityEventListener } from "./_events.ts";
 
 // The records are lib/identity's (the port this client implements); re-exported for lib/chain users.
 export type { DeviceRecord, ScopeRecord };
@@ -132,6 +137,11 @@ export interface ChainClientOptions {
   governanceKey?: Hex;
   /** How often to poll for receipts, ms (default 200; anvil mines at once). */
   pollingInterval?: number;
+  /**
+   * Take the block number of reads from a background poll every this many ms instead of one
+   * `eth_blockNumber` per read (see the module doc). Unset: ask the node on every read.
+   */
+  headPollMs?: number;
 }
 
 /** A viem chain object for an id and RPC URL (viem wants one to sign transactions). */
@@ -161,6 +171,8 @@ export class ChainClient implements IdentityReader {
   #cacheBlock = -1n;
   #cache = new Map<string, Promise<unknown>>();
   #blockInFlight?: Promise<bigint>;
+  readonly #feed: ChainEventFeed;
+  readonly #trackHead: boolean;
   /** Transactions this client sends run one at a time, so two never pick the same nonce. */
   #writeQueue: Promise<unknown> = Promise.resolve();
 
@@ -182,6 +194,40 @@ export class ChainClient implements IdentityReader {
       this.#account = privateKeyToAccount(options.governanceKey);
       this.governance = this.#account.address;
     }
+    this.#trackHead = options.headPollMs !== undefined;
+    this.#feed = new ChainEventFeed({
+      publicClient: this.publicClient,
+      addresses: this.addresses,
+      pollMs: options.headPollMs ?? 250,
+    });
+  }
+
+  /**
+   * Calls `listener` with the identity events (registrations, revocations, scope changes, epoch
+   * rotations and destructions) of every new block, in block order, within one poll of their
+   * block; starts the feed. Returns the unsubscribe function.
+   *
+   * ```ts
+   * const stop = chain.onIdentityEvents((events) => events.forEach(console.log));
+   * ```
+   */
+  onIdentityEvents(listener: IdentityEventListener): () => void {
+    return this.#feed.subscribe(listener);
+  }
+
+  /**
+   * Brings the client's view up to the node's latest block now (with `headPollMs`; otherwise every
+   * read already asks the node). Call it after a transaction was mined and before refusing.
+   */
+  async sync(): Promise<void> {
+    if (!this.#trackHead) return;
+    this.#feed.start();
+    await this.#feed.sync().catch((err) => Promise.reject(toChainError(err)));
+  }
+
+  /** Stops the background poll (the event feed); reads keep working, asking the node each time. */
+  close(): void {
+    this.#feed.stop();
   }
 
   /**
@@ -480,6 +526,11 @@ export class ChainClient implements IdentityReader {
    * most one round trip old, which keeps the "at most one block" promise.
    */
   #latestBlock(): Promise<bigint> {
+    if (this.#trackHead) {
+      this.#feed.start();
+      const head = this.#feed.freshHead();
+      if (head !== undefined) return Promise.resolve(head);
+    }
     this.#blockInFlight ??= this.publicClient.getBlockNumber({ cacheTime: 0 }).finally(() => {
       this.#blockInFlight = undefined;
     });
@@ -528,6 +579,8 @@ export class ChainClient implements IdentityReader {
     if (receipt.status !== "success") {
       throw new ChainError("chain_revert", `transaction ${hash} was mined but reverted`);
     }
+    // Our own change (an epoch rotation) is visible to our next read.
+    await this.sync().catch(() => {});
     return receipt;
   }
 }

@@ -119,6 +119,8 @@ export interface EmbeddedChainOptions {
   chainId?: number;
   /** Seconds per block; unset = automine. */
   blockTime?: number;
+  /** The client's head poll (see `ChainClientOptions.headPollMs`); unset: none. */
+  headPollMs?: number;
   /** Called with non-fatal notices (e.g. contracts older than the checked-in sources). */
   warn?: (message: string) => void;
 }
@@ -204,8 +206,12 @@ export async function openEmbeddedChain(options: EmbeddedChainOptions): Promise<
       chainId,
       addresses: deployment.addresses,
       governanceKey,
+      headPollMs: options.headPollMs,
     });
-    const close = stop;
+    const close = () => {
+      client.close();
+      return stop();
+    };
     return {
       client,
       faucet,

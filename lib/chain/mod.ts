@@ -27,6 +27,12 @@ import type { Faucet } from "./_faucet.ts";
 export type { Faucet } from "./_faucet.ts";
 
 export {
+  ChainEventFeed,
+  decodeIdentityEvents,
+  type IdentityEvent,
+  type IdentityEventListener,
+} from "./_events.ts";
+export {
   CHAIN_ERROR_CODES,
   ChainClient,
   chainDefinition,
@@ -135,6 +141,7 @@ export async function openChain(
       port: c.anvilPort,
       chainId: c.chainId,
       warn: options.warn,
+      headPollMs: c.pollMs,
     });
     return {
       client: embeddedChain.client,
@@ -180,7 +187,8 @@ export async function openChain(
     chainId: nodeChainId,
     addresses: c.addresses,
     governanceKey: c.governanceKey,
+    headPollMs: c.pollMs,
   });
-  const close = () => Promise.resolve();
+  const close = () => Promise.resolve(client.close());
   return { client, embedded: false, rpcUrl: c.rpcUrl, close, [Symbol.asyncDispose]: close };
 }

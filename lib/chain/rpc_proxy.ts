@@ -115,6 +115,12 @@ export interface RpcProxyOptions {
    */
   writable: readonly string[];
   fetch?: typeof fetch;
+  /**
+   * Runs after a transaction was forwarded, before its hash is answered: the service's chain
+   * client syncs here, so the sender's next request already sees what it wrote (anvil mines at
+   * once).
+   */
+  afterTransaction?: () => Promise<void>;
 }
 
 /**
@@ -137,9 +143,11 @@ export function rpcCallCount(body: string): number {
 export class RpcProxy {
   readonly #fetch: typeof fetch;
   readonly #writable: Set<string>;
+  readonly #afterTransaction?: () => Promise<void>;
 
   constructor(readonly upstream: string, options: RpcProxyOptions) {
     this.#fetch = options.fetch ?? fetch;
+    this.#afterTransaction = options.afterTransaction;
     this.#writable = new Set(options.writable.map((a) => a.toLowerCase()));
   }
 
@@ -217,6 +225,9 @@ export class RpcProxy {
       ...(params === undefined ? {} : { params }),
     };
     const answer = await this.#forward(forwarded);
+    if (r.method === "eth_sendRawTransaction" && this.#afterTransaction) {
+      await this.#afterTransaction().catch(() => {});
+    }
     if (notification) return undefined;
     if ("error" in answer && answer.error !== undefined) {
       return { jsonrpc: "2.0", id, error: answer.error };

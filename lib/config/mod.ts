@@ -256,6 +256,12 @@ export const SETTINGS: readonly Setting[] = [
       "embedded chain only: the port anvil listens on (127.0.0.1); `0` picks a free one. Never published: clients use the service's proxy `POST /v1/chain/rpc`; headless commands find anvil through the 0600 `service.json`",
   },
   {
+    name: "AGENTKEYS_CHAIN_POLL_MS",
+    default: "100",
+    description:
+      "how often (ms) the service asks the chain for its latest block and new identity events; reads of one block are cached, and the service re-reads the chain at once after a transaction it relays and before refusing a cap, so this bounds only how late a revocation sent straight to the node (not through the service) takes effect",
+  },
+  {
     name: "AGENTKEYS_URL",
     default: "http://127.0.0.1:8787",
     description: "CLI only (`deno task cli`, `deno task reencrypt --url`): the service to talk to",
@@ -305,6 +311,8 @@ export interface ChainConfig {
   governanceKey?: `0x${string}`;
   /** Embedded anvil's port; 0 = a free one. */
   anvilPort: number;
+  /** The service's head poll, ms (AGENTKEYS_CHAIN_POLL_MS). */
+  pollMs: number;
 }
 
 /** The parsed, validated configuration. */
@@ -561,6 +569,12 @@ function chainConfig(get: (name: string) => string | undefined): ChainConfig {
     0,
     65535,
   );
+  const pollMs = integer(
+    get("AGENTKEYS_CHAIN_POLL_MS") ?? settingDefault("AGENTKEYS_CHAIN_POLL_MS"),
+    "AGENTKEYS_CHAIN_POLL_MS",
+    10,
+    60_000,
+  );
   const given = Object.entries(CHAIN_ADDRESS_SETTINGS)
     .map(([contract, name]) => [contract, name, get(name)] as const);
   const governanceKey = get("AGENTKEYS_GOVERNANCE_KEY");
@@ -572,7 +586,7 @@ function chainConfig(get: (name: string) => string | undefined): ChainConfig {
     if (governanceKey !== undefined) {
       throw new ConfigError("AGENTKEYS_GOVERNANCE_KEY needs AGENTKEYS_RPC_URL (an external chain)");
     }
-    return { chainId, anvilPort };
+    return { chainId, anvilPort, pollMs };
   }
   const addresses: Record<string, `0x${string}`> = {};
   for (const [contract, name, value] of given) {
@@ -593,6 +607,7 @@ function chainConfig(get: (name: string) => string | undefined): ChainConfig {
       ? undefined
       : `0x${governanceKey.replace(/^0x/, "").toLowerCase()}`,
     anvilPort,
+    pollMs,
   };
 }
 

@@ -47,4 +47,37 @@ export interface IdentityReader {
   ): Promise<{ allowed: boolean; readOnly: boolean }>;
   /** Empty and `updatedAt: 0` when never set. */
   getScope(operatorOmni: Hex, actorOmni: Hex): Promise<ScopeRecord>;
+  /**
+   * Brings the reader up to the chain's latest block now. An implementation that serves reads
+   * from a block learnt in the background has it; callers run it before refusing, so a
+   * refusal is never based on a block older than the request. See {@linkcode confirmRefusal}.
+   */
+  sync?(): Promise<void>;
+}
+
+/**
+ * Runs `check`; if it throws and `reader` can sync, syncs and runs it once more, so only a
+ * refusal that holds at the chain's latest block stands. (Allowing on a block one poll old is
+ * what the background head means; refusing on one would turn a just-mined widening — an agent
+ * registered, a service added — into a spurious error.)
+ *
+ * ```ts
+ * await confirmRefusal(chain, () => checkDevice(chain, claims));
+ * ```
+ */
+export async function confirmRefusal<T>(
+  reader: Pick<IdentityReader, "sync">,
+  check: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await check();
+  } catch (err) {
+    if (!reader.sync) throw err;
+    try {
+      await reader.sync();
+    } catch {
+      throw err;
+    }
+    return await check();
+  }
 }

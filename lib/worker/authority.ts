@@ -7,14 +7,14 @@
  */
 
 import type { CapClaims } from "../cap/mod.ts";
-import { type IdentityReader, serviceHash } from "../identity/mod.ts";
+import { confirmRefusal, type IdentityReader, serviceHash } from "../identity/mod.ts";
 import { WorkerError } from "./errors.ts";
 import type { CapAuthority } from "./vault.ts";
 
 type Hex = `0x${string}`;
 
 /** The chain reads this check needs (the chain client provides them, cached per block). */
-export type IdentityChecks = Pick<IdentityReader, "getDevice" | "isServiceInScope">;
+export type IdentityChecks = Pick<IdentityReader, "getDevice" | "isServiceInScope" | "sync">;
 
 /**
  * ```ts
@@ -27,6 +27,11 @@ export class ChainCapAuthority implements CapAuthority {
   async recheck(claims: CapClaims): Promise<void> {
     // The operator's own data is guarded by its session alone; there is no device to revoke.
     if (claims.actor_omni === claims.operator_omni) return;
+    // A refusal is confirmed at the chain's latest block (see confirmRefusal).
+    await confirmRefusal(this.identity, () => this.#check(claims));
+  }
+
+  async #check(claims: CapClaims): Promise<void> {
     const device = await this.identity.getDevice(claims.device_key_hash as Hex);
     if (
       !device || device.actorOmni !== claims.actor_omni ||

@@ -7,7 +7,13 @@
 import { join } from "node:path";
 import { parseEther } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { assert, assertEquals, assertMatch, assertRejects } from "../support/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertRejects,
+  assertThrows,
+} from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
 import {
   AnvilInstallError,
@@ -281,11 +287,15 @@ Deno.test("openChain: an external chain is checked for its chain id and contract
 });
 
 Deno.test("chain settings: parsed and validated by lib/config", () => {
-  assertEquals(loadConfig({}).chain, { chainId: undefined, anvilPort: 0 });
+  assertEquals(loadConfig({}).chain, { chainId: undefined, anvilPort: 0, pollMs: 100 });
   assertEquals(loadConfig({ AGENTKEYS_ANVIL_PORT: "8545", AGENTKEYS_CHAIN_ID: "1337" }).chain, {
     chainId: 1337,
     anvilPort: 8545,
+    pollMs: 100,
   });
+  assertEquals(loadConfig({ AGENTKEYS_CHAIN_POLL_MS: "250" }).chain.pollMs, 250);
+  assertThrows(() => loadConfig({ AGENTKEYS_CHAIN_POLL_MS: "5" }), ConfigError);
+  assertThrows(() => loadConfig({ AGENTKEYS_CHAIN_POLL_MS: "1s" }), ConfigError);
   const a = "0x" + "Ab".repeat(20);
   const lower = a.toLowerCase() as `0x${string}`;
   const external = {
@@ -308,6 +318,7 @@ Deno.test("chain settings: parsed and validated by lib/config", () => {
       },
       governanceKey: `0x${"aa".repeat(32)}`,
       anvilPort: 0,
+      pollMs: 100,
     },
   );
   const bad: [Record<string, string>, string][] = [
