@@ -31,7 +31,10 @@ export class UsageError extends Error {
 }
 
 /** The flags a command accepts, in `parseArgs`' shape (`help`/`-h` is added to every set). */
-export type FlagSpec = Record<string, { type: "string" | "boolean"; short?: string }>;
+export type FlagSpec = Record<
+  string,
+  { type: "string" | "boolean"; short?: string; multiple?: boolean }
+>;
 
 /** What {@linkcode parseFlags} found. */
 export interface ParsedFlags {

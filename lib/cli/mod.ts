@@ -37,6 +37,7 @@ import { loadSession, saveSession } from "./_session_file.ts";
 export { loadSession, type SavedSession, saveSession } from "./_session_file.ts";
 export { EXIT, UsageError } from "./_args.ts";
 export { main as reencryptMain } from "./_reencrypt.ts";
+export { main as migrateLegacyMain } from "./_migrate.ts";
 export { type SignerCliDeps, signerMain } from "./_signer.ts";
 
 /** What the CLI reads from its environment (passed in: only lib/config reads Deno.env). */

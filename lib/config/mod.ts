@@ -90,6 +90,28 @@ export const SETTINGS: readonly Setting[] = [
     description: "S3 session token for temporary credentials",
   },
   {
+    name: "AGENTKEYS_LEGACY_S3_ENDPOINT",
+    default: "(unset: the vault store)",
+    description:
+      "`deno task migrate-legacy`: S3 endpoint of the bucket the reference implementation wrote (`--source-endpoint`)",
+  },
+  {
+    name: "AGENTKEYS_LEGACY_S3_BUCKET",
+    default: "(unset: the vault store)",
+    description: "`migrate-legacy`: that bucket (`--source-bucket`); unset migrates in place",
+  },
+  { name: "AGENTKEYS_LEGACY_S3_REGION", default: "us-east-1", description: "its region" },
+  {
+    name: "AGENTKEYS_LEGACY_S3_ACCESS_KEY_ID",
+    default: "(unset: AWS_ACCESS_KEY_ID)",
+    description: "its credentials, with `AGENTKEYS_LEGACY_S3_SECRET_ACCESS_KEY`",
+  },
+  {
+    name: "AGENTKEYS_LEGACY_S3_SECRET_ACCESS_KEY",
+    default: "(unset: AWS_SECRET_ACCESS_KEY)",
+    description: "its secret key",
+  },
+  {
     name: "AGENTKEYS_MAX_CREDENTIAL_BYTES",
     default: "65536",
     description: "largest credential plaintext accepted",
@@ -695,6 +717,43 @@ function hostForUrl(host: string): string {
   // 0.0.0.0 is a bind address, not one a client can reach.
   if (host === "0.0.0.0") return "127.0.0.1";
   return host.includes(":") ? `[${host}]` : host;
+}
+
+/**
+ * The bucket `deno task migrate-legacy` reads legacy blobs from (issue 13): `AGENTKEYS_LEGACY_S3_*`,
+ * overridden by `--source-bucket` / `--source-endpoint`; `undefined` when neither names a bucket
+ * (migrate in place, from the vault store itself). Credentials default to the vault's AWS_* ones.
+ *
+ * ```ts
+ * loadLegacySource(Deno.env.toObject(), { bucket: "old-bucket" }); // { bucket: "old-bucket", … }
+ * ```
+ */
+export function loadLegacySource(
+  env: Env,
+  flags: { bucket?: string; endpoint?: string } = {},
+): S3Config | undefined {
+  const get = (name: string) => env[name]?.trim() || undefined;
+  const endpoint = flags.endpoint ?? get("AGENTKEYS_LEGACY_S3_ENDPOINT");
+  const bucket = flags.bucket ?? get("AGENTKEYS_LEGACY_S3_BUCKET");
+  if (bucket === undefined) {
+    if (endpoint !== undefined) {
+      throw new ConfigError("a legacy source endpoint needs a bucket (--source-bucket)");
+    }
+    return undefined;
+  }
+  if (endpoint !== undefined && !/^https?:\/\//.test(endpoint)) {
+    throw new ConfigError("the legacy source endpoint must be an http(s) URL");
+  }
+  const accessKeyId = get("AGENTKEYS_LEGACY_S3_ACCESS_KEY_ID") ?? get("AWS_ACCESS_KEY_ID");
+  const secretAccessKey = get("AGENTKEYS_LEGACY_S3_SECRET_ACCESS_KEY") ??
+    get("AWS_SECRET_ACCESS_KEY");
+  return {
+    endpoint,
+    bucket,
+    region: get("AGENTKEYS_LEGACY_S3_REGION") ?? "us-east-1",
+    forcePathStyle: true,
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined,
+  };
 }
 
 /** What the command-line clients read from the environment. */

@@ -31,6 +31,9 @@ export {
   EnvelopeTooShort,
   EnvelopeUnknownEpoch,
 } from "./errors.ts";
+// Raw AES-256-GCM opening, for lib/migrate's reader of the reference implementation's blobs
+// (issue 13): that format is not an envelope, but its cipher is the same one.
+export { aesGcmOpen } from "./aead.ts";
 // secretbox.ts (small secrets at rest under the seal key) belongs to another component; it
 // lives here because it builds on aead.ts, and is re-exported so mod.ts stays the one path.
 export { openSecret, sealSecret } from "./secretbox.ts";

@@ -255,6 +255,48 @@ export class VaultWorker {
   }
 
   /**
+   * A write on the service's own authority, for jobs inside the worker trust zone (the legacy
+   * migration, issue 13), never for routes: no cap, but the same seal, put and write record as
+   * every store. `put` conditions pass through (`ifNoneMatch` for a new copy, `ifMatch` to
+   * replace what the job just read); a failed one throws the store's `PreconditionFailed`.
+   *
+   * ```ts
+   * await worker.writeAsService(credentialLocation(actorHex, "openai"), bytes, { operatorOmni, actorOmni }, { ifNoneMatch: true });
+   * ```
+   */
+  writeAsService(
+    loc: BlobLocation,
+    plaintext: Uint8Array,
+    owner: { operatorOmni?: string; actorOmni: string },
+    put?: PutConditions,
+  ): Promise<StoreResult> {
+    const limit = this.deps.limits[loc.dataClass];
+    if (plaintext.length > limit) {
+      throw new WorkerError("too_large", `${loc.dataClass} plaintext is limited to ${limit} bytes`);
+    }
+    return this.#seal(loc, plaintext, owner, put);
+  }
+
+  /** The read of {@linkcode writeAsService}'s jobs: the worker's one read path, without a cap. */
+  readAsService(loc: BlobLocation): Promise<FetchResult> {
+    return this.#read(loc);
+  }
+
+  /**
+   * Whether `blob` is an envelope of `loc` that authenticates under the epoch its first byte
+   * names: the only proof that a blob is this project's (a legacy blob can carry the same first
+   * byte at the same key). Returns the plaintext, or `null` when it does not authenticate.
+   */
+  openAsService(loc: BlobLocation, blob: Uint8Array): Uint8Array | null {
+    try {
+      return openBlob(this.deps.keys, loc, blob).plaintext;
+    } catch (err) {
+      if (err instanceof EnvelopeError) return null;
+      throw err;
+    }
+  }
+
+  /**
    * Every check of a cap that needs no request body: signature, expiry, op, data class, the
    * chain re-check, read-only. Routes call it before reading a body, so a client without a valid
    * cap cannot make the server buffer or decode one; the result stands in for the token.

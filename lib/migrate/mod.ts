@@ -1,0 +1,36 @@
+/**
+ * Migration from the reference implementation's wallet-keyed layout (issue 13, ARCHITECTURE
+ * §16): the legacy format (read only) and the engine that moves such blobs into envelope v2.
+ *
+ * ```ts
+ * import { runMigration } from "./lib/migrate/mod.ts";
+ * const summary = await runMigration(deps, { operator: "0xab…", map: { "0xcd…": "mail-bot" } }, print);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  BACKUP_PREFIX,
+  InvalidMigrateParams,
+  type MigrateBlobEvent,
+  type MigrateDeps,
+  type MigrateOutcome,
+  type MigrateParams,
+  type MigrateSummary,
+  type MigrationWorker,
+  resolveMapping,
+  runMigration,
+} from "./_engine.ts";
+export {
+  LEGACY_OVERHEAD,
+  legacyAad,
+  legacyKek,
+  legacyKeys,
+  legacyOmniHex,
+  LegacyOpenFailed,
+  type LegacySigner,
+  openLegacy,
+  parseLegacyKey,
+} from "./_legacy.ts";
+export { headlessMigrateDeps, migrationWorker, openLegacySource } from "./_open.ts";

@@ -1,0 +1,132 @@
+/**
+ * `deno task migrate-legacy` on the fs store (issue 13): legacy blobs from an independent writer,
+ * v1 and v2, three wallets; dry run; deletion only after verification; idempotent re-runs; a
+ * wrong signer key; the collision case; usage errors.
+ */
+
+import { assert, assertEquals } from "../support/assert.ts";
+import { generatePrivateKey } from "viem/accounts";
+import { join } from "node:path";
+import { BACKUP_PREFIX } from "../../lib/migrate/mod.ts";
+import { type LegacyEnv, legacyEnv } from "./fixture.ts";
+
+async function legacyPresent(env: LegacyEnv): Promise<string[]> {
+  const present: string[] = [];
+  for (const e of env.expected) if (await env.raw.head(e.key) !== null) present.push(e.key);
+  return present;
+}
+
+/** Each expected credential's plaintext: the v2 copy wins over a v1 copy of the same service. */
+function wanted(env: LegacyEnv): Map<string, string> {
+  return new Map([...env.credentials()].map(([id, e]) => [id, e.plaintext]));
+}
+
+Deno.test("migrate-legacy: every legacy blob (v1, v2, three wallets) moves; plaintexts equal; legacy kept without --delete-legacy", async () => {
+  await using env = await legacyEnv();
+  const r = await env.run(env.baseArgs());
+  assertEquals(r.code, 0, r.err.join("\n"));
+  const migrated = r.out.filter((l) => l.startsWith("migrated "));
+  assertEquals(migrated.length, 6, r.out.join("\n"));
+  assert(r.out.at(-1)!.startsWith("summary: 6 migrated"), r.out.at(-1));
+  assertEquals(await env.readAll(), wanted(env));
+  // v1 and v2 legacy objects are all still there (the collision's legacy bytes as its backup).
+  const present = await legacyPresent(env);
+  const collision = env.expected.find((e) => e.service === "stripe")!;
+  assertEquals(present.length, 6);
+  assert((await env.raw.head(BACKUP_PREFIX + collision.key)) !== null);
+
+  // Idempotent: a re-run changes nothing and reports every blob as already there.
+  const again = await env.run(env.baseArgs());
+  assertEquals(again.code, 0, again.out.join("\n"));
+  // 8: the six legacy keys, plus the two new credentials listed under the operator's v2 prefix.
+  assert(
+    again.out.at(-1)!.startsWith("summary: 0 migrated, 0 would migrate, 8 skipped, 0 conflict"),
+    again.out.at(-1),
+  );
+  assertEquals(await env.readAll(), wanted(env));
+});
+
+Deno.test("migrate-legacy --dry-run: reports what would move, writes and deletes nothing", async () => {
+  await using env = await legacyEnv();
+  const before = await Array.fromAsync(env.raw.list("bots/"));
+  const r = await env.run([...env.baseArgs(), "--dry-run", "--json"]);
+  assertEquals(r.code, 0, r.err.join("\n"));
+  const events = r.out.map((l) => JSON.parse(l));
+  assertEquals(events.filter((e) => e.outcome === "would-migrate").length, 6);
+  assertEquals(events.at(-1).summary.would_migrate, 6);
+  const after = await Array.fromAsync(env.raw.list(""));
+  assertEquals(after.map((i) => i.key).sort(), before.map((i) => i.key).sort());
+  assertEquals((await env.readAll()).size, 0, "nothing readable: the collision key is legacy");
+});
+
+Deno.test("migrate-legacy --delete-legacy: legacy objects go only after the new copy was verified", async () => {
+  await using env = await legacyEnv();
+  const r = await env.run([...env.baseArgs(), "--delete-legacy"]);
+  assertEquals(r.code, 0, r.out.join("\n") + r.err.join("\n"));
+  assertEquals(await env.readAll(), wanted(env));
+  assertEquals(await legacyPresent(env), [
+    env.expected.find((e) => e.service === "stripe")!.key, // now the new credential itself
+  ]);
+  assertEquals(await Array.fromAsync(env.raw.list(BACKUP_PREFIX)), []);
+  assert(r.out.at(-1)!.includes("6 legacy deleted"), r.out.at(-1));
+
+  // Legacy copies left by a run without --delete-legacy are removed by a later run with it,
+  // once the copy is verified; a different current credential keeps its legacy copy.
+  await using env2 = await legacyEnv();
+  assertEquals((await env2.run(env2.baseArgs())).code, 0);
+  const h = await env2.open();
+  try {
+    const { migrationWorker } = await import("../../lib/migrate/mod.ts");
+    const { credentialLocation } = await import("../../lib/worker/mod.ts");
+    const github = env2.expected.find((e) => e.service === "github")!;
+    await migrationWorker(h).writeAsService(
+      credentialLocation(github.actorOmni.slice(2), "github"),
+      new TextEncoder().encode("rotated since"),
+      { actorOmni: github.actorOmni },
+    );
+  } finally {
+    await h.close();
+  }
+  const second = await env2.run([...env2.baseArgs(), "--delete-legacy"]);
+  assertEquals(second.code, 1, "the changed credential is a conflict");
+  const conflicts = second.out.filter((l) => l.startsWith("conflict "));
+  assertEquals(conflicts.length, 1, second.out.join("\n"));
+  assert(conflicts[0].includes("github"));
+  const left = await legacyPresent(env2);
+  assert(left.includes(env2.expected.find((e) => e.service === "github")!.key));
+  assertEquals(left.length, 2, "github's legacy copy and the collision key");
+});
+
+Deno.test("migrate-legacy with a wrong signer key: every blob failed, nothing written or deleted", async () => {
+  await using env = await legacyEnv();
+  const wrong = join(env.dir, "wrong.key");
+  await Deno.writeTextFile(wrong, generatePrivateKey(), { mode: 0o600 });
+  const args = env.baseArgs();
+  args[args.indexOf(env.signerKeyFile)] = wrong;
+  const before = (await Array.fromAsync(env.raw.list(""))).map((i) => i.key).sort();
+  const r = await env.run([...args, "--delete-legacy"]);
+  assertEquals(r.code, 1);
+  const failed = r.out.filter((l) => l.startsWith("failed "));
+  assertEquals(failed.length, 6, r.out.join("\n"));
+  for (const line of failed) assert(line.includes("legacy_auth_failed"), line);
+  const after = (await Array.fromAsync(env.raw.list(""))).map((i) => i.key).sort();
+  assertEquals(after, before);
+  assertEquals((await env.readAll()).size, 0, "the collision key still holds only legacy bytes");
+});
+
+Deno.test("migrate-legacy usage errors exit 2: key file readable by others, unknown label, bad map, missing flags", async () => {
+  await using env = await legacyEnv();
+  await Deno.chmod(env.signerKeyFile, 0o644);
+  const open = await env.run(env.baseArgs());
+  assertEquals(open.code, 2);
+  assert(open.err[0].includes("chmod 600"), open.err[0]);
+  await Deno.chmod(env.signerKeyFile, 0o600);
+  const unknown = await env.run([...env.baseArgs(), "--map", `${"0x" + "ab".repeat(20)}=nobody`]);
+  assertEquals(unknown.code, 2);
+  assert(unknown.err[0].includes("no live agent"), unknown.err[0]);
+  assertEquals((await env.run([...env.baseArgs(), "--map", "0x12=x"])).code, 2);
+  assertEquals((await env.run(["--operator", env.operator])).code, 2);
+  assertEquals((await env.run([...env.baseArgs(), "--dry-run", "--delete-legacy"])).code, 2);
+  // Nothing was written by any of them.
+  assertEquals((await env.readAll()).size, 0);
+});
