@@ -232,7 +232,14 @@ export class LifecycleScheduler {
       } else if (plan.step === "destroy") {
         ({ outcome, details } = await this.#destroy(plan.epoch));
       } else {
-        details = { ...(await this.#d.sweeper!.sweep(lost.signal)) };
+        const result = await this.#d.sweeper!.sweep(lost.signal, {
+          deleting: async (tombstone) => {
+            await this.store.update((s) => {
+              if (s.running) s.running.deleting = tombstone ?? undefined;
+            });
+          },
+        });
+        details = { ...result };
         await this.store.update((s) => {
           s.last_sweep_at = started.toISOString();
         });
@@ -416,6 +423,14 @@ export class LifecycleScheduler {
         await this.#destroyed(running.epoch, info.destroyedAt!);
         outcome = "adopted";
       }
+    } else if (running.step === "sweep" && running.deleting && this.#d.sweeper) {
+      // Deleted, but the crash came before its tombstone: write it now.
+      const gone = (await this.#d.sweeper.deps.store.head(running.deleting.key)) === null;
+      if (gone) {
+        await this.#d.audit.append("ttl_swept", { ...running.deleting, after_crash: true });
+        await this.#d.sweeper.deps.touches.forget(running.deleting.key);
+      }
+      Object.assign(data, { deleting: running.deleting.key, tombstone_written: gone });
     } else if (running.step === "reencrypt" && running.job_id && running.epoch !== undefined) {
       const record = await this.#d.runner.get(running.job_id).catch(() => null);
       const final = record?.state === "running"

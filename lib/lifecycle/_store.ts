@@ -37,6 +37,8 @@ export interface LifecycleState {
     from_active?: number;
     reason?: string;
     job_id?: string;
+    /** sweep: the blob being deleted, with its tombstone (written before the delete). */
+    deleting?: { key: string; class: string; idle_seconds: number; ttl_seconds: number };
   };
   epochs: Record<string, EpochProgress>;
   last_rotation: null | { epoch: number; at: string; reason: string };

@@ -110,6 +110,14 @@ export class TouchingStore implements BlobStore {
   }
 }
 
+/** The audit log's record of one swept blob. */
+export interface Tombstone {
+  key: string;
+  class: SweptClass;
+  idle_seconds: number;
+  ttl_seconds: number;
+}
+
 /** What one sweep did. */
 export interface SweepResult {
   examined: number;
@@ -132,7 +140,15 @@ export class TtlSweeper {
     },
   ) {}
 
-  async sweep(signal?: AbortSignal): Promise<SweepResult> {
+  /**
+   * One pass over the store. `hooks.deleting` runs before each delete with the tombstone it will
+   * write, and with `null` once that tombstone is in the audit log (the scheduler records it, so a
+   * crash between the delete and the audit entry still leaves exactly one tombstone).
+   */
+  async sweep(
+    signal?: AbortSignal,
+    hooks: { deleting?: (tombstone: Tombstone | null) => Promise<void> } = {},
+  ): Promise<SweepResult> {
     const { store, touches, audit, ttls } = this.deps;
     const now = this.deps.now ?? Date.now;
     const started = now();
@@ -157,24 +173,30 @@ export class TtlSweeper {
         result.changed++;
         continue;
       }
-      try {
-        if (!(await store.delete(item.key, { ifMatch: blob.etag }))) continue;
-      } catch (err) {
-        if (err instanceof PreconditionFailed) {
-          result.changed++;
-          continue;
-        }
-        throw err;
-      }
-      await touches.forget(item.key);
-      result.deleted++;
-      // The tombstone: what was deleted and why; no content.
-      await audit.append("ttl_swept", {
+      const tombstone: Tombstone = {
         key: item.key,
-        class: cls,
+        class: cls!,
         idle_seconds: Math.round((started - seen) / 1000),
         ttl_seconds: Math.round(ttl! / 1000),
-      });
+      };
+      await hooks.deleting?.(tombstone);
+      let deleted: boolean;
+      try {
+        deleted = await store.delete(item.key, { ifMatch: blob.etag });
+      } catch (err) {
+        if (!(err instanceof PreconditionFailed)) throw err;
+        result.changed++;
+        deleted = false;
+      }
+      if (!deleted) {
+        await hooks.deleting?.(null);
+        continue;
+      }
+      result.deleted++;
+      // The tombstone: what was deleted and why; no content.
+      await audit.append("ttl_swept", { ...tombstone });
+      await hooks.deleting?.(null);
+      await touches.forget(item.key);
     }
     return result;
   }
