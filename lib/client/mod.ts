@@ -421,19 +421,19 @@ export class AgentKeysClient {
    * `GET /v1/agents/events` with this client's agent session: `ready`, then the identity events
    * that concern the agent (and `heartbeat`s), until `end` or the connection drops. No replay
    * and no reconnect: after a gap, anything cached from before it is stale. A refusal throws
-   * {@linkcode ApiCallError}; `idleMs` of silence throws `EventStreamIdle`.
+   * {@linkcode ApiCallError}; `idleMs` of silence throws `EventStreamIdle`; `signal` closes it.
    *
    * ```ts
    * for await (const e of api.withSession(agentJwt).agentEvents()) if (e.event !== "heartbeat") drop();
    * ```
    */
-  async *agentEvents(idleMs = 45_000): AsyncGenerator<AgentStreamEvent> {
+  async *agentEvents(idleMs = 45_000, signal?: AbortSignal): AsyncGenerator<AgentStreamEvent> {
     const path = "/v1/agents/events";
     const headers: Record<string, string> = { accept: "text/event-stream" };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     let res: Response;
     try {
-      res = await this.#fetch(`${this.url}${path}`, { headers });
+      res = await this.#fetch(`${this.url}${path}`, { headers, signal });
     } catch (err) {
       throw new ApiCallError(0, "unreachable", `cannot reach ${this.url}: ${err}`);
     }

@@ -73,11 +73,11 @@ export class ServiceCredentials implements CredentialSource {
    * The agent's event stream (`GET /v1/agents/events`) on the current session; a session the
    * service says is over is replaced once.
    */
-  async *events(idleMs?: number): AsyncGenerator<AgentStreamEvent> {
+  async *events(signal?: AbortSignal, idleMs?: number): AsyncGenerator<AgentStreamEvent> {
     for (let attempt = 0;; attempt++) {
       const { api } = await this.#current();
       try {
-        yield* api.agentEvents(idleMs);
+        yield* api.agentEvents(idleMs, signal);
         return;
       } catch (err) {
         if (attempt > 0 || !(err instanceof ApiCallError && err.sessionEnded)) throw err;

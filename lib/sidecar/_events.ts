@@ -11,9 +11,9 @@
 import type { AgentStreamEvent } from "../client/mod.ts";
 import type { CredentialCache } from "./_cache.ts";
 
-/** Opens one event stream of the agent (with a fresh session when needed). */
+/** Opens one event stream of the agent (with a fresh session when needed); `signal` closes it. */
 export interface AgentEventSource {
-  events(): AsyncIterable<AgentStreamEvent>;
+  events(signal: AbortSignal): AsyncIterable<AgentStreamEvent>;
 }
 
 export interface InvalidatorOptions {
@@ -35,7 +35,7 @@ export class CacheInvalidator {
   #connected = false;
   #wake?: () => void;
   #loop?: Promise<void>;
-  #stream?: AsyncIterator<AgentStreamEvent>;
+  readonly #abort = new AbortController();
 
   constructor(
     private readonly source: AgentEventSource,
@@ -55,7 +55,8 @@ export class CacheInvalidator {
   async close(): Promise<void> {
     this.#closed = true;
     this.#wake?.();
-    await this.#stream?.return?.(undefined).catch(() => {});
+    // A pending read only ends when its connection does.
+    this.#abort.abort();
     await this.#loop;
   }
 
@@ -68,11 +69,8 @@ export class CacheInvalidator {
     while (!this.#closed) {
       let problem = "the event stream ended";
       try {
-        const stream = this.source.events()[Symbol.asyncIterator]();
-        this.#stream = stream;
-        for (;;) {
-          const { value: e, done } = await stream.next();
-          if (done || this.#closed) break;
+        for await (const e of this.source.events(this.#abort.signal)) {
+          if (this.#closed) break;
           if (e.event === "heartbeat") continue;
           if (e.event === "end") {
             problem = `the event stream ended: ${String(e.data.reason ?? "no reason")}`;
@@ -95,7 +93,6 @@ export class CacheInvalidator {
         problem = `event stream failed: ${(err as Error).message}`;
       } finally {
         this.#connected = false;
-        this.#stream = undefined;
       }
       if (this.#closed) break;
       // Logged when it changes, not on every retry, so an outage is one line, not thousands.

@@ -1,0 +1,59 @@
+/**
+ * Helpers of the sidecar tests: a fake upstream that records what reached it, and an HTTP call
+ * over the Unix socket or loopback TCP.
+ *
+ * @module
+ */
+
+import { request } from "node:http";
+
+export const DENO = Deno.realPathSync(Deno.execPath());
+
+export interface Upstream extends AsyncDisposable {
+  base: string;
+  /** The credential each request carried in `Authorization` (or null). */
+  seen: { path: string; authorization: string | null; headers: Headers }[];
+}
+
+/** A fake upstream on 127.0.0.1 that answers 200 "ok" and records each request. */
+export function fakeUpstream(): Upstream {
+  const seen: Upstream["seen"] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    seen.push({
+      path: new URL(req.url).pathname + new URL(req.url).search,
+      authorization: req.headers.get("authorization"),
+      headers: req.headers,
+    });
+    return new Response("ok");
+  });
+  return {
+    base: `http://127.0.0.1:${server.addr.port}`,
+    seen,
+    async [Symbol.asyncDispose]() {
+      await server.shutdown();
+    },
+  };
+}
+
+/** One request through the sidecar: `{socketPath}` or `{port}` (loopback TCP). */
+export function call(
+  at: { socketPath: string } | { port: number },
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const where = "socketPath" in at
+      ? { socketPath: at.socketPath }
+      : { host: "127.0.0.1", port: at.port };
+    const req = request({ ...where, method, path, headers }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => body += c);
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
