@@ -26,7 +26,15 @@ export const CONTRACT_NAMES = [
   "ScopeRegistry",
   "K3EpochCounter",
   "AuditAnchor",
+  "VaultAnchor",
 ] as const;
+
+/**
+ * Sources deployed on their own, after the identity contracts (an existing embedded chain gains
+ * them at start): they have their own hash, so adding one does not make `SOURCES_SHA256` — the
+ * identity contracts' hash that a recorded deployment is checked against — change.
+ */
+export const SEPARATE_SOURCES = ["VaultAnchor.sol"] as const;
 
 /**
  * Fixed solc settings. `evmVersion` is pinned (not solc's moving default) so that the bytecode
@@ -79,11 +87,15 @@ export async function compileContracts(
   names.sort();
   const sources: Record<string, { content: string }> = {};
   const digest = createHash("sha256");
+  const separate: Record<string, string> = {};
   for (const name of names) {
     const content = await Deno.readTextFile(new URL(name, contractsDir));
     sources[name] = { content };
     // Name and content, each NUL-terminated, so that moving text between files changes the hash.
-    digest.update(`${name}\0${content}\0`);
+    if ((SEPARATE_SOURCES as readonly string[]).includes(name)) {
+      separate[name.replace(/\.sol$/, "")] = createHash("sha256")
+        .update(`${name}\0${content}\0`).digest("hex");
+    } else digest.update(`${name}\0${content}\0`);
   }
   const sourcesSha256 = digest.digest("hex");
 
@@ -111,6 +123,7 @@ export async function compileContracts(
     solcVersion: solc.version(),
     settings: SOLC_SETTINGS,
     sourcesSha256,
+    separateSourcesSha256: separate,
     contracts,
   };
   return { json: `${canonicalJson(artifacts, 2)}\n`, ts: renderTs(artifacts), warnings };
@@ -136,7 +149,12 @@ function lowerFirst(name: string): string {
 }
 
 function renderTs(
-  artifacts: { solcVersion: string; sourcesSha256: string; contracts: Record<string, unknown> },
+  artifacts: {
+    solcVersion: string;
+    sourcesSha256: string;
+    separateSourcesSha256: Record<string, string>;
+    contracts: Record<string, unknown>;
+  },
 ): string {
   const lines = [
     "// deno-fmt-ignore-file",
@@ -152,6 +170,11 @@ function renderTs(
     "",
     "/** sha256 over the contract sources (see scripts/compile-contracts.ts). */",
     `export const SOURCES_SHA256 = ${JSON.stringify(artifacts.sourcesSha256)};`,
+    "",
+    "/** sha256 of each contract deployed on its own (see SEPARATE_SOURCES). */",
+    `export const SEPARATE_SOURCES_SHA256 = ${
+      canonicalJson(artifacts.separateSourcesSha256)
+    } as const;`,
   ];
   for (const name of CONTRACT_NAMES) {
     const c = artifacts.contracts[name] as { abi: unknown; bytecode: string };

@@ -12,6 +12,9 @@ export const SOLC_VERSION = "0.8.37+commit.f401782d.Emscripten.clang";
 /** sha256 over the contract sources (see scripts/compile-contracts.ts). */
 export const SOURCES_SHA256 = "e746f21c3c5c19c20f5d17377bfa2d150bc0ddc8f5e5c6f575078d9c5923ad37";
 
+/** sha256 of each contract deployed on its own (see SEPARATE_SOURCES). */
+export const SEPARATE_SOURCES_SHA256 = {"VaultAnchor":"7a0e937431a33ea4cf3ca6b5f7675b1c9bdf570f6ed60796a70cc69e91fc7bd5"} as const;
+
 /** ABI of AgentRegistry. */
 export const agentRegistryAbi = [
   {
@@ -1053,10 +1056,229 @@ export const auditAnchorAbi = [
 /** Creation bytecode of AuditAnchor. */
 export const auditAnchorBytecode = "0x6080604052348015600e575f5ffd5b5060405161061c38038061061c833981016040819052602b91609f565b806001600160a01b03811660525760405163027f836560e51b815260040160405180910390fd5b5f80546001600160a01b0319166001600160a01b03831690811782556040519091907f3aaaebeb4821d6a7e5c77ece53cff0afcc56c82add2c978dbbb7f73e84cbcfd2908290a3505060ca565b5f6020828403121560ae575f5ffd5b81516001600160a01b038116811460c3575f5ffd5b9392505050565b610545806100d75f395ff3fe608060405234801561000f575f5ffd5b5060043610610060575f3560e01c80631699496014610064578063245c88d8146100a257806334f96c8c146100aa5780635aa6e675146100bb578063ab033ea9146100e5578063db2c4aca146100fa575b5f5ffd5b610077610072366004610458565b61010d565b6040805193845267ffffffffffffffff92831660208501529116908201526060015b60405180910390f35b61007761015e565b600154604051908152602001610099565b5f546100cd906001600160a01b031681565b6040516001600160a01b039091168152602001610099565b6100f86100f336600461046f565b6101d3565b005b6100f861010836600461049c565b610284565b5f5f5f5f60018581548110610124576101246104d6565b5f91825260209091206002909102018054600190910154909667ffffffffffffffff8083169750600160401b909204909116945092505050565b5f5f5f6001805490505f0361017857505f92839250829150565b600180545f919061018a9082906104ea565b8154811061019a5761019a6104d6565b5f91825260209091206002909102018054600190910154909567ffffffffffffffff8083169650600160401b9092049091169350915050565b5f546001600160a01b031633146102045760405163988d1f0360e01b81523360048201526024015b60405180910390fd5b6001600160a01b03811661022b5760405163027f836560e51b815260040160405180910390fd5b5f80546040516001600160a01b03808516939216917f3aaaebeb4821d6a7e5c77ece53cff0afcc56c82add2c978dbbb7f73e84cbcfd291a35f80546001600160a01b0319166001600160a01b0392909216919091179055565b5f546001600160a01b031633146102b05760405163988d1f0360e01b81523360048201526024016101fb565b816102ce57604051632254e2a760e21b815260040160405180910390fd5b6001545f901561031957600180546102e79082906104ea565b815481106102f7576102f76104d6565b5f91825260209091206001600290920201015467ffffffffffffffff1661031b565b5f5b90508067ffffffffffffffff168267ffffffffffffffff1611610365576040516391462f4360e01b815267ffffffffffffffff8084166004830152821660248201526044016101fb565b6040805160608101825284815267ffffffffffffffff84811660208084018281524284168587019081526001805480820182555f91909152955160029096027fb10e2d527612073b26eecdfd717e6a320cf44b4afac2b0732d9fcbe2b7fa0cf681019690965590517fb10e2d527612073b26eecdfd717e6a320cf44b4afac2b0732d9fcbe2b7fa0cf7909501805491518516600160401b026fffffffffffffffffffffffffffffffff19909216959094169490941793909317909155915191825284917f5487cf24aa739f42892f135e1383fe182699a4a557a20327be8c7c95f5cbdacc910160405180910390a2505050565b5f60208284031215610468575f5ffd5b5035919050565b5f6020828403121561047f575f5ffd5b81356001600160a01b0381168114610495575f5ffd5b9392505050565b5f5f604083850312156104ad575f5ffd5b82359150602083013567ffffffffffffffff811681146104cb575f5ffd5b809150509250929050565b634e487b7160e01b5f52603260045260245ffd5b8181038181111561050957634e487b7160e01b5f52601160045260245ffd5b9291505056fea26469706673582212206cf45a29520d2cacbf91cf1545e09b546fd46a338e6f6b3b11db74ca102664bb64736f6c63430008250033" as const;
 
+/** ABI of VaultAnchor. */
+export const vaultAnchorAbi = [
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "governance_",
+        "type": "address"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "constructor"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "caller",
+        "type": "address"
+      }
+    ],
+    "name": "NotGovernance",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint64",
+        "name": "seq",
+        "type": "uint64"
+      },
+      {
+        "internalType": "uint64",
+        "name": "lastSeq",
+        "type": "uint64"
+      }
+    ],
+    "name": "SeqNotIncreasing",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "ZeroGovernance",
+    "type": "error"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "previousGovernance",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "newGovernance",
+        "type": "address"
+      }
+    ],
+    "name": "GovernanceChanged",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "bytes32",
+        "name": "root",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint64",
+        "name": "seq",
+        "type": "uint64"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint64",
+        "name": "count",
+        "type": "uint64"
+      }
+    ],
+    "name": "PointersAnchored",
+    "type": "event"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "index",
+        "type": "uint256"
+      }
+    ],
+    "name": "anchorAt",
+    "outputs": [
+      {
+        "internalType": "bytes32",
+        "name": "root",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint64",
+        "name": "seq",
+        "type": "uint64"
+      },
+      {
+        "internalType": "uint64",
+        "name": "count",
+        "type": "uint64"
+      },
+      {
+        "internalType": "uint64",
+        "name": "anchoredAt",
+        "type": "uint64"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "anchorCount",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "root",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint64",
+        "name": "seq",
+        "type": "uint64"
+      },
+      {
+        "internalType": "uint64",
+        "name": "count",
+        "type": "uint64"
+      }
+    ],
+    "name": "anchorPointers",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "governance",
+    "outputs": [
+      {
+        "internalType": "address",
+        "name": "",
+        "type": "address"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "latestAnchor",
+    "outputs": [
+      {
+        "internalType": "bytes32",
+        "name": "root",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint64",
+        "name": "seq",
+        "type": "uint64"
+      },
+      {
+        "internalType": "uint64",
+        "name": "count",
+        "type": "uint64"
+      },
+      {
+        "internalType": "uint64",
+        "name": "anchoredAt",
+        "type": "uint64"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "newGovernance",
+        "type": "address"
+      }
+    ],
+    "name": "setGovernance",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  }
+] as const;
+
+/** Creation bytecode of VaultAnchor. */
+export const vaultAnchorBytecode = "0x6080604052348015600e575f5ffd5b50604051610680380380610680833981016040819052602b91609f565b806001600160a01b03811660525760405163027f836560e51b815260040160405180910390fd5b5f80546001600160a01b0319166001600160a01b03831690811782556040519091907f3aaaebeb4821d6a7e5c77ece53cff0afcc56c82add2c978dbbb7f73e84cbcfd2908290a3505060ca565b5f6020828403121560ae575f5ffd5b81516001600160a01b038116811460c3575f5ffd5b9392505050565b6105a9806100d75f395ff3fe608060405234801561000f575f5ffd5b5060043610610060575f3560e01c80631699496014610064578063245c88d8146100ac57806334f96c8c146100b45780635aa6e675146100c5578063ab033ea9146100ef578063f7ad21c414610104575b5f5ffd5b6100776100723660046104a1565b610117565b6040805194855267ffffffffffffffff9384166020860152918316918401919091521660608201526080015b60405180910390f35b610077610174565b6001546040519081526020016100a3565b5f546100d7906001600160a01b031681565b6040516001600160a01b0390911681526020016100a3565b6101026100fd3660046104b8565b6101fc565b005b610102610112366004610501565b6102ad565b5f5f5f5f5f6001868154811061012f5761012f61053a565b5f91825260209091206002909102018054600190910154909767ffffffffffffffff8083169850600160401b830481169750600160801b909204909116945092505050565b5f5f5f5f6001805490505f0361019457505f9250829150819050806101f6565b600180545f91906101a690829061054e565b815481106101b6576101b661053a565b5f9182526020909120600290910201805460019091015490955067ffffffffffffffff8082169550600160401b820481169450600160801b909104169150505b90919293565b5f546001600160a01b0316331461022d5760405163988d1f0360e01b81523360048201526024015b60405180910390fd5b6001600160a01b0381166102545760405163027f836560e51b815260040160405180910390fd5b5f80546040516001600160a01b03808516939216917f3aaaebeb4821d6a7e5c77ece53cff0afcc56c82add2c978dbbb7f73e84cbcfd291a35f80546001600160a01b0319166001600160a01b0392909216919091179055565b5f546001600160a01b031633146102d95760405163988d1f0360e01b8152336004820152602401610224565b6001545f901561032457600180546102f290829061054e565b815481106103025761030261053a565b5f91825260209091206001600290920201015467ffffffffffffffff16610326565b5f5b90508067ffffffffffffffff168367ffffffffffffffff161161037057604051636326c85f60e11b815267ffffffffffffffff808516600483015282166024820152604401610224565b6040805160808101825285815267ffffffffffffffff80861660208301908152858216838501908152428316606085019081526001805480820182555f91909152945160029095027fb10e2d527612073b26eecdfd717e6a320cf44b4afac2b0732d9fcbe2b7fa0cf681019590955591517fb10e2d527612073b26eecdfd717e6a320cf44b4afac2b0732d9fcbe2b7fa0cf79094018054915192518416600160801b0267ffffffffffffffff60801b19938516600160401b026fffffffffffffffffffffffffffffffff19909316959094169490941717161790555184907ff2ed48ddc26d709c7d77adc6e1da237ff3c7b9fb1d16d60486f21cb4041aef8890610493908690869067ffffffffffffffff92831681529116602082015260400190565b60405180910390a250505050565b5f602082840312156104b1575f5ffd5b5035919050565b5f602082840312156104c8575f5ffd5b81356001600160a01b03811681146104de575f5ffd5b9392505050565b803567ffffffffffffffff811681146104fc575f5ffd5b919050565b5f5f5f60608486031215610513575f5ffd5b83359250610523602085016104e5565b9150610531604085016104e5565b90509250925092565b634e487b7160e01b5f52603260045260245ffd5b8181038181111561056d57634e487b7160e01b5f52601160045260245ffd5b9291505056fea2646970667358221220b786cfbbc4b1b2038d64892de732f9dc597f463246a0e08c4b19dca7fffb62fc64736f6c63430008250033" as const;
+
 /** Every contract's ABI and creation bytecode, by contract name. */
 export const ARTIFACTS = {
   AgentRegistry: { abi: agentRegistryAbi, bytecode: agentRegistryBytecode },
   ScopeRegistry: { abi: scopeRegistryAbi, bytecode: scopeRegistryBytecode },
   K3EpochCounter: { abi: k3EpochCounterAbi, bytecode: k3EpochCounterBytecode },
   AuditAnchor: { abi: auditAnchorAbi, bytecode: auditAnchorBytecode },
+  VaultAnchor: { abi: vaultAnchorAbi, bytecode: vaultAnchorBytecode },
 } as const;

@@ -50,6 +50,7 @@ import {
   auditAnchorAbi,
   k3EpochCounterAbi,
   scopeRegistryAbi,
+  vaultAnchorAbi,
 } from "./artifacts.ts";
 import type { DeviceRecord, IdentityReader, ScopeRecord } from "../identity/mod.ts";
 import { ChainEventFeed, type IdentityEventListener } from "./_events.ts";
@@ -63,6 +64,11 @@ export interface ContractAddresses {
   ScopeRegistry: Address;
   K3EpochCounter: Address;
   AuditAnchor: Address;
+  /**
+   * Pointer anchors (ARCHITECTURE §13). Deployed after the four identity contracts (an existing
+   * embedded chain gains it at start); absent on an external chain without AGENTKEYS_VAULT_ANCHOR.
+   */
+  VaultAnchor?: Address;
 }
 
 /** The contract names, in deployment order. */
@@ -465,7 +471,7 @@ export class ChainClient implements IdentityReader {
    * await chain.anchor(headHash, 1024);
    * ```
    */
-  async anchor(head: Hex, count: number): Promise<{ txHash: Hex }> {
+  async anchor(head: Hex, count: number): Promise<{ txHash: Hex; blockNumber: number }> {
     const receipt = await this.#governanceWrite(async (wallet) => {
       const { request } = await simulateContract(wallet, {
         account: wallet.account,
@@ -476,7 +482,54 @@ export class ChainClient implements IdentityReader {
       });
       return await writeContract(wallet, request);
     });
-    return { txHash: receipt.transactionHash };
+    return { txHash: receipt.transactionHash, blockNumber: Number(receipt.blockNumber) };
+  }
+
+  /**
+   * Anchors the pointers' Merkle root after change number `seq` (governance; `seq` must grow).
+   *
+   * ```ts
+   * const { txHash, blockNumber } = await chain.anchorPointers(root, 1200, 950);
+   * ```
+   */
+  async anchorPointers(
+    root: Hex,
+    seq: number,
+    count: number,
+  ): Promise<{ txHash: Hex; blockNumber: number }> {
+    const address = this.#vaultAnchor();
+    const receipt = await this.#governanceWrite(async (wallet) => {
+      const { request } = await simulateContract(wallet, {
+        account: wallet.account,
+        address,
+        abi: vaultAnchorAbi,
+        functionName: "anchorPointers",
+        args: [root, BigInt(seq), BigInt(count)],
+      });
+      return await writeContract(wallet, request);
+    });
+    return { txHash: receipt.transactionHash, blockNumber: Number(receipt.blockNumber) };
+  }
+
+  /** The newest pointer anchor (zeros before the first); uncached, for the start-up check. */
+  async latestPointerAnchor(): Promise<{ root: Hex; seq: number; count: number }> {
+    try {
+      const [root, seq, count] = await this.publicClient.readContract({
+        address: this.#vaultAnchor(),
+        abi: vaultAnchorAbi,
+        functionName: "latestAnchor",
+      });
+      return { root, seq: Number(seq), count: Number(count) };
+    } catch (err) {
+      throw toChainError(err);
+    }
+  }
+
+  #vaultAnchor(): Address {
+    if (!this.addresses.VaultAnchor) {
+      throw new ChainError("chain_config", "no VaultAnchor contract is configured");
+    }
+    return this.addresses.VaultAnchor;
   }
 
   /** Every contract's address and ABI, for `GET /v1/chain`. */

@@ -53,8 +53,11 @@ import {
   k3EpochCounterBytecode,
   scopeRegistryAbi,
   scopeRegistryBytecode,
+  SEPARATE_SOURCES_SHA256,
   SOLC_VERSION,
   SOURCES_SHA256,
+  vaultAnchorAbi,
+  vaultAnchorBytecode,
 } from "./artifacts.ts";
 import {
   ChainClient,
@@ -84,6 +87,8 @@ export interface Deployment {
   blockNumber: number;
   solcVersion: string;
   sourcesSha256: string;
+  /** sha256 of VaultAnchor.sol when it was deployed (it is deployed on its own, later). */
+  vaultAnchorSha256?: string;
 }
 
 /**
@@ -200,6 +205,14 @@ export async function openEmbeddedChain(options: EmbeddedChainOptions): Promise<
         new TextEncoder().encode(JSON.stringify(deployment, null, 2) + "\n"),
         { mode: 0o600 },
       );
+    }
+    // VaultAnchor (§13) came after the identity contracts: a chain deployed before it gains it
+    // here, once, and deployment.json then records it (the identity contracts are untouched).
+    if (!deployment.addresses.VaultAnchor) {
+      deployment = await addVaultAnchor(anvil, chainId, governanceKey, deployment, {
+        deploymentPath,
+        statePath,
+      });
     }
     const client = new ChainClient({
       rpcUrl: anvil.rpcUrl,
@@ -340,6 +353,47 @@ export async function deployContracts(options: {
   } catch (err) {
     throw toChainError(err);
   }
+}
+
+/** Deploys VaultAnchor with the governance key and records it in deployment.json. */
+async function addVaultAnchor(
+  anvil: AnvilProcess,
+  chainId: number,
+  governanceKey: Hex,
+  deployment: Deployment,
+  paths: { deploymentPath: string; statePath: string },
+): Promise<Deployment> {
+  const account = privateKeyToAccount(governanceKey);
+  const chain = chainDefinition(chainId, anvil.rpcUrl);
+  const publicClient = createPublicClient({ chain, transport: http(anvil.rpcUrl) });
+  const wallet = createWalletClient({ account, chain, transport: http(anvil.rpcUrl) });
+  let address: Address;
+  try {
+    const hash = await wallet.deployContract({
+      abi: vaultAnchorAbi,
+      bytecode: vaultAnchorBytecode,
+      args: [deployment.governance],
+    });
+    const receipt = await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 100 });
+    if (receipt.status !== "success" || !receipt.contractAddress) {
+      throw new ChainError("chain_revert", `VaultAnchor deployment ${hash} failed`);
+    }
+    address = getAddress(receipt.contractAddress);
+  } catch (err) {
+    throw toChainError(err);
+  }
+  const next: Deployment = {
+    ...deployment,
+    addresses: { ...deployment.addresses, VaultAnchor: address },
+    vaultAnchorSha256: SEPARATE_SOURCES_SHA256.VaultAnchor,
+  };
+  await waitForStateWith(paths.statePath, address, anvil);
+  await writeFileAtomic(
+    paths.deploymentPath,
+    new TextEncoder().encode(JSON.stringify(next, null, 2) + "\n"),
+    { mode: 0o600 },
+  );
+  return next;
 }
 
 async function readDeployment(path: string): Promise<Deployment | undefined> {

@@ -64,6 +64,12 @@ export class IntegrityStore implements BlobStore {
     this.#mode = options.mode ?? "adopt";
   }
 
+  /** Adds a listener of this process's pointer commits (the Merkle tree, the anchor counter). */
+  listen(fn: (pointer: BlobPointer) => void): void {
+    this.#listeners.push(fn);
+  }
+  readonly #listeners: ((pointer: BlobPointer) => void)[] = [];
+
   get kind(): "fs" | "s3" {
     return this.inner.kind;
   }
@@ -79,6 +85,7 @@ export class IntegrityStore implements BlobStore {
     const after = await pointers.get(key);
     if (this.#agrees(after, found)) return stored;
     const intents = await pointers.intents(key, after?.version ?? 0);
+    if (after) await pointers.dropStaleIntents(key, after.version);
     const landed = intents.findLast((i) => i.sha256 === found);
     if (landed) {
       await this.#commit(landed, "recovered");
@@ -188,7 +195,10 @@ export class IntegrityStore implements BlobStore {
 
   async #commit(intent: PointerIntent, reason: "write" | "recovered" | "adopted"): Promise<void> {
     const pointer = await this.options.pointers.commit(intent, reason);
-    if (pointer && pointer.version === intent.version) this.options.onCommit?.(pointer);
+    if (pointer && pointer.version === intent.version) {
+      this.options.onCommit?.(pointer);
+      for (const fn of this.#listeners) fn(pointer);
+    }
   }
 
   #epochOf(body: Uint8Array): number | null {

@@ -33,3 +33,11 @@ export {
   type PointerFields,
   PointerTree,
 } from "./_smt.ts";
+export {
+  type AnchorChain,
+  type AnchorStatus,
+  type AuditHeadSource,
+  PointerAnchors,
+  type PointerAnchorsOptions,
+  type PointerProof,
+} from "./_anchor.ts";

@@ -59,6 +59,8 @@ export interface PointerIntent {
 export type CommitReason = "write" | "recovered" | "adopted";
 
 const ATTEMPTS = 50;
+/** Commits per KV transaction: getMany reads at most 10 keys (8 pointers, counter, audit head). */
+const GROUP = 8;
 const versionKey = (key: string): Deno.KvKey => ["integrity", "version", key];
 const intentKey = (key: string, version: number): Deno.KvKey => [
   "integrity",
@@ -68,6 +70,24 @@ const intentKey = (key: string, version: number): Deno.KvKey => [
 ];
 const ptrKey = (key: string): Deno.KvKey => ["integrity", "ptr", key];
 const SEQ: Deno.KvKey = ["integrity", "seq"];
+const BLOCK: Deno.KvKey = ["integrity", "blocked"];
+const ANCHOR: Deno.KvKey = ["integrity", "anchor"];
+
+/** One anchor as mined: the pointers' root at `seq` and the audit log's head at `audit_count`. */
+export interface AnchorRecord {
+  /** 0x + 64 hex. */
+  root: string;
+  seq: number;
+  count: number;
+  tx_hash: string | null;
+  block: number | null;
+  /** 0x + 64 hex. */
+  audit_head: string;
+  audit_count: number;
+  audit_tx_hash: string | null;
+  audit_block: number | null;
+  at: string;
+}
 const changeKey = (seq: number): Deno.KvKey => ["integrity", "change", seq];
 
 /** `{seq, count}` of the pointer set. */
@@ -136,56 +156,150 @@ export class KvPointerStore {
    * only drops the intent) and appends the audit entry in the same atomic operation. Returns the
    * pointer now current.
    */
-  async commit(intent: PointerIntent, reason: CommitReason): Promise<BlobPointer | null> {
+  commit(intent: PointerIntent, reason: CommitReason): Promise<BlobPointer | null> {
+    // Group commit: every commit touches the change counter and the audit head, so concurrent
+    // ones would keep invalidating each other's checks. Queued commits of this process go out
+    // together, up to GROUP per KV transaction, one transaction at a time.
+    const { promise, resolve, reject } = Promise.withResolvers<BlobPointer | null>();
+    this.#queue.push({ intent, reason, resolve, reject });
+    if (!this.#draining) this.#drain();
+    return promise;
+  }
+
+  #queue: Queued[] = [];
+  #draining = false;
+
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      while (this.#queue.length > 0) {
+        // One intent per key in a group (getMany reads each pointer once).
+        const group: Queued[] = [];
+        const keys = new Set<string>();
+        const rest: Queued[] = [];
+        for (const q of this.#queue) {
+          if (group.length < GROUP && !keys.has(q.intent.key)) {
+            group.push(q);
+            keys.add(q.intent.key);
+          } else rest.push(q);
+        }
+        this.#queue = rest;
+        try {
+          const results = await this.#commitGroup(group);
+          group.forEach((q, i) => q.resolve(results[i]));
+        } catch (err) {
+          for (const q of group) q.reject(err);
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  async #commitGroup(group: Queued[]): Promise<(BlobPointer | null)[]> {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      const [ptr, seq, head] = await this.kv.getMany<[BlobPointer, PointerSeq, AuditHead]>([
-        ptrKey(intent.key),
+      const read = await this.kv.getMany<unknown[]>([
         SEQ,
         AUDIT_HEAD,
+        ...group.map((q) => ptrKey(q.intent.key)),
       ]);
-      if (ptr.value && ptr.value.version >= intent.version) {
-        await this.kv.delete(intentKey(intent.key, intent.version));
-        return ptr.value;
-      }
-      const s = seq.value ?? { seq: 0, count: 0 };
-      const next: PointerSeq = { seq: s.seq + 1, count: s.count + (ptr.value ? 0 : 1) };
-      const pointer: BlobPointer = {
-        key: intent.key,
-        epoch: intent.epoch,
-        version: intent.version,
-        sha256: intent.sha256,
-        size: intent.size,
-        written_at: intent.at,
-        seq: next.seq,
-      };
-      const kind = intent.sha256 === null ? "blob_deleted" : "blob_written";
-      const data: Record<string, unknown> = {
-        key: intent.key,
-        version: intent.version,
-        seq: next.seq,
-        ...(intent.sha256 === null ? {} : {
+      const [seq, head] = read as [Deno.KvEntryMaybe<PointerSeq>, Deno.KvEntryMaybe<AuditHead>];
+      const ptrs = read.slice(2) as Deno.KvEntryMaybe<BlobPointer>[];
+      let s = seq.value ?? { seq: 0, count: 0 };
+      let h = head.value;
+      const op = this.kv.atomic().check(seq, head, ...ptrs);
+      const results: (BlobPointer | null)[] = [];
+      group.forEach(({ intent, reason }, i) => {
+        const current = ptrs[i].value;
+        if (current && current.version >= intent.version) {
+          op.delete(intentKey(intent.key, intent.version)); // a newer version is current
+          results.push(current);
+          return;
+        }
+        s = { seq: s.seq + 1, count: s.count + (current ? 0 : 1) };
+        const pointer: BlobPointer = {
+          key: intent.key,
+          epoch: intent.epoch,
+          version: intent.version,
           sha256: intent.sha256,
           size: intent.size,
-          epoch: intent.epoch,
-        }),
-        ...(reason === "write" ? {} : { [reason]: true }),
-      };
-      const entry = this.#auditEntry(head.value, kind, data);
-      const result = await this.kv.atomic()
-        .check(ptr, seq, head)
-        .set(ptrKey(intent.key), pointer)
-        .set(SEQ, next)
-        .set(changeKey(next.seq), intent.key)
-        .delete(intentKey(intent.key, intent.version))
-        .set(auditEntryKey(entry.seq), entry)
-        .set(AUDIT_HEAD, { seq: entry.seq, hash: entry.hash })
-        .commit();
-      if (result.ok) {
-        await this.#dropOlderIntents(intent.key, intent.version);
-        return pointer;
-      }
+          written_at: intent.at,
+          seq: s.seq,
+        };
+        const entry = this.#auditEntry(
+          h,
+          intent.sha256 === null ? "blob_deleted" : "blob_written",
+          {
+            key: intent.key,
+            version: intent.version,
+            seq: s.seq,
+            ...(intent.sha256 === null ? {} : {
+              sha256: intent.sha256,
+              size: intent.size,
+              epoch: intent.epoch,
+            }),
+            ...(reason === "write" ? {} : { [reason]: true }),
+          },
+        );
+        h = { seq: entry.seq, hash: entry.hash };
+        op.set(ptrKey(intent.key), pointer)
+          .set(changeKey(s.seq), intent.key)
+          .delete(intentKey(intent.key, intent.version))
+          .set(auditEntryKey(entry.seq), entry);
+        results.push(pointer);
+      });
+      op.set(SEQ, s);
+      if (h) op.set(AUDIT_HEAD, h);
+      if ((await op.commit()).ok) return results;
     }
-    throw new StateContention(`pointers: could not commit ${intent.key} (contention)`);
+    throw new StateContention(`pointers: could not commit ${group.length} pointers (contention)`);
+  }
+
+  /**
+   * Why writes are refused, or `null`: set when the state store was found older than the
+   * latest anchor on chain, cleared by an admin's acknowledgement. Cached for a second.
+   */
+  async writeBlock(): Promise<string | null> {
+    const now = Date.now();
+    if (now - this.#blockReadAt > 1000) {
+      this.#blockReadAt = now;
+      const entry = await this.kv.get<{ reason: string }>(BLOCK);
+      this.#block = entry.value?.reason ?? null;
+    }
+    return this.#block;
+  }
+  #block: string | null = null;
+  #blockReadAt = -Infinity;
+
+  /** Refuses writes with `reason` until {@linkcode unblock} (an admin acknowledges). */
+  async block(reason: string, detail: Record<string, unknown>): Promise<void> {
+    await this.kv.set(BLOCK, { reason, ...detail, at: this.#now().toISOString() });
+    this.#blockReadAt = -Infinity;
+  }
+
+  /** The block record, or `null`. */
+  async blocked(): Promise<Record<string, unknown> | null> {
+    return (await this.kv.get<Record<string, unknown>>(BLOCK)).value;
+  }
+
+  /** Lifts a block and audits who acknowledged it. */
+  async unblock(by: string): Promise<boolean> {
+    const entry = await this.kv.get<Record<string, unknown>>(BLOCK);
+    if (entry.value === null) return false;
+    await this.kv.delete(BLOCK);
+    await this.audit("integrity_acknowledged", { by, block: entry.value });
+    this.#blockReadAt = -Infinity;
+    return true;
+  }
+
+  /** The latest anchor this state store recorded, or `null`. */
+  async latestAnchor(): Promise<AnchorRecord | null> {
+    return (await this.kv.get<AnchorRecord>(ANCHOR)).value;
+  }
+
+  /** Records an anchor that was mined. */
+  async saveAnchor(record: AnchorRecord): Promise<void> {
+    await this.kv.set(ANCHOR, record);
   }
 
   /** `{seq, count}` now. */
@@ -254,11 +368,21 @@ export class KvPointerStore {
     return { ...body, hash: entryHash(body) };
   }
 
-  /** Intents below a committed version can no longer become current: drop them. */
-  async #dropOlderIntents(key: string, version: number): Promise<void> {
-    const iter = this.kv.list({ start: intentKey(key, 0), end: intentKey(key, version) });
+  /**
+   * Intents at or below a committed version can no longer become current (left by a crash
+   * between announce and commit): drop them. Readers call it when they look at intents anyway.
+   */
+  async dropStaleIntents(key: string, version: number): Promise<void> {
+    const iter = this.kv.list({ start: intentKey(key, 0), end: intentKey(key, version + 1) });
     for await (const item of iter) await this.kv.delete(item.key);
   }
+}
+
+interface Queued {
+  intent: PointerIntent;
+  reason: CommitReason;
+  resolve: (pointer: BlobPointer | null) => void;
+  reject: (err: unknown) => void;
 }
 
 interface AuditHead {

@@ -1,0 +1,329 @@
+/**
+ * {@linkcode PointerAnchors}: the service's Merkle tree over every current pointer, its anchor
+ * loop, proofs, and the start-up check against the chain.
+ *
+ * - The tree is built from the pointer records at start (O(n)), then updated per commit of this
+ *   process (O(log n)) and caught up from the KV change log for commits of other processes
+ *   (headless re-encryption, purges).
+ * - An anchor sends `VaultAnchor.anchorPointers(root, seq, count)` and `AuditAnchor.anchor(head,
+ *   count)` every `everyMs` or after `writes` commits, whichever comes first, and only when the
+ *   pointers or the audit log changed since the last one. One anchor at a time; a failure is
+ *   retried with exponential backoff (1 s doubling, capped at `everyMs`) and shown in
+ *   {@linkcode PointerAnchors.status}.
+ * - The tree as of the latest anchor is kept (nodes are shared, so it costs only what changed
+ *   since): proofs are against the root that is on chain.
+ *
+ * @module
+ */
+
+import type { AnchorRecord, BlobPointer, KvPointerStore } from "../state/mod.ts";
+import { PointerTree } from "./_smt.ts";
+
+/** The chain calls anchoring needs (`ChainClient` has them). */
+export interface AnchorChain {
+  anchorPointers(
+    root: `0x${string}`,
+    seq: number,
+    count: number,
+  ): Promise<{ txHash: string; blockNumber: number }>;
+  anchor(head: `0x${string}`, count: number): Promise<{ txHash: string; blockNumber: number }>;
+  latestPointerAnchor(): Promise<{ root: string; seq: number; count: number }>;
+  latestAnchor(): Promise<{ head: string; count: number }>;
+}
+
+/** The audit log's head (`KvAuditLog.head`). */
+export interface AuditHeadSource {
+  head(): Promise<{ seq: number; hash: string }>;
+}
+
+export interface PointerAnchorsOptions {
+  pointers: KvPointerStore;
+  audit: AuditHeadSource;
+  /** Absent: nothing is anchored (the reason is in `noChainReason`), the tree is still kept. */
+  chain?: AnchorChain;
+  noChainReason?: string;
+  everyMs: number;
+  writes: number;
+  /** Injected clock (tests); default `Date.now`. */
+  now?: () => number;
+  warn?: (message: string) => void;
+}
+
+/** What `/healthz`, the console and metrics show ("anchor lag"). */
+export interface AnchorStatus {
+  /** Whether anchors are sent at all (a chain with VaultAnchor and a governance key). */
+  enabled: boolean;
+  reason?: string;
+  anchored_seq: number;
+  anchored_at: string | null;
+  tx_hash: string | null;
+  /** Pointer changes since the latest anchor. */
+  pending_writes: number;
+  last_error: string | null;
+  failures: number;
+  next_attempt_at: string | null;
+  /** Non-null while writes are refused after a detected rollback of the state store. */
+  blocked: string | null;
+}
+
+/** A blob's pointer with its Merkle path, against the latest anchor when it covers it. */
+export interface PointerProof {
+  pointer: BlobPointer;
+  /** The anchor whose root the path leads to; `null` until the next anchor covers the pointer. */
+  anchor: AnchorRecord | null;
+  /** The root the path leads to (the anchor's, or the current unanchored one). */
+  root: string;
+  leaf: string;
+  siblings: string[];
+}
+
+const hex = (b: Uint8Array): `0x${string}` => `0x${b.toHex()}`;
+
+/**
+ * ```ts
+ * const anchors = new PointerAnchors({ pointers, audit, chain: chain.client, everyMs: 60_000, writes: 1000 });
+ * await anchors.open();
+ * store.listen((p) => anchors.onCommit(p));
+ * anchors.start();
+ * ```
+ */
+export class PointerAnchors {
+  #tree = PointerTree.empty();
+  #applied = 0;
+  #snapshot: { tree: PointerTree; anchor: AnchorRecord } | null = null;
+  #last: AnchorRecord | null = null;
+  #pending = 0;
+  #inFlight: Promise<AnchorRecord | null> | null = null;
+  #lastAttempt: number;
+  #failures = 0;
+  #lastError: string | null = null;
+  #nextAttempt: number | null = null;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #blocked: string | null = null;
+  /** Anchors mined by this object (tests count transactions with it). */
+  anchorsSent = 0;
+  readonly #now: () => number;
+
+  constructor(readonly options: PointerAnchorsOptions) {
+    this.#now = options.now ?? Date.now;
+    this.#lastAttempt = this.#now();
+  }
+
+  /** Builds the tree from the pointer records and picks up the latest anchor. */
+  async open(): Promise<void> {
+    const { pointers } = this.options;
+    const at = await pointers.seq();
+    const all: BlobPointer[] = [];
+    for await (const p of pointers.all()) all.push(p);
+    this.#tree = PointerTree.from(all);
+    this.#applied = at.seq;
+    await this.sync();
+    this.#last = await pointers.latestAnchor();
+    if (this.#last && this.#last.seq === this.#applied) {
+      this.#snapshot = { tree: this.#tree, anchor: this.#last };
+    }
+    this.#pending = this.#applied - (this.#last?.seq ?? 0);
+    this.#blocked = (await pointers.blocked())?.reason as string ?? null;
+  }
+
+  /**
+   * Compares the state store with the latest anchors on chain: a chain that has seen more
+   * pointer changes or audit entries than this store holds, or another root at the same `seq`,
+   * means the state store was restored from an older copy. Writes are then refused (the block
+   * is persisted) until an admin acknowledges; returns the reason, or `null` when all is well.
+   */
+  async checkAgainstChain(): Promise<string | null> {
+    const { chain, pointers, audit } = this.options;
+    if (!chain) return null;
+    const onChain = await chain.latestPointerAnchor();
+    const auditOnChain = await chain.latestAnchor();
+    const head = await audit.head();
+    const root = hex(this.#tree.rootHash());
+    let reason: string | null = null;
+    if (onChain.seq > this.#applied) {
+      reason =
+        `the state store holds ${this.#applied} pointer changes but the chain anchored ${onChain.seq}: it was restored from an older copy`;
+    } else if (onChain.seq === this.#applied && onChain.seq > 0 && onChain.root !== root) {
+      reason =
+        `the pointers at change ${onChain.seq} do not match the root anchored on chain: the state store was altered`;
+    } else if (auditOnChain.count > head.seq) {
+      reason =
+        `the audit log has ${head.seq} entries but the chain anchored ${auditOnChain.count}: it was truncated or restored from an older copy`;
+    }
+    if (reason) {
+      await pointers.block(reason, {
+        chain_seq: onChain.seq,
+        local_seq: this.#applied,
+        chain_audit_count: auditOnChain.count,
+        local_audit_count: head.seq,
+      });
+      await pointers.audit("integrity_rollback_detected", { reason });
+      this.#blocked = reason;
+    }
+    return reason;
+  }
+
+  /** Called for every pointer commit of this process. */
+  onCommit(pointer: BlobPointer): void {
+    if (pointer.seq === this.#applied + 1) {
+      this.#tree = this.#tree.set(pointer);
+      this.#applied = pointer.seq;
+    }
+    // Otherwise another process committed in between: `sync` catches up before the next use.
+    this.#pending++;
+    if (this.#pending >= this.options.writes) void this.tick();
+  }
+
+  /** Applies commits made since the tree's last change (any process). */
+  async sync(): Promise<void> {
+    const { pointers } = this.options;
+    for await (const change of pointers.changes(this.#applied)) {
+      // onCommit may have moved on while this loop awaited: never step back.
+      if (change.seq <= this.#applied) continue;
+      const p = await pointers.get(change.key);
+      if (p) this.#tree = this.#tree.set(p);
+      this.#applied = change.seq;
+    }
+  }
+
+  /** Anchors when due (time or writes) and allowed (not backing off). */
+  async tick(): Promise<void> {
+    if (this.#inFlight) return;
+    const now = this.#now();
+    if (this.#nextAttempt !== null && now < this.#nextAttempt) return;
+    const due = now - this.#lastAttempt >= this.options.everyMs ||
+      this.#pending >= this.options.writes || this.#nextAttempt !== null;
+    if (due) await this.anchorNow().catch(() => {});
+  }
+
+  /**
+   * Anchors now if anything changed since the last anchor; resolves with the new record, or
+   * `null` when nothing changed or there is no chain. One at a time: a second call joins.
+   */
+  anchorNow(): Promise<AnchorRecord | null> {
+    this.#inFlight ??= this.#anchor().finally(() => {
+      this.#inFlight = null;
+      // Writes that arrived during the flight may already make the next one due.
+      if (this.#pending >= this.options.writes) void this.tick();
+    });
+    return this.#inFlight;
+  }
+
+  async #anchor(): Promise<AnchorRecord | null> {
+    const { chain, pointers, audit } = this.options;
+    this.#lastAttempt = this.#now();
+    if (!chain) return null;
+    // Commits from here on count toward the next anchor, even those the sync below includes.
+    const counted = this.#pending;
+    this.#pending = 0;
+    await this.sync();
+    const tree = this.#tree;
+    const seq = this.#applied;
+    const head = await audit.head();
+    const last = this.#last;
+    if ((last?.seq ?? 0) === seq && (last?.audit_count ?? 0) === head.seq) return null;
+    try {
+      const root = hex(tree.rootHash());
+      const ptx = seq > (last?.seq ?? 0) ? await chain.anchorPointers(root, seq, tree.size) : null;
+      const atx = head.seq > (last?.audit_count ?? 0)
+        ? await chain.anchor(`0x${head.hash}`, head.seq)
+        : null;
+      const record: AnchorRecord = {
+        root: ptx ? root : last?.root ?? root,
+        seq: ptx ? seq : last?.seq ?? 0,
+        count: ptx ? tree.size : last?.count ?? 0,
+        tx_hash: ptx?.txHash ?? last?.tx_hash ?? null,
+        block: ptx?.blockNumber ?? last?.block ?? null,
+        audit_head: atx ? `0x${head.hash}` : last?.audit_head ?? `0x${head.hash}`,
+        audit_count: atx ? head.seq : last?.audit_count ?? 0,
+        audit_tx_hash: atx?.txHash ?? last?.audit_tx_hash ?? null,
+        audit_block: atx?.blockNumber ?? last?.audit_block ?? null,
+        at: new Date(this.#now()).toISOString(),
+      };
+      await pointers.saveAnchor(record);
+      this.#last = record;
+      if (ptx) this.#snapshot = { tree, anchor: record };
+      this.anchorsSent++;
+      this.#failures = 0;
+      this.#lastError = null;
+      this.#nextAttempt = null;
+      await pointers.pruneChanges(Math.min(seq, this.#applied)).catch(() => {});
+      return record;
+    } catch (err) {
+      this.#pending += counted;
+      this.#failures++;
+      this.#lastError = (err as Error).message ?? String(err);
+      const backoff = Math.min(this.options.everyMs, 1000 * 2 ** (this.#failures - 1));
+      this.#nextAttempt = this.#now() + backoff;
+      this.options.warn?.(`anchor failed (attempt ${this.#failures}): ${this.#lastError}`);
+      throw err;
+    }
+  }
+
+  /** Runs `tick` on a timer (at least once a second). */
+  start(): void {
+    this.#timer ??= setInterval(
+      () => void this.tick(),
+      Math.min(1000, this.options.everyMs),
+    );
+  }
+
+  /** Stops the timer and waits for an anchor in flight. */
+  async close(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#inFlight?.catch(() => {});
+  }
+
+  /** The latest anchor's seq and time, pending changes and the last error. */
+  status(): AnchorStatus {
+    return {
+      enabled: this.options.chain !== undefined,
+      ...(this.options.chain ? {} : { reason: this.options.noChainReason ?? "no chain" }),
+      anchored_seq: this.#last?.seq ?? 0,
+      anchored_at: this.#last?.at ?? null,
+      tx_hash: this.#last?.tx_hash ?? null,
+      pending_writes: Math.max(0, this.#applied - (this.#last?.seq ?? 0)),
+      last_error: this.#lastError,
+      failures: this.#failures,
+      next_attempt_at: this.#nextAttempt === null
+        ? null
+        : new Date(this.#nextAttempt).toISOString(),
+      blocked: this.#blocked,
+    };
+  }
+
+  /** The current root (not necessarily anchored), 0x-hex. */
+  async currentRoot(): Promise<{ root: string; seq: number; count: number }> {
+    await this.sync();
+    return { root: hex(this.#tree.rootHash()), seq: this.#applied, count: this.#tree.size };
+  }
+
+  /**
+   * The pointer of `key` with its Merkle path: against the latest anchor when that covers the
+   * pointer, else against the current root with `anchor: null`. `null` when the key has none.
+   */
+  async proof(key: string): Promise<PointerProof | null> {
+    const pointer = await this.options.pointers.get(key);
+    if (!pointer) return null;
+    const snap = this.#snapshot;
+    let tree: PointerTree;
+    let anchor: AnchorRecord | null = null;
+    if (snap && pointer.seq <= snap.anchor.seq) {
+      tree = snap.tree;
+      anchor = snap.anchor;
+    } else {
+      await this.sync();
+      tree = this.#tree;
+    }
+    const path = tree.prove(key);
+    if (!path) return null;
+    return {
+      pointer,
+      anchor,
+      root: hex(tree.rootHash()),
+      leaf: hex(path.leaf),
+      siblings: path.siblings.map(hex),
+    };
+  }
+}
