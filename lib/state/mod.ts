@@ -89,6 +89,7 @@ export {
 } from "./jobs.ts";
 export { KvChainPending, type PendingChainRecord } from "./chain_pending.ts";
 export {
+  type AnchorRecord,
   type BlobPointer,
   type CommitReason,
   KvPointerStore,
