@@ -81,7 +81,12 @@ function requestHost(c: Context): string {
 export function hostCheck(options: { publicUrl?: string; port: number }): MiddlewareHandler {
   const allowed = allowedHosts(options);
   return async (c, next) => {
-    const host = requestHost(c);
+    // The common case without parsing two URLs: a Host that is exactly an allowed (so canonical)
+    // host and the URL Deno built from it. Anything else takes the full check.
+    const raw = c.req.header("host");
+    const host = raw !== undefined && allowed.has(raw) && urlIsOn(c.req.url, raw)
+      ? raw
+      : requestHost(c);
     if (!allowed.has(host)) {
       throw new ApiError(
         421,
@@ -91,4 +96,10 @@ export function hostCheck(options: { publicUrl?: string; port: number }): Middle
     }
     await next();
   };
+}
+
+/** True when `url` is `http(s)://` + exactly `host` + a path. */
+function urlIsOn(url: string, host: string): boolean {
+  const start = url.startsWith("http://") ? 7 : url.startsWith("https://") ? 8 : -1;
+  return start > 0 && url.startsWith(host, start) && url.charCodeAt(start + host.length) === 47;
 }

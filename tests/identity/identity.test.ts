@@ -103,7 +103,17 @@ Deno.test("serviceHash is keccak256(bytes(name)); published keccak vector", () =
   );
   for (const bad of ["", "-x", ".x", "Openai", "a b", "x".repeat(65), "é", "a..b", "x.."]) {
     assertThrows(() => serviceHash(bad), InvalidIdentifierError, "service name");
+    // Refused every time: a refusal is never memoized as an answer.
+    assertThrows(() => serviceHash(bad), InvalidIdentifierError, "service name");
   }
+  // The memo answers a repeated name with the same hash, and survives being filled past its bound.
+  assertEquals(serviceHash("abc"), serviceHash("abc"));
+  for (let i = 0; i < 5_000; i++) serviceHash(`svc-${i}`);
+  assertEquals(serviceHash("svc-4999"), keccak256(new TextEncoder().encode("svc-4999")));
+  assertEquals(
+    serviceHash("abc"),
+    "0x4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45",
+  );
 });
 
 Deno.test("validators follow the §2 patterns", () => {
