@@ -74,6 +74,7 @@ async function main(): Promise<number> {
     epochs: { admin: service.admin, runner: service.runner },
     purger: service.purger,
     lister: service.lister,
+    agentEvents: service.chain.client,
     audit: service.audit,
     publicUrl: config.publicUrl,
     port: config.port,
