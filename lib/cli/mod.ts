@@ -33,6 +33,7 @@ import {
 import { writeFileAtomic } from "../fsutil/mod.ts";
 import { EXIT, type FlagSpec, parseFlags, type TextOut, textOut, UsageError } from "./_args.ts";
 import { loadSession, saveSession } from "./_session_file.ts";
+import { KEYRING_USAGE, keyringMain } from "./_keyring.ts";
 
 export { loadSession, type SavedSession, saveSession } from "./_session_file.ts";
 export { EXIT, UsageError } from "./_args.ts";
@@ -171,10 +172,33 @@ const COMMANDS: Record<string, { usage: string; flags: FlagSpec }> = {
     usage: `census                               blobs per epoch (POST /v1/epochs/census)`,
     flags: {},
   },
+  ...keyringCommands(),
 };
 
+/** `keyring …` (issue 14, lib/cli/_keyring.ts): usages there, flags here. */
+function keyringCommands(): Record<string, { usage: string; flags: FlagSpec }> {
+  const member: FlagSpec = { "device-key": { type: "string" }, "key-file": { type: "string" } };
+  const flags: Record<keyof typeof KEYRING_USAGE, FlagSpec> = {
+    "keyring create": { "key-file": { type: "string" } },
+    "keyring add": { "key-file": { type: "string" }, "with-history": { type: "boolean" } },
+    "keyring remove": { "key-file": { type: "string" } },
+    "keyring show": member,
+    "keyring publish": member,
+    "keyring put": { ...member, value: { type: "string" } },
+    "keyring get": member,
+    "keyring ls": member,
+    "keyring rm": member,
+  };
+  return Object.fromEntries(
+    Object.entries(KEYRING_USAGE).map(([k, usage]) => [k, {
+      usage,
+      flags: flags[k as keyof typeof KEYRING_USAGE],
+    }]),
+  );
+}
+
 /** Commands that take a subcommand (`agent add`). */
-const GROUPS = new Set(["agent", "scope", "cred", "inbox"]);
+const GROUPS = new Set(["agent", "scope", "cred", "inbox", "keyring"]);
 
 const OPTIONS = `options: --url URL (default AGENTKEYS_URL or http://127.0.0.1:8787); -h, --help
 exit codes: 0 ok, 1 refused or failed, 2 usage error, 75 session expired or revoked (log in again)`;
@@ -279,6 +303,16 @@ async function run(args: string[], env: CliEnv, io: Lines): Promise<number> {
         return await cli.inboxRm(rest[0], flags);
       case "census":
         return await cli.census();
+      case "keyring create":
+      case "keyring add":
+      case "keyring remove":
+      case "keyring show":
+      case "keyring publish":
+      case "keyring put":
+      case "keyring get":
+      case "keyring ls":
+      case "keyring rm":
+        return await cli.keyring(sub, rest, flags);
       default:
         throw new UsageError(cmd ? `unknown command: ${positional.join(" ")}` : "no command given");
     }
@@ -640,6 +674,38 @@ class Cli {
     const r = await api.teardownCredential(cap);
     this.io.out(`removed ${r.deleted} credential(s)`);
     return 0;
+  }
+
+  /** `keyring …`: lib/cli/_keyring.ts, with this CLI's session, keys and output. */
+  keyring(sub: string, args: string[], flags: Record<string, string | boolean>): Promise<number> {
+    return keyringMain(
+      {
+        home: this.env.home,
+        url: this.env.url,
+        out: (line) => this.io.out(line),
+        stdin: () => this.io.stdin(),
+        session: async () => {
+          const { saved, api } = await this.#session();
+          return { api, operator_omni: saved.operator_omni };
+        },
+        operatorKey: (file) => this.#operatorKey(file),
+        agentByLabel: (api, label) => this.#agentByLabel(api, label),
+        deviceLogin: async (file) => {
+          const device = privateKeyToAccount((await Deno.readTextFile(file)).trim() as Hex);
+          const base = new AgentKeysClient(this.env.url);
+          const login = await base.loginWithDevice(device);
+          return {
+            api: base.withSession(login.session_jwt),
+            operator_omni: login.operator_omni,
+            actor_omni: login.actor_omni,
+            device,
+          };
+        },
+      },
+      sub,
+      args,
+      flags,
+    );
   }
 
   async census(): Promise<number> {
