@@ -34,6 +34,7 @@ import { writeFileAtomic } from "../fsutil/mod.ts";
 import { EXIT, type FlagSpec, parseFlags, type TextOut, textOut, UsageError } from "./_args.ts";
 import { loadSession, saveSession } from "./_session_file.ts";
 import { KEYRING_USAGE, keyringMain } from "./_keyring.ts";
+import { defaultSocketPath, revealFromSidecar } from "../sidecar/mod.ts";
 
 export { loadSession, type SavedSession, saveSession } from "./_session_file.ts";
 export { EXIT, UsageError } from "./_args.ts";
@@ -46,6 +47,9 @@ export interface CliEnv {
   url: string;
   home: string;
   operatorKey?: string;
+  /** `$XDG_RUNTIME_DIR` and `$HOME`: where `cred get --credential-backend=sidecar` finds the socket. */
+  runtimeDir?: string;
+  userHome?: string;
 }
 
 /** Where the CLI reads and writes; defaults: the process's stdout, stderr and stdin. */
@@ -140,8 +144,16 @@ const COMMANDS: Record<string, { usage: string; flags: FlagSpec }> = {
     flags: { agent: { type: "string" }, value: { type: "string" } },
   },
   "cred get": {
-    usage: `cred get <service> [--agent L] [--device-key F]`,
-    flags: { agent: { type: "string" }, "device-key": { type: "string" } },
+    usage: `cred get <service> [--agent L] [--device-key F]
+                     [--credential-backend=direct|sidecar] [--socket PATH]
+                                       sidecar: ask the local sidecar (its policy must allow
+                                       reveal for this program) instead of the service`,
+    flags: {
+      agent: { type: "string" },
+      "device-key": { type: "string" },
+      "credential-backend": { type: "string" },
+      socket: { type: "string" },
+    },
   },
   "cred rm": {
     usage: `cred rm <service> [--agent L]`,
@@ -587,6 +599,23 @@ class Cli {
   }
 
   async credGet(service: string, flags: Record<string, string | boolean>): Promise<number> {
+    const backend = flags["credential-backend"] ?? "direct";
+    if (backend !== "direct" && backend !== "sidecar") {
+      throw new UsageError("--credential-backend must be direct or sidecar");
+    }
+    if (backend === "sidecar") {
+      if (flags.agent !== undefined || flags["device-key"] !== undefined) {
+        throw new UsageError("--agent and --device-key are the sidecar's business with sidecar");
+      }
+      const socket = typeof flags.socket === "string"
+        ? flags.socket
+        : defaultSocketPath(this.env.runtimeDir, join(this.env.userHome ?? ".", ".agentkeys"));
+      this.io.out(await revealFromSidecar(socket, service));
+      return 0;
+    }
+    if (flags.socket !== undefined) {
+      throw new UsageError("--socket goes with --credential-backend=sidecar");
+    }
     const { api, target } = await this.#reader(flags);
     const { cap } = await api.mintCap("cred-fetch", { ...target, service });
     const r = await api.fetchCredential(cap);

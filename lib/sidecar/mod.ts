@@ -40,6 +40,7 @@ export {
 export { type AgentEventSource, CacheInvalidator, type InvalidatorOptions } from "./_events.ts";
 export { execWithEnv } from "./_exec.ts";
 export { defaultSocketPath, prepareSocketPath, SOCKET_NAME, SocketRefused } from "./_listener.ts";
+export { revealFromSidecar } from "./_reveal.ts";
 export { type PeerCred, peerCredOf, PeerCredUnavailable } from "./_peercred.ts";
 export {
   type CallerRule,
