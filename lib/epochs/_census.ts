@@ -4,7 +4,12 @@
  *
  * Labels: the epoch number (`"2"`), `"destroyed"` for a tag whose epoch was destroyed (the blob
  * can never be read again), `"unknown"` for a tag no epoch ever had or a blob too short to be an
- * envelope.
+ * envelope, `"legacy"` for a blob of the reference implementation's wallet-keyed layout (issue 13:
+ * a v1 key, or a credentials blob starting with 1 or 2 that does not authenticate under the epoch
+ * that byte names — see lib/worker/legacy.ts). Legacy blobs never count under an epoch, so they
+ * neither keep epoch 1 or 2 alive nor hide among its blobs. Telling the v2 collision apart needs
+ * the whole blob: credentials whose first byte is 1 or 2 are read in full (once a deployment has
+ * rotated past epoch 2, almost none); everything else stays a 1-byte read.
  *
  * @module
  */
@@ -14,6 +19,13 @@ import { ENVELOPE_OVERHEAD } from "../crypto/mod.ts";
 import { isOmniHex } from "../identity/mod.ts";
 import type { Census, EpochCounts } from "../state/mod.ts";
 import type { BlobStore } from "../store/mod.ts";
+import {
+  isLegacyV1Key,
+  type KeyProvider,
+  mayBeLegacy,
+  parseBlobKey,
+  provenEnvelope,
+} from "../worker/mod.ts";
 import {
   type ActorDirectory,
   actorHexesOf,
@@ -27,7 +39,11 @@ import {
 /** What {@linkcode takeCensus} needs. */
 export interface CensusOptions {
   store: BlobStore;
-  keys: Pick<EpochKeys, "epochForTag">;
+  /**
+   * With KEK access (the keystore), credentials that could be legacy are authenticated (see the
+   * module doc); with only `epochForTag`, every blob is labelled by its first byte.
+   */
+  keys: Pick<EpochKeys, "epochForTag"> & Partial<KeyProvider>;
   /** Also count this operator's actors separately (needs `actors`). */
   operatorOmni?: string;
   actors?: ActorDirectory;
@@ -117,7 +133,13 @@ export async function takeCensus(options: CensusOptions): Promise<Census> {
       try {
         const head = await options.store.getRange(item.key, 0, 0);
         if (head === null) return; // deleted since listed: not a blob any more
-        const label = censusLabel(head.body[0], head.size, epochForTag);
+        const label = await legacyLabel(
+          options,
+          item.key,
+          head.body[0],
+          censusLabel(head.body[0], head.size, epochForTag),
+        );
+        if (label === null) return; // deleted since listed
         if (scope === "global") {
           global[label] = (global[label] ?? 0) + 1;
           if (label === "destroyed") {
@@ -148,6 +170,24 @@ export async function takeCensus(options: CensusOptions): Promise<Census> {
       ? {}
       : { operator, operator_omni: options.operatorOmni }),
   };
+}
+
+/** `"legacy"` for a blob the module doc calls legacy, else `label`; null when it is gone. */
+async function legacyLabel(
+  options: CensusOptions,
+  key: string,
+  firstByte: number | undefined,
+  label: string,
+): Promise<string | null> {
+  if (isLegacyV1Key(key)) return "legacy";
+  const loc = parseBlobKey(key);
+  if (options.keys.kek === undefined || label === "destroyed" || !mayBeLegacy(loc, firstByte)) {
+    return label;
+  }
+  const full = await options.store.get(key);
+  if (full === null) return null;
+  const verdict = provenEnvelope(options.keys as KeyProvider, loc!, full.body);
+  return verdict === "legacy" ? "legacy" : label;
 }
 
 async function* globalKeys(store: BlobStore): AsyncGenerator<ScanItem> {

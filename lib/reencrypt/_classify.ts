@@ -142,6 +142,25 @@ export function classifyHeader(
 }
 
 /**
+ * The reason reported for a blob of the reference implementation's wallet-keyed layout (issue 13,
+ * lib/worker/legacy.ts): a v1 key (`code` null, provably legacy) or a credentials blob whose first
+ * byte is 1 or 2 that is not an envelope of the epoch that byte names (`code` the envelope error:
+ * legacy, or damaged — both unreadable here). Such blobs are never rewritten, and their events
+ * carry `from_epoch: null`: they are not blobs of epoch 1 or 2.
+ *
+ * ```ts
+ * legacyReason(null); // "legacy: a v1 key of the wallet-keyed layout; …"
+ * ```
+ */
+export function legacyReason(code: string | null): string {
+  const move = "deno task migrate-legacy moves legacy blobs; left untouched";
+  return code === null
+    ? `legacy: a v1 key of the wallet-keyed layout; ${move}`
+    : `legacy_or_damaged: ${code}, not an envelope of the epoch its first byte names (a blob ` +
+      `of the wallet-keyed layout, or a damaged one); ${move}`;
+}
+
+/**
  * The outcome a header verdict decides on its own, or `undefined` when the blob must be
  * rewritten (an old-epoch blob outside a dry run).
  *

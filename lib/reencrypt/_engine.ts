@@ -18,11 +18,20 @@ import { EnvelopeError } from "../crypto/mod.ts";
 import { IntegrityBlocked, IntegrityMismatch } from "../integrity/mod.ts";
 import { omniFromHex } from "../identity/mod.ts";
 import { PreconditionFailed, StoreError } from "../store/mod.ts";
-import { type BlobLocation, openBlob, parseBlobKey, sealBlob } from "../worker/mod.ts";
+import {
+  type BlobLocation,
+  isLegacyV1Key,
+  mayBeLegacy,
+  openBlob,
+  parseBlobKey,
+  provenEnvelope,
+  sealBlob,
+} from "../worker/mod.ts";
 import {
   classifyHeader,
   finalState,
   headerOutcome,
+  legacyReason,
   ratePerSecond,
   Tally,
   validateParams,
@@ -196,7 +205,10 @@ class Run {
     };
     const loc = item.dataClass === null ? undefined : parseBlobKey(item.key);
     let result: Result;
-    if (loc === undefined) {
+    if (loc === undefined && isLegacyV1Key(item.key)) {
+      // Provably the wallet-keyed layout's (issue 13): reported, not failed, never rewritten.
+      result = { outcome: "other-epoch", from: null, reason: legacyReason(null) };
+    } else if (loc === undefined) {
       result = {
         outcome: "failed",
         from: null,
@@ -235,7 +247,8 @@ class Run {
   async #classifyOnly(item: ScanItem): Promise<Result> {
     const head = await this.deps.store.getRange(item.key, 0, 0);
     if (head === null) return gone();
-    return decided(classifyHeader(head.body[0], head.size, this.p, this.#epochForTag), true)!;
+    const verdict = classifyHeader(head.body[0], head.size, this.p, this.#epochForTag);
+    return legacyTag(verdict, item, head.body[0]) ?? decided(verdict, true)!;
   }
 
   async #rewrite(item: ScanItem, loc: BlobLocation): Promise<Result> {
@@ -243,8 +256,10 @@ class Run {
     if (item.size > RANGE_FIRST_BYTES) {
       const head = await store.getRange(item.key, 0, 0);
       if (head === null) return gone();
-      const early = decided(classifyHeader(head.body[0], head.size, this.p, this.#epochForTag));
-      if (early !== undefined) return early;
+      const verdict = classifyHeader(head.body[0], head.size, this.p, this.#epochForTag);
+      const early = legacyTag(verdict, item, head.body[0]) ?? decided(verdict);
+      // A legacy-version byte decides nothing until the blob authenticates (below).
+      if (early !== undefined && !mayBeLegacy(loc, head.body[0])) return early;
     }
     for (let attempt = 1;; attempt++) {
       const current = await store.get(item.key);
@@ -255,7 +270,14 @@ class Run {
         this.p,
         this.#epochForTag,
       );
-      const early = decided(verdict);
+      const early = legacyTag(verdict, item, current.body[0]) ?? decided(verdict);
+      if (
+        early !== undefined && (verdict.kind === "new" || verdict.kind === "other") &&
+        mayBeLegacy(loc, current.body[0]) && provenEnvelope(keys, loc, current.body) === "legacy"
+      ) {
+        // Looks like a blob of the new (or a third) epoch by its first byte, but is not one.
+        return { outcome: "failed", from: null, reason: legacyReason("auth_failed") };
+      }
       if (early !== undefined) return early;
       let sealed: Uint8Array;
       try {
@@ -267,6 +289,11 @@ class Run {
         }
       } catch (err) {
         if (err instanceof EnvelopeError) {
+          if (err.code !== "epoch_destroyed" && mayBeLegacy(loc, current.body[0])) {
+            // Not an envelope of the epoch its first byte names: maybe the wallet-keyed
+            // layout's blob at this key (issue 13). Not counted under that epoch.
+            return { outcome: "failed", from: null, reason: legacyReason(err.code) };
+          }
           return {
             outcome: "failed",
             from: verdict.epoch,
@@ -351,6 +378,16 @@ class Run {
       this.error ??= `event sink failed: ${publicReason(err)}`;
     }
   }
+}
+
+/**
+ * A credentials blob whose first byte (1 or 2, a legacy version) names no epoch at all: reported
+ * as legacy-or-damaged instead of an unknown tag (issue 13).
+ */
+function legacyTag(verdict: Verdict, item: ScanItem, firstByte: number | undefined) {
+  if (verdict.kind !== "invalid" || !verdict.reason.startsWith("unknown_epoch")) return undefined;
+  if (!mayBeLegacy(parseBlobKey(item.key), firstByte)) return undefined;
+  return { outcome: "failed" as const, from: null, reason: legacyReason("unknown_epoch") };
 }
 
 function gone(): Result {

@@ -35,5 +35,6 @@ export {
   parseBlobKey,
 } from "./layout.ts";
 export { ChainCapAuthority } from "./authority.ts";
+export { isLegacyV1Key, mayBeLegacy, provenEnvelope } from "./legacy.ts";
 export { AgentPurger } from "./purge.ts";
 export { type CredentialItem, CredentialLister } from "./list.ts";
