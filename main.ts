@@ -88,7 +88,9 @@ async function main(): Promise<number> {
       activeEpoch: () => service.keystore.activeEpoch,
       window: () =>
         forwardSecrecyWindow(service.keystore.list(), Date.now(), service.config.lifecycle),
+      integrity: () => service.anchors.status(),
     },
+    proofs: service.proofs,
     metrics: service.metrics,
     lifecycle: service.lifecycle,
   });

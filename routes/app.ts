@@ -15,6 +15,8 @@ import { authRoutes } from "./auth.ts";
 import { capRoutes } from "./caps.ts";
 import { agentRoutes } from "./agents.ts";
 import { credentialListRoutes } from "./credentials.ts";
+import { proofRoutes } from "./integrity.ts";
+import type { AnchorStatus, BlobProofs } from "../lib/integrity/mod.ts";
 import { identityRoutes } from "./identity.ts";
 import { CHAIN_RPC_PATH, chainRoutes } from "./chain.ts";
 import type { OpenChain } from "../lib/chain/mod.ts";
@@ -51,6 +53,8 @@ export interface HealthInfo {
   activeEpoch: () => number;
   /** The forward-secrecy window (lib/lifecycle), with its warning when past the bound. */
   window?: () => ForwardSecrecyWindow;
+  /** Vault integrity: the anchor status (lib/integrity). */
+  integrity?: () => AnchorStatus;
 }
 
 export interface AppDeps {
@@ -66,6 +70,8 @@ export interface AppDeps {
   agentEvents?: IdentityEventFeed;
   /** Listing an actor's credentials for its operator (mounted with the broker). */
   lister?: CredentialLister;
+  /** Proofs of blobs against the anchors (mounted with the broker, which authenticates). */
+  proofs?: BlobProofs;
   /** The console's audit page reads it (mounted with the broker). */
   audit?: Pick<KvAuditLog, "page">;
   publicUrl?: string;
@@ -113,6 +119,7 @@ export function createApp(deps: AppDeps): Hono {
       chain_id: deps.health.chainId,
       k3_epoch: deps.health.activeEpoch(),
       ...healthWindow(deps.health.window?.()),
+      ...(deps.health.integrity ? { integrity: deps.health.integrity() } : {}),
     }));
   // Before any route reads it, so nobody (signed in or not) can make the server buffer a huge body.
   const small = bodyLimit({
@@ -143,6 +150,7 @@ export function createApp(deps: AppDeps): Hono {
     app.route("/", keyringRecordRoutes(deps.worker, deps.broker, deps.limits.keyring));
     if (deps.purger) app.route("/", agentRoutes(deps.broker, deps.purger));
     if (deps.lister) app.route("/", credentialListRoutes(deps.broker, deps.lister));
+    if (deps.proofs) app.route("/", proofRoutes(deps.broker, deps.proofs));
     if (deps.agentEvents) {
       app.route("/", agentEventRoutes({ broker: deps.broker, feed: deps.agentEvents, guards }));
     }

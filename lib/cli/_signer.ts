@@ -45,7 +45,12 @@
 
 import { timingSafeEqual } from "node:crypto";
 import { type Config, ConfigError, loadConfig } from "../config/mod.ts";
-import type { AuditLog, Census, PendingChainRecord } from "../state/mod.ts";
+import {
+  type AuditLog,
+  type Census,
+  KvPointerStore,
+  type PendingChainRecord,
+} from "../state/mod.ts";
 import {
   type EpochAdmin,
   EpochInUse,
@@ -53,6 +58,7 @@ import {
   EpochNotRetiring,
   type EpochRecorder,
   type Headless,
+  type HeadlessChain,
   type HeadlessOptions,
   openHeadless,
 } from "../epochs/mod.ts";
@@ -71,7 +77,11 @@ const COMMANDS: Record<string, string> = {
   "drop-old-k3": `drop-old-k3 --epoch N [--force] [--use-latest-census]
                                           erase a retiring epoch's key once a census proves it empty`,
   reconcile: `reconcile                               record pending epoch changes on chain`,
-  "audit-verify": `audit-verify                            check the audit log's hash chain`,
+  "audit-verify": `audit-verify                            check the audit log's hash chain and its
+                                          latest anchor on chain (truncation, rewriting)`,
+  "integrity-ack":
+    `integrity-ack                           accept the chain's anchors as the base after a detected
+                                          state store rollback; writes resume (audited)`,
   reseal: `reseal [--new-seal-key-file F]          move the keystore and keyrings to a new seal key
                                           (F: 0600, 64 hex; created when missing; required
                                           with AGENTKEYS_SEAL_KEY)`,
@@ -145,7 +155,14 @@ export async function signerMain(args: string[], deps: SignerCliDeps): Promise<n
     await err.write(`signer: ${(e as Error).message}\n`);
     return e instanceof ConfigError ? EXIT.usage : EXIT.failed;
   }
-  const ctx: Ctx = { out, err, audit: headless.audit, admin: headless.admin };
+  const ctx: Ctx = {
+    out,
+    err,
+    audit: headless.audit,
+    admin: headless.admin,
+    chain: headless.chain,
+    kv: headless.state.kv,
+  };
   try {
     switch (command) {
       case "epochs":
@@ -158,6 +175,8 @@ export async function signerMain(args: string[], deps: SignerCliDeps): Promise<n
         return await dropOldK3(ctx, flags.epoch!, flags.force, flags.useLatest);
       case "reconcile":
         return await reconcile(ctx);
+      case "integrity-ack":
+        return await integrityAck(ctx, deps.env.USER ?? "signer cli");
       default: // "audit-verify"
         return await auditVerify(ctx);
     }
@@ -174,6 +193,8 @@ interface Ctx {
   err: TextOut;
   audit: AuditLog;
   admin: EpochAdmin;
+  chain?: HeadlessChain;
+  kv: Deno.Kv;
 }
 
 function parse(args: string[]) {
@@ -393,13 +414,69 @@ async function auditVerify(ctx: Ctx): Promise<number> {
   const result = await ctx.audit.verify();
   if (result.ok) {
     await ctx.out.write(`audit log ok: ${result.count} entries, head ${result.head}\n`);
-    return EXIT.ok;
+    return await auditAgainstAnchor(ctx, result.count);
   }
   await ctx.err.write(
     `signer: audit log BROKEN at entry ${result.brokenAt?.seq}: ${result.brokenAt?.reason} ` +
       `(${result.count} entries verified before it)\n`,
   );
   return EXIT.failed;
+}
+
+/**
+ * The local log against the latest `AuditAnchor` on chain: the anchored entry must exist and
+ * hash to the anchored head. A log truncated below the anchor, or rewritten, fails and names
+ * the entry. Without a reachable chain it says so (exit 0: the local chain itself verified).
+ */
+async function auditAgainstAnchor(ctx: Ctx, count: number): Promise<number> {
+  const anchors = ctx.chain?.anchors;
+  if (!anchors) {
+    await ctx.out.write(
+      `not checked against the chain: ${ctx.chain?.reason ?? "no chain is configured"}\n`,
+    );
+    return EXIT.ok;
+  }
+  const anchored = await anchors.latestAnchor();
+  if (anchored.count === 0) {
+    await ctx.out.write("no audit anchor on chain yet\n");
+    return EXIT.ok;
+  }
+  const entry = (await ctx.kv.get<{ hash: string }>(["audit", "entry", anchored.count])).value;
+  if (entry === null) {
+    await ctx.err.write(
+      `signer: audit log TRUNCATED: entry ${anchored.count} is anchored on chain (head ` +
+        `${anchored.head}) but the log ends at entry ${count}\n`,
+    );
+    return EXIT.failed;
+  }
+  if (`0x${entry.hash}` !== anchored.head.toLowerCase()) {
+    await ctx.err.write(
+      `signer: audit log REWRITTEN: entry ${anchored.count} hashes to 0x${entry.hash}, the chain ` +
+        `anchored ${anchored.head}\n`,
+    );
+    return EXIT.failed;
+  }
+  await ctx.out.write(
+    `matches the chain's latest anchor: entry ${anchored.count}, head ${anchored.head}\n`,
+  );
+  return EXIT.ok;
+}
+
+/** `integrity-ack`: lifts the write block a detected state store rollback set (audited). */
+async function integrityAck(ctx: Ctx, by: string): Promise<number> {
+  const pointers = new KvPointerStore(ctx.kv);
+  const block = await pointers.blocked();
+  if (!block) {
+    await ctx.out.write("nothing to acknowledge: writes are not blocked\n");
+    return EXIT.ok;
+  }
+  await ctx.out.write(`acknowledging: ${block.reason} (detected ${block.at})\n`);
+  await pointers.unblock(by);
+  await ctx.out.write(
+    `writes resume (a running service sees it within a second); the chain's anchors ` +
+      `(change ${block.chain_seq}, audit entry ${block.chain_audit_count}) are the new base\n`,
+  );
+  return EXIT.ok;
 }
 
 /** `reseal`: see the module doc. */

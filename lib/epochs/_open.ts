@@ -113,6 +113,8 @@ export interface HeadlessChain {
   recorder?: EpochRecorder;
   /** Lists an operator's registered agents; absent when the chain is not reachable. */
   agents?: AgentRegistryReader;
+  /** The chain's latest audit anchor (`deno task signer audit-verify`); absent when unreachable. */
+  anchors?: { latestAnchor(): Promise<{ head: string; count: number }> };
   /** Why `recorder` (or `agents`) is absent, in words for the operator. */
   reason?: string;
   /** Which chain this is, in words for the operator. */

@@ -123,7 +123,7 @@ export class PointerAnchors {
       this.#snapshot = { tree: this.#tree, anchor: this.#last };
     }
     this.#pending = this.#applied - (this.#last?.seq ?? 0);
-    this.#blocked = (await pointers.blocked())?.reason as string ?? null;
+    this.#blocked = (await pointers.blocked())?.reason ?? null;
   }
 
   /**
@@ -139,7 +139,12 @@ export class PointerAnchors {
     const auditOnChain = await chain.latestAnchor();
     const head = await audit.head();
     const root = hex(this.#tree.rootHash());
+    // Exactly the anchors an admin already accepted (integrity-ack) are not a new finding.
+    const ack = await pointers.acknowledged();
+    const accepted = ack !== null && ack.seq === onChain.seq && ack.root === onChain.root &&
+      ack.audit_count === auditOnChain.count;
     let reason: string | null = null;
+    if (accepted && this.#applied >= onChain.seq) return null;
     if (onChain.seq > this.#applied) {
       reason =
         `the state store holds ${this.#applied} pointer changes but the chain anchored ${onChain.seq}: it was restored from an older copy`;
@@ -152,8 +157,11 @@ export class PointerAnchors {
     }
     if (reason) {
       await pointers.block(reason, {
+        chain_root: onChain.root,
         chain_seq: onChain.seq,
+        chain_count: onChain.count,
         local_seq: this.#applied,
+        chain_audit_head: auditOnChain.head,
         chain_audit_count: auditOnChain.count,
         local_audit_count: head.seq,
       });
@@ -221,7 +229,7 @@ export class PointerAnchors {
     const seq = this.#applied;
     const head = await audit.head();
     const last = this.#last;
-    if ((last?.seq ?? 0) === seq && (last?.audit_count ?? 0) === head.seq) return null;
+    if (seq <= (last?.seq ?? 0) && head.seq <= (last?.audit_count ?? 0)) return null;
     try {
       const root = hex(tree.rootHash());
       const ptx = seq > (last?.seq ?? 0) ? await chain.anchorPointers(root, seq, tree.size) : null;

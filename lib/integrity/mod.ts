@@ -41,3 +41,4 @@ export {
   type PointerAnchorsOptions,
   type PointerProof,
 } from "./_anchor.ts";
+export { type BlobProof, BlobProofs, ProofRefused, type ProofTarget } from "./_proofs.ts";

@@ -78,11 +78,18 @@ export async function connectHeadlessChain(config: Config): Promise<HeadlessChai
       return {
         description,
         agents: client,
+        anchors: client,
         reason: "AGENTKEYS_GOVERNANCE_KEY is not set, so this process cannot record epoch changes",
         close: () => chain.close(),
       };
     }
-    return { description, agents: client, recorder: client, close: () => chain.close() };
+    return {
+      description,
+      agents: client,
+      anchors: client,
+      recorder: client,
+      close: () => chain.close(),
+    };
   }
 
   const dataDir = resolve(config.dataDir);
@@ -123,12 +130,13 @@ export async function connectHeadlessChain(config: Config): Promise<HeadlessChai
     return {
       description,
       agents: client,
+      anchors: client,
       reason: `${join(chainDir, CHAIN_FILES.governanceKey)} is missing or unreadable, so this ` +
         "process cannot record epoch changes",
       close: noop,
     };
   }
-  return { description, agents: client, recorder: client, close: noop };
+  return { description, agents: client, anchors: client, recorder: client, close: noop };
 }
 
 /**

@@ -13,7 +13,7 @@
  */
 
 import { join } from "node:path";
-import type { Config } from "../config/mod.ts";
+import { type Config, defaultIntegrityPolicy } from "../config/mod.ts";
 import { type CapClaims, VerifiedTokenCache } from "../cap/mod.ts";
 import {
   AdminClaimFiles,
@@ -28,9 +28,11 @@ import { KEYRING_FILES, openDataDir } from "../datadir/mod.ts";
 import type { EpochKeystore } from "../signer/mod.ts";
 import type { BlobStore } from "../store/mod.ts";
 import {
+  type BlobPointer,
   KvAuditLog,
   KvCensusStore,
   type KvJobStore,
+  type KvPointerStore,
   type KvStateStore,
   KvWriteLedger,
   SessionDenylist,
@@ -39,6 +41,7 @@ import type { ActorDirectory, JobRunner, JobRunnerDeps } from "../reencrypt/mod.
 import { type EpochAdmin, openEpochs } from "../epochs/mod.ts";
 import { AgentPurger, ChainCapAuthority, CredentialLister, VaultWorker } from "../worker/mod.ts";
 import { removeServiceRuntime, writeServiceRuntime } from "./runtime.ts";
+import { BlobProofs, PointerAnchors } from "../integrity/mod.ts";
 import {
   forwardSecrecyWindow,
   LifecycleScheduler,
@@ -87,6 +90,13 @@ export interface Service {
   purger: AgentPurger;
   /** Lists an actor's credentials for its operator (`GET /v1/cred/list`, the console). */
   lister: CredentialLister;
+  /**
+   * Vault integrity (lib/integrity): the Merkle tree over the pointers, the anchor loop, proofs
+   * and `status()` (anchor lag, last error, a write block after a detected rollback).
+   */
+  anchors: PointerAnchors;
+  /** Blob proofs for operators (`GET /v1/cred/proof` and the memory and inbound variants). */
+  proofs: BlobProofs;
   /** The epoch lifecycle scheduler (running unless `ServiceOptions.lifecycle` is false). */
   lifecycle: LifecycleScheduler;
   /** What `GET /metrics` exposes. */
@@ -211,6 +221,7 @@ export async function openService(config: Config, options: ServiceOptions = {}):
         : undefined,
       onStep: (step, outcome, seconds) => metrics.lifecycleStep(step, outcome, seconds),
     });
+    const anchors = await openAnchors(config, core, chain, audit);
     const unwatch = lifecycle.watchRevocations(chain.client);
     if (options.lifecycle !== false) lifecycle.start(options.lifecycleIntervalMs);
     const openedChain = chain;
@@ -237,8 +248,16 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       lister,
       lifecycle,
       metrics,
+      anchors,
+      proofs: new BlobProofs({
+        anchors,
+        identity: chain.client,
+        chainId: chain.client.chainId,
+        vaultAnchor: chain.client.addresses.VaultAnchor,
+      }),
       async close() {
         unwatch();
+        await anchors.close();
         await lifecycle.stop();
         await openedRunner.close();
         if (openedChain.embedded) await removeServiceRuntime(dataDir);
@@ -252,6 +271,48 @@ export async function openService(config: Config, options: ServiceOptions = {}):
     await chain?.close();
     throw err;
   }
+}
+
+/**
+ * Builds the Merkle tree over the pointers, checks the state store against the latest anchors
+ * on chain (a restored backup blocks writes until an admin acknowledges) and starts the anchor
+ * loop. Anchors need the VaultAnchor contract and the governance key; without them the tree is
+ * kept (proofs against the current root) and the status says why nothing is anchored.
+ */
+async function openAnchors(
+  config: Config,
+  core: { store: { listen(fn: (p: BlobPointer) => void): void }; pointers: KvPointerStore },
+  chain: OpenChain,
+  audit: KvAuditLog,
+): Promise<PointerAnchors> {
+  const policy = config.integrity ?? defaultIntegrityPolicy();
+  const client = chain.client;
+  const usable = client.addresses.VaultAnchor !== undefined && client.governance !== undefined;
+  const anchors = new PointerAnchors({
+    pointers: core.pointers,
+    audit,
+    chain: usable ? client : undefined,
+    noChainReason: client.addresses.VaultAnchor === undefined
+      ? "no VaultAnchor contract on this chain (set AGENTKEYS_VAULT_ANCHOR)"
+      : "no governance key (AGENTKEYS_GOVERNANCE_KEY): anchors cannot be sent",
+    everyMs: policy.anchorEveryMs,
+    writes: policy.anchorWrites,
+    warn: (message) => console.warn(message),
+  });
+  await anchors.open();
+  core.store.listen((pointer) => anchors.onCommit(pointer));
+  try {
+    const reason = await anchors.checkAgainstChain();
+    if (reason) {
+      console.error(
+        `agentkeys: writes are refused: ${reason}. Investigate, then acknowledge with \`deno task signer integrity-ack\``,
+      );
+    }
+  } catch (err) {
+    console.warn(`could not check the state store against the chain: ${(err as Error).message}`);
+  }
+  anchors.start();
+  return anchors;
 }
 
 async function reconcileAtStart(admin: EpochAdmin): Promise<void> {

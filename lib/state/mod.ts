@@ -91,6 +91,7 @@ export { KvChainPending, type PendingChainRecord } from "./chain_pending.ts";
 export {
   type AnchorRecord,
   type BlobPointer,
+  type BlockRecord,
   type CommitReason,
   KvPointerStore,
   type PointerIntent,

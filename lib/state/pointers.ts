@@ -72,6 +72,20 @@ const ptrKey = (key: string): Deno.KvKey => ["integrity", "ptr", key];
 const SEQ: Deno.KvKey = ["integrity", "seq"];
 const BLOCK: Deno.KvKey = ["integrity", "blocked"];
 const ANCHOR: Deno.KvKey = ["integrity", "anchor"];
+const ACK: Deno.KvKey = ["integrity", "acknowledged"];
+
+/** Why writes are refused, and the anchors on chain that showed it. */
+export interface BlockRecord {
+  reason: string;
+  at: string;
+  chain_root: string;
+  chain_seq: number;
+  chain_count: number;
+  local_seq: number;
+  chain_audit_head: string;
+  chain_audit_count: number;
+  local_audit_count: number;
+}
 
 /** One anchor as mined: the pointers' root at `seq` and the audit log's head at `audit_count`. */
 export interface AnchorRecord {
@@ -272,24 +286,54 @@ export class KvPointerStore {
   #blockReadAt = -Infinity;
 
   /** Refuses writes with `reason` until {@linkcode unblock} (an admin acknowledges). */
-  async block(reason: string, detail: Record<string, unknown>): Promise<void> {
+  async block(reason: string, detail: Omit<BlockRecord, "reason" | "at">): Promise<void> {
     await this.kv.set(BLOCK, { reason, ...detail, at: this.#now().toISOString() });
     this.#blockReadAt = -Infinity;
   }
 
   /** The block record, or `null`. */
-  async blocked(): Promise<Record<string, unknown> | null> {
-    return (await this.kv.get<Record<string, unknown>>(BLOCK)).value;
+  async blocked(): Promise<BlockRecord | null> {
+    return (await this.kv.get<BlockRecord>(BLOCK)).value;
   }
 
   /** Lifts a block and audits who acknowledged it. */
   async unblock(by: string): Promise<boolean> {
-    const entry = await this.kv.get<Record<string, unknown>>(BLOCK);
+    const entry = await this.kv.get<BlockRecord>(BLOCK);
     if (entry.value === null) return false;
-    await this.kv.delete(BLOCK);
-    await this.audit("integrity_acknowledged", { by, block: entry.value });
+    const b = entry.value;
+    // The chain's anchors become the base: the change counter continues after the anchored
+    // one (VaultAnchor refuses a seq that does not grow), audit anchors resume once the log has
+    // grown past the anchored count, and the start-up check accepts exactly these anchors.
+    const seq = await this.kv.get<PointerSeq>(SEQ);
+    const s = seq.value ?? { seq: 0, count: 0 };
+    const base: AnchorRecord = {
+      root: b.chain_root,
+      seq: b.chain_seq,
+      count: b.chain_count,
+      tx_hash: null,
+      block: null,
+      audit_head: b.chain_audit_head,
+      audit_count: b.chain_audit_count,
+      audit_tx_hash: null,
+      audit_block: null,
+      at: this.#now().toISOString(),
+    };
+    const ok = await this.kv.atomic()
+      .check(entry, seq)
+      .delete(BLOCK)
+      .set(SEQ, { seq: Math.max(s.seq, b.chain_seq), count: s.count })
+      .set(ANCHOR, base)
+      .set(ACK, base)
+      .commit();
+    if (!ok.ok) throw new StateContention("pointers: the block changed while acknowledging");
+    await this.audit("integrity_acknowledged", { by, block: { ...b } });
     this.#blockReadAt = -Infinity;
     return true;
+  }
+
+  /** The chain anchors an admin accepted as the base after a detected rollback, or `null`. */
+  async acknowledged(): Promise<AnchorRecord | null> {
+    return (await this.kv.get<AnchorRecord>(ACK)).value;
   }
 
   /** The latest anchor this state store recorded, or `null`. */
