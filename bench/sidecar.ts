@@ -1,0 +1,259 @@
+/**
+ * Sidecar overhead: `deno run -A bench/sidecar.ts [--requests N]`.
+ *
+ * A fake upstream (its own process, answering a small fixed body) and the sidecar (its own
+ * process, on a Unix socket, credential cached after the first request) are started; this
+ * process is the caller the policy names. The same request goes straight to the upstream
+ * ("direct", TCP, keep-alive) and through the sidecar (keep-alive on the socket), in
+ * alternating rounds so drift hits both alike: sequentially, then with 32 concurrent clients.
+ * Prints p50/p99 latency, throughput, and the ratios against direct, and whether the targets
+ * (≤ 0.5 ms added at p50 sequentially; ≥ 0.8 of direct throughput at 32 clients) were met.
+ *
+ * @module
+ */
+
+import { Agent, createServer, request, type RequestOptions } from "node:http";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { parsePolicy, startSidecar } from "../lib/sidecar/mod.ts";
+
+const CONCURRENCY = 32;
+const ROUNDS = 4;
+const TARGET_ADDED_P50_MS = 0.5;
+const TARGET_THROUGHPUT_RATIO = 0.8;
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: {
+    role: { type: "string" },
+    socket: { type: "string" },
+    upstream: { type: "string" },
+    caller: { type: "string" },
+    requests: { type: "string" },
+  },
+});
+
+if (flags.role === "upstream") {
+  const body = new TextEncoder().encode('{"ok":true,"model":"bench"}');
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    // The injected credential must be there: a bench that proxies nothing proves nothing.
+    if (req.headers.get("authorization") !== "Bearer sk-bench") {
+      return new Response("no credential", { status: 401 });
+    }
+    return new Response(body, { headers: { "content-type": "application/json" } });
+  });
+  console.log(server.addr.port);
+  await server.finished;
+} else if (flags.role === "floor") {
+  // The least any proxy on node:http (the one Deno HTTP server that exposes the socket's
+  // descriptor for SO_PEERCRED) can cost: no checks, one fetch, the body in one write.
+  const upstream = `${flags.upstream}/v1/models`;
+  const server = createServer(async (_req, res) => {
+    const r = await fetch(upstream, { headers: { authorization: "Bearer sk-bench" } });
+    const body = new Uint8Array(await r.arrayBuffer());
+    res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "" });
+    res.end(body);
+  });
+  server.listen(flags.socket!, () => console.log("ready"));
+} else if (flags.role === "sidecar") {
+  const policy = parsePolicy(`
+[[caller]]
+uid = ${Deno.uid()}
+exe = "${flags.caller}"
+services = ["api"]
+
+[service.api]
+upstream = "${flags.upstream}"
+inject = "bearer"
+`);
+  await startSidecar({
+    socketPath: flags.socket!,
+    policy: () => policy,
+    credentials: { fetch: () => Promise.resolve("sk-bench") },
+    audit: () => {},
+  });
+  console.log("ready");
+  await new Promise(() => {});
+} else {
+  await main(Number(flags.requests ?? 2000));
+}
+
+async function main(requests: number) {
+  const dir = await Deno.makeTempDir({ prefix: "sidecar-bench-" });
+  const self = new URL(import.meta.url).pathname;
+  const spawn = (args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", self, ...args],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+  const up = spawn(["--role", "upstream"]);
+  const upReader = up.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const port = Number((await upReader.read()).value!.trim());
+  const socket = join(dir, "run", "agentkeys-proxy.sock");
+  const side = spawn([
+    "--role",
+    "sidecar",
+    "--socket",
+    socket,
+    "--upstream",
+    `http://127.0.0.1:${port}`,
+    "--caller",
+    Deno.realPathSync(Deno.execPath()),
+  ]);
+  const sideReader = side.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  await sideReader.read();
+  const floorSocket = join(dir, "floor.sock");
+  const floor = spawn([
+    "--role",
+    "floor",
+    "--socket",
+    floorSocket,
+    "--upstream",
+    `http://127.0.0.1:${port}`,
+  ]);
+  await floor.stdout.pipeThrough(new TextDecoderStream()).getReader().read();
+  try {
+    const direct = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+    const viaSidecar = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+    const viaFloor = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+    const targets = {
+      direct: () =>
+        once({
+          agent: direct,
+          host: "127.0.0.1",
+          port,
+          path: "/v1/models",
+          headers: { authorization: "Bearer sk-bench" },
+        }),
+      floor: () => once({ agent: viaFloor, socketPath: floorSocket, path: "/api/v1/models" }),
+      sidecar: () =>
+        once({
+          agent: viaSidecar,
+          socketPath: socket,
+          path: "/api/v1/models",
+          headers: { authorization: "Bearer agentkeys-placeholder" },
+        }),
+    };
+    // Warm-up (JIT, connections, the sidecar's one credential fetch).
+    for (const t of Object.values(targets)) for (let i = 0; i < 300; i++) await t();
+
+    const results: Record<string, Record<string, { lat: number[]; ms: number; n: number }>> = {
+      sequential: {
+        direct: { lat: [], ms: 0, n: 0 },
+        floor: { lat: [], ms: 0, n: 0 },
+        sidecar: { lat: [], ms: 0, n: 0 },
+      },
+      concurrent: {
+        direct: { lat: [], ms: 0, n: 0 },
+        floor: { lat: [], ms: 0, n: 0 },
+        sidecar: { lat: [], ms: 0, n: 0 },
+      },
+    };
+    const per = Math.ceil(requests / ROUNDS);
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0
+        ? ["direct", "floor", "sidecar"]
+        : ["sidecar", "floor", "direct"];
+      for (const name of order as ("direct" | "floor" | "sidecar")[]) {
+        const seq = results.sequential[name];
+        const started = performance.now();
+        for (let i = 0; i < per; i++) {
+          const t0 = performance.now();
+          await targets[name]();
+          seq.lat.push(performance.now() - t0);
+        }
+        seq.ms += performance.now() - started;
+        seq.n += per;
+
+        const con = results.concurrent[name];
+        const perClient = Math.ceil((per * 2) / CONCURRENCY);
+        const cStarted = performance.now();
+        await Promise.all(
+          Array.from({ length: CONCURRENCY }, async () => {
+            for (let i = 0; i < perClient; i++) {
+              const t0 = performance.now();
+              await targets[name]();
+              con.lat.push(performance.now() - t0);
+            }
+          }),
+        );
+        con.ms += performance.now() - cStarted;
+        con.n += perClient * CONCURRENCY;
+      }
+    }
+    direct.destroy();
+    viaSidecar.destroy();
+    viaFloor.destroy();
+    report(results, requests);
+  } finally {
+    for (const p of [up, side, floor]) p.kill();
+    await Promise.all([up.status, side.status, floor.status]);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+function once(options: RequestOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = request({ method: "GET", ...options }, (res) => {
+      if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
+      res.resume();
+      res.on("end", () => resolve());
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function report(
+  results: Record<string, Record<string, { lat: number[]; ms: number; n: number }>>,
+  requests: number,
+) {
+  const f = (n: number, d = 3) => n.toFixed(d);
+  console.log(
+    `\nSidecar overhead (cache hit), ${requests} requests per path and mode, ${ROUNDS} alternating rounds\n`,
+  );
+  console.log(
+    "| mode | path | p50 ms | p99 ms | req/s | p50 vs direct | p99 vs direct | req/s vs direct |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|");
+  const summary: Record<string, { p50: number; p99: number; rps: number }> = {};
+  for (const [mode, paths] of Object.entries(results)) {
+    const base = stats(paths.direct);
+    for (const [path, r] of Object.entries(paths)) {
+      const s = stats(r);
+      summary[`${mode}.${path}`] = s;
+      console.log(
+        `| ${mode}${mode === "concurrent" ? ` (${CONCURRENCY})` : ""} | ${path} | ${f(s.p50)} | ${
+          f(s.p99)
+        } | ${Math.round(s.rps)} | ${f(s.p50 / base.p50, 2)} | ${f(s.p99 / base.p99, 2)} | ${
+          f(s.rps / base.rps, 2)
+        } |`,
+      );
+    }
+  }
+  const added = summary["sequential.sidecar"].p50 - summary["sequential.direct"].p50;
+  const ratio = summary["concurrent.sidecar"].rps / summary["concurrent.direct"].rps;
+  console.log(
+    `\nadded at p50, sequential: ${f(added)} ms (target ≤ ${TARGET_ADDED_P50_MS} ms): ${
+      added <= TARGET_ADDED_P50_MS ? "met" : "MISSED"
+    }`,
+  );
+  console.log(
+    `throughput at ${CONCURRENCY} clients: ${
+      f(ratio, 2)
+    } of direct (target ≥ ${TARGET_THROUGHPUT_RATIO}): ${
+      ratio >= TARGET_THROUGHPUT_RATIO ? "met" : "MISSED"
+    }`,
+  );
+}
+
+function stats(r: { lat: number[]; ms: number; n: number }) {
+  const sorted = [...r.lat].sort((a, b) => a - b);
+  return { p50: pct(sorted, 50), p99: pct(sorted, 99), rps: (r.n / r.ms) * 1000 };
+}
