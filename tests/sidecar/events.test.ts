@@ -219,7 +219,7 @@ Deno.test("service down: cached credentials are served until the TTL, then 503 w
   assertEquals(t.credentials.calls, 2);
 });
 
-Deno.test("a fetch that started before the cache was emptied does not put its secret back", async () => {
+Deno.test("a fetch that started before the cache was emptied does not put its secret back", () => {
   const cache = new CredentialCache();
   const generation = cache.generation;
   cache.clear();
