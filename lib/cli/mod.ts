@@ -33,6 +33,7 @@ import {
 import { writeFileAtomic } from "../fsutil/mod.ts";
 import { EXIT, type FlagSpec, parseFlags, type TextOut, textOut, UsageError } from "./_args.ts";
 import { loadSession, saveSession } from "./_session_file.ts";
+import { stsPolicies } from "./_sts_policy.ts";
 import { KEYRING_USAGE, keyringMain } from "./_keyring.ts";
 import { defaultSocketPath, revealFromSidecar } from "../sidecar/mod.ts";
 
@@ -180,6 +181,18 @@ const COMMANDS: Record<string, { usage: string; flags: FlagSpec }> = {
       all: { type: "boolean" },
     },
   },
+  "sts-policy": {
+    usage: `sts-policy [--target rgw|aws] [--bucket B] [--audience A] [--read-only]
+                                       the S3 role (trust and permissions) agents assume with
+                                       their OIDC token, keyed on agentkeys_actor_omni (rgw: one
+                                       statement per actor of yours; re-run after adding agents)`,
+    flags: {
+      target: { type: "string" },
+      bucket: { type: "string" },
+      audience: { type: "string" },
+      "read-only": { type: "boolean" },
+    },
+  },
   census: {
     usage: `census                               blobs per epoch (POST /v1/epochs/census)`,
     flags: {},
@@ -313,6 +326,8 @@ async function run(args: string[], env: CliEnv, io: Lines): Promise<number> {
           throw new UsageError("inbox rm needs a message id or --all (not both)");
         }
         return await cli.inboxRm(rest[0], flags);
+      case "sts-policy":
+        return await cli.stsPolicy(flags);
       case "census":
         return await cli.census();
       case "keyring create":
@@ -735,6 +750,32 @@ class Cli {
       args,
       flags,
     );
+  }
+
+  async stsPolicy(flags: Record<string, string | boolean>): Promise<number> {
+    const target = (flags.target as string | undefined) ?? "rgw";
+    if (target !== "rgw" && target !== "aws") throw new UsageError("--target is rgw or aws");
+    const actors: string[] = [];
+    if (target === "rgw") {
+      const { saved, api } = await this.#session();
+      const me = await api.me();
+      actors.push(saved.operator_omni.slice(2));
+      for (const a of me.agents) if (!a.revoked) actors.push(String(a.actor_omni).slice(2));
+    }
+    const provider = new URL(this.env.url);
+    this.io.out(JSON.stringify(
+      stsPolicies({
+        target,
+        bucket: (flags.bucket as string | undefined) ?? "agentkeys-vault",
+        provider: `${provider.host}${provider.pathname.replace(/\/$/, "")}`,
+        audience: (flags.audience as string | undefined) ?? "sts.amazonaws.com",
+        actors: [...new Set(actors)],
+        readOnly: flags["read-only"] === true,
+      }),
+      null,
+      2,
+    ));
+    return 0;
   }
 
   async census(): Promise<number> {

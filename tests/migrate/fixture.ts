@@ -54,7 +54,12 @@ export interface LegacyEnv extends AsyncDisposable {
  * credential key). Agent A's wallet: v1 openai, v2 slack. Agent B's wallet: v2 openai.
  */
 export async function legacyEnv(
-  options: { rawStore?: (dir: string) => BlobStore; env?: Record<string, string> } = {},
+  options: {
+    rawStore?: (dir: string) => BlobStore;
+    env?: Record<string, string>;
+    /** More legacy blobs (`svc-<i>`, round-robin over the wallets, v2 and v1 alternating). */
+    extra?: number;
+  } = {},
 ): Promise<LegacyEnv> {
   const tmp = await tempDir("agentkeys-migrate-");
   const env = {
@@ -111,6 +116,15 @@ export async function legacyEnv(
   await write(walletA, agentA.actorOmni, "openai", 1);
   await write(walletA, agentA.actorOmni, "slack", 2);
   await write(walletB, agentB.actorOmni, "openai", 2);
+  const owners = [
+    [operator, agentA.operatorOmni],
+    [walletA, agentA.actorOmni],
+    [walletB, agentB.actorOmni],
+  ] as const;
+  for (let i = 0; i < (options.extra ?? 0); i++) {
+    const [wallet, actor] = owners[i % 3];
+    await write(wallet, actor, `svc-${i}`, i % 2 === 0 ? 2 : 1);
+  }
   const baseArgs = () => [
     "--operator",
     operator,

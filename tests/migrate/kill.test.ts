@@ -1,0 +1,121 @@
+/**
+ * Crash safety of `migrate-legacy --delete-legacy`: the process is SIGKILLed at random points
+ * (20 runs by default, `AGENTKEYS_KILL_RUNS` for more); after each kill no legacy object is gone
+ * whose new copy is missing or wrong, and a re-run ends with every credential exactly once,
+ * readable, and no legacy object left.
+ */
+
+import { fileURLToPath } from "node:url";
+import { assert, assertEquals } from "../support/assert.ts";
+import { BACKUP_PREFIX } from "../../lib/migrate/mod.ts";
+import { type LegacyEnv, legacyEnv } from "./fixture.ts";
+
+const CHILD = fileURLToPath(new URL("./_child.ts", import.meta.url));
+const RUNS = Number(Deno.env.get("AGENTKEYS_KILL_RUNS") ?? "20");
+const EXTRA = 60;
+
+function spawn(env: LegacyEnv): Deno.ChildProcess {
+  const base: Record<string, string> = {};
+  for (const [k, v] of Object.entries(Deno.env.toObject())) {
+    if (!k.startsWith("AGENTKEYS_") && !k.startsWith("AWS_")) base[k] = v;
+  }
+  const spec = JSON.stringify({ operator: env.operator, labels: ["mail-bot", "cal-bot"] });
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CHILD, spec, "--", ...env.baseArgs(), "--delete-legacy"],
+    env: { ...base, ...env.env, NO_COLOR: "1" },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** After any kill: a legacy object is gone only if its credential reads back right. */
+async function checkSafe(env: LegacyEnv): Promise<number> {
+  const got = await env.readAll();
+  let deleted = 0;
+  for (const e of env.expected) {
+    const id = `${e.actorOmni}/${e.service}`;
+    const present = (await env.raw.head(e.key)) !== null;
+    const backup = (await env.raw.head(BACKUP_PREFIX + e.key)) !== null;
+    const migratedInPlace = e.key.startsWith(`bots/${e.actorOmni.slice(2)}/`);
+    if (migratedInPlace) {
+      // The collision key: either still the legacy blob, or the new copy (then the legacy bytes
+      // are in the backup until it is deleted after verification).
+      if (got.has(id)) assertEquals(got.get(id), e.plaintext, id);
+      if (!backup && got.has(id)) deleted++;
+      continue;
+    }
+    if (!present) {
+      deleted++;
+      assertEquals(got.get(id), e.plaintext, `${e.key} deleted but its copy is missing or wrong`);
+    } else if (got.has(id)) {
+      assertEquals(got.get(id), e.plaintext, id);
+    }
+  }
+  return deleted;
+}
+
+Deno.test(`kill -9: migrate-legacy killed at ${RUNS} random points, each re-run finishes exactly once`, async () => {
+  const points = { beforeWork: 0, midRun: 0, afterEnd: 0 };
+  for (let run = 0; run < RUNS; run++) {
+    await using env = await legacyEnv({ extra: EXTRA });
+    const child = spawn(env);
+    const stderr = new Response(child.stderr).text();
+    const reader = child.stdout.getReader();
+    const drained = (async () => {
+      while (!(await reader.read()).done) { /* discard */ }
+    })();
+    if (run % 2 === 0) {
+      await sleep(Math.random() * 1500);
+    } else {
+      const first = await Promise.race([reader.read(), sleep(10_000).then(() => null)]);
+      assert(first !== null && !first.done, "the migration printed something");
+      await sleep(Math.random() * 120);
+    }
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already exited: a kill after the end is one of the points too
+    }
+    const status = await child.status;
+    await drained;
+    await stderr;
+    const deleted = await checkSafe(env);
+    const total = env.expected.length;
+    if (status.signal !== "SIGKILL" || deleted === total) points.afterEnd++;
+    else if (deleted === 0 && (await env.readAll()).size === 0) points.beforeWork++;
+    else points.midRun++;
+
+    const rerun = spawn(env);
+    const [out, err, st] = await Promise.all([
+      new Response(rerun.stdout).text(),
+      new Response(rerun.stderr).text(),
+      rerun.status,
+    ]);
+    assertEquals(st.code, 0, `run ${run}: ${err}\n${out.slice(-2000)}`);
+    // Every credential exactly once, readable, right; every legacy object gone.
+    const got = await env.readAll();
+    const want = env.credentials();
+    assertEquals(got.size, want.size);
+    for (const [id, e] of want) assertEquals(got.get(id), e.plaintext, id);
+    const actors = new Set([...want.values()].map((e) => e.actorOmni.slice(2)));
+    for (const actor of actors) {
+      const listed = await Array.fromAsync(env.raw.list(`bots/${actor}/credentials/`));
+      const services = [...want.values()].filter((e) => e.actorOmni.slice(2) === actor).length;
+      assertEquals(listed.length, services, `credentials of ${actor}`);
+    }
+    for (const e of env.expected) {
+      if (!e.key.startsWith(`bots/${e.actorOmni.slice(2)}/`)) {
+        assertEquals(await env.raw.head(e.key), null, `${e.key} left behind`);
+      }
+    }
+    assertEquals(await Array.fromAsync(env.raw.list(BACKUP_PREFIX)), []);
+  }
+  console.log(`kill points: ${JSON.stringify(points)}`);
+  assert(points.midRun >= Math.min(3, RUNS / 4), `only ${points.midRun} kills landed mid-run`);
+});
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
