@@ -26,8 +26,9 @@ export function measureRequests(metrics: ServiceMetrics): MiddlewareHandler {
     const start = performance.now();
     await next();
     const status = c.res.status;
-    // The last matched route is the handler's pattern; only middleware matched: no route.
-    const pattern = routePath(c, -1);
+    // After `next()` the route index is the handler that answered (`-1`, the last *matched*,
+    // would name a later catch-all middleware); a catch-all answering means no route matched.
+    const pattern = routePath(c);
     const route = pattern === "*" || pattern === "/*" ? "(unmatched)" : pattern;
     metrics.observeRequest(route, c.req.method, status, (performance.now() - start) / 1000);
     const path = c.req.path;
