@@ -18,6 +18,7 @@ export const ISLANDS: Record<string, () => Promise<IslandModule>> = {
   DeleteCredential: () => import("./DeleteCredential.tsx"),
   EpochControls: () => import("./EpochControls.tsx"),
   JobLog: () => import("./JobLog.tsx"),
+  KeyringMembers: () => import("./KeyringMembers.tsx"),
   Logout: () => import("./Logout.tsx"),
   ManageAgent: () => import("./ManageAgent.tsx"),
   SignIn: () => import("./SignIn.tsx"),

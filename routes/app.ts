@@ -182,6 +182,7 @@ export function createApp(deps: AppDeps): Hono {
         epochs: deps.epochs,
         credentials: deps.lister,
         audit: deps.audit,
+        keyrings: deps.worker.keyrings,
         lifecycle: deps.lifecycle,
       }),
     );

@@ -27,6 +27,7 @@ import CredentialsPage, {
 import EpochsPage, { load as loadEpochs } from "./pages/epochs.tsx";
 import JobPage, { load as loadJob } from "./pages/jobs.tsx";
 import AuditPage, { load as loadAudit } from "./pages/audit.tsx";
+import KeyringsPage, { KeyringPage, load as loadKeyrings, loadRing } from "./pages/keyrings.tsx";
 import { SESSION_COOKIE } from "./session.ts";
 
 export type { PageDeps };
@@ -53,6 +54,8 @@ export const CONSOLE_PATHS = [
   "/epochs",
   "/jobs/*",
   "/audit",
+  "/keyrings",
+  "/keyrings/*",
   "/favicon.ico",
   "/static/*",
 ];
@@ -151,6 +154,23 @@ export function consoleRoutes(deps: PageDeps): Hono {
     // As the API answers: 404 unknown, 403 another operator's.
     if (!data.found) c.status(data.status);
     return page(c, JobPage(data));
+  });
+  app.get("/keyrings", async (c) => {
+    const elsewhere = sameOriginOnly(c, publicUrl);
+    if (elsewhere) return elsewhere;
+    const session = await pageSession(c, deps);
+    if (!session) return c.redirect("/login", 303);
+    return page(c, KeyringsPage(await loadKeyrings(deps, session, c.req.query())));
+  });
+  app.get("/keyrings/:ring", async (c) => {
+    const elsewhere = sameOriginOnly(c, publicUrl);
+    if (elsewhere) return elsewhere;
+    const session = await pageSession(c, deps);
+    if (!session) return c.redirect("/login", 303);
+    const data = await loadRing(deps, session, c.req.param("ring"), c.req.query());
+    // Unknown and another operator's ring answer alike.
+    if (!data.record) c.status(404);
+    return page(c, KeyringPage(data));
   });
   app.get("/audit", async (c) => {
     const elsewhere = sameOriginOnly(c, publicUrl);

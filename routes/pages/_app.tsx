@@ -26,6 +26,7 @@ export const NAV: { href: string; text: string }[] = [
   { href: "/", text: "Overview" },
   { href: "/agents", text: "Agents" },
   { href: "/credentials", text: "Credentials" },
+  { href: "/keyrings", text: "Keyrings" },
   { href: "/epochs", text: "Epochs & jobs" },
   { href: "/audit", text: "Audit" },
 ];

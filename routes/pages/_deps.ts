@@ -12,6 +12,7 @@ import type { JobRunner } from "../../lib/reencrypt/mod.ts";
 import type { CredentialLister } from "../../lib/worker/mod.ts";
 import type { KvAuditLog } from "../../lib/state/mod.ts";
 import type { LifecycleStatus } from "../../lib/lifecycle/mod.ts";
+import type { RingRecord } from "../../lib/keyrings/mod.ts";
 
 export interface PageDeps {
   broker: Broker;
@@ -25,6 +26,11 @@ export interface PageDeps {
   audit?: Pick<KvAuditLog, "page">;
   /** The epoch lifecycle scheduler's status (absent: the overview shows no lifecycle card). */
   lifecycle?: { status(): Promise<LifecycleStatus> };
+  /** The keyring pages' records (`VaultWorker.keyrings`; absent: they show none). */
+  keyrings?: {
+    list(operatorOmni: string): Promise<string[]>;
+    read(operatorOmni: string, ring: string, actorOmni: string): Promise<RingRecord>;
+  };
 }
 
 export type { Session };
