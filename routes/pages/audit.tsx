@@ -30,9 +30,12 @@ export const AUDIT_KINDS = [
   "epoch_destroyed",
   "epoch_destroyed_recorded",
   "epoch_rotated",
+  "lifecycle_destroy_deferred",
+  "lifecycle_step",
   "reencrypt_job_abandoned",
   "reencrypt_job_finished",
   "reencrypt_job_started",
+  "ttl_swept",
 ];
 
 export interface AuditData {
