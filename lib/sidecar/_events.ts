@@ -66,6 +66,7 @@ export class CacheInvalidator {
     const max = this.options.maxDelayMs ?? 30_000;
     let failures = 0;
     let lastProblem = "";
+    let everConnected = false;
     while (!this.#closed) {
       let problem = "the event stream ended";
       try {
@@ -83,7 +84,9 @@ export class CacheInvalidator {
           if (e.event === "ready") {
             this.#connected = true;
             failures = 0;
-            if (lastProblem) log("event stream connected again");
+            // One line per connect after a problem (or the first), not one per session renewal.
+            if (lastProblem || !everConnected) log("event stream connected");
+            everConnected = true;
             lastProblem = "";
           } else {
             log(`${e.event}: credential cache emptied`);

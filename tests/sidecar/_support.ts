@@ -9,6 +9,13 @@ import { request } from "node:http";
 
 export const DENO = Deno.realPathSync(Deno.execPath());
 
+/**
+ * Deno's cache, pinned for child processes whose HOME the test changes (its default lives under
+ * HOME, and a fresh one would download every npm package again).
+ */
+export const DENO_DIR = Deno.env.get("DENO_DIR") ??
+  `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`}/deno`;
+
 export interface Upstream extends AsyncDisposable {
   base: string;
   /** The credential each request carried in `Authorization` (or null). */

@@ -13,6 +13,7 @@ import {
 } from "../../lib/sidecar/mod.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
+import { DENO_DIR } from "./_support.ts";
 import { ROOT } from "../support/service_process.ts";
 
 const POLICY = `
@@ -73,7 +74,7 @@ Deno.test("deno task sidecar env writes the file; sidecar exec runs a command wi
   const run = (args: string[]) =>
     new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", join(ROOT, "scripts/sidecar.ts"), ...args],
-      env: { HOME: dir.path },
+      env: { HOME: dir.path, DENO_DIR },
       cwd: ROOT,
     }).output();
   const env = await run(["env", "--policy", policyPath, "--socket", socket, "--env", envPath]);
