@@ -30,7 +30,7 @@ import {
 } from "../signer/mod.ts";
 import { type BlobStore, FsBlobStore, S3BlobStore } from "../store/mod.ts";
 import { KvPointerStore, KvStateStore } from "../state/mod.ts";
-import { IntegrityStore } from "../integrity/mod.ts";
+import { IntegrityStore, pointerLeaf } from "../integrity/mod.ts";
 import { defaultIntegrityPolicy } from "../config/mod.ts";
 import { pathExists, withFileLock } from "../fsutil/mod.ts";
 
@@ -140,7 +140,7 @@ export async function openDataDir(
     await inner.close();
     throw err;
   }
-  const pointers = new KvPointerStore(state.kv);
+  const pointers = new KvPointerStore(state.kv, { leafOf: pointerLeaf });
   // Every writer and reader of blobs (service and headless commands) goes through this.
   const store = new IntegrityStore(inner, {
     pointers,

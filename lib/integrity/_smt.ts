@@ -44,10 +44,14 @@ interface Inner {
 /** A tree node; `null` is an empty subtree. */
 export type Node = Leaf | Inner;
 
+/**
+ * SHA-256 as node:crypto's digest Buffer, kept as it is: small Buffers share pooled memory, so a
+ * node costs one view, not one view plus its own ArrayBuffer (about half the heap per node).
+ */
 function sha256(...parts: Uint8Array[]): Uint8Array {
   const h = createHash("sha256");
   for (const p of parts) h.update(p);
-  return new Uint8Array(h.digest());
+  return h.digest();
 }
 
 /** The fields of a pointer that the commitment covers. */
@@ -66,6 +70,19 @@ export function keyPath(key: string): Uint8Array {
 
 /** `leaf` of a pointer: what the tree stores for it. */
 export function leafHash(p: PointerFields): Uint8Array {
+  return leafFromPath(keyPath(p.key), p);
+}
+
+/**
+ * Hex of `path(key)` and `leaf(pointer)`, stored with each pointer record (KvPointerStore's
+ * `leafOf`) so that a start and every tree update reuse them instead of hashing again.
+ */
+export function pointerLeaf(p: PointerFields): { path: string; leaf: string } {
+  const path = keyPath(p.key);
+  return { path: path.toHex(), leaf: leafFromPath(path, p).toHex() };
+}
+
+function leafFromPath(path: Uint8Array, p: PointerFields): Uint8Array {
   const value = sha256(
     encoder.encode(
       `agentkeys.pointer.v1|${p.key}|${p.version}|${p.epoch ?? "-"}|${
@@ -73,7 +90,7 @@ export function leafHash(p: PointerFields): Uint8Array {
       }|${p.size}`,
     ),
   );
-  return sha256(LEAF_TAG, keyPath(p.key), value);
+  return sha256(LEAF_TAG, path, value);
 }
 
 /** `node(l, r)`. */
@@ -106,21 +123,64 @@ function split(a: Leaf, b: Leaf, depth: number): Inner {
   return ba === 0 ? inner(child, null) : inner(null, child);
 }
 
+/** Set by {@linkcode insert}: whether the leaf was new (not a replacement). */
+let inserted = false;
+
 function insert(node: Node | null, leaf: Leaf, depth: number): Node {
-  if (node === null) return leaf;
-  if (isLeaf(node)) return samePath(node.path, leaf.path) ? leaf : split(node, leaf, depth);
+  if (node === null) {
+    inserted = true;
+    return leaf;
+  }
+  if (isLeaf(node)) {
+    if (samePath(node.path, leaf.path)) return leaf;
+    inserted = true;
+    return split(node, leaf, depth);
+  }
   return bit(leaf.path, depth) === 0
     ? inner(insert(node.left, leaf, depth + 1), node.right)
     : inner(node.left, insert(node.right, leaf, depth + 1));
 }
 
-function build(leaves: Leaf[], depth: number): Node | null {
+/**
+ * 32-byte views into 1 MiB chunks, for the bulk build at start: one view per hash instead of a
+ * view plus its own ArrayBuffer, which halves the heap of a large tree. Only the build uses it
+ * (its size is bounded by the tree's); later writes allocate per node, so a replaced node's
+ * memory is reclaimed with it.
+ */
+class Slab {
+  #chunk = new Uint8Array(0);
+  #off = 0;
+  take(bytes: Uint8Array): Uint8Array {
+    if (this.#off + 32 > this.#chunk.length) {
+      this.#chunk = new Uint8Array(1 << 20);
+      this.#off = 0;
+    }
+    const view = this.#chunk.subarray(this.#off, this.#off + 32);
+    this.#off += 32;
+    view.set(bytes);
+    return view;
+  }
+  fromHex(hex: string): Uint8Array {
+    if (this.#off + 32 > this.#chunk.length) {
+      this.#chunk = new Uint8Array(1 << 20);
+      this.#off = 0;
+    }
+    const view = this.#chunk.subarray(this.#off, this.#off + 32);
+    this.#off += 32;
+    view.setFromHex(hex);
+    return view;
+  }
+}
+
+function build(leaves: Leaf[], depth: number, slab: Slab): Node | null {
   if (leaves.length === 0) return null;
   if (leaves.length === 1) return leaves[0];
   const left: Leaf[] = [];
   const right: Leaf[] = [];
   for (const l of leaves) (bit(l.path, depth) === 0 ? left : right).push(l);
-  return inner(build(left, depth + 1), build(right, depth + 1));
+  const l = build(left, depth + 1, slab);
+  const r = build(right, depth + 1, slab);
+  return { left: l, right: r, hash: slab.take(nodeHash(l?.hash ?? EMPTY, r?.hash ?? EMPTY)) };
 }
 
 /**
@@ -140,10 +200,16 @@ export class PointerTree {
   }
 
   /** Builds the tree over many pointers at once (O(n) hashes, for a start). */
-  static from(pointers: Iterable<PointerFields>): PointerTree {
+  static from(pointers: Iterable<PointerFields & { path?: string; leaf?: string }>): PointerTree {
+    const slab = new Slab();
     const byPath = new Map<string, Leaf>();
-    for (const p of pointers) byPath.set(p.key, { path: keyPath(p.key), hash: leafHash(p) });
-    return new PointerTree(build([...byPath.values()], 0), byPath.size);
+    for (const p of pointers) {
+      // Pointer records carry their path and leaf (computed once, at commit): no hashing here.
+      const path = p.path ? slab.fromHex(p.path) : slab.take(keyPath(p.key));
+      const hash = p.leaf ? slab.fromHex(p.leaf) : slab.take(leafFromPath(path, p));
+      byPath.set(p.key, { path, hash });
+    }
+    return new PointerTree(build([...byPath.values()], 0, slab), byPath.size);
   }
 
   /** The 32-byte root. */
@@ -152,10 +218,12 @@ export class PointerTree {
   }
 
   /** A snapshot with `pointer` set (added or replaced). */
-  set(pointer: PointerFields): PointerTree {
-    const leaf = { path: keyPath(pointer.key), hash: leafHash(pointer) };
-    const added = this.prove(pointer.key) === null ? 1 : 0;
-    return new PointerTree(insert(this.root, leaf, 0), this.size + added);
+  set(pointer: PointerFields & { path?: string; leaf?: string }): PointerTree {
+    const path = pointer.path ? Uint8Array.fromHex(pointer.path) : keyPath(pointer.key);
+    const hash = pointer.leaf ? Uint8Array.fromHex(pointer.leaf) : leafFromPath(path, pointer);
+    inserted = false;
+    const root = insert(this.root, { path, hash }, 0);
+    return new PointerTree(root, this.size + (inserted ? 1 : 0));
   }
 
   /** The leaf and siblings root → leaf for `key`, or `null` when the key has no pointer. */

@@ -31,6 +31,7 @@ export {
   leafHash,
   nodeHash,
   type PointerFields,
+  pointerLeaf,
   PointerTree,
 } from "./_smt.ts";
 export {

@@ -43,6 +43,9 @@ export interface BlobPointer {
   written_at: string;
   /** The change counter value this pointer was committed at. */
   seq: number;
+  /** Hex of the Merkle path and leaf (lib/integrity), computed once at commit. */
+  path?: string;
+  leaf?: string;
 }
 
 /** A write announced before it reaches the store. */
@@ -59,6 +62,68 @@ export interface PointerIntent {
 export type CommitReason = "write" | "recovered" | "adopted";
 
 const ATTEMPTS = 50;
+/** Deno KV's `getMany` reads at most 10 keys. */
+const MAX_GET_MANY = 10;
+
+/** What {@linkcode KvPointerStore.announce} is given. */
+export interface AnnounceInput {
+  key: string;
+  epoch: number | null;
+  sha256: string | null;
+  size: number;
+}
+
+/**
+ * Queues calls and runs them in batches of up to `size` (those `fits` accepts together), one
+ * batch at a time: a lone call runs at once, concurrent ones share a KV round trip.
+ */
+interface Waiting<I, O> {
+  item: I;
+  resolve: (o: O) => void;
+  reject: (e: unknown) => void;
+}
+
+class Batcher<I, O> {
+  #queue: Waiting<I, O>[] = [];
+  #running = false;
+
+  constructor(
+    readonly size: number,
+    readonly fits: (batch: I[], next: I) => boolean,
+    readonly run: (items: I[]) => Promise<O[]>,
+  ) {}
+
+  push(item: I): Promise<O> {
+    const { promise, resolve, reject } = Promise.withResolvers<O>();
+    this.#queue.push({ item, resolve, reject });
+    if (!this.#running) void this.#drain();
+    return promise;
+  }
+
+  async #drain(): Promise<void> {
+    this.#running = true;
+    try {
+      while (this.#queue.length > 0) {
+        const batch: Waiting<I, O>[] = [];
+        const rest: Waiting<I, O>[] = [];
+        for (const q of this.#queue) {
+          if (batch.length < this.size && this.fits(batch.map((b) => b.item), q.item)) {
+            batch.push(q);
+          } else rest.push(q);
+        }
+        this.#queue = rest;
+        try {
+          const out = await this.run(batch.map((b) => b.item));
+          batch.forEach((b, i) => b.resolve(out[i]));
+        } catch (err) {
+          for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+}
 /** Commits per KV transaction: getMany reads at most 10 keys (8 pointers, counter, audit head). */
 const GROUP = 8;
 const versionKey = (key: string): Deno.KvKey => ["integrity", "version", key];
@@ -121,15 +186,38 @@ export interface PointerSeq {
  */
 export class KvPointerStore {
   readonly #now: () => Date;
+  readonly #leafOf?: (p: BlobPointer) => { path: string; leaf: string };
 
-  constructor(readonly kv: Deno.Kv, options: { now?: () => Date } = {}) {
+  /**
+   * `leafOf` (lib/integrity's hashing) stores each pointer's Merkle path and leaf with it, so a
+   * start rebuilds the tree without hashing every pointer again.
+   */
+  constructor(
+    readonly kv: Deno.Kv,
+    options: { now?: () => Date; leafOf?: (p: BlobPointer) => { path: string; leaf: string } } = {},
+  ) {
     this.#now = options.now ?? (() => new Date());
+    this.#leafOf = options.leafOf;
   }
 
   /** The committed pointer of `key`, or `null`. */
-  async get(key: string): Promise<BlobPointer | null> {
-    return (await this.kv.get<BlobPointer>(ptrKey(key))).value;
+  get(key: string): Promise<BlobPointer | null> {
+    return this.#gets.push(key);
   }
+
+  /** Concurrent reads (every checked blob read makes one) share `getMany` calls. */
+  readonly #gets = new Batcher<string, BlobPointer | null>(
+    MAX_GET_MANY,
+    () => true,
+    async (keys) => (await this.kv.getMany<BlobPointer[]>(keys.map(ptrKey))).map((e) => e.value),
+  );
+
+  /** Concurrent announces of distinct keys share one read and one KV transaction. */
+  readonly #announces = new Batcher<AnnounceInput, PointerIntent>(
+    MAX_GET_MANY,
+    (batch, next) => !batch.some((w) => w.key === next.key),
+    (writes) => this.#announceBatch(writes),
+  );
 
   /** Uncommitted intents of `key` with a version above `above`, oldest first. */
   async intents(key: string, above = 0): Promise<PointerIntent[]> {
@@ -143,21 +231,29 @@ export class KvPointerStore {
   }
 
   /** Allocates the next version of `key` and records the intent, durably, before the write. */
-  async announce(
-    write: { key: string; epoch: number | null; sha256: string | null; size: number },
-  ): Promise<PointerIntent> {
+  announce(write: AnnounceInput): Promise<PointerIntent> {
+    return this.#announces.push(write);
+  }
+
+  async #announceBatch(writes: AnnounceInput[]): Promise<PointerIntent[]> {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      const current = await this.kv.get<number>(versionKey(write.key));
-      const version = (current.value ?? 0) + 1;
-      const intent: PointerIntent = { ...write, version, at: this.#now().toISOString() };
-      const result = await this.kv.atomic()
-        .check(current)
-        .set(versionKey(write.key), version)
-        .set(intentKey(write.key, version), intent)
-        .commit();
-      if (result.ok) return intent;
+      const current = await this.kv.getMany<number[]>(writes.map((w) => versionKey(w.key)));
+      const at = this.#now().toISOString();
+      const intents = writes.map((w, i): PointerIntent => ({
+        ...w,
+        version: (current[i].value ?? 0) + 1,
+        at,
+      }));
+      const op = this.kv.atomic().check(...current);
+      for (const intent of intents) {
+        op.set(versionKey(intent.key), intent.version).set(
+          intentKey(intent.key, intent.version),
+          intent,
+        );
+      }
+      if ((await op.commit()).ok) return intents;
     }
-    throw new StateContention(`pointers: could not announce a write of ${write.key} (contention)`);
+    throw new StateContention(`pointers: could not announce ${writes.length} writes (contention)`);
   }
 
   /** Drops an intent whose write certainly did not happen (a refused compare-and-swap). */
@@ -240,6 +336,7 @@ export class KvPointerStore {
           written_at: intent.at,
           seq: s.seq,
         };
+        if (this.#leafOf) Object.assign(pointer, this.#leafOf(pointer));
         const entry = this.#auditEntry(
           h,
           intent.sha256 === null ? "blob_deleted" : "blob_written",

@@ -21,6 +21,7 @@ import {
   IntegrityBlocked,
   IntegrityStore,
   PointerAnchors,
+  pointerLeaf,
   PointerTree,
 } from "../../lib/integrity/mod.ts";
 
@@ -84,7 +85,7 @@ class FakeChain implements AnchorChain {
 
 async function setup(options: { chain?: FakeChain; writes?: number } = {}) {
   const state = await KvStateStore.open();
-  const pointers = new KvPointerStore(state.kv);
+  const pointers = new KvPointerStore(state.kv, { leafOf: pointerLeaf });
   const audit = new KvAuditLog(state.kv);
   let now = 1_000_000;
   const chain = options.chain ?? new FakeChain();
