@@ -5,11 +5,37 @@
  * @module
  */
 
-import { ConfigError, loadConfig, withBoundPort } from "./lib/config/mod.ts";
+import { ConfigError, loadConfig, loadLegacySource, withBoundPort } from "./lib/config/mod.ts";
+import { MigrationJobs, openLegacySource } from "./lib/migrate/mod.ts";
 import { adminClaimNotice, openService, VERSION } from "./lib/service/mod.ts";
 import { createApp } from "./routes/app.ts";
+import type { BlobStore } from "./lib/store/mod.ts";
+import type { VaultWorker } from "./lib/worker/mod.ts";
+import type { IdentityReader } from "./lib/identity/mod.ts";
+import type { AuditLog } from "./lib/state/mod.ts";
 import { metricsOnlyApp } from "./routes/metrics.ts";
 import { forwardSecrecyWindow } from "./lib/lifecycle/mod.ts";
+
+/** `migrate-legacy` over HTTP: the service's worker and chain, the configured legacy source. */
+async function migrationJobs(
+  service: {
+    store: BlobStore;
+    worker: VaultWorker;
+    chain: { client: IdentityReader };
+    audit: AuditLog;
+  },
+): Promise<MigrationJobs> {
+  const source = await openLegacySource(loadLegacySource(Deno.env.toObject()));
+  return new MigrationJobs((signer) => ({
+    source: source ?? service.store,
+    target: service.store,
+    worker: service.worker,
+    signer,
+    identity: service.chain.client,
+    audit: service.audit,
+    warn: (message) => console.warn(message),
+  }));
+}
 
 async function main(): Promise<number> {
   let config;
@@ -73,6 +99,8 @@ async function main(): Promise<number> {
     chain: service.chain,
     epochs: { admin: service.admin, runner: service.runner },
     purger: service.purger,
+    // migrate-legacy jobs (issue 13) read the configured legacy bucket, else the vault itself.
+    migrations: await migrationJobs(service),
     lister: service.lister,
     agentEvents: service.chain.client,
     audit: service.audit,

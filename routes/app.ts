@@ -25,6 +25,8 @@ import type { JobRunner } from "../lib/reencrypt/mod.ts";
 import type { KvAuditLog } from "../lib/state/mod.ts";
 import { epochRoutes } from "./epochs.ts";
 import { reencryptRoutes } from "./reencrypt.ts";
+import { migrateRoutes } from "./migrate.ts";
+import type { MigrationJobs } from "../lib/migrate/mod.ts";
 import { ApiError, errorResponse } from "./errors.ts";
 import { hostCheck } from "./host.ts";
 import { mountOpenApi } from "./openapi.ts";
@@ -64,6 +66,8 @@ export interface AppDeps {
   chain?: OpenChain;
   /** Epoch administration and re-encryption jobs (mounted with the broker, which authenticates). */
   epochs?: { admin: EpochAdmin; runner: JobRunner; keepAliveMs?: number };
+  /** `migrate-legacy` as HTTP jobs (issue 13; mounted with the broker, which authenticates). */
+  migrations?: MigrationJobs;
   /** Purging revoked agents' blobs (mounted with the broker, which authenticates). */
   purger?: AgentPurger;
   /** The chain's identity events for `GET /v1/agents/events` (mounted with the broker). */
@@ -149,6 +153,9 @@ export function createApp(deps: AppDeps): Hono {
     app.route("/", identityRoutes(deps.broker));
     app.route("/", keyringRecordRoutes(deps.worker, deps.broker, deps.limits.keyring));
     if (deps.purger) app.route("/", agentRoutes(deps.broker, deps.purger));
+    if (deps.migrations) {
+      app.route("/", migrateRoutes({ broker: deps.broker, jobs: deps.migrations, guards }));
+    }
     if (deps.lister) app.route("/", credentialListRoutes(deps.broker, deps.lister));
     if (deps.proofs) app.route("/", proofRoutes(deps.broker, deps.proofs));
     if (deps.agentEvents) {

@@ -34,3 +34,10 @@ export {
   parseLegacyKey,
 } from "./_legacy.ts";
 export { headlessMigrateDeps, migrationWorker, openLegacySource } from "./_open.ts";
+export {
+  type MigrationEvent,
+  type MigrationJob,
+  MigrationJobs,
+  type MigrationJobState,
+  MigrationRunning,
+} from "./_jobs.ts";

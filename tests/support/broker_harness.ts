@@ -39,6 +39,7 @@ import {
   VaultWorker,
 } from "../../lib/worker/mod.ts";
 import { createApp } from "../../routes/app.ts";
+import { MigrationJobs } from "../../lib/migrate/mod.ts";
 import { defaultGuards, type Guards } from "../../lib/config/mod.ts";
 import { FakeIdentity } from "./fake_identity.ts";
 import { LIMITS } from "./harness.ts";
@@ -185,6 +186,14 @@ export async function testService(
     worker,
     broker,
     purger: new AgentPurger({ store, identity, audit }),
+    migrations: new MigrationJobs((signer) => ({
+      source: store,
+      target: store,
+      worker,
+      signer,
+      identity,
+      audit,
+    })),
     lister: new CredentialLister({ store, identity, keys: keystore }),
     agentEvents: identity,
     epochs: epochs && {

@@ -1,0 +1,130 @@
+/**
+ * `migrate-legacy` as a job of the service (issue 13): start with an operator session, follow
+ * over SSE (blob, summary, end; Last-Event-ID replays), read every credential back; refusals.
+ */
+
+import { assert, assertEquals } from "../support/assert.ts";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { newAccount, testService } from "../support/broker_harness.ts";
+import { credentialLocation } from "../../lib/worker/mod.ts";
+import { legacyBlob } from "./legacy_writer.ts";
+
+async function setup() {
+  const s = await testService();
+  const operator = newAccount();
+  const device = newAccount();
+  const agent = s.identity.register(operator.address, "mail-bot", device.address);
+  const signerKey = generatePrivateKey();
+  const signer = privateKeyToAccount(signerKey);
+  const walletA = newAccount().address.toLowerCase();
+  const plain = new Map<string, string>();
+  for (
+    const [wallet, actor, service, version] of [
+      [operator.address.toLowerCase(), agent.operatorOmni, "openai", 1],
+      [operator.address.toLowerCase(), agent.operatorOmni, "stripe", 2],
+      [walletA, agent.actorOmni, "slack", 2],
+      [walletA, agent.actorOmni, "github", 1],
+    ] as const
+  ) {
+    const text = `${service} ${crypto.randomUUID()}`;
+    const blob = await legacyBlob(signer, wallet, service, version, text);
+    await s.store.put(blob.key, blob.bytes);
+    plain.set(`${actor}/${service}`, text);
+  }
+  const op = await s.loginOperator(operator);
+  const body = {
+    operator: operator.address,
+    legacy_signer_key: signerKey,
+    map: { [walletA]: "mail-bot" },
+  };
+  return { s, operator, device, agent, op, body, plain };
+}
+
+async function sse(
+  app: { request: (p: string, i: RequestInit) => Response | Promise<Response> },
+  path: string,
+  token: string,
+  lastId?: number,
+) {
+  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+  if (lastId !== undefined) headers["last-event-id"] = String(lastId);
+  const res = await app.request(path, { headers });
+  assertEquals(res.status, 200);
+  const text = await res.text();
+  return text.split("\n\n").filter((b) => b.includes("event:")).map((b) => {
+    const get = (f: string) =>
+      b.split("\n").find((l) => l.startsWith(`${f}:`))!.slice(f.length + 1).trim();
+    return { id: Number(get("id")), event: get("event"), data: JSON.parse(get("data")) };
+  });
+}
+
+Deno.test("migrate job: start, follow over SSE to the end, every credential readable; Last-Event-ID replays the rest", async () => {
+  const { s, op, body, plain } = await setup();
+  await using _ = s;
+  const started = await s.call("POST", "/v1/migrate/jobs", op, body);
+  assertEquals(started.status, 201, JSON.stringify(started.body));
+  const id = started.body.job_id as string;
+  assert(!JSON.stringify(started.body).includes(body.legacy_signer_key.slice(2)), "no key echoed");
+  const events = await sse(s.app, `/v1/migrate/jobs/${id}/events`, op);
+  const blobs = events.filter((e) => e.event === "blob");
+  assertEquals(blobs.filter((e) => e.data.outcome === "migrated").length, 4);
+  assertEquals(events.at(-2)!.event, "summary");
+  assertEquals(events.at(-2)!.data.migrated, 4);
+  assertEquals(events.at(-1)!.event, "end");
+  assertEquals(events.map((e) => e.id), events.map((_, i) => i + 1));
+  const replay = await sse(s.app, `/v1/migrate/jobs/${id}/events`, op, 3);
+  assertEquals(replay.map((e) => e.id), events.slice(3).map((e) => e.id));
+  const job = await s.call("GET", `/v1/migrate/jobs/${id}`, op);
+  assertEquals([job.body.state, (job.body.summary as { migrated: number }).migrated], [
+    "succeeded",
+    4,
+  ]);
+  const list = await s.call("GET", "/v1/migrate/jobs", op);
+  assertEquals((list.body.jobs as { job_id: string }[]).map((j) => j.job_id), [id]);
+  for (const [key, text] of plain) {
+    const [actor, service] = key.split("/");
+    const r = await s.worker.readAsService(credentialLocation(actor.slice(2), service));
+    assertEquals(new TextDecoder().decode(r.plaintext), text, key);
+  }
+});
+
+Deno.test("migrate job refusals: agent session, another wallet, bad key, unknown label, other operator's job, unknown job", async () => {
+  const { s, op, body, device } = await setup();
+  await using _ = s;
+  const agentSession = await s.loginDevice(device);
+  const asAgent = await s.call("POST", "/v1/migrate/jobs", agentSession, body);
+  assertEquals([asAgent.status, asAgent.body.error], [403, "operator_only"]);
+  const stranger = newAccount();
+  const other = await s.call("POST", "/v1/migrate/jobs", op, {
+    ...body,
+    operator: stranger.address,
+  });
+  assertEquals([other.status, other.body.error], [403, "other_operator"]);
+  for (
+    const bad of [{ legacy_signer_key: "0x12" }, { map: [] }, { dry_run: "yes" }, { operator: 7 }]
+  ) {
+    const r = await s.call("POST", "/v1/migrate/jobs", op, { ...body, ...bad });
+    assertEquals([r.status, r.body.error], [400, "bad_request"], JSON.stringify(bad));
+  }
+  const both = await s.call("POST", "/v1/migrate/jobs", op, {
+    ...body,
+    dry_run: true,
+    delete_legacy: true,
+  });
+  assertEquals(both.status, 400);
+  const unknown = await s.call("POST", "/v1/migrate/jobs", op, {
+    ...body,
+    map: { [newAccount().address]: "no-such-agent" },
+  });
+  assertEquals([unknown.status, unknown.body.error], [400, "invalid_params"]);
+  const noSession = await s.call("POST", "/v1/migrate/jobs", undefined, body);
+  assertEquals(noSession.status, 401);
+
+  const started = await s.call("POST", "/v1/migrate/jobs", op, { ...body, dry_run: true });
+  assertEquals(started.status, 201);
+  const strangerSession = await s.loginOperator(stranger);
+  const peek = await s.call("GET", `/v1/migrate/jobs/${started.body.job_id}`, strangerSession);
+  assertEquals([peek.status, peek.body.error], [403, "other_operator"]);
+  const missing = await s.call("GET", `/v1/migrate/jobs/${crypto.randomUUID()}`, op);
+  assertEquals([missing.status, missing.body.error], [404, "not_found"]);
+});
