@@ -42,6 +42,7 @@ export { EXIT, UsageError } from "./_args.ts";
 export { main as reencryptMain } from "./_reencrypt.ts";
 export { main as migrateLegacyMain } from "./_migrate.ts";
 export { type SignerCliDeps, signerMain } from "./_signer.ts";
+import { credVerify } from "./_verify.ts";
 
 /** What the CLI reads from its environment (passed in: only lib/config reads Deno.env). */
 export interface CliEnv {
@@ -154,6 +155,18 @@ const COMMANDS: Record<string, { usage: string; flags: FlagSpec }> = {
       "device-key": { type: "string" },
       "credential-backend": { type: "string" },
       socket: { type: "string" },
+    },
+  },
+  "cred verify": {
+    usage: `cred verify <service> [--agent L] [--store-dir DIR | --s3-bucket B [--s3-endpoint URL]]
+                                       check the credential's pointer and Merkle path against the
+                                       root anchored on chain; with direct store access (an
+                                       auditor) also hash the stored bytes`,
+    flags: {
+      agent: { type: "string" },
+      "store-dir": { type: "string" },
+      "s3-bucket": { type: "string" },
+      "s3-endpoint": { type: "string" },
     },
   },
   "cred rm": {
@@ -315,6 +328,8 @@ async function run(args: string[], env: CliEnv, io: Lines): Promise<number> {
         return await cli.credGet(need(rest[0], "service"), flags);
       case "cred rm":
         return await cli.credRm(need(rest[0], "service"), flags);
+      case "cred verify":
+        return await cli.credVerify(need(rest[0], "service"), flags);
       case "inbox put":
         return await cli.inboxPut(flags);
       case "inbox get":
@@ -599,6 +614,17 @@ class Cli {
       ? (await this.#agentByLabel(api, agentLabel)).actor_omni
       : saved.operator_omni;
     return { operator_omni: saved.operator_omni, actor_omni: actor };
+  }
+
+  /** `cred verify`: see lib/cli/_verify.ts. */
+  async credVerify(service: string, flags: Record<string, string | boolean>): Promise<number> {
+    const { saved, api } = await this.#session();
+    const target = await this.#target(api, saved, flags.agent as string | undefined);
+    const bucket = flags["s3-bucket"] as string | undefined;
+    return await credVerify(api, { actor_omni: target.actor_omni, service }, {
+      dir: flags["store-dir"] as string | undefined,
+      s3: bucket ? { bucket, endpoint: flags["s3-endpoint"] as string | undefined } : undefined,
+    }, (line) => this.io.out(line));
   }
 
   async credPut(service: string, flags: Record<string, string | boolean>): Promise<number> {

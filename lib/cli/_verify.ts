@@ -1,0 +1,157 @@
+/**
+ * `deno task cli cred verify <service> [--agent L] [--store-dir DIR]`: fetches the credential's
+ * proof (`GET /v1/cred/proof`), recomputes the Merkle root from the pointer and its path with
+ * the hashing of docs/INTEGRITY.md, and compares it with the root anchored in VaultAnchor, read
+ * with viem through the chain proxy the service publishes (or the external chain's RPC). With
+ * direct read access to the blob store (an auditor: `--store-dir` for the fs store's `blobs/`
+ * directory, or `--s3-bucket` with the usual AWS variables) it also hashes the stored bytes.
+ *
+ * A pointer not yet covered by an anchor is reported as such (exit 1): the next anchor (within
+ * `AGENTKEYS_ANCHOR_EVERY`) covers it.
+ *
+ * @module
+ */
+
+import { createPublicClient, type Hex, http, parseAbiItem } from "viem";
+import { foldProof, leafHash } from "../integrity/mod.ts";
+import { type BlobStore, FsBlobStore, S3BlobStore } from "../store/mod.ts";
+import type { AgentKeysClient } from "../client/mod.ts";
+import { createHash } from "node:crypto";
+
+/** What a proof answer holds (routes/integrity.ts). */
+interface ProofAnswer {
+  pointer: {
+    key: string;
+    version: number;
+    epoch: number | null;
+    sha256: string | null;
+    size: number;
+    seq: number;
+  };
+  anchor: { root: string; seq: number; tx_hash: string | null; block: number | null } | null;
+  root: string;
+  siblings: string[];
+  chain_id: number | null;
+  vault_anchor: string | null;
+  format: string;
+}
+
+const LATEST = parseAbiItem(
+  "function latestAnchor() view returns (bytes32 root, uint64 seq, uint64 count, uint64 anchoredAt)",
+);
+const ANCHORED = parseAbiItem(
+  "event PointersAnchored(bytes32 indexed root, uint64 seq, uint64 count)",
+);
+
+/** Where the stored bytes can be read directly, when the caller may. */
+export interface DirectStore {
+  dir?: string;
+  s3?: { bucket: string; endpoint?: string; region?: string };
+}
+
+/**
+ * Verifies one credential; resolves with the exit code (0 verified, 1 not verified).
+ *
+ * ```ts
+ * await credVerify(api, { actor_omni, service: "openai" }, {}, (line) => console.log(line));
+ * ```
+ */
+export async function credVerify(
+  api: AgentKeysClient,
+  target: { actor_omni: string; service: string },
+  direct: DirectStore,
+  out: (line: string) => void,
+): Promise<number> {
+  const q = new URLSearchParams({ actor_omni: target.actor_omni, service: target.service });
+  const proof = await api.call<ProofAnswer>("GET", `/v1/cred/proof?${q}`);
+  if (proof.format !== "agentkeys.smt.v1") {
+    out(`unknown proof format ${proof.format}`);
+    return 1;
+  }
+  const p = proof.pointer;
+  out(`pointer: ${p.key} version ${p.version} epoch ${p.epoch ?? "-"} sha256 ${p.sha256}`);
+  const root = `0x${
+    foldProof(p.key, leafHash(p), proof.siblings.map((s) => Uint8Array.fromHex(s.slice(2))))
+      .toHex()
+  }`;
+  if (root !== proof.root) {
+    out(`FAILED: the path does not lead to the root the service names (${proof.root})`);
+    return 1;
+  }
+  let ok = true;
+  if (!proof.anchor) {
+    out("NOT YET ANCHORED: the next anchor covers this pointer; verify again later");
+    ok = false;
+  } else if (!proof.vault_anchor) {
+    out("FAILED: the service names no VaultAnchor contract to check the root against");
+    ok = false;
+  } else {
+    ok = await checkOnChain(api, proof, root as Hex, out) && ok;
+  }
+  if (direct.dir || direct.s3) ok = await checkBytes(direct, p, out) && ok;
+  out(ok ? "verified" : "NOT verified");
+  return ok ? 0 : 1;
+}
+
+async function checkOnChain(
+  api: AgentKeysClient,
+  proof: ProofAnswer,
+  root: Hex,
+  out: (line: string) => void,
+): Promise<boolean> {
+  const info = await api.chain();
+  if (!info.rpc_url) {
+    out("FAILED: the service publishes no RPC URL; check the root with your own node");
+    return false;
+  }
+  const client = createPublicClient({ transport: http(info.rpc_url) });
+  const address = proof.vault_anchor as Hex;
+  const [, latestSeq] = await client.readContract({
+    address,
+    abi: [LATEST],
+    functionName: "latestAnchor",
+  });
+  // The anchor the proof names, found by its event in the block the service reports.
+  const block = proof.anchor!.block;
+  const logs = await client.getLogs({
+    address,
+    event: ANCHORED,
+    args: { root },
+    ...(block === null ? {} : { fromBlock: BigInt(block), toBlock: BigInt(block) }),
+  });
+  const hit = logs.find((l) => Number(l.args.seq) === proof.anchor!.seq);
+  if (!hit) {
+    out(`FAILED: no PointersAnchored(${root}, seq ${proof.anchor!.seq}) on chain at ${address}`);
+    return false;
+  }
+  out(
+    `root ${root} anchored on chain ${info.chain_id} at seq ${proof.anchor!.seq} ` +
+      `(block ${hit.blockNumber}, tx ${hit.transactionHash}; latest anchor seq ${latestSeq})`,
+  );
+  return true;
+}
+
+async function checkBytes(
+  direct: DirectStore,
+  p: ProofAnswer["pointer"],
+  out: (line: string) => void,
+): Promise<boolean> {
+  const store: BlobStore = direct.dir ? new FsBlobStore(direct.dir) : new S3BlobStore({
+    bucket: direct.s3!.bucket,
+    endpoint: direct.s3!.endpoint,
+    region: direct.s3!.region ?? "us-east-1",
+    forcePathStyle: true,
+  });
+  try {
+    const got = await store.get(p.key);
+    const found = got === null ? null : createHash("sha256").update(got.body).digest("hex");
+    if (found !== p.sha256) {
+      out(`FAILED: the stored bytes hash to ${found ?? "(missing)"}, the pointer says ${p.sha256}`);
+      return false;
+    }
+    out(`stored bytes match the pointer (${got?.body.length ?? 0} bytes)`);
+    return true;
+  } finally {
+    await store.close();
+  }
+}
