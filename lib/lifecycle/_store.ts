@@ -22,7 +22,8 @@ export interface EpochProgress {
   /** A deferred destroy waits until then (and the job runs again first). */
   next_attempt_at?: string;
   /** Why the last destroy was deferred. */
-  deferred?: { count: number; at: string; reason: string; census_taken_at?: string };
+  /** `count` is absent only in views for non-admins (a global census figure). */
+  deferred?: { count?: number; at: string; reason: string; census_taken_at?: string };
 }
 
 /** What the scheduler keeps in KV. */

@@ -124,7 +124,7 @@ export function overviewModel(input: {
       });
     }
   }
-  const lifecycle = input.lifecycle ?? null;
+  const lifecycle = input.lifecycle ? forViewer(input.lifecycle, viewer) : null;
   if (lifecycle?.window.warning) {
     warnings.push({
       kind: "window_overdue",
@@ -143,6 +143,17 @@ export function overviewModel(input: {
     },
     warnings,
   };
+}
+
+/**
+ * What an operator who is not an admin may see of the scheduler: a deferral's blob count is a
+ * global census figure and pending revocations are every operator's, both admins' only (as
+ * `census.global` is).
+ */
+function forViewer(status: LifecycleStatus, viewer: Viewer): LifecycleStatus {
+  if (viewer.isAdmin) return status;
+  const deferred = status.deferred && { ...status.deferred, count: undefined };
+  return { ...status, deferred, pending_revocations: null };
 }
 
 function plural(n: number, word: string): string {
@@ -250,7 +261,10 @@ function LifecycleCard({ status }: { status: LifecycleStatus }): VNode {
           <>
             <dt>Destroy deferred</dt>
             <dd class="deferred warning">
-              Epoch {status.deferred.epoch}: {plural(status.deferred.count, "blob")} remained (
+              Epoch {status.deferred.epoch}:{" "}
+              {status.deferred.count === undefined
+                ? "blobs"
+                : plural(status.deferred.count, "blob")} remained (
               {status.deferred.reason}) at {at(status.deferred.at)}
               {status.deferred.next_attempt_at && (
                 <>; next try {at(status.deferred.next_attempt_at)}</>
