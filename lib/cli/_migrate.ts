@@ -18,7 +18,14 @@
  */
 
 import { privateKeyToAccount } from "viem/accounts";
-import { type Config, ConfigError, loadConfig, loadLegacySource } from "../config/mod.ts";
+import { AgentKeysClient, ApiCallError } from "../client/mod.ts";
+import {
+  type Config,
+  ConfigError,
+  loadCliConfig,
+  loadConfig,
+  loadLegacySource,
+} from "../config/mod.ts";
 import type { Headless, HeadlessOptions } from "../epochs/mod.ts";
 import {
   headlessMigrateDeps,
@@ -26,15 +33,17 @@ import {
   type LegacySigner,
   type MigrateBlobEvent,
   type MigrateDeps,
+  type MigrateSummary,
   openLegacySource,
   runMigration,
 } from "../migrate/mod.ts";
 import { EXIT, parseFlags, type TextOut, textOut, UsageError } from "./_args.ts";
+import { loadSession } from "./_session_file.ts";
 
 export const MIGRATE_USAGE =
   `usage: deno task migrate-legacy --operator 0xADDRESS --legacy-signer-key FILE
           [--map 0xWALLET=<agent label>]... [--source-bucket B] [--source-endpoint URL]
-          [--dry-run] [--delete-legacy] [--json]
+          [--dry-run] [--delete-legacy] [--json] [--url URL]
 
 Moves credentials of the reference implementation's wallet-keyed layout into AgentKeys.
   --operator           the operator's wallet address (its own legacy credentials move to it)
@@ -46,11 +55,15 @@ Moves credentials of the reference implementation's wallet-keyed layout into Age
   --dry-run            decrypt and report, write and delete nothing
   --delete-legacy      delete each legacy object after its new copy was read back and verified
   --json               one JSON object per line
+  --url                run as a job of the service at URL (session: AGENTKEYS_SESSION, or
+                       deno task cli login); the source is then the service's own
+                       (AGENTKEYS_LEGACY_S3_* of the service, else its vault store)
 exit codes: 0 ok, 1 some blobs failed or conflict, 2 usage error, 75 store credentials expired
 (re-run to continue)`;
 
 export interface MigrateCliDeps {
   env: Record<string, string | undefined>;
+  fetch?: typeof fetch;
   stdout?: TextOut;
   stderr?: TextOut;
   /** Opens the data directory (the script passes `openHeadlessWithChain`). */
@@ -61,6 +74,10 @@ export interface MigrateCliDeps {
 
 /** Reads the signer key file, refusing one others can read (exit 2). */
 export async function readSignerKey(path: string): Promise<LegacySigner> {
+  return privateKeyToAccount(await readSignerKeyHex(path));
+}
+
+async function readSignerKeyHex(path: string): Promise<`0x${string}`> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(path);
@@ -76,7 +93,7 @@ export async function readSignerKey(path: string): Promise<LegacySigner> {
   if (!/^0x[0-9a-fA-F]{64}$/.test(text)) {
     throw new UsageError(`${path} must hold a private key: 0x + 64 hex`);
   }
-  return privateKeyToAccount(text as `0x${string}`);
+  return text as `0x${string}`;
 }
 
 /**
@@ -89,7 +106,6 @@ export async function readSignerKey(path: string): Promise<LegacySigner> {
 export async function main(args: string[], deps: MigrateCliDeps): Promise<number> {
   const out = deps.stdout ?? textOut(Deno.stdout);
   const err = deps.stderr ?? textOut(Deno.stderr);
-  let h: Headless | undefined;
   try {
     const parsed = parseFlags(args, {
       operator: { type: "string" },
@@ -100,6 +116,7 @@ export async function main(args: string[], deps: MigrateCliDeps): Promise<number
       "dry-run": { type: "boolean" },
       "delete-legacy": { type: "boolean" },
       json: { type: "boolean" },
+      url: { type: "string" },
     });
     if (parsed.help) {
       await out.write(MIGRATE_USAGE + "\n");
@@ -119,7 +136,90 @@ export async function main(args: string[], deps: MigrateCliDeps): Promise<number
     if (v["dry-run"] === true && v["delete-legacy"] === true) {
       throw new UsageError("--dry-run deletes nothing; drop --delete-legacy");
     }
-    const signer = await readSignerKey(v["legacy-signer-key"]);
+    const json = v.json === true;
+    const print = (e: MigrateBlobEvent) => out.write(json ? JSON.stringify(e) + "\n" : line(e));
+    let summary: MigrateSummary;
+    if (typeof v.url === "string") {
+      if (v["source-bucket"] !== undefined || v["source-endpoint"] !== undefined) {
+        throw new UsageError("with --url the source is the service's own; drop --source-*");
+      }
+      summary = await remote(
+        v.url,
+        deps,
+        {
+          operator: v.operator,
+          legacy_signer_key: await readSignerKeyHex(v["legacy-signer-key"]),
+          map,
+          dry_run: v["dry-run"] === true,
+          delete_legacy: v["delete-legacy"] === true,
+        },
+        print,
+        err,
+      );
+    } else {
+      summary = await inProcess(v, map, deps, print);
+    }
+    return await finish(summary, json, out, err);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof InvalidMigrateParams || e instanceof ConfigError) {
+      await err.write(`migrate-legacy: ${e.message}\n${MIGRATE_USAGE}\n`);
+      return EXIT.usage;
+    }
+    if (e instanceof ApiCallError) {
+      await err.write(`migrate-legacy: ${e.message}\n`);
+      if (e.status === 401) return EXIT.expired;
+      return e.status === 400 ? EXIT.usage : EXIT.failed;
+    }
+    if ((e as { code?: string }).code === "credentials_expired") {
+      await err.write("migrate-legacy: store credentials expired; re-run with fresh ones\n");
+      return EXIT.expired;
+    }
+    await err.write(`migrate-legacy: ${(e as Error).message}\n`);
+    return EXIT.failed;
+  }
+}
+
+/** Starts the job on the service and prints its events until `end`. */
+async function remote(
+  url: string,
+  deps: MigrateCliDeps,
+  body: Record<string, unknown>,
+  print: (e: MigrateBlobEvent) => Promise<void>,
+  err: TextOut,
+): Promise<MigrateSummary> {
+  const cli = loadCliConfig(deps.env);
+  let token = cli.session;
+  if (!token) {
+    const saved = await loadSession(cli.home).catch(() => undefined);
+    if (saved && new URL(saved.url).origin === new URL(url).origin) token = saved.session_jwt;
+  }
+  if (!token) {
+    throw new UsageError(
+      "--url needs an operator session: AGENTKEYS_SESSION, or `deno task cli login` to that URL",
+    );
+  }
+  const api = new AgentKeysClient(url, token, { fetch: deps.fetch });
+  const job = await api.call<{ job_id: string }>("POST", "/v1/migrate/jobs", body);
+  await err.write(`job ${job.job_id} started on ${url}\n`);
+  let summary: MigrateSummary | undefined;
+  for await (const e of api.followJob(job.job_id, { jobs: "migrate" })) {
+    if (e.event === "blob") await print(e.data as unknown as MigrateBlobEvent);
+    if (e.event === "summary") summary = e.data as unknown as MigrateSummary;
+  }
+  if (!summary) throw new Error("the job ended without a summary (see the service log)");
+  return summary;
+}
+
+/** Runs on the data directory in this process. */
+async function inProcess(
+  v: Record<string, string | boolean | string[] | undefined>,
+  map: Record<string, string>,
+  deps: MigrateCliDeps,
+  print: (e: MigrateBlobEvent) => Promise<void>,
+): Promise<MigrateSummary> {
+  let h: Headless | undefined;
+  try {
+    const signer = await readSignerKey(v["legacy-signer-key"] as string);
     const sourceConfig = loadLegacySource(deps.env, {
       bucket: v["source-bucket"] as string | undefined,
       endpoint: v["source-endpoint"] as string | undefined,
@@ -129,44 +229,41 @@ export async function main(args: string[], deps: MigrateCliDeps): Promise<number
     const source = await openLegacySource(sourceConfig);
     let engineDeps = headlessMigrateDeps(h, signer, source, (m) => console.warn(m));
     if (deps.wrapDeps) engineDeps = deps.wrapDeps(engineDeps);
-    const json = v.json === true;
-    const summary = await runMigration(engineDeps, {
-      operator: v.operator,
+    return await runMigration(engineDeps, {
+      operator: v.operator as string,
       map,
       dryRun: v["dry-run"] === true,
       deleteLegacy: v["delete-legacy"] === true,
-    }, (e) => out.write(json ? JSON.stringify(e) + "\n" : line(e)));
-    await out.write(
-      json ? JSON.stringify({ summary }) + "\n" : `summary: ${
-        [
-          `${summary.migrated} migrated`,
-          `${summary.would_migrate} would migrate`,
-          `${summary.skipped} skipped`,
-          `${summary.conflict} conflict`,
-          `${summary.failed} failed`,
-          `${summary.deleted} legacy deleted`,
-        ].join(", ")
-      } (${summary.state})\n`,
-    );
-    if (summary.state === "aborted") {
-      await err.write(`migrate-legacy: ${summary.error}\n`);
-      return EXIT.expired;
-    }
-    return summary.failed > 0 || summary.conflict > 0 ? EXIT.failed : EXIT.ok;
-  } catch (e) {
-    if (e instanceof UsageError || e instanceof InvalidMigrateParams || e instanceof ConfigError) {
-      await err.write(`migrate-legacy: ${e.message}\n${MIGRATE_USAGE}\n`);
-      return EXIT.usage;
-    }
-    if ((e as { code?: string }).code === "credentials_expired") {
-      await err.write("migrate-legacy: store credentials expired; re-run with fresh ones\n");
-      return EXIT.expired;
-    }
-    await err.write(`migrate-legacy: ${(e as Error).message}\n`);
-    return EXIT.failed;
+    }, print);
   } finally {
     await h?.close();
   }
+}
+
+/** Prints the summary; the exit code. */
+async function finish(
+  summary: MigrateSummary,
+  json: boolean,
+  out: TextOut,
+  err: TextOut,
+): Promise<number> {
+  await out.write(
+    json ? JSON.stringify({ summary }) + "\n" : `summary: ${
+      [
+        `${summary.migrated} migrated`,
+        `${summary.would_migrate} would migrate`,
+        `${summary.skipped} skipped`,
+        `${summary.conflict} conflict`,
+        `${summary.failed} failed`,
+        `${summary.deleted} legacy deleted`,
+      ].join(", ")
+    } (${summary.state})\n`,
+  );
+  if (summary.state === "aborted") {
+    await err.write(`migrate-legacy: ${summary.error}\n`);
+    return EXIT.expired;
+  }
+  return summary.failed > 0 || summary.conflict > 0 ? EXIT.failed : EXIT.ok;
 }
 
 function line(e: MigrateBlobEvent): string {

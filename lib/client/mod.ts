@@ -363,9 +363,10 @@ export class AgentKeysClient {
    */
   async *followJob(
     jobId: string,
-    options: { lastEventId?: number } = {},
+    options: { lastEventId?: number; jobs?: "reencrypt" | "migrate" } = {},
   ): AsyncGenerator<JobEvent> {
-    const path = `/v1/reencrypt/jobs/${encodeURIComponent(jobId)}/events`;
+    // `migrate`: a migrate-legacy job (issue 13), whose stream has the same shape.
+    const path = `/v1/${options.jobs ?? "reencrypt"}/jobs/${encodeURIComponent(jobId)}/events`;
     const max = this.options.maxReconnects ?? 8;
     const baseDelay = this.options.retryDelayMs ?? 250;
     let last = options.lastEventId ?? 0;

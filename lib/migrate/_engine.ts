@@ -273,7 +273,7 @@ class Migrator {
     parsed: LegacyKey,
     w: Mapped,
   ): Promise<Omit<MigrateBlobEvent, "key" | "wallet" | "service" | "actor_omni">> {
-    const { source, target, worker } = this.deps;
+    const { source, worker } = this.deps;
     const loc = credentialLocation(omniToHex(w.actorOmni), parsed.service);
     const src = await source.get(key);
     if (src === null) return { outcome: "skipped", reason: "gone: deleted since it was listed" };

@@ -35,8 +35,8 @@ export function migrationWorker(h: Headless): VaultWorker {
 }
 
 /** The legacy bucket's store, or `undefined` to migrate in place. */
-export async function openLegacySource(s3: S3Config | undefined): Promise<BlobStore | undefined> {
-  if (s3 === undefined) return undefined;
+export function openLegacySource(s3: S3Config | undefined): Promise<BlobStore | undefined> {
+  if (s3 === undefined) return Promise.resolve(undefined);
   const store = new S3BlobStore({
     endpoint: s3.endpoint,
     region: s3.region,
@@ -44,7 +44,7 @@ export async function openLegacySource(s3: S3Config | undefined): Promise<BlobSt
     forcePathStyle: s3.forcePathStyle,
     credentials: s3.credentials,
   });
-  return store;
+  return Promise.resolve(store);
 }
 
 /** The engine's dependencies from a headless data directory. */

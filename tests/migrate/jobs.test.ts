@@ -8,6 +8,10 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { newAccount, testService } from "../support/broker_harness.ts";
 import { credentialLocation } from "../../lib/worker/mod.ts";
 import { legacyBlob } from "./legacy_writer.ts";
+import { join } from "node:path";
+import { migrateLegacyMain } from "../../lib/cli/mod.ts";
+import { lineIO } from "../support/cli_io.ts";
+import { tempDir } from "../support/tmp.ts";
 
 async function setup() {
   const s = await testService();
@@ -127,4 +131,44 @@ Deno.test("migrate job refusals: agent session, another wallet, bad key, unknown
   assertEquals([peek.status, peek.body.error], [403, "other_operator"]);
   const missing = await s.call("GET", `/v1/migrate/jobs/${crypto.randomUUID()}`, op);
   assertEquals([missing.status, missing.body.error], [404, "not_found"]);
+});
+
+Deno.test("deno task migrate-legacy --url: starts the job on the service and prints its events", async () => {
+  const { s, op, body, plain } = await setup();
+  await using _ = s;
+  await using tmp = await tempDir();
+  const keyFile = join(tmp.path, "legacy.key");
+  await Deno.writeTextFile(keyFile, body.legacy_signer_key, { mode: 0o600 });
+  const [wallet, label] = Object.entries(body.map)[0];
+  const io = lineIO();
+  const code = await migrateLegacyMain([
+    "--url",
+    "http://localhost",
+    "--operator",
+    body.operator,
+    "--legacy-signer-key",
+    keyFile,
+    "--map",
+    `${wallet}=${label}`,
+  ], {
+    env: { AGENTKEYS_SESSION: op, HOME: tmp.path },
+    stdout: io.stdout,
+    stderr: io.stderr,
+    fetch: (input, init) => Promise.resolve(s.app.request(String(input), init)),
+    openHeadless: () => Promise.reject(new Error("no in-process run with --url")),
+  });
+  assertEquals(code, 0, io.err.join("\n"));
+  assertEquals(io.out.filter((l) => l.startsWith("migrated ")).length, plain.size);
+  assert(io.out.at(-1)!.startsWith(`summary: ${plain.size} migrated`), io.out.at(-1));
+  const again = lineIO();
+  const noSession = await migrateLegacyMain(
+    ["--url", "http://localhost", "--operator", body.operator, "--legacy-signer-key", keyFile],
+    {
+      env: { HOME: tmp.path },
+      stdout: again.stdout,
+      stderr: again.stderr,
+      openHeadless: () => Promise.reject(new Error("unused")),
+    },
+  );
+  assertEquals(noSession, 2);
 });
