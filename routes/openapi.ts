@@ -12,7 +12,12 @@ type Auth = "none" | "session" | "admin" | "cap";
 
 /** Every public route: method, path (OpenAPI style), who may call it, and what it does. */
 export const ROUTES: readonly [string, string, Auth, string][] = [
-  ["get", "/healthz", "none", "liveness, roles, store kind, chain id and active K3 epoch"],
+  [
+    "get",
+    "/healthz",
+    "none",
+    "liveness, roles, store kind, chain id, active K3 epoch, integrity anchor status",
+  ],
   ["get", "/openapi.json", "none", "this document"],
   ["get", "/.well-known/openid-configuration", "none", "OIDC discovery"],
   ["get", "/.well-known/jwks.json", "none", "OIDC signing keys (current first, with x5c)"],
@@ -81,6 +86,24 @@ export const ROUTES: readonly [string, string, Auth, string][] = [
     "/v1/cred/list",
     "session",
     "an actor's credentials, names and metadata only ?actor_omni&cursor&limit",
+  ],
+  [
+    "get",
+    "/v1/cred/proof",
+    "session",
+    "a credential's pointer, latest anchor and Merkle path ?actor_omni&service",
+  ],
+  [
+    "get",
+    "/v1/memory/proof",
+    "session",
+    "a memory object's pointer, anchor and Merkle path ?actor_omni&namespace&name",
+  ],
+  [
+    "get",
+    "/v1/inbound/proof",
+    "session",
+    "an inbound message's pointer, anchor and Merkle path ?actor_omni&message_id",
   ],
   ["post", "/v1/memory/put", "cap", "encrypt and store {namespace, name, plaintext_b64}"],
   ["post", "/v1/memory/get", "cap", "decrypt {namespace, name}"],

@@ -27,6 +27,7 @@ import {
   KvAuditLog,
   type KvCensusStore,
   KvChainPending,
+  KvPointerStore,
   KvStateStore,
   KvWriteLedger,
 } from "../../lib/state/mod.ts";
@@ -39,6 +40,7 @@ import {
   VaultWorker,
 } from "../../lib/worker/mod.ts";
 import { createApp } from "../../routes/app.ts";
+import { BlobProofs, PointerAnchors } from "../../lib/integrity/mod.ts";
 import { MigrationJobs } from "../../lib/migrate/mod.ts";
 import { defaultGuards, type Guards } from "../../lib/config/mod.ts";
 import { FakeIdentity } from "./fake_identity.ts";
@@ -195,6 +197,16 @@ export async function testService(
       audit,
     })),
     lister: new CredentialLister({ store, identity, keys: keystore }),
+    proofs: new BlobProofs({
+      anchors: new PointerAnchors({
+        pointers: new KvPointerStore(state.kv),
+        audit,
+        everyMs: 60_000,
+        writes: 1000,
+      }),
+      identity,
+      chainId: identity.chainId,
+    }),
     agentEvents: identity,
     epochs: epochs && {
       admin: epochs.admin,
