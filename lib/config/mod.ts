@@ -266,6 +266,12 @@ export const SETTINGS: readonly Setting[] = [
     description: "AuditAnchor address on the external chain (required with AGENTKEYS_RPC_URL)",
   },
   {
+    name: "AGENTKEYS_VAULT_ANCHOR",
+    default: "(embedded: deployed)",
+    description:
+      "VaultAnchor address on the external chain (optional: without it blob pointers are kept, checked and proven against the current root, but not anchored on chain, and `/healthz` says so)",
+  },
+  {
     name: "AGENTKEYS_GOVERNANCE_KEY",
     default: "(embedded: generated)",
     description:
@@ -328,6 +334,8 @@ export interface ChainConfig {
     ScopeRegistry: `0x${string}`;
     K3EpochCounter: `0x${string}`;
     AuditAnchor: `0x${string}`;
+    /** Optional: without it the pointers are kept and proven but not anchored. */
+    VaultAnchor?: `0x${string}`;
   };
   /** External chain's governance private key (0x + 64 hex). */
   governanceKey?: `0x${string}`;
@@ -605,6 +613,9 @@ function chainConfig(get: (name: string) => string | undefined): ChainConfig {
     // key given here could only be a mistake (meant for an external chain).
     const stray = given.find(([, , v]) => v !== undefined);
     if (stray) throw new ConfigError(`${stray[1]} needs AGENTKEYS_RPC_URL (an external chain)`);
+    if (get("AGENTKEYS_VAULT_ANCHOR") !== undefined) {
+      throw new ConfigError("AGENTKEYS_VAULT_ANCHOR needs AGENTKEYS_RPC_URL (an external chain)");
+    }
     if (governanceKey !== undefined) {
       throw new ConfigError("AGENTKEYS_GOVERNANCE_KEY needs AGENTKEYS_RPC_URL (an external chain)");
     }
@@ -617,6 +628,14 @@ function chainConfig(get: (name: string) => string | undefined): ChainConfig {
       throw new ConfigError(`${name} must be an EVM address, got ${value}`);
     }
     addresses[contract] = value.toLowerCase() as `0x${string}`;
+  }
+  // Optional (vault integrity came later): absent, pointers are kept but not anchored.
+  const vaultAnchor = get("AGENTKEYS_VAULT_ANCHOR");
+  if (vaultAnchor !== undefined) {
+    if (!/^0x[0-9a-fA-F]{40}$/.test(vaultAnchor)) {
+      throw new ConfigError(`AGENTKEYS_VAULT_ANCHOR must be an EVM address, got ${vaultAnchor}`);
+    }
+    addresses.VaultAnchor = vaultAnchor.toLowerCase() as `0x${string}`;
   }
   if (governanceKey !== undefined && !/^(0x)?[0-9a-fA-F]{64}$/.test(governanceKey)) {
     throw new ConfigError("AGENTKEYS_GOVERNANCE_KEY must be 64 hex characters (32 bytes)");
