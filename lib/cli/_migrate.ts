@@ -226,7 +226,12 @@ async function inProcess(
     });
     const config = loadConfig(deps.env);
     h = await deps.openHeadless(config);
-    const source = await openLegacySource(sourceConfig);
+    // The vault's own bucket named as the source is a migration in place (one store object, so
+    // the collision is recognised and moved behind its backup).
+    const sameBucket = sourceConfig !== undefined && config.s3 !== undefined &&
+      sourceConfig.bucket === config.s3.bucket &&
+      (sourceConfig.endpoint ?? "") === (config.s3.endpoint ?? "");
+    const source = sameBucket ? undefined : await openLegacySource(sourceConfig);
     let engineDeps = headlessMigrateDeps(h, signer, source, (m) => console.warn(m));
     if (deps.wrapDeps) engineDeps = deps.wrapDeps(engineDeps);
     return await runMigration(engineDeps, {

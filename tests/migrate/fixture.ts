@@ -11,7 +11,7 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { loadConfig } from "../../lib/config/mod.ts";
 import { type Headless, type HeadlessOptions, openHeadless } from "../../lib/epochs/mod.ts";
 import { migrateLegacyMain } from "../../lib/cli/mod.ts";
-import { migrationWorker } from "../../lib/migrate/mod.ts";
+import { type MigrateDeps, migrationWorker } from "../../lib/migrate/mod.ts";
 import { type BlobStore, FsBlobStore } from "../../lib/store/mod.ts";
 import { credentialLocation } from "../../lib/worker/mod.ts";
 import { omniToHex } from "../../lib/identity/mod.ts";
@@ -42,7 +42,10 @@ export interface LegacyEnv extends AsyncDisposable {
   /** The credentials the migration must produce (collision and v1 duplicates merged). */
   credentials(): Map<string, Expected>;
   open(options?: HeadlessOptions): Promise<Headless>;
-  run(args: string[]): Promise<{ code: number; out: string[]; err: string[] }>;
+  run(
+    args: string[],
+    wrapDeps?: (deps: MigrateDeps) => MigrateDeps,
+  ): Promise<{ code: number; out: string[]; err: string[] }>;
   /** Every expected credential read back through the worker's read path. */
   readAll(): Promise<Map<string, string>>;
   /** `--operator … --legacy-signer-key … --map …` for this env. */
@@ -153,13 +156,14 @@ export async function legacyEnv(
     credentials,
     open,
     baseArgs,
-    async run(args) {
+    async run(args, wrapDeps) {
       const io = lineIO();
       const code = await migrateLegacyMain(args, {
         env,
         stdout: io.stdout,
         stderr: io.stderr,
         openHeadless: (c, o) => openHeadless(c, { ...o, chain }),
+        wrapDeps,
       });
       return { code, out: io.out, err: io.err };
     },

@@ -9,6 +9,8 @@ import { generatePrivateKey } from "viem/accounts";
 import { join } from "node:path";
 import { BACKUP_PREFIX } from "../../lib/migrate/mod.ts";
 import { type LegacyEnv, legacyEnv } from "./fixture.ts";
+import { StoreCredentialsExpired } from "../../lib/store/mod.ts";
+import { FaultyStore } from "../support/faulty_store.ts";
 
 async function legacyPresent(env: LegacyEnv): Promise<string[]> {
   const present: string[] = [];
@@ -129,4 +131,24 @@ Deno.test("migrate-legacy usage errors exit 2: key file readable by others, unkn
   assertEquals((await env.run([...env.baseArgs(), "--dry-run", "--delete-legacy"])).code, 2);
   // Nothing was written by any of them.
   assertEquals((await env.readAll()).size, 0);
+});
+
+Deno.test("migrate-legacy stops at the first expired store credential (exit 75) and a re-run continues", async () => {
+  await using env = await legacyEnv();
+  const slack = env.expected.find((e) => e.service === "slack")!.key;
+  const r = await env.run(env.baseArgs(), (deps) => {
+    // One wrapper for both sides: the vault is still the source (migration in place).
+    const faulty = new FaultyStore(deps.source, {
+      fail: (op, key) =>
+        op === "get" && key === slack ? new StoreCredentialsExpired("ExpiredToken") : undefined,
+    });
+    return { ...deps, source: faulty, target: faulty };
+  });
+  assertEquals(r.code, 75, r.out.join("\n") + r.err.join("\n"));
+  assert(r.out.at(-1)!.endsWith("(aborted)"), r.out.at(-1));
+  // v2 keys go first: the operator's (the collision) moved, then the run stopped at slack.
+  assertEquals(r.out.filter((l) => l.startsWith("migrated ")).length, 1, r.out.join("\n"));
+  const again = await env.run(env.baseArgs());
+  assertEquals(again.code, 0);
+  assertEquals(await env.readAll(), wanted(env));
 });
