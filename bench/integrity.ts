@@ -7,6 +7,8 @@
  *    `IntegrityStore` over it with its pointers, intents, group commits and `blob_written`
  *    audit entries in a KV file (what `lib/datadir` opens). The two alternate for `--rounds`
  *    rounds so that load from other processes hits both alike. Target: on ≥ 0.9 × off.
+ *    The same through `VaultWorker` (`credStore` / `credFetch` with a cap each, in-process,
+ *    no chain), which is what a client sees of the service minus HTTP.
  * 2. **Anchor over 100,000 pointers**: building the Merkle tree from scratch (what a start
  *    does) and computing the root, plus the per-write update cost. Target ≤ 1 s.
  * 3. **Memory for 100,000 pointers**: heap growth of the tree (after GC). Target ≤ 64 MiB.
@@ -26,7 +28,10 @@ import { EpochKeystore } from "../lib/signer/mod.ts";
 import { type BlobStore, FsBlobStore } from "../lib/store/mod.ts";
 import { KvPointerStore } from "../lib/state/mod.ts";
 import { IntegrityStore, pointerLeaf, PointerTree } from "../lib/integrity/mod.ts";
-import { memoryLocation, openBlob, sealBlob } from "../lib/worker/mod.ts";
+import { memoryLocation, openBlob, sealBlob, VaultWorker } from "../lib/worker/mod.ts";
+import { KvStateStore, KvWriteLedger, SessionDenylist } from "../lib/state/mod.ts";
+import { testCapKey } from "../tests/support/caps.ts";
+import { NO_CHAIN_AUTHORITY } from "../tests/support/worker_deps.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -97,6 +102,51 @@ for (let r = 0; r < ROUNDS; r++) {
   }
 }
 
+// 1b: through the worker, caps and all.
+const caps = await testCapKey();
+const workerState = await KvStateStore.open(join(dir, "worker.kv"));
+const workerOf = (store: BlobStore) =>
+  new VaultWorker({
+    store,
+    keys: keystore,
+    state: workerState,
+    capKeys: caps.keys,
+    limits: { credentials: 65536, memory: 1 << 20, inbound: 1 << 20, keyring: 1 << 20 },
+    authority: NO_CHAIN_AUTHORITY,
+    ledger: new KvWriteLedger(workerState.kv),
+    sessions: new SessionDenylist(workerState),
+  });
+const workers = { off: workerOf(off), on: workerOf(on) };
+async function workerRound(which: "off" | "on", tag: string) {
+  const w = workers[which];
+  const plaintext = crypto.getRandomValues(new Uint8Array(SIZE));
+  const svc = (i: number) => `${tag}-${which}-${i}`;
+  const storeCaps = await Promise.all(
+    Array.from({ length: OPS }, (_, i) => caps.mint({ service: svc(i) })),
+  );
+  const fetchCaps = await Promise.all(
+    Array.from({ length: OPS }, (_, i) => caps.mint({ op: "fetch", service: svc(i) })),
+  );
+  let t = performance.now();
+  await pool(OPS, async (i) => void await w.credStore(storeCaps[i], plaintext));
+  const storeS = (performance.now() - t) / 1000;
+  t = performance.now();
+  await pool(OPS, async (i) => void await w.credFetch(fetchCaps[i]));
+  const fetchS = (performance.now() - t) / 1000;
+  return { store: OPS / storeS, fetch: OPS / fetchS };
+}
+const wsums = { off: { store: 0, fetch: 0 }, on: { store: 0, fetch: 0 } };
+await workerRound("off", "warm");
+await workerRound("on", "warm");
+for (let r = 0; r < ROUNDS; r++) {
+  const order = r % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const);
+  for (const which of order) {
+    const res = await workerRound(which, `w${r}`);
+    wsums[which].store += res.store / ROUNDS;
+    wsums[which].fetch += res.fetch / ROUNDS;
+  }
+}
+
 // 2 and 3: the tree over POINTERS pointers.
 const fake = (i: number) => ({
   key: `bots/${actor}/memory/bench/n-${i}.enc`,
@@ -145,6 +195,16 @@ console.log(
     ratio(sums.on.fetch, sums.off.fetch)
   } | ≥ 0.9 |`,
 );
+console.log(
+  `| worker credStore | ${r2(wsums.off.store)} | ${r2(wsums.on.store)} | ${
+    ratio(wsums.on.store, wsums.off.store)
+  } | ≥ 0.9 |`,
+);
+console.log(
+  `| worker credFetch | ${r2(wsums.off.fetch)} | ${r2(wsums.on.fetch)} | ${
+    ratio(wsums.on.fetch, wsums.off.fetch)
+  } | ≥ 0.9 |`,
+);
 console.log(`\n| ${POINTERS} pointers | measured | target |`);
 console.log("|---|---|---|");
 console.log(
@@ -163,6 +223,7 @@ console.log(
 );
 
 kv.close();
+workerState.close();
 await on.close();
 await off.close();
 await Deno.remove(dir, { recursive: true });
