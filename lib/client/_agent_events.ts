@@ -62,8 +62,6 @@ export async function* readAgentEvents(
       const { value, done } = await Promise.race([reader.read(), idle]);
       clearTimeout(timer);
       if (done) return;
-      // Comments carry no event; the parser drops them, but they prove the line is alive.
-      if (/(^|\n): ?heartbeat/.test(value)) yield { event: "heartbeat", data: {} };
       for (const m of parser.push(value)) {
         if (!KNOWN.has(m.event)) continue;
         let data: Record<string, unknown> = {};
@@ -75,6 +73,8 @@ export async function* readAgentEvents(
         yield { event: m.event as AgentStreamEvent["event"], data };
         if (m.event === "end") return;
       }
+      // Comments carry no event; the parser drops them, but they prove the line is alive.
+      if (/(^|\n): ?heartbeat/.test(value)) yield { event: "heartbeat", data: {} };
     }
   } finally {
     clearTimeout(timer);

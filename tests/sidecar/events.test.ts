@@ -6,7 +6,12 @@
  */
 
 import { join } from "node:path";
-import { type AgentStreamEvent, ApiCallError } from "../../lib/client/mod.ts";
+import {
+  AgentKeysClient,
+  type AgentStreamEvent,
+  ApiCallError,
+  EventStreamIdle,
+} from "../../lib/client/mod.ts";
 import {
   type AgentEventSource,
   CacheInvalidator,
@@ -227,4 +232,60 @@ Deno.test("a fetch that started before the cache was emptied does not put its se
   assertEquals(cache.get("openai"), undefined);
   cache.set("openai", "fresh", cache.generation);
   assertEquals(cache.get("openai"), "fresh");
+});
+
+Deno.test("the agent event reader yields heartbeats and gives up on a silent connection (EventStreamIdle)", async () => {
+  const enc = new TextEncoder();
+  let cancelled = false;
+  const api = new AgentKeysClient("http://agentkeys.test", "agent-jwt", {
+    fetch: (_input, init) => {
+      assertEquals(new Headers(init?.headers).get("authorization"), "Bearer agent-jwt");
+      return Promise.resolve(
+        new Response(
+          new ReadableStream({
+            start(c) {
+              c.enqueue(enc.encode('event: ready\ndata: {"actor_omni":"0xab"}\n\n: heartbeat\n\n'));
+              c.enqueue(enc.encode("event: mystery\ndata: {}\n\nevent: epoch_rotated\ndata: {"));
+              c.enqueue(enc.encode('"epoch":3,"block":"9"}\n\n'));
+              // Then nothing: a connection that died without a FIN.
+            },
+            cancel() {
+              cancelled = true;
+            },
+          }),
+          { headers: { "content-type": "text/event-stream" } },
+        ),
+      );
+    },
+  });
+  const seen: string[] = [];
+  let caught: unknown;
+  try {
+    for await (const e of api.agentEvents(100)) seen.push(`${e.event}:${JSON.stringify(e.data)}`);
+  } catch (err) {
+    caught = err;
+  }
+  assertEquals(seen, [
+    'ready:{"actor_omni":"0xab"}',
+    "heartbeat:{}",
+    'epoch_rotated:{"epoch":3,"block":"9"}',
+  ]);
+  assert(caught instanceof EventStreamIdle, String(caught));
+  assert(cancelled, "the dead connection was closed");
+});
+
+Deno.test("the agent event reader surfaces a refusal as ApiCallError", async () => {
+  const api = new AgentKeysClient("http://agentkeys.test", "op-jwt", {
+    fetch: () =>
+      Promise.resolve(
+        Response.json({ error: "agent_only", message: "agents only" }, { status: 403 }),
+      ),
+  });
+  let caught: unknown;
+  try {
+    for await (const _ of api.agentEvents()) throw new Error("no event expected");
+  } catch (err) {
+    caught = err;
+  }
+  assert(caught instanceof ApiCallError && caught.code === "agent_only", String(caught));
 });
