@@ -95,7 +95,7 @@ Deno.test("validateParams: fills defaults, keeps class order, drops repeats", ()
     newEpoch: 3,
     dryRun: false,
     concurrency: 16,
-    classes: ["credentials", "memory", "inbound"],
+    classes: ["credentials", "memory", "inbound", "keyring"],
   });
   assertEquals(
     validateParams(

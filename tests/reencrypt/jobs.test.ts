@@ -56,7 +56,7 @@ Deno.test("jobs: a job is persisted with counts; its log replays in full and fro
     new_epoch: 2,
     dry_run: false,
     concurrency: 4,
-    classes: ["credentials", "memory", "inbound"],
+    classes: ["credentials", "memory", "inbound", "keyring"],
   });
   const final = await jobs.wait(started.job_id);
   assertEquals(final.state, "succeeded");
