@@ -485,6 +485,40 @@ export class EpochAdmin {
     });
   }
 
+  /**
+   * After a crash between a keystore change and its chain step (the lifecycle scheduler's resume,
+   * `lib/lifecycle`), the change may be neither on chain nor pending. Adds the pending record
+   * when the chain shows the gap (or cannot be asked), then reconciles. A change already on
+   * chain or already pending is left alone, so nothing is recorded twice.
+   */
+  async recoverInterrupted(
+    kind: PendingChainRecord["kind"],
+    epoch: number,
+  ): Promise<ReconcileResult> {
+    const pending = await this.#d.pending.list();
+    if (!pending.some((p) => p.kind === kind && p.epoch === epoch)) {
+      const recorder = this.#d.recorder;
+      let onChain = false;
+      if (kind === "advance_epoch" && recorder?.currentEpoch) {
+        onChain = (await recorder.currentEpoch()) >= epoch;
+      } else if (kind === "epoch_destroyed" && recorder?.epochInfo) {
+        onChain = (await recorder.epochInfo(epoch)).destroyedAt > 0;
+      } else if (recorder) {
+        return { pending, attempted: false, items: [] }; // cannot tell: do not risk a second record
+      }
+      if (!onChain) {
+        await this.#d.pending.add({
+          kind,
+          epoch,
+          reason: recorder ? "recorder_failed" : "no_recorder",
+          at: this.#now().toISOString(),
+          error: "the process stopped before the chain step",
+        });
+      }
+    }
+    return await this.reconcile();
+  }
+
   #assertRetiring(epoch: number): void {
     const state = this.#d.keystore.stateOf(epoch);
     if (state === undefined) throw new EpochNotFound(epoch);

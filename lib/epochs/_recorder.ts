@@ -17,4 +17,6 @@ export interface EpochRecorder {
   advanceEpoch(): Promise<{ epoch: number; txHash: string }>;
   recordEpochDestroyed(epoch: number): Promise<{ txHash: string }>;
   currentEpoch?(): Promise<number>;
+  /** The contract's record of an epoch (`destroyedAt` 0: not recorded destroyed). */
+  epochInfo?(epoch: number): Promise<{ destroyedAt: number }>;
 }

@@ -62,7 +62,10 @@ export const LEASE_MS = 30_000;
 /** What the scheduler works with. */
 export interface LifecycleDeps {
   policy: LifecyclePolicy;
-  admin: Pick<EpochAdmin, "overview" | "rotate" | "census" | "destroy" | "reconcile">;
+  admin: Pick<
+    EpochAdmin,
+    "overview" | "rotate" | "census" | "destroy" | "reconcile" | "recoverInterrupted"
+  >;
   runner: Pick<JobRunner, "start" | "wait" | "get" | "cancel">;
   kv: Deno.Kv;
   audit: AuditLog;
@@ -417,11 +420,13 @@ export class LifecycleScheduler {
       });
       outcome = "adopted";
       Object.assign(data, { active: active.epoch, previous: running.from_active });
+      await this.#recoverChain("advance_epoch", active.epoch);
     } else if (running.step === "destroy" && running.epoch !== undefined) {
       const info = overview.epochs.find((e: EpochInfo) => e.epoch === running.epoch);
       if (info?.state === "destroyed") {
         await this.#destroyed(running.epoch, info.destroyedAt!);
         outcome = "adopted";
+        await this.#recoverChain("epoch_destroyed", running.epoch);
       }
     } else if (running.step === "sweep" && running.deleting && this.#d.sweeper) {
       // Deleted, but the crash came before its tombstone: write it now.
@@ -442,8 +447,6 @@ export class LifecycleScheduler {
       }
       Object.assign(data, { job_id: running.job_id, job_state: final?.state ?? "unknown" });
     }
-    // A chain record the crash cut off is kept pending by EpochAdmin; try to record it now.
-    if (outcome === "adopted") await this.#d.admin.reconcile().catch(() => {});
     await this.store.update((s) => {
       s.running = null;
     });
@@ -453,6 +456,15 @@ export class LifecycleScheduler {
       ...data,
     });
     return outcome === "adopted" ? { holder: true, step: running.step, outcome, epoch } : null;
+  }
+
+  /** A chain record the crash may have cut off: recorded now, or kept pending (never twice). */
+  async #recoverChain(kind: "advance_epoch" | "epoch_destroyed", epoch: number): Promise<void> {
+    try {
+      await this.#d.admin.recoverInterrupted(kind, epoch);
+    } catch (err) {
+      this.#warn(`lifecycle: chain record of ${kind} ${epoch} not recovered: ${err}`);
+    }
   }
 
   /** The scheduler's state; see {@linkcode LifecycleStatus}. */

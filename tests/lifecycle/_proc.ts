@@ -70,6 +70,7 @@ const scheduler = new LifecycleScheduler({
     overview: (...a) => admin.overview(...a),
     census: (o) => admin.census(o),
     reconcile: () => admin.reconcile(),
+    recoverInterrupted: (k, e) => admin.recoverInterrupted(k, e),
     rotate: async (o) => {
       const r = await admin.rotate(o);
       await hang("rotate");

@@ -180,6 +180,7 @@ Deno.test("a failed step is audited and retried later, not at once", async () =>
       census: (o) => admin.census(o),
       destroy: (e, o) => admin.destroy(e, o),
       reconcile: () => admin.reconcile(),
+      recoverInterrupted: (k, e) => admin.recoverInterrupted(k, e),
       rotate: (o) => fail ? Promise.reject(new Error("keystore busy")) : admin.rotate(o),
     },
   });
@@ -215,4 +216,93 @@ Deno.test("the forward-secrecy window: age of the oldest epoch not destroyed, wa
     forwardSecrecyWindow(epochs, t0 + 99 * DAY, { ...policy, rotateEveryMs: null }).warning,
     undefined,
   );
+});
+
+/** An in-memory K3EpochCounter. */
+function fakeRecorder() {
+  let epoch = 1;
+  const destroyed = new Set<number>();
+  const calls: string[] = [];
+  return {
+    calls,
+    currentEpoch: () => Promise.resolve(epoch),
+    advanceEpoch: () => {
+      calls.push(`advance ${epoch + 1}`);
+      return Promise.resolve({ epoch: ++epoch, txHash: "0x01" });
+    },
+    recordEpochDestroyed: (e: number) => {
+      if (destroyed.has(e)) return Promise.reject(new Error("EpochAlreadyDestroyed"));
+      calls.push(`destroyed ${e}`);
+      destroyed.add(e);
+      return Promise.resolve({ txHash: "0x02" });
+    },
+    epochInfo: (e: number) => Promise.resolve({ destroyedAt: destroyed.has(e) ? 1 : 0 }),
+  };
+}
+
+Deno.test("a crash between the keystore step and the chain step: the resume records it, once", async () => {
+  const recorder = fakeRecorder();
+  await using env = await lifecycleEnv({ recorder });
+  const s = env.scheduler;
+  env.clock.advance(7 * DAY);
+  // A pass that died right after the keystore rotated (nothing on chain, nothing pending).
+  await s.store.update((st) => {
+    st.running = {
+      step: "rotate",
+      started_at: env.clock.now().toISOString(),
+      holder: "dead",
+      from_active: 1,
+      reason: "schedule",
+    };
+  });
+  await env.keystore.rotate();
+  const resumed = await s.tick();
+  assertEquals([resumed.step, resumed.outcome], ["rotate", "adopted"]);
+  assertEquals(recorder.calls, ["advance 2"]);
+  assertEquals(await env.epochs.admin.pending(), []);
+
+  // The same after the destruction's keystore step; and a resume of a step whose chain record
+  // did land records nothing more.
+  env.clock.advance(HOUR);
+  assertEquals((await s.tick()).step, "reencrypt");
+  env.clock.advance(DAY);
+  await env.epochs.admin.census({ scope: "global" });
+  await s.store.update((st) => {
+    st.running = {
+      step: "destroy",
+      started_at: env.clock.now().toISOString(),
+      holder: "dead",
+      epoch: 1,
+    };
+  });
+  await env.epochs.admin.destroy(1); // records it on chain itself
+  await s.store.update((st) => {
+    st.running = {
+      step: "destroy",
+      started_at: env.clock.now().toISOString(),
+      holder: "dead",
+      epoch: 1,
+    };
+  });
+  const adopted = await s.tick();
+  assertEquals([adopted.step, adopted.outcome], ["destroy", "adopted"]);
+  assertEquals(recorder.calls, ["advance 2", "destroyed 1"]);
+  assertEquals(await env.epochs.admin.pending(), []);
+  assertEquals((await s.status()).last_destruction?.epoch, 1);
+
+  // A destruction whose chain step never ran: recorded by the resume.
+  env.clock.advance(7 * DAY);
+  assertEquals((await s.tick()).step, "rotate");
+  await s.store.update((st) => {
+    st.running = {
+      step: "destroy",
+      started_at: env.clock.now().toISOString(),
+      holder: "dead",
+      epoch: 2,
+    };
+  });
+  await env.keystore.destroy(2);
+  assertEquals((await s.tick()).outcome, "adopted");
+  assertEquals(recorder.calls, ["advance 2", "destroyed 1", "advance 3", "destroyed 2"]);
+  assertEquals(await env.epochs.admin.pending(), []);
 });
