@@ -232,7 +232,8 @@ export class Sidecar {
           "the policy does not reveal secrets to this program",
         );
       }
-      const secret = await this.#secret(target.service, res, entry);
+      const secret = this.cache.get(target.service) ??
+        await this.#secret(target.service, res, entry);
       if (secret === undefined) return;
       entry.decision = "revealed";
       res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
@@ -243,7 +244,7 @@ export class Sidecar {
       entry.decision = "request_denied";
       return refuse(res, 403, "request_denied", "the policy does not allow this method or path");
     }
-    const secret = await this.#secret(target.service, res, entry);
+    const secret = this.cache.get(target.service) ?? await this.#secret(target.service, res, entry);
     if (secret === undefined) return;
     const { url, headers } = upstreamRequest(
       service.upstream,
