@@ -37,6 +37,9 @@ import client from "prom-client";
 import type { ForwardSecrecyWindow } from "../lifecycle/mod.ts";
 import type { AuditLog, Census } from "../state/mod.ts";
 
+/** The request methods counted by name; anything else is counted as `OTHER`. */
+const HTTP_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
 /** Where the gauges read their values at scrape time. */
 export interface MetricsSources {
   /** The latest global census (blobs per epoch). */
@@ -200,7 +203,13 @@ export class ServiceMetrics {
 
   /** One answered request; `route` is the matched pattern. */
   observeRequest(route: string, method: string, status: number, seconds: number): void {
-    const labels = { route, method, status: String(status) };
+    // The method is the client's to choose (any token, any length): only known ones become a
+    // label, or one request per made-up method would add series forever (review finding).
+    const labels = {
+      route,
+      method: HTTP_METHODS.has(method) ? method : "OTHER",
+      status: String(status),
+    };
     this.#requests.inc(labels);
     this.#latency.observe(labels, seconds);
   }

@@ -232,3 +232,18 @@ Deno.test("/healthz reports the forward-secrecy window, with a warning past its 
   const late = await (await app.request("/healthz")).json();
   assertEquals(late.warnings, ["overdue"]);
 });
+
+Deno.test("made-up request methods add no series (review: one series per method was unbounded)", async () => {
+  const { metrics, app } = metricsWithTraffic();
+  const before = (await scrape(metrics)).get("agentkeys_http_requests_total")!.metrics.length;
+  for (let i = 0; i < 50; i++) {
+    await app.request(`/nowhere`, { method: `X${"A".repeat(i * 100)}` });
+  }
+  await app.request("/nowhere", { method: "PATCH" });
+  const series = (await scrape(metrics)).get("agentkeys_http_requests_total")!.metrics;
+  const methods = new Set(series.map((m) => m.labels?.method));
+  assert(!series.some((m) => (m.labels?.method ?? "").startsWith("X")), "a made-up method label");
+  assert(methods.has("OTHER") && methods.has("PATCH"), [...methods].join(","));
+  // Fifty made-up methods on one route and status: one OTHER series, plus PATCH's.
+  assertEquals(series.length, before + 2);
+});
