@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { DataClass } from "../lib/crypto/mod.ts";
 import type { AgentPurger, CredentialLister, VaultWorker } from "../lib/worker/mod.ts";
@@ -113,6 +113,7 @@ export function createApp(deps: AppDeps): Hono {
   if (deps.metrics) app.use("*", measureRequests(deps.metrics));
   // First of all: a rebound DNS name gets nothing, not even /healthz.
   app.use("*", hostCheck({ publicUrl, port: deps.port }));
+  app.use("*", refuseHeadOfStreams);
   mountOpenApi(app, publicUrl ?? "");
   app.get("/healthz", (c) =>
     c.json({
@@ -191,6 +192,7 @@ export function createApp(deps: AppDeps): Hono {
         audit: deps.audit,
         keyrings: deps.worker.keyrings,
         lifecycle: deps.lifecycle,
+        integrity: deps.health.integrity,
       }),
     );
   }
@@ -217,5 +219,22 @@ const LOGIN_PATHS = [
 
 /** The worker routes limit their bodies themselves (routes/worker.ts). */
 function isWorkerPath(path: string): boolean {
-  return path.startsWith("/v1/cred/") || path.startsWith("/v1/memory/");
+  return path.startsWith("/v1/cred/") || path.startsWith("/v1/memory/") ||
+    path.startsWith("/v1/inbound/");
 }
+
+/**
+ * `HEAD` of an event stream is 405. Hono answers HEAD with the GET handler's headers and drops its
+ * body unread, so a stream's cleanup never ran: each HEAD kept a feed listener, a timer and a
+ * stream slot forever (review finding).
+ */
+const refuseHeadOfStreams: MiddlewareHandler = async (c, next) => {
+  if (c.req.method === "HEAD" && c.req.path.endsWith("/events")) {
+    return c.json(
+      { error: "method_not_allowed", message: "event streams answer GET only" },
+      405,
+      { allow: "GET" },
+    );
+  }
+  await next();
+};

@@ -13,6 +13,7 @@ import type { CredentialLister } from "../../lib/worker/mod.ts";
 import type { KvAuditLog } from "../../lib/state/mod.ts";
 import type { LifecycleStatus } from "../../lib/lifecycle/mod.ts";
 import type { RingRecord } from "../../lib/keyrings/mod.ts";
+import type { AnchorStatus } from "../../lib/integrity/mod.ts";
 
 export interface PageDeps {
   broker: Broker;
@@ -26,6 +27,8 @@ export interface PageDeps {
   audit?: Pick<KvAuditLog, "page">;
   /** The epoch lifecycle scheduler's status (absent: the overview shows no lifecycle card). */
   lifecycle?: { status(): Promise<LifecycleStatus> };
+  /** Vault integrity's anchor status (absent: the overview shows no integrity warnings). */
+  integrity?: () => AnchorStatus;
   /** The keyring pages' records (`VaultWorker.keyrings`; absent: they show none). */
   keyrings?: {
     list(operatorOmni: string): Promise<string[]>;

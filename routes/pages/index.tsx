@@ -21,6 +21,7 @@ import { App, type Viewer } from "./_app.tsx";
 import { EpochTable, formatTime } from "./_epochs_table.tsx";
 import type { PageDeps, Session } from "./_deps.ts";
 import type { LifecycleStatus } from "../../lib/lifecycle/mod.ts";
+import type { AnchorStatus } from "../../lib/integrity/mod.ts";
 
 /** One epoch's row. `blobs`: null when the census has no count for it. */
 export interface EpochRow {
@@ -31,7 +32,13 @@ export interface EpochRow {
 }
 
 export interface Warning {
-  kind: "retiring_with_blobs" | "job_failed" | "chain_pending" | "window_overdue";
+  kind:
+    | "retiring_with_blobs"
+    | "job_failed"
+    | "chain_pending"
+    | "window_overdue"
+    | "integrity_blocked"
+    | "anchor_failed";
   text: string;
 }
 
@@ -67,7 +74,8 @@ export async function load(deps: PageDeps, session: Session): Promise<OverviewDa
     deps.epochs.runner.list(RECENT_JOBS, me.is_admin ? undefined : session.operatorOmni),
     deps.lifecycle?.status() ?? null,
   ]);
-  return overviewModel({ viewer, ...view, jobs, lifecycle });
+  const integrity = deps.integrity?.() ?? null;
+  return overviewModel({ viewer, ...view, jobs, lifecycle, integrity });
 }
 
 /**
@@ -83,6 +91,8 @@ export function overviewModel(input: {
   pending: PendingChainRecord[];
   jobs: JobRecord[];
   lifecycle?: LifecycleStatus | null;
+  /** Vault integrity's anchor status (lib/integrity). */
+  integrity?: AnchorStatus | null;
 }): OverviewData {
   const { viewer } = input;
   const census = viewer.isAdmin ? input.latestGlobal : input.latestOperator;
@@ -123,6 +133,24 @@ export function overviewModel(input: {
           "Run deno task signer reconcile once the chain is reachable.",
       });
     }
+  }
+  const integrity = input.integrity;
+  if (integrity?.blocked) {
+    warnings.push({
+      kind: "integrity_blocked",
+      text: `Blob writes are refused: ${integrity.blocked}. After investigating, an admin ` +
+        "acknowledges with deno task signer integrity-ack.",
+    });
+  }
+  if (viewer.isAdmin && integrity?.last_error) {
+    warnings.push({
+      kind: "anchor_failed",
+      text: `Anchoring the vault on chain failed ${plural(integrity.failures, "time")} ` +
+        `(${integrity.last_error}); ${integrity.pending_writes} change(s) wait` +
+        `${
+          integrity.next_attempt_at ? `, next attempt ${formatTime(integrity.next_attempt_at)}` : ""
+        }.`,
+    });
   }
   const lifecycle = input.lifecycle ? forViewer(input.lifecycle, viewer) : null;
   if (lifecycle?.window.warning) {
