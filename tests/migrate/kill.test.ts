@@ -9,6 +9,8 @@ import { fileURLToPath } from "node:url";
 import { assert, assertEquals } from "../support/assert.ts";
 import { BACKUP_PREFIX } from "../../lib/migrate/mod.ts";
 import { type LegacyEnv, legacyEnv } from "./fixture.ts";
+import { S3BlobStore } from "../../lib/store/mod.ts";
+import { startCeph } from "../support/ceph.ts";
 
 const CHILD = fileURLToPath(new URL("./_child.ts", import.meta.url));
 const RUNS = Number(Deno.env.get("AGENTKEYS_KILL_RUNS") ?? "20");
@@ -57,9 +59,42 @@ async function checkSafe(env: LegacyEnv): Promise<number> {
 }
 
 Deno.test(`kill -9: migrate-legacy killed at ${RUNS} random points, each re-run finishes exactly once`, async () => {
+  await killRuns(RUNS, () => legacyEnv({ extra: EXTRA }));
+});
+
+Deno.test("kill -9 on Ceph RGW: 5 random points, in place on an S3 vault", async () => {
+  const ceph = await startCeph();
+  try {
+    await killRuns(5, () => {
+      const bucket = `kill-${crypto.randomUUID().slice(0, 8)}`;
+      return legacyEnv({
+        extra: EXTRA,
+        env: {
+          AGENTKEYS_S3_ENDPOINT: ceph.endpoint,
+          AGENTKEYS_S3_BUCKET: bucket,
+          AGENTKEYS_S3_REGION: ceph.region,
+          AWS_ACCESS_KEY_ID: ceph.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: ceph.secretAccessKey,
+        },
+        rawStore: () =>
+          new S3BlobStore({
+            endpoint: ceph.endpoint,
+            region: ceph.region,
+            bucket,
+            forcePathStyle: true,
+            credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey },
+          }),
+      });
+    });
+  } finally {
+    await ceph.stop();
+  }
+});
+
+async function killRuns(runs: number, make: () => Promise<LegacyEnv>): Promise<void> {
   const points = { beforeWork: 0, midRun: 0, afterEnd: 0 };
-  for (let run = 0; run < RUNS; run++) {
-    await using env = await legacyEnv({ extra: EXTRA });
+  for (let run = 0; run < runs; run++) {
+    await using env = await make();
     const child = spawn(env);
     const stderr = new Response(child.stderr).text();
     const reader = child.stdout.getReader();
@@ -113,8 +148,8 @@ Deno.test(`kill -9: migrate-legacy killed at ${RUNS} random points, each re-run 
     assertEquals(await Array.fromAsync(env.raw.list(BACKUP_PREFIX)), []);
   }
   console.log(`kill points: ${JSON.stringify(points)}`);
-  assert(points.midRun >= Math.min(3, RUNS / 4), `only ${points.midRun} kills landed mid-run`);
-});
+  assert(points.midRun >= Math.min(3, runs / 4), `only ${points.midRun} kills landed mid-run`);
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
