@@ -80,6 +80,25 @@ export interface PointerProof {
 const hex = (b: Uint8Array): `0x${string}` => `0x${b.toHex()}`;
 
 /**
+ * Anchor lag for metrics: 0 when nothing waits to be anchored, else the seconds since the
+ * latest anchor (since `startedMs` before the first); `null` when nothing is anchored at all.
+ *
+ * ```ts
+ * anchorLagSeconds(anchors.status(), Date.now(), startedAt); // e.g. 12.5
+ * ```
+ */
+export function anchorLagSeconds(
+  status: AnchorStatus,
+  nowMs: number,
+  startedMs: number,
+): number | null {
+  if (!status.enabled) return null;
+  if (status.pending_writes === 0) return 0;
+  const since = status.anchored_at === null ? startedMs : Date.parse(status.anchored_at);
+  return Math.max(0, (nowMs - since) / 1000);
+}
+
+/**
  * ```ts
  * const anchors = new PointerAnchors({ pointers, audit, chain: chain.client, everyMs: 60_000, writes: 1000 });
  * await anchors.open();

@@ -36,6 +36,7 @@ export {
 } from "./_smt.ts";
 export {
   type AnchorChain,
+  anchorLagSeconds,
   type AnchorStatus,
   type AuditHeadSource,
   PointerAnchors,

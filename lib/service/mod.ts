@@ -41,7 +41,7 @@ import type { ActorDirectory, JobRunner, JobRunnerDeps } from "../reencrypt/mod.
 import { type EpochAdmin, openEpochs } from "../epochs/mod.ts";
 import { AgentPurger, ChainCapAuthority, CredentialLister, VaultWorker } from "../worker/mod.ts";
 import { removeServiceRuntime, writeServiceRuntime } from "./runtime.ts";
-import { BlobProofs, PointerAnchors } from "../integrity/mod.ts";
+import { anchorLagSeconds, BlobProofs, PointerAnchors } from "../integrity/mod.ts";
 import {
   forwardSecrecyWindow,
   LifecycleScheduler,
@@ -144,13 +144,19 @@ export async function openService(config: Config, options: ServiceOptions = {}):
     // Shared too: a logout at the broker refuses that session's caps at the worker at once.
     const sessionDenylist = new SessionDenylist(state);
     const lifecycleStore = new LifecycleStore(kv);
+    const startedAt = Date.now();
+    let anchorsRef: PointerAnchors | undefined;
     const ttls = { memory: config.lifecycle.ttlMemoryMs, inbound: config.lifecycle.ttlInboundMs };
     const sweeping = ttls.memory !== null || ttls.inbound !== null;
     const metrics = new ServiceMetrics({
       latestCensus: () => new KvCensusStore(kv).latestGlobal(),
       window: () => forwardSecrecyWindow(keystore.list(), Date.now(), config.lifecycle),
       activeEpoch: () => keystore.activeEpoch,
-      // Anchor lag (issue 11, lib/integrity): add `anchorLagSeconds` once it exposes a status.
+      // Filled in below, once the anchors are open (they need the chain and the audit log).
+      anchorLagSeconds: () =>
+        Promise.resolve(
+          anchorsRef ? anchorLagSeconds(anchorsRef.status(), Date.now(), startedAt) : null,
+        ),
     });
     // Job ends and sweep tombstones feed counters as they are audited.
     const meteredAudit = observeAudit(audit, (kind, data) => metrics.audited(kind, data));
@@ -222,6 +228,7 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       onStep: (step, outcome, seconds) => metrics.lifecycleStep(step, outcome, seconds),
     });
     const anchors = await openAnchors(config, core, chain, audit);
+    anchorsRef = anchors;
     const unwatch = lifecycle.watchRevocations(chain.client);
     if (options.lifecycle !== false) lifecycle.start(options.lifecycleIntervalMs);
     const openedChain = chain;

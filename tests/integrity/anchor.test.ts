@@ -18,6 +18,7 @@ import { PreconditionFailed } from "../../lib/store/mod.ts";
 import { KvAuditLog, KvPointerStore, KvStateStore } from "../../lib/state/mod.ts";
 import {
   type AnchorChain,
+  anchorLagSeconds,
   IntegrityBlocked,
   IntegrityStore,
   PointerAnchors,
@@ -304,4 +305,26 @@ Deno.test("rollback check: an equal seq with another root, and an audit log behi
     chain.auditTxs.push({ head: `0x${"55".repeat(32)}`, count: 99 });
     assert((await t.anchors.checkAgainstChain())?.includes("audit log has 0 entries"));
   }
+});
+
+Deno.test("anchorLagSeconds: null when not anchoring, 0 when nothing waits, else time since the last anchor", () => {
+  const base = {
+    enabled: true,
+    anchored_seq: 5,
+    anchored_at: "2026-01-01T00:00:00.000Z",
+    tx_hash: null,
+    pending_writes: 0,
+    last_error: null,
+    failures: 0,
+    next_attempt_at: null,
+    blocked: null,
+  };
+  const at = Date.parse("2026-01-01T00:01:30.000Z");
+  assertEquals(anchorLagSeconds({ ...base, enabled: false }, at, 0), null);
+  assertEquals(anchorLagSeconds(base, at, 0), 0);
+  assertEquals(anchorLagSeconds({ ...base, pending_writes: 3 }, at, 0), 90);
+  assertEquals(
+    anchorLagSeconds({ ...base, anchored_at: null, pending_writes: 1 }, at, at - 10_000),
+    10,
+  );
 });
