@@ -11,6 +11,7 @@ import { BACKUP_PREFIX } from "../../lib/migrate/mod.ts";
 import { type LegacyEnv, legacyEnv } from "./fixture.ts";
 import { StoreCredentialsExpired } from "../../lib/store/mod.ts";
 import { FaultyStore } from "../support/faulty_store.ts";
+import type { KvAuditLog } from "../../lib/state/mod.ts";
 
 async function legacyPresent(env: LegacyEnv): Promise<string[]> {
   const present: string[] = [];
@@ -71,6 +72,18 @@ Deno.test("migrate-legacy --delete-legacy: legacy objects go only after the new 
   ]);
   assertEquals(await Array.fromAsync(env.raw.list(BACKUP_PREFIX)), []);
   assert(r.out.at(-1)!.includes("6 legacy deleted"), r.out.at(-1));
+  // Each move and each deletion is audited, naming keys and actors, never plaintext.
+  const h0 = await env.open();
+  try {
+    const { entries } = await (h0.audit as KvAuditLog).page({ limit: 500 });
+    const kinds = entries.map((e) => e.kind);
+    assertEquals(kinds.filter((k) => k === "legacy_migrated").length, 6);
+    assertEquals(kinds.filter((k) => k === "legacy_deleted").length, 6);
+    const text = JSON.stringify(entries);
+    for (const e of env.expected) assert(!text.includes(e.plaintext), "no plaintext in the audit");
+  } finally {
+    await h0.close();
+  }
 
   // Legacy copies left by a run without --delete-legacy are removed by a later run with it,
   // once the copy is verified; a different current credential keeps its legacy copy.
