@@ -238,6 +238,15 @@ function report(
     }
   }
   const added = summary["sequential.sidecar"].p50 - summary["sequential.direct"].p50;
+  const floorAdded = summary["sequential.floor"].p50 - summary["sequential.direct"].p50;
+  const floorRatio = summary["concurrent.floor"].rps / summary["concurrent.direct"].rps;
+  console.log(
+    `\nthe floor (no checks) adds ${f(floorAdded)} ms at p50 and keeps ${
+      f(floorRatio, 2)
+    } of direct throughput at ${CONCURRENCY} clients; the sidecar's own work: ${
+      f(added - floorAdded)
+    } ms at p50`,
+  );
   const ratio = summary["concurrent.sidecar"].rps / summary["concurrent.direct"].rps;
   console.log(
     `\nadded at p50, sequential: ${f(added)} ms (target ≤ ${TARGET_ADDED_P50_MS} ms): ${

@@ -3,7 +3,8 @@
  * an agent and stores its credential with the CLI; `deno task sidecar` runs with the agent's
  * device key and writes the env file; an agent process (sh + curl) that sourced the env file
  * calls the upstream through the sidecar and never sees the secret; a program the policy does
- * not name is refused; revoking the agent on chain denies the next request within a second.
+ * not name is refused; a scope change empties the cache; revoking the agent on chain denies the
+ * next request within a second.
  */
 
 import { join } from "node:path";
@@ -102,6 +103,12 @@ Deno.test("done when: an agent that sourced the env file calls upstream through 
     // Wait until the sidecar follows the event stream, then revoke on chain.
     await waitFor(() => /event stream connected/.test(log), 10_000);
     assertMatch(log, /event stream connected/);
+    // A scope change on chain empties the cache (the next request fetches again).
+    await ok("scope", "set", "mail-bot", "openai", "github");
+    await waitFor(() => /scope_set: credential cache emptied/.test(log), 10_000);
+    assertMatch(log, /scope_set: credential cache emptied/);
+    assertEquals(new TextDecoder().decode((await agent()).stdout).trim().split("\n").at(-1), "200");
+
     const revokedAt = await ok("agent", "revoke", "mail-bot").then(() => performance.now());
     let status = "200";
     let body = "";
@@ -124,6 +131,9 @@ Deno.test("done when: an agent that sourced the env file calls upstream through 
       !(await Deno.readTextFile(auditPath)).includes(SECRET),
       "the audit log holds the secret",
     );
+  } catch (err) {
+    // What the sidecar said is what explains a failure here.
+    throw new Error(`${(err as Error).message}\n--- sidecar log:\n${log}`, { cause: err });
   } finally {
     sidecar.kill("SIGTERM");
     await sidecar.status;
