@@ -145,7 +145,7 @@ export async function openService(config: Config, options: ServiceOptions = {}):
     const sessionDenylist = new SessionDenylist(state);
     const lifecycleStore = new LifecycleStore(kv);
     const startedAt = Date.now();
-    let anchorsRef: PointerAnchors | undefined;
+    const opened: { anchors?: PointerAnchors } = {};
     const ttls = { memory: config.lifecycle.ttlMemoryMs, inbound: config.lifecycle.ttlInboundMs };
     const sweeping = ttls.memory !== null || ttls.inbound !== null;
     const metrics = new ServiceMetrics({
@@ -155,7 +155,7 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       // Filled in below, once the anchors are open (they need the chain and the audit log).
       anchorLagSeconds: () =>
         Promise.resolve(
-          anchorsRef ? anchorLagSeconds(anchorsRef.status(), Date.now(), startedAt) : null,
+          opened.anchors ? anchorLagSeconds(opened.anchors.status(), Date.now(), startedAt) : null,
         ),
     });
     // Job ends and sweep tombstones feed counters as they are audited.
@@ -228,7 +228,7 @@ export async function openService(config: Config, options: ServiceOptions = {}):
       onStep: (step, outcome, seconds) => metrics.lifecycleStep(step, outcome, seconds),
     });
     const anchors = await openAnchors(config, core, chain, audit);
-    anchorsRef = anchors;
+    opened.anchors = anchors;
     const unwatch = lifecycle.watchRevocations(chain.client);
     if (options.lifecycle !== false) lifecycle.start(options.lifecycleIntervalMs);
     const openedChain = chain;

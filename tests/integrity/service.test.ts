@@ -140,7 +140,7 @@ Deno.test("service: a data directory deployed before VaultAnchor gains it at sta
 
 Deno.test("service: a state store restored from an older copy is detected at start; writes wait for integrity-ack", async () => {
   await using dir = await tempDir("agentkeys-integrity-rb-");
-  const kvFiles = async () =>
+  const kvFiles = () =>
     [...Deno.readDirSync(dir.path)].map((e) => e.name).filter((n) => n.startsWith("state.kv"));
   let s = await open(dir.path);
   await putCred(s, "a", "1");
