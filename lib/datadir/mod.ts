@@ -121,6 +121,9 @@ export async function openDataDir(
   const keystorePath = join(dataDir, KEYSTORE_FILE);
   if (!create && !(await pathExists(keystorePath))) throw new NoKeystore(keystorePath);
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  // Also when it existed (created by hand, or by an older version): the state file holds every
+  // tenant's object keys and the audit log, so nothing in here is for other local users.
+  await Deno.chmod(dataDir, 0o700);
   const sealKey = await SealKey.load({
     configured: config.sealKey,
     dataDir,
@@ -135,7 +138,7 @@ export async function openDataDir(
   const inner = options.wrapStore ? options.wrapStore(base) : base;
   let state: KvStateStore;
   try {
-    state = await KvStateStore.open(join(dataDir, STATE_FILE));
+    state = await KvStateStore.open(await privateFile(join(dataDir, STATE_FILE)));
   } catch (err) {
     await inner.close();
     throw err;
@@ -223,4 +226,18 @@ export async function resealDataDir(
   const existing = [];
   for (const f of files) if (await pathExists(f.path)) existing.push(f.path);
   return { mode: "rotated", resealed: existing, already: [] };
+}
+
+/**
+ * `path`, created empty with mode 0600 if missing (an empty file is an empty SQLite database, and
+ * SQLite gives its -wal and -shm files the database file's mode), else chmod 0600.
+ */
+async function privateFile(path: string): Promise<string> {
+  try {
+    (await Deno.open(path, { createNew: true, write: true, mode: 0o600 })).close();
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+    await Deno.chmod(path, 0o600);
+  }
+  return path;
 }
