@@ -18,8 +18,8 @@ export interface KeyringMembersProps extends Record<string, unknown> {
   mode: "create" | "ring";
   ring: string;
   operatorAddress: string;
-  /** Agents that may be added (active ones), by display name. */
-  agents: { label: string; actorOmni: string; deviceKeyHash: string }[];
+  /** The operator's agents by display name; revoked ones can only be removed. */
+  agents: { label: string; actorOmni: string; deviceKeyHash: string; revoked: boolean }[];
   /** Current members' actor omnis. */
   members: string[];
 }
@@ -95,7 +95,7 @@ export default function KeyringMembers(props: KeyringMembersProps) {
     );
   }
 
-  const candidates = props.agents.filter((a) => !props.members.includes(a.actorOmni));
+  const candidates = props.agents.filter((a) => !a.revoked && !props.members.includes(a.actorOmni));
   const removable = props.agents.filter((a) => props.members.includes(a.actorOmni));
   const add = (e: Event) => {
     e.preventDefault();

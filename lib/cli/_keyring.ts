@@ -29,8 +29,8 @@ export interface KeyringCliContext {
   session(): Promise<{ api: AgentKeysClient; operator_omni: string }>;
   /** The operator's wallet key (`--key-file` or AGENTKEYS_OPERATOR_KEY). */
   operatorKey(keyFile?: string): Promise<Hex>;
-  /** An active agent of the operator by label. */
-  agentByLabel(api: AgentKeysClient, label: string): Promise<{
+  /** An agent of the operator by label: an active one, or with `revoked` a revoked one. */
+  agentByLabel(api: AgentKeysClient, label: string, revoked?: boolean): Promise<{
     actor_omni: string;
     device_key_hash: string;
   }>;
@@ -150,7 +150,13 @@ export async function keyringMain(
     }
     case "remove": {
       const { api, op } = await operator();
-      const agent = await ctx.agentByLabel(api, need(1, "an agent label"));
+      const label = need(1, "an agent label");
+      // A revoked agent is refused by the worker already; removing it also rotates the group
+      // key, so its device key (if it leaked) opens nothing written afterwards.
+      const agent = await ctx.agentByLabel(api, label).catch(async (err) => {
+        if (!(err instanceof UsageError)) throw err;
+        return await ctx.agentByLabel(api, label, true);
+      });
       const r = await op.removeMember(need(0, "a ring name"), agent.actor_omni);
       ctx.out(
         `removed ${

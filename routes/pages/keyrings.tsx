@@ -20,6 +20,8 @@ export interface RingAgent extends Record<string, unknown> {
   label: string;
   actorOmni: string;
   deviceKeyHash: string;
+  /** Revoked agents are offered for removal only (never for adding). */
+  revoked: boolean;
 }
 
 export interface KeyringsData {
@@ -45,10 +47,13 @@ async function viewerOf(deps: PageDeps, session: Session) {
   const agents: RingAgent[] = [];
   for (const a of me.agents) {
     const name = `${a.label}${Number(a.generation) > 0 ? ` (generation ${a.generation})` : ""}`;
-    names[a.actor_omni] = name;
-    if (!a.revoked) {
-      agents.push({ label: name, actorOmni: a.actor_omni, deviceKeyHash: a.device_key_hash });
-    }
+    names[a.actor_omni] = a.revoked ? `${name} (revoked: remove it to rotate the key)` : name;
+    agents.push({
+      label: name,
+      actorOmni: a.actor_omni,
+      deviceKeyHash: a.device_key_hash,
+      revoked: a.revoked,
+    });
   }
   return { viewer: { address: session.address, isAdmin: me.is_admin }, names, agents };
 }

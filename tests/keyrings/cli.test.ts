@@ -88,6 +88,25 @@ Deno.test("CLI: operator + agents A, B, C; doc1 at r0; remove C → r1; doc2; B 
     assertEquals(c.code, 1);
     assertMatch(c.stderr, /not_a_member/);
   }
+  // D joins after the rotation with --with-history: it reads doc1 (r0) too.
+  const addAgent = async (label: string) => {
+    const added = await op("agent", "add", label, "--out", join(dir.path, "keys"));
+    keys[label] = /device key file (\S+)/.exec(added)![1];
+    agentEnv[label] = { AGENTKEYS_URL: service.url, AGENTKEYS_CLI_HOME: join(dir.path, label) };
+    await agent(label, "keyring", "publish");
+  };
+  await addAgent("agent-d");
+  assertMatch(
+    await op("keyring", "add", "team", "agent-d", "--with-history"),
+    /with 1 earlier key\(s\)/,
+  );
+  assertEquals((await agent("agent-d", "keyring", "get", "team", "doc1")).trim(), "r0 secret");
+  assertEquals((await agent("agent-d", "keyring", "get", "team", "doc2")).trim(), "r1 secret");
+  // A revoked member is still removed (and the key rotated) by label.
+  await addAgent("agent-e");
+  await op("keyring", "add", "team", "agent-e");
+  await op("agent", "revoke", "agent-e");
+  assertMatch(await op("keyring", "remove", "team", "agent-e"), /rotation 2/);
   assertEquals((await op("keyring", "ls")).trim(), "team");
   const usage = await run(opEnv, "operator", ["keyring", "frobnicate"]);
   assertEquals(usage.code, 2);
