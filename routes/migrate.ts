@@ -4,7 +4,8 @@
  * replay from `Last-Event-ID`). Thin: parse, authenticate, call `MigrationJobs`.
  *
  * An operator session migrates its own wallet's legacy credentials only (`operator` must be the
- * session's address); agent sessions are refused. The source is the service's configured one
+ * session's address); mapping other legacy wallets to agents (`map`) needs an admin session;
+ * agent sessions are refused. The source is the service's configured one
  * (`AGENTKEYS_LEGACY_S3_*`, else the vault store): a request never names an endpoint, so no
  * session can make the service fetch from a URL of its choosing.
  *
@@ -26,7 +27,7 @@ import {
 import { ApiError } from "./errors.ts";
 import type { RouteGuards } from "./guards.ts";
 import { jsonBody } from "./request.ts";
-import { operatorOnly, requireSession, type SessionEnv } from "./session.ts";
+import { operatorOnly, requireAdmin, requireSession, type SessionEnv } from "./session.ts";
 
 export interface MigrateRouteDeps {
   broker: Broker;
@@ -71,6 +72,10 @@ export function migrateRoutes(deps: MigrateRouteDeps): Hono<SessionEnv> {
     ) {
       throw bad("map must be an object of wallet → agent label");
     }
+    // A mapped wallet proves nothing about who asks: mapping another operator's wallet listed
+    // that operator's credentials (review). Over HTTP only admins, who hold the legacy signer key
+    // of the whole old deployment anyway, may map; an operator migrates its own wallet.
+    if (Object.keys(map).length > 0) await requireAdmin(c, broker);
     for (const f of ["dry_run", "delete_legacy"] as const) {
       if (body[f] !== undefined && typeof body[f] !== "boolean") {
         throw bad(`${f} must be a boolean`);

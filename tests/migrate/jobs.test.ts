@@ -14,8 +14,9 @@ import { lineIO } from "../support/cli_io.ts";
 import { tempDir } from "../support/tmp.ts";
 
 async function setup() {
-  const s = await testService();
+  // An admin: over HTTP only admins may map other legacy wallets to agents.
   const operator = newAccount();
+  const s = await testService({ admins: [operator.address] });
   const device = newAccount();
   const agent = s.identity.register(operator.address, "mail-bot", device.address);
   const signerKey = generatePrivateKey();
@@ -123,6 +124,24 @@ Deno.test("migrate job refusals: agent session, another wallet, bad key, unknown
   assertEquals([unknown.status, unknown.body.error], [400, "invalid_params"]);
   const noSession = await s.call("POST", "/v1/migrate/jobs", undefined, body);
   assertEquals(noSession.status, 401);
+  // Review: a non-admin operator mapped another operator's wallet to its own agent and the job
+  // listed that operator's current credentials. Without admin, no map at all.
+  const plain = newAccount();
+  s.identity.register(plain.address, "own-bot", newAccount().address);
+  const plainSession = await s.loginOperator(plain);
+  const mapping = await s.call("POST", "/v1/migrate/jobs", plainSession, {
+    ...body,
+    operator: plain.address,
+    map: { [newAccount().address]: "own-bot" },
+  });
+  assertEquals([mapping.status, mapping.body.error], [403, "admin_only"]);
+  const ownOnly = await s.call("POST", "/v1/migrate/jobs", plainSession, {
+    ...body,
+    operator: plain.address,
+    map: {},
+    dry_run: true,
+  });
+  assertEquals(ownOnly.status, 201);
 
   const started = await s.call("POST", "/v1/migrate/jobs", op, { ...body, dry_run: true });
   assertEquals(started.status, 201);
