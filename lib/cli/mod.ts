@@ -33,7 +33,6 @@ import {
 import { writeFileAtomic } from "../fsutil/mod.ts";
 import { EXIT, type FlagSpec, parseFlags, type TextOut, textOut, UsageError } from "./_args.ts";
 import { loadSession, saveSession } from "./_session_file.ts";
-import { KEYRING_USAGE, keyringMain } from "./_keyring.ts";
 import { stsPolicies } from "./_sts_policy.ts";
 import { KEYRING_USAGE, keyringMain } from "./_keyring.ts";
 import { defaultSocketPath, revealFromSidecar } from "../sidecar/mod.ts";
@@ -760,7 +759,7 @@ class Cli {
           return { api, operator_omni: saved.operator_omni };
         },
         operatorKey: (file) => this.#operatorKey(file),
-        agentByLabel: (api, label) => this.#agentByLabel(api, label),
+        agentByLabel: (api, label, revoked) => this.#agentByLabel(api, label, revoked),
         deviceLogin: async (file) => {
           const device = privateKeyToAccount((await Deno.readTextFile(file)).trim() as Hex);
           const base = new AgentKeysClient(this.env.url);
@@ -803,38 +802,6 @@ class Cli {
       2,
     ));
     return 0;
-  }
-
-  /** `keyring …`: lib/cli/_keyring.ts, with this CLI's session, keys and output. */
-  keyring(sub: string, args: string[], flags: Record<string, string | boolean>): Promise<number> {
-    return keyringMain(
-      {
-        home: this.env.home,
-        url: this.env.url,
-        out: (line) => this.io.out(line),
-        stdin: () => this.io.stdin(),
-        session: async () => {
-          const { saved, api } = await this.#session();
-          return { api, operator_omni: saved.operator_omni };
-        },
-        operatorKey: (file) => this.#operatorKey(file),
-        agentByLabel: (api, label) => this.#agentByLabel(api, label),
-        deviceLogin: async (file) => {
-          const device = privateKeyToAccount((await Deno.readTextFile(file)).trim() as Hex);
-          const base = new AgentKeysClient(this.env.url);
-          const login = await base.loginWithDevice(device);
-          return {
-            api: base.withSession(login.session_jwt),
-            operator_omni: login.operator_omni,
-            actor_omni: login.actor_omni,
-            device,
-          };
-        },
-      },
-      sub,
-      args,
-      flags,
-    );
   }
 
   async census(): Promise<number> {
