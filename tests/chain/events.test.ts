@@ -5,7 +5,23 @@
 import { ChainClient, type IdentityEvent } from "../../lib/chain/mod.ts";
 import { confirmRefusal, serviceHash } from "../../lib/identity/mod.ts";
 import { assert, assertEquals } from "../support/assert.ts";
-import { registerAgent, revokeAgent, setScope, startTestChain } from "../support/chain.ts";
+import {
+  registerAgent,
+  revokeAgent,
+  setScope,
+  startTestChain,
+  type TestChain,
+} from "../support/chain.ts";
+
+/** A client of `chain` that takes its block from a background poll every `pollMs`. */
+function headClient(chain: TestChain, pollMs: number): ChainClient {
+  return new ChainClient({
+    rpcUrl: chain.rpcUrl,
+    chainId: chain.chainId,
+    addresses: chain.addresses,
+    headPollMs: pollMs,
+  });
+}
 
 /** Polls `check` every 10 ms for up to `ms`; fails with `what`. */
 async function eventually(check: () => boolean, what: string, ms = 3_000): Promise<void> {
@@ -18,12 +34,7 @@ async function eventually(check: () => boolean, what: string, ms = 3_000): Promi
 
 Deno.test("event feed: registration, scope, revocation and rotation arrive decoded, in order", async () => {
   await using chain = await startTestChain();
-  const client = new ChainClient({
-    rpcUrl: chain.rpcUrl,
-    chainId: chain.chainId,
-    addresses: chain.addresses,
-    headPollMs: 20,
-  });
+  const client = headClient(chain, 20);
   try {
     const seen: IdentityEvent[] = [];
     const stop = client.onIdentityEvents((events) => seen.push(...events));
@@ -63,12 +74,7 @@ Deno.test("head-tracking client: reads reuse the polled block; sync sees a direc
   const op = await chain.newWallet();
   const agent = await registerAgent(chain, op, "head-bot");
   // A long poll: within this test only sync() can move the head.
-  const client = new ChainClient({
-    rpcUrl: chain.rpcUrl,
-    chainId: chain.chainId,
-    addresses: chain.addresses,
-    headPollMs: 60_000,
-  });
+  const client = headClient(chain, 60_000);
   try {
     await client.sync();
     const device = await client.getDevice(agent.deviceKeyHash);
@@ -88,12 +94,7 @@ Deno.test("confirmRefusal: a scope widened straight at the node is not refused o
   await using chain = await startTestChain();
   const op = await chain.newWallet();
   const agent = await registerAgent(chain, op, "widen-bot");
-  const client = new ChainClient({
-    rpcUrl: chain.rpcUrl,
-    chainId: chain.chainId,
-    addresses: chain.addresses,
-    headPollMs: 60_000,
-  });
+  const client = headClient(chain, 60_000);
   try {
     await client.sync();
     const inScope = async () => {
@@ -118,12 +119,7 @@ Deno.test("head-tracking client: the background poll alone makes a direct revoca
   await using chain = await startTestChain();
   const op = await chain.newWallet();
   const agent = await registerAgent(chain, op, "poll-bot");
-  const client = new ChainClient({
-    rpcUrl: chain.rpcUrl,
-    chainId: chain.chainId,
-    addresses: chain.addresses,
-    headPollMs: 25,
-  });
+  const client = headClient(chain, 25);
   try {
     await client.sync();
     assertEquals((await client.getDevice(agent.deviceKeyHash))?.revoked, false);
