@@ -4,7 +4,9 @@
  * the forward-secrecy window ({@linkcode forwardSecrecyWindow}). No I/O, so they are tested alone.
  *
  * Order when several steps are due (one step per pass): rotate, re-encrypt, destroy, sweep. A
- * rotation first means a job moves blobs straight to the newest epoch instead of twice.
+ * rotation first means a job moves blobs straight to the newest epoch instead of twice; but a
+ * rotation never follows a rotation while another step is due, so a cadence shorter than the
+ * passes (or a burst of revocations) cannot starve the re-encryption and destruction.
  *
  * @module
  */
@@ -61,12 +63,20 @@ export function nextStep(input: {
   state: LifecycleState;
   revocations: PendingRevocations | null;
 }): PlannedStep | null {
+  const { policy, now, state } = input;
+  const allowed = (step: StepName) => due(state.backoff[step], now);
+  const rotation = nextRotation(policy, input.epochs, input.revocations);
+  const rotate = rotation && rotation.at <= now && allowed("rotate")
+    ? { step: "rotate" as const, reason: rotation.reason }
+    : null;
+  if (rotate && state.last_step !== "rotate") return rotate;
+  return cleanup(input) ?? rotate;
+}
+
+/** The re-encryption, destruction or sweep due, in that order. */
+function cleanup(input: Parameters<typeof nextStep>[0]): PlannedStep | null {
   const { policy, now, epochs, state } = input;
   const allowed = (step: StepName) => due(state.backoff[step], now);
-  const rotation = nextRotation(policy, epochs, input.revocations);
-  if (rotation && rotation.at <= now && allowed("rotate")) {
-    return { step: "rotate", reason: rotation.reason };
-  }
   const retiring = epochs.filter((e) => e.state === "retiring" && e.retiredAt)
     .sort((a, b) => a.epoch - b.epoch);
   for (const e of retiring) {

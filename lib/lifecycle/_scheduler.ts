@@ -146,17 +146,21 @@ export class LifecycleScheduler {
     await this.store.addRevocations(count, this.#now());
   }
 
-  /** Runs passes every `intervalMs` until {@linkcode stop}. */
+  /**
+   * Runs passes until {@linkcode stop}: the next one at once after a pass that ran a step (more
+   * may be due), else after `intervalMs`.
+   */
   start(intervalMs = 5_000): void {
     this.#stopped = false;
     const loop = async () => {
       if (this.#stopped) return;
+      let acted = false;
       try {
-        await this.tick();
+        acted = (await this.tick()).step !== undefined;
       } catch (err) {
         this.#warn(`lifecycle: pass failed: ${(err as Error).message}`);
       }
-      if (!this.#stopped) this.#timer = setTimeout(loop, intervalMs);
+      if (!this.#stopped) this.#timer = setTimeout(loop, acted ? 0 : intervalMs);
     };
     this.#timer = setTimeout(loop, 0);
   }
@@ -261,6 +265,7 @@ export class LifecycleScheduler {
     }
     await this.store.update((s) => {
       s.running = null;
+      s.last_step = plan.step;
       if (outcome !== "failed") delete s.backoff[plan.step];
     });
     await this.#finished(plan.step, outcome, started, {

@@ -45,6 +45,8 @@ export interface LifecycleState {
   last_rotation: null | { epoch: number; at: string; reason: string };
   last_destruction: null | { epoch: number; at: string };
   last_sweep_at: string | null;
+  /** The step the last pass ran (a rotation never runs twice in a row while others wait). */
+  last_step?: StepName;
   /** A failed step is retried no earlier than this, per step. */
   backoff: Partial<Record<StepName, string>>;
 }

@@ -7,7 +7,8 @@
 
 import { assert, assertEquals } from "../support/assert.ts";
 import { credentialLocation, inboundLocation, memoryLocation } from "../../lib/worker/mod.ts";
-import { forwardSecrecyWindow } from "../../lib/lifecycle/mod.ts";
+import { forwardSecrecyWindow, type LifecycleState, nextStep } from "../../lib/lifecycle/mod.ts";
+import { defaultLifecyclePolicy } from "../../lib/config/mod.ts";
 import { startTestChain } from "../support/chain.ts";
 import { DAY, HOUR, lifecycleEnv } from "./_env.ts";
 
@@ -305,4 +306,54 @@ Deno.test("a crash between the keystore step and the chain step: the resume reco
   assertEquals((await s.tick()).outcome, "adopted");
   assertEquals(recorder.calls, ["advance 2", "destroyed 1", "advance 3", "destroyed 2"]);
   assertEquals(await env.epochs.admin.pending(), []);
+});
+
+Deno.test("planner: a rotation never follows a rotation while a re-encryption or destroy waits", () => {
+  const policy = {
+    ...defaultLifecyclePolicy(),
+    rotateEveryMs: 5_000,
+    reencryptAfterMs: 1_000,
+    destroyAfterMs: 3_000,
+  };
+  const t0 = Date.parse("2026-01-01T00:00:00Z");
+  const epochs = [
+    {
+      epoch: 1,
+      state: "retiring" as const,
+      createdAt: new Date(t0).toISOString(),
+      retiredAt: new Date(t0 + 5_000).toISOString(),
+    },
+    { epoch: 2, state: "active" as const, createdAt: new Date(t0 + 5_000).toISOString() },
+  ];
+  const state: LifecycleState = {
+    running: null,
+    epochs: {},
+    last_rotation: null,
+    last_destruction: null,
+    last_sweep_at: null,
+    backoff: {},
+  };
+  const at = t0 + 10_000; // rotation and re-encryption both due
+  const plan = (s: LifecycleState) =>
+    nextStep({ policy, now: at, epochs, state: s, revocations: null });
+  assertEquals(plan(state), { step: "rotate", reason: "schedule" });
+  assertEquals(plan({ ...state, last_step: "rotate" }), { step: "reencrypt", epoch: 1 });
+  const jobDone = {
+    ...state,
+    last_step: "reencrypt" as const,
+    epochs: { "1": { job_done_at: "x" } },
+  };
+  assertEquals(plan(jobDone), { step: "rotate", reason: "schedule" });
+  assertEquals(plan({ ...jobDone, last_step: "rotate" }), { step: "destroy", epoch: 1 });
+  // Nothing else due: the rotation goes ahead even after a rotation.
+  assertEquals(
+    nextStep({
+      policy,
+      now: at,
+      epochs: [epochs[1]],
+      state: { ...state, last_step: "rotate" },
+      revocations: null,
+    }),
+    { step: "rotate", reason: "schedule" },
+  );
 });
