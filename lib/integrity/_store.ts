@@ -76,10 +76,11 @@ export class IntegrityStore implements BlobStore {
 
   async get(key: string): Promise<{ body: Uint8Array; etag: string } | null> {
     const { pointers } = this.options;
-    // The pointer is read before the bytes: bytes newer than it were announced by an intent
-    // that is visible (or already committed) by the time the bytes can be read.
-    const before = await pointers.get(key);
-    const stored = await this.inner.get(key);
+    // Pointer and bytes are read side by side: agreeing, they are a version that was current
+    // while this read ran. Disagreeing, the pointer and the intents are read again *after* the
+    // bytes: a write whose bytes this read saw was announced before its PUT, so its intent (or
+    // its commit) is visible by then — a write in flight is never a false alarm.
+    const [before, stored] = await Promise.all([pointers.get(key), this.inner.get(key)]);
     const found = stored === null ? null : sha256Hex(stored.body);
     if (this.#agrees(before, found)) return stored;
     const after = await pointers.get(key);
