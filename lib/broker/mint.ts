@@ -57,7 +57,17 @@ export const NO_DEVICE: Hex = `0x${"00".repeat(32)}`;
  * const { deviceKeyHash } = await liveAgentDevice(identity, session, actorOmni);
  * ```
  */
-export async function liveAgentDevice(
+export function liveAgentDevice(
+  identity: IdentityReader,
+  session: Session,
+  actorOmni: Hex,
+): Promise<{ deviceKeyHash: Hex; device: DeviceRecord }> {
+  // A refusal is confirmed at the chain's latest block (see confirmRefusal).
+  return confirmRefusal(identity, () => agentDeviceAtHead(identity, session, actorOmni));
+}
+
+/** {@linkcode liveAgentDevice} on the block the reader has now, refusals unconfirmed. */
+async function agentDeviceAtHead(
   identity: IdentityReader,
   session: Session,
   actorOmni: Hex,
@@ -191,7 +201,8 @@ export class CapMinter {
   ): Promise<{ deviceKeyHash: Hex; readOnly: boolean }> {
     let readOnly = false;
     // 2. The device is registered to this operator's agent and not revoked.
-    const found = await liveAgentDevice(this.identity, session, actorOmni);
+    // Unconfirmed here: the caller confirms the whole of steps 2-4 at once.
+    const found = await agentDeviceAtHead(this.identity, session, actorOmni);
     // 3. An agent's proof of possession is at most 15 minutes old.
     if (session.kind === "agent" && this.#nowS() - session.provedAt > DEVICE_SESSION_S) {
       throw new MintError(

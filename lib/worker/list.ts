@@ -7,7 +7,7 @@
  */
 
 import { ENVELOPE_OVERHEAD, EnvelopeEpochDestroyed, EnvelopeUnknownEpoch } from "../crypto/mod.ts";
-import { type IdentityReader, isOmni, isValidName } from "../identity/mod.ts";
+import { confirmRefusal, type IdentityReader, isOmni, isValidName } from "../identity/mod.ts";
 import type { BlobStore } from "../store/mod.ts";
 import { WorkerError } from "./errors.ts";
 import { actorHexOf, classPrefix, credentialLocation, parseBlobKey } from "./layout.ts";
@@ -45,7 +45,7 @@ export interface CredentialPage {
 /** What a {@linkcode CredentialLister} works with. */
 export interface CredentialListerDeps {
   store: BlobStore;
-  identity: Pick<IdentityReader, "agentsOf" | "getDevice">;
+  identity: Pick<IdentityReader, "agentsOf" | "getDevice" | "sync">;
   keys: Pick<KeyProvider, "epochForTag">;
 }
 
@@ -122,7 +122,21 @@ export class CredentialLister {
     };
   }
 
+  /** Confirmed at the chain's latest block when the answer is no (see confirmRefusal). */
   async #isAgentOf(operatorOmni: string, actorOmni: string): Promise<boolean> {
+    try {
+      return await confirmRefusal(this.deps.identity, async () => {
+        if (!(await this.#isAgentAtHead(operatorOmni, actorOmni))) throw NOT_AN_AGENT;
+        return true;
+      });
+    } catch (err) {
+      // Only the answer "no" is false; a chain outage stays an error.
+      if (err === NOT_AN_AGENT) return false;
+      throw err;
+    }
+  }
+
+  async #isAgentAtHead(operatorOmni: string, actorOmni: string): Promise<boolean> {
     for (const hash of await this.deps.identity.agentsOf(operatorOmni as Hex)) {
       const device = await this.deps.identity.getDevice(hash);
       if (device?.actorOmni === actorOmni && device.operatorOmni === operatorOmni) return true;
@@ -130,6 +144,9 @@ export class CredentialLister {
     return false;
   }
 }
+
+/** Thrown inside {@linkcode confirmRefusal} for "not an agent of this operator". */
+const NOT_AN_AGENT = new Error("not an agent of this operator");
 
 /** The page size a request asks for (default 100, 1–500); `bad_request` otherwise. */
 export function limitOf(value: unknown): number {

@@ -9,13 +9,13 @@
 import type { AuditLog } from "../state/mod.ts";
 import { type BlobStore, StoreError } from "../store/mod.ts";
 import { WorkerError } from "./errors.ts";
-import { type IdentityReader, isOmni } from "../identity/mod.ts";
+import { confirmRefusal, type IdentityReader, isOmni } from "../identity/mod.ts";
 import { actorHexOf } from "./layout.ts";
 
 type Hex = `0x${string}`;
 
 /** The chain reads a purge needs (the chain client provides them). */
-export type AgentDirectory = Pick<IdentityReader, "agentsOf" | "getDevice">;
+export type AgentDirectory = Pick<IdentityReader, "agentsOf" | "getDevice" | "sync">;
 
 /** What an {@linkcode AgentPurger} works with. */
 export interface AgentPurgerDeps {
@@ -54,23 +54,8 @@ export class AgentPurger {
     if (actorOmni === operatorOmni) {
       throw new WorkerError("bad_request", "actor_omni is the operator itself, not an agent");
     }
-    const devices = [];
-    for (const hash of await this.deps.identity.agentsOf(operatorOmni as Hex)) {
-      const device = await this.deps.identity.getDevice(hash);
-      if (device?.actorOmni === actorOmni && device.operatorOmni === operatorOmni) {
-        devices.push(device);
-      }
-    }
-    if (devices.length === 0) {
-      // Whether it is another operator's agent or nobody's is not this operator's business.
-      throw new WorkerError("other_operator", "no agent with this actor_omni belongs to you");
-    }
-    if (devices.some((d) => !d.revoked)) {
-      throw new WorkerError(
-        "agent_active",
-        "this agent is not revoked; revoke it on chain first, then purge",
-      );
-    }
+    // A refusal is confirmed at the chain's latest block: a revocation mined a moment ago counts.
+    await confirmRefusal(this.deps.identity, () => this.#revokedAgent(operatorOmni, actorOmni));
     const prefix = `bots/${actorHexOf(actorOmni)}/`;
     let deleted = 0;
     let failure: StoreError | undefined;
@@ -98,5 +83,26 @@ export class AgentPurger {
       );
     }
     return { deleted };
+  }
+
+  /** Refuses unless `actorOmni` is an agent of `operatorOmni` whose every device is revoked. */
+  async #revokedAgent(operatorOmni: string, actorOmni: string): Promise<void> {
+    const devices = [];
+    for (const hash of await this.deps.identity.agentsOf(operatorOmni as Hex)) {
+      const device = await this.deps.identity.getDevice(hash);
+      if (device?.actorOmni === actorOmni && device.operatorOmni === operatorOmni) {
+        devices.push(device);
+      }
+    }
+    if (devices.length === 0) {
+      // Whether it is another operator's agent or nobody's is not this operator's business.
+      throw new WorkerError("other_operator", "no agent with this actor_omni belongs to you");
+    }
+    if (devices.some((d) => !d.revoked)) {
+      throw new WorkerError(
+        "agent_active",
+        "this agent is not revoked; revoke it on chain first, then purge",
+      );
+    }
   }
 }

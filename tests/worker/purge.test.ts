@@ -7,6 +7,9 @@ import { assertEquals } from "../support/assert.ts";
 import { newAccount, testService } from "../support/broker_harness.ts";
 import { b64 } from "../support/harness.ts";
 import type { TestService } from "../support/broker_harness.ts";
+import { FakeIdentity } from "../support/fake_identity.ts";
+import { AgentPurger } from "../../lib/worker/mod.ts";
+import { FsBlobStore } from "../../lib/store/mod.ts";
 
 async function keys(s: TestService, prefix = "bots/"): Promise<string[]> {
   const out: string[] = [];
@@ -98,4 +101,40 @@ Deno.test("purge deletes every blob of the revoked agent (credentials, memory, i
     [audited[0].actor_omni, audited[0].deleted, audited[0].complete],
     [doomed.actorOmni, 3, true],
   );
+});
+
+Deno.test("purge right after a revocation the reader's head has not seen yet: confirmed at the latest block, not refused", async () => {
+  const live = new FakeIdentity();
+  const operator = newAccount();
+  const agent = live.register(operator.address, "stale", newAccount().address);
+  // A reader one block behind: it answers from what it saw at its last sync.
+  let seen = structuredClone(live.devices);
+  let syncs = 0;
+  const lagging = {
+    agentsOf: (op: `0x${string}`) => live.agentsOf(op),
+    getDevice: (hash: `0x${string}`) => Promise.resolve(seen.get(hash) ?? null),
+    sync: () => {
+      syncs++;
+      seen = structuredClone(live.devices);
+      return Promise.resolve();
+    },
+  };
+  const dir = await Deno.makeTempDir({ prefix: "agentkeys-purge-" });
+  const store = new FsBlobStore(dir);
+  try {
+    await store.put(`bots/${agent.actorOmni.slice(2)}/credentials/openai.enc`, new Uint8Array(9));
+    live.revoke(agent.deviceKeyHash);
+    const purger = new AgentPurger({ store, identity: lagging });
+    assertEquals(await purger.purge(agent.operatorOmni, agent.actorOmni), { deleted: 1 });
+    assertEquals(syncs, 1);
+    // An agent that is really active is still refused after the sync.
+    const active = live.register(operator.address, "active", newAccount().address);
+    seen = structuredClone(live.devices);
+    const err = await purger.purge(active.operatorOmni, active.actorOmni).catch((e) => e);
+    assertEquals((err as { code?: string }).code, "agent_active");
+    assertEquals(syncs, 2);
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
