@@ -260,7 +260,8 @@ class Migrator {
       if (err instanceof LegacyOpenFailed) {
         return { ...base, outcome: "failed", reason: `${err.code}: ${err.message}` };
       }
-      this.deps.warn?.(`migrate ${key}: ${(err as Error).message}`);
+      // The stack too: an unexpected error here is a bug to find (stacks carry no secrets).
+      this.deps.warn?.(`migrate ${key}: ${(err as Error).stack ?? (err as Error).message}`);
       const code = err instanceof StoreError
         ? `${err.code}: the blob store failed (details in the log)`
         : `internal_error: ${(err as Error).name}`;
