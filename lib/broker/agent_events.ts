@@ -8,24 +8,10 @@
  * @module
  */
 
+import type { IdentityEvent, IdentityEventFeed } from "../identity/mod.ts";
 import type { Session } from "./sessions.ts";
 
-/** The chain's identity events (lib/chain's `IdentityEvent`; omnis are lowercase 0x hex). */
-export type IdentityEvent =
-  | {
-    type: "agent_registered" | "agent_revoked";
-    operatorOmni: string;
-    actorOmni: string;
-    deviceKeyHash: string;
-    block: bigint;
-  }
-  | { type: "scope_set" | "scope_revoked"; operatorOmni: string; actorOmni: string; block: bigint }
-  | { type: "epoch_rotated" | "epoch_destroyed"; epoch: number; block: bigint };
-
-/** Where identity events come from: each batch once, in block order. Returns unsubscribe. */
-export interface IdentityEventFeed {
-  onIdentityEvents(listener: (events: IdentityEvent[]) => void): () => void;
-}
+export type { IdentityEvent, IdentityEventFeed };
 
 /** One event as the agent's stream sends it (`event:` name and JSON `data:`). */
 export interface AgentEvent {

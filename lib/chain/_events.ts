@@ -18,18 +18,9 @@
 
 import { type Address, type Hex, parseEventLogs, type PublicClient } from "viem";
 import { agentRegistryAbi, k3EpochCounterAbi, scopeRegistryAbi } from "./artifacts.ts";
+import type { IdentityEvent } from "../identity/mod.ts";
 
-/** An identity change on chain; omnis and hashes are lowercase 0x-prefixed 32-byte hex. */
-export type IdentityEvent =
-  | {
-    type: "agent_registered" | "agent_revoked";
-    operatorOmni: string;
-    actorOmni: string;
-    deviceKeyHash: string;
-    block: bigint;
-  }
-  | { type: "scope_set" | "scope_revoked"; operatorOmni: string; actorOmni: string; block: bigint }
-  | { type: "epoch_rotated" | "epoch_destroyed"; epoch: number; block: bigint };
+export type { IdentityEvent };
 
 /** Receives the events of each new range of blocks (possibly empty: the head moved). */
 export type IdentityEventListener = (events: IdentityEvent[]) => void;

@@ -32,6 +32,29 @@ export interface ScopeRecord {
   updatedAt: number;
 }
 
+/**
+ * An identity change on chain (AgentRegistry, ScopeRegistry, K3EpochCounter); omnis and hashes
+ * are lowercase 0x-prefixed 32-byte hex.
+ */
+export type IdentityEvent =
+  | {
+    type: "agent_registered" | "agent_revoked";
+    operatorOmni: string;
+    actorOmni: string;
+    deviceKeyHash: string;
+    block: bigint;
+  }
+  | { type: "scope_set" | "scope_revoked"; operatorOmni: string; actorOmni: string; block: bigint }
+  | { type: "epoch_rotated" | "epoch_destroyed"; epoch: number; block: bigint };
+
+/**
+ * Where identity events come from: each batch once, in block order (`ChainClient` implements
+ * it). Returns the unsubscribe function.
+ */
+export interface IdentityEventFeed {
+  onIdentityEvents(listener: (events: IdentityEvent[]) => void): () => void;
+}
+
 /** Reads of AgentRegistry and ScopeRegistry, cached for at most one block by the implementation. */
 export interface IdentityReader {
   readonly chainId: number;

@@ -18,7 +18,13 @@
 
 import { type Address, type Hex, hexToBytes, keccak256, sha256, toBytes } from "viem";
 
-export type { DeviceRecord, IdentityReader, ScopeRecord } from "./_reader.ts";
+export type {
+  DeviceRecord,
+  IdentityEvent,
+  IdentityEventFeed,
+  IdentityReader,
+  ScopeRecord,
+} from "./_reader.ts";
 export { confirmRefusal } from "./_reader.ts";
 
 /** An omni as it travels on the wire: `0x` + 64 lowercase hex characters. */
