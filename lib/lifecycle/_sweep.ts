@@ -4,8 +4,9 @@
  *
  * **Where "idle" lives**: a last-access time per object in the state store
  * (`["lifecycle","touch",key]`), written by {@linkcode TouchingStore} — the store the worker is
- * given — on every write (before the write, unthrottled) and on reads (at most once per
- * `touchEveryMs` per key and process, so reads do not each cost a KV write). Not the store's
+ * given — on every write (before the write, unthrottled, awaited) and on reads (at most once per
+ * `touchEveryMs` per key and process, so reads do not each cost a KV write, and without waiting
+ * for it). Not the store's
  * modification time: the eager re-encryption job rewrites every blob, which is not a use. A blob
  * the sweep finds without a record gets one (first seen now), so blobs from before the TTL was
  * turned on get a whole TTL.
@@ -78,7 +79,9 @@ export class TouchingStore implements BlobStore {
       const now = this.now();
       const last = this.#recent.get(key);
       if (last === undefined || now - last >= this.#everyMs) {
-        await this.touches.touch(key, now);
+        // Not awaited: a read need not wait for its record (a KV commit is milliseconds on
+        // disk, bench/lifecycle.ts); only writes must be recorded before they happen.
+        this.touches.touch(key, now).catch(() => this.#recent.delete(key));
         this.#recent.delete(key);
         this.#recent.set(key, now);
         if (this.#recent.size > 10_000) this.#recent.delete(this.#recent.keys().next().value!);
