@@ -44,10 +44,45 @@ interface Run {
   seconds: number;
   latencies: number[];
   errors: number;
+  /** CPU seconds spent meanwhile by the service, anvil and this process. */
+  cpu: Cpu;
+}
+
+interface Cpu {
+  service: number;
+  anvil: number;
+  client: number;
+}
+
+/**
+ * The processes whose CPU time is counted: CPU per operation does not depend on what else the
+ * machine runs, unlike a rate, so it is the figure to compare across runs on a busy machine.
+ */
+const counted: { service?: number; anvil?: number } = {};
+
+/** CPU seconds (user + system) of `pid` from /proc, or 0 when unknown. */
+function procCpu(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in ticks of 1/100 s
+  } catch {
+    return 0;
+  }
+}
+
+function cpuNow(): Cpu {
+  return {
+    service: procCpu(counted.service),
+    anvil: procCpu(counted.anvil),
+    client: procCpu(Deno.pid),
+  };
 }
 
 /** Runs `op` in `concurrency` loops for `seconds`; latencies in ms. */
 async function load(op: () => Promise<void>, seconds: number, concurrency: number): Promise<Run> {
+  const cpu0 = cpuNow();
   const latencies: number[] = [];
   let errors = 0;
   const end = performance.now() + seconds * 1000;
@@ -63,7 +98,18 @@ async function load(op: () => Promise<void>, seconds: number, concurrency: numbe
       }
     }
   }));
-  return { ops: latencies.length, seconds: (performance.now() - start) / 1000, latencies, errors };
+  const cpu1 = cpuNow();
+  return {
+    ops: latencies.length,
+    seconds: (performance.now() - start) / 1000,
+    latencies,
+    errors,
+    cpu: {
+      service: cpu1.service - cpu0.service,
+      anvil: cpu1.anvil - cpu0.anvil,
+      client: cpu1.client - cpu0.client,
+    },
+  };
 }
 
 /** One run out of several: operations and time add up, latencies are pooled. */
@@ -73,7 +119,17 @@ function merge(runs: Run[]): Run {
     seconds: runs.reduce((n, r) => n + r.seconds, 0),
     latencies: runs.flatMap((r) => r.latencies),
     errors: runs.reduce((n, r) => n + r.errors, 0),
+    cpu: {
+      service: runs.reduce((n, r) => n + r.cpu.service, 0),
+      anvil: runs.reduce((n, r) => n + r.cpu.anvil, 0),
+      client: runs.reduce((n, r) => n + r.cpu.client, 0),
+    },
   };
+}
+
+/** CPU µs per operation, or "–" when the process is not known (`--url`). */
+function perOp(seconds: number, ops: number): string {
+  return ops > 0 && seconds > 0 ? `${(seconds / ops * 1e6).toFixed(0)} µs` : "–";
 }
 
 function pct(sorted: number[], p: number): number {
@@ -88,7 +144,9 @@ function row(name: string, r: Run, unit: string) {
     rate,
     line: `| ${name} | ${rate.toFixed(0)} ${unit}/s | ${pct(sorted, 0.5).toFixed(1)} ms | ${
       pct(sorted, 0.99).toFixed(1)
-    } ms | ${r.errors} |`,
+    } ms | ${r.errors} | ${perOp(r.cpu.service, r.ops)} | ${perOp(r.cpu.anvil, r.ops)} | ${
+      perOp(r.cpu.client, r.ops)
+    } |`,
   };
 }
 
@@ -101,6 +159,12 @@ const service = typeof flags.url === "string"
     AGENTKEYS_DATA_DIR: join(dir, "data"),
     AGENTKEYS_PORT: String(port),
   });
+if (typeof flags.url !== "string") {
+  // The service records its pid and anvil's in the data directory (0600, ours).
+  const data = join(dir, "data");
+  counted.service = JSON.parse(await Deno.readTextFile(join(data, "service.json"))).pid;
+  counted.anvil = Number((await Deno.readTextFile(join(data, "chain", "anvil.pid"))).trim());
+}
 try {
   const api = new AgentKeysClient(service.url);
   const chain = await api.chain();
@@ -208,8 +272,10 @@ try {
   console.log(
     `\ncap mint + fetch, ${CONCURRENCY} concurrent clients, ${SECONDS} s per workload in ${ROUNDS} alternating rounds, ${navigator.hardwareConcurrency} cores (client and server share them)\n`,
   );
-  console.log("| workload | rate | p50 | p99 | errors |");
-  console.log("|---|---|---|---|---|");
+  console.log(
+    "| workload | rate | p50 | p99 | errors | CPU/op: service | anvil | bench client |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|");
   console.log(ceiling.line);
   console.log(mintOnly.line);
   console.log(fetchOnly.line);
