@@ -28,9 +28,10 @@ export function isKeyringPath(path: string): boolean {
   return path.startsWith("/v1/keyring/") || path.startsWith("/v1/keyrings");
 }
 
-function limitFor(bytes: number) {
+/** `base64`: the payload travels base64-encoded (documents), else as JSON (records). */
+function limitFor(bytes: number, base64: boolean) {
   return bodyLimit({
-    maxSize: Math.ceil(bytes / 3) * 4 + 4096,
+    maxSize: (base64 ? Math.ceil(bytes / 3) * 4 : bytes) + 4096,
     onError: () => {
       throw new ApiError(413, "too_large", "the body exceeds the keyring limit");
     },
@@ -42,7 +43,7 @@ type CapEnv = { Variables: { cap: AuthorizedCap } };
 /** The document routes (caps only); mounted with the other worker routes. */
 export function keyringDocRoutes(worker: VaultWorker, limit: number): Hono<CapEnv> {
   const app = new Hono<CapEnv>();
-  const docs = limitFor(limit);
+  const docs = limitFor(limit, true);
   // The cap first, then the body (as routes/worker.ts does).
   const cap = (op: CapOp): MiddlewareHandler<CapEnv> => async (c, next) => {
     c.set("cap", await worker.authorize(bearer(c, "cap_invalid"), op, "keyring"));
@@ -75,7 +76,7 @@ export function keyringRecordRoutes(
   limit: number,
 ): Hono<SessionEnv> {
   const app = new Hono<SessionEnv>();
-  const records = limitFor(limit);
+  const records = limitFor(limit, false);
   const session = requireSession(broker);
   app.get("/v1/keyrings", session, async (c) => {
     const s = operatorOnly(c);

@@ -375,3 +375,86 @@ Deno.test("documents: list, remove, whole-ring teardown by the operator; the blo
   assertEquals(await s.store.get(loc.key), null);
   assertEquals((await s.call("GET", "/v1/keyrings", opSession)).body, { rings: [] });
 });
+
+Deno.test("more refusals: agents on operator routes, oversized and mismatched records, missing keys and documents, wrong caps, replayed write caps", async () => {
+  const { s, wallet, opSession, op, agents: { a } } = await team(["a"]);
+  await using _ = s;
+  const r1 = await op.create("more");
+  const r2 = await op.add("more", a.omni, { deviceKeyHash: a.hash });
+  const status = async (method: string, path: string, token: string, body?: unknown) => {
+    const r = await s.call(method, path, token, body);
+    return [r.status, r.body.error];
+  };
+  // Agent sessions may not create rings or list them.
+  assertEquals(await status("POST", "/v1/keyrings", a.session, { record: r1 }), [
+    403,
+    "operator_only",
+  ]);
+  assertEquals(await status("GET", "/v1/keyrings", a.session), [403, "operator_only"]);
+  // A ring name that breaks the name rules, in the path.
+  assertEquals(await status("GET", "/v1/keyrings/Bad..Name", opSession), [400, "bad_request"]);
+  // Updating a ring that does not exist, or with a record naming another ring.
+  const { signature: _sig, ...u2 } = r2;
+  const next = await signRecord({ ...u2, version: r2.version + 1 }, wallet);
+  assertEquals(await status("PUT", "/v1/keyrings/nope", opSession, { record: next }), [
+    400,
+    "record_invalid",
+  ]);
+  const renamed = await signRecord({ ...u2, ring: "other", version: r2.version + 1 }, wallet);
+  assertEquals(await status("PUT", "/v1/keyrings/other", opSession, { record: renamed }), [
+    404,
+    "keyring_not_found",
+  ]);
+  // A record body over AGENTKEYS_MAX_KEYRING_BYTES (1 MiB in the harness): 413 before parsing.
+  const huge = { record: { ...next, padding: "x".repeat(2 * 1024 * 1024) } };
+  assertEquals((await status("PUT", "/v1/keyrings/more", opSession, huge))[0], 413);
+  // Member keys: none published, a malformed omni, a malformed key.
+  const other = s.identity.register(wallet.address, "quiet", newAccount().address);
+  assertEquals(await status("GET", `/v1/member-keys/${other.actorOmni}`, opSession), [
+    404,
+    "member_key_not_found",
+  ]);
+  assertEquals(await status("GET", "/v1/member-keys/0x12", opSession), [400, "bad_request"]);
+  assertEquals(
+    await status("POST", "/v1/member-keys", a.session, { member_key: { actor_omni: a.omni } }),
+    [400, "member_key_invalid"],
+  );
+  // A document that does not exist.
+  assertEquals(await refusal(() => a.member.get("more", "absent")), [404, "not_found"]);
+  // A memory cap on a keyring route, and a keyring cap on a memory route.
+  const target = { operator_omni: r1.operator_omni, actor_omni: a.omni };
+  const memCap = (await s.call("POST", "/v1/cap/memory-get", a.session, {
+    ...target,
+    namespace: "more",
+  })).body.cap as string;
+  assertEquals(await status("POST", "/v1/keyring/get", memCap, { name: "x" }), [
+    403,
+    "wrong_data_class",
+  ]);
+  const ringCap = (await s.call("POST", "/v1/cap/keyring-get", a.session, {
+    ...target,
+    ring: "more",
+  })).body.cap as string;
+  assertEquals(
+    await status("POST", "/v1/memory/get", ringCap, { namespace: "more", name: "x" }),
+    [403, "wrong_data_class"],
+  );
+  // A put cap is single-use.
+  const putCap = (await s.call("POST", "/v1/cap/keyring-put", a.session, {
+    ...target,
+    ring: "more",
+  })).body.cap as string;
+  const gk = await groupKeyFor(r2, r2.rotation, a.omni, a.member.key);
+  const { sealDocument } = await import("../../lib/keyrings/mod.ts");
+  const doc = await sealDocument(
+    { operator_omni: r2.operator_omni, ring: "more", name: "once" },
+    r2.rotation,
+    gk,
+    utf8.encode("x"),
+  );
+  const body = { name: "once", document_b64: doc.toBase64() };
+  assertEquals((await s.call("POST", "/v1/keyring/put", putCap, body)).status, 200);
+  assertEquals(await status("POST", "/v1/keyring/put", putCap, body), [401, "cap_replayed"]);
+  // No cap at all.
+  assertEquals(await status("POST", "/v1/keyring/get", "", { name: "once" }), [401, "cap_invalid"]);
+});
