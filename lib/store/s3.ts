@@ -272,7 +272,23 @@ export class S3BlobStore implements BlobStore {
    * one object may both return `true`.
    */
   async delete(key: string, conditions?: { ifMatch?: string }): Promise<boolean> {
-    if ((await this.head(key)) === null) return false;
+    if (conditions?.ifMatch !== undefined) {
+      // RGW 16 ignores If-Match on DELETE (the conformance case showed it) but honours it on
+      // HEAD: a changed object is refused here. Between this HEAD and the DELETE (one round
+      // trip) a write can still slip in on RGW; where DELETE honours If-Match (AWS S3) it cannot.
+      validateKey(key);
+      try {
+        await this.#client.send(
+          new HeadObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: conditions.ifMatch }),
+        );
+      } catch (err) {
+        if (isMissingObject(err)) return false;
+        if ((err as SdkError).name === "PreconditionFailed" || statusOf(err) === 412) {
+          throw new PreconditionFailed(key);
+        }
+        throw this.#translate(err, "delete", key);
+      }
+    } else if ((await this.head(key)) === null) return false;
     try {
       await this.#client.send(
         new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: conditions?.ifMatch }),

@@ -108,6 +108,17 @@ const CASES: Record<string, (store: BlobStore, name: string) => Promise<void>> =
     assert.equal((await store.head("empty"))?.size, 0);
   },
 
+  async "delete with ifMatch removes only the version it names (the TTL sweep's CAS)"(store) {
+    const key = "bots/a1/memory/ns/n.enc";
+    const first = await store.put(key, enc.encode("first"));
+    const second = await store.put(key, enc.encode("second"));
+    await assert.rejects(store.delete(key, { ifMatch: first.etag }), PreconditionFailed);
+    assert.deepEqual(await store.get(key), { body: enc.encode("second"), etag: second.etag });
+    assert.equal(await store.delete(key, { ifMatch: second.etag }), true);
+    assert.equal(await store.get(key), null);
+    assert.equal(await store.delete(key, { ifMatch: second.etag }), false);
+  },
+
   async "missing keys: get, head, getRange give null; delete gives false"(store) {
     assert.equal(await store.get("no/such/key"), null);
     assert.equal(await store.head("no/such/key"), null);
