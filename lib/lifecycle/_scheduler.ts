@@ -33,6 +33,7 @@ import { type EpochInfo, EpochInUse } from "../epochs/mod.ts";
 import type { EpochAdmin } from "../epochs/mod.ts";
 import type { JobRunner } from "../reencrypt/mod.ts";
 import type { AuditLog } from "../state/mod.ts";
+import type { IdentityEventFeed } from "../identity/mod.ts";
 import {
   type ForwardSecrecyWindow,
   forwardSecrecyWindow,
@@ -49,10 +50,8 @@ import {
 } from "./_store.ts";
 import type { TtlSweeper } from "./_sweep.ts";
 
-/** Chain events the scheduler listens to; `ChainClient.onIdentityEvents` fits. */
-export interface RevocationFeed {
-  onIdentityEvents(listener: (events: { type: string }[]) => void): () => void;
-}
+/** Chain events the scheduler listens to (lib/identity's port; `ChainClient` implements it). */
+export type RevocationFeed = IdentityEventFeed;
 
 /** Blobs in flight in the scheduler's jobs: a fraction of the engine's default, so requests stay quick. */
 export const LIFECYCLE_JOB_CONCURRENCY = 4;

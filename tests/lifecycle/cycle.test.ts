@@ -6,6 +6,7 @@
  */
 
 import { assert, assertEquals } from "../support/assert.ts";
+import type { IdentityEvent } from "../../lib/identity/mod.ts";
 import { credentialLocation, inboundLocation, memoryLocation } from "../../lib/worker/mod.ts";
 import { forwardSecrecyWindow, type LifecycleState, nextStep } from "../../lib/lifecycle/mod.ts";
 import { defaultLifecyclePolicy } from "../../lib/config/mod.ts";
@@ -106,7 +107,14 @@ Deno.test("a destroy is deferred while a blob remains, audited with the count, t
 Deno.test("a burst of revocations gives one rotation, COALESCE after the first", async () => {
   await using env = await lifecycleEnv();
   const s = env.scheduler;
-  const listeners: ((events: { type: string }[]) => void)[] = [];
+  const listeners: ((events: IdentityEvent[]) => void)[] = [];
+  const revoked = (i: number): IdentityEvent => ({
+    type: "agent_revoked",
+    operatorOmni: "0x" + "a1".repeat(32),
+    actorOmni: "0x" + String(i).padStart(2, "0").repeat(32),
+    deviceKeyHash: "0x" + "dd".repeat(32),
+    block: BigInt(i),
+  });
   const unsubscribe = s.watchRevocations({
     onIdentityEvents(listener) {
       listeners.push(listener);
@@ -114,14 +122,18 @@ Deno.test("a burst of revocations gives one rotation, COALESCE after the first",
     },
   });
   const revoke = async (n: number) => {
-    for (const l of listeners) l(Array.from({ length: n }, () => ({ type: "agent_revoked" })));
+    for (const l of listeners) l(Array.from({ length: n }, (_, i) => revoked(i)));
     // The listener records asynchronously; wait until KV holds it.
     for (let i = 0; i < 100 && (await s.store.revocations()).value === null; i++) {
       await new Promise((r) => setTimeout(r, 1));
     }
   };
   env.clock.advance(DAY);
-  for (const l of listeners) l([{ type: "scope_set" }]); // not a revocation
+  // Not revocations.
+  for (const l of listeners) {
+    l([{ type: "scope_set", operatorOmni: "0x00", actorOmni: "0x00", block: 1n }]);
+    l([{ type: "epoch_rotated", epoch: 2, block: 2n }]);
+  }
   await revoke(1);
   env.clock.advance(60_000);
   await revoke(3);
