@@ -105,6 +105,12 @@ export function parseRecord(value: unknown): RingRecord {
   if (!isValidName(r.ring)) {
     throw new KeyringError("record_invalid", `ring must match ${NAME_RULE}`);
   }
+  // A ring's objects sit in a folder named after it beside the member key's `member-key.enc`:
+  // a ring of that name would collide with it on the fs store (review), so no ring ends in the
+  // objects' suffix.
+  if (r.ring.endsWith(".enc")) {
+    throw new KeyringError("record_invalid", "a ring name may not end in .enc");
+  }
   if (
     typeof r.operator_address !== "string" || !isAddress(r.operator_address) ||
     r.operator_address !== r.operator_address.toLowerCase()
