@@ -29,7 +29,7 @@
  */
 
 import type { LifecyclePolicy } from "../config/mod.ts";
-import { type EpochInfo, EpochInUse } from "../epochs/mod.ts";
+import { type EpochInfo, EpochInUse, EpochNotRetiring } from "../epochs/mod.ts";
 import type { EpochAdmin } from "../epochs/mod.ts";
 import type { JobRunner } from "../reencrypt/mod.ts";
 import type { AuditLog } from "../state/mod.ts";
@@ -365,6 +365,13 @@ export class LifecycleScheduler {
       // A write under the epoch since the census, say: the guard refused; try again later.
       if (err instanceof EpochInUse) {
         return await this.#defer(epoch, err.count ?? count, err.reason, census.taken_at);
+      }
+      // Someone else (an admin, `deno task signer drop-old-k3`) destroyed it meanwhile.
+      if (err instanceof EpochNotRetiring && err.state === "destroyed") {
+        const info = (await this.#d.admin.overview(undefined, { global: false })).epochs
+          .find((e) => e.epoch === epoch);
+        await this.#destroyed(epoch, info?.destroyedAt ?? this.#now().toISOString());
+        return { outcome: "done", details: { already_destroyed: true } };
       }
       throw err;
     }

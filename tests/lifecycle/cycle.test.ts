@@ -369,3 +369,31 @@ Deno.test("planner: a rotation never follows a rotation while a re-encryption or
     { step: "rotate", reason: "schedule" },
   );
 });
+
+Deno.test("a destroy someone else did meanwhile (an admin, drop-old-k3) counts as done, not failed", async () => {
+  await using env = await lifecycleEnv();
+  const admin = env.epochs.admin;
+  const s = env.another("racer", {
+    admin: {
+      overview: (...a) => admin.overview(...a),
+      census: (o) => admin.census(o),
+      reconcile: () => admin.reconcile(),
+      recoverInterrupted: (k, e) => admin.recoverInterrupted(k, e),
+      rotate: (o) => admin.rotate(o),
+      // The admin's destroy lands between the scheduler's census and its own destroy.
+      destroy: async (e, o) => {
+        await admin.destroy(e);
+        return await admin.destroy(e, o);
+      },
+    },
+  });
+  env.clock.advance(7 * DAY);
+  await s.tick();
+  env.clock.advance(HOUR);
+  await s.tick();
+  env.clock.advance(DAY);
+  const r = await s.tick();
+  assertEquals([r.step, r.outcome], ["destroy", "done"]);
+  assertEquals((await s.status()).last_destruction?.epoch, 1);
+  assertEquals(await s.tick(), { holder: true });
+});
