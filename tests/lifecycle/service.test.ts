@@ -55,3 +55,26 @@ Deno.test("a running service rotates, re-encrypts and destroys by itself; /metri
   assertEquals((await fetch(`${service.url}/metrics`)).status, 401);
   assertEquals((await service.stop()).code, 0);
 });
+
+Deno.test("AGENTKEYS_METRICS_LISTEN on a port in use: the service says so and exits 1", async () => {
+  await using tmp = await tempDir("agentkeys-lifecycle-service-");
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "main.ts"],
+      cwd: new URL("../../", import.meta.url).pathname,
+      env: {
+        AGENTKEYS_DATA_DIR: `${tmp.path}/data`,
+        AGENTKEYS_PORT: "0",
+        AGENTKEYS_METRICS_LISTEN: `127.0.0.1:${(busy.addr as Deno.NetAddr).port}`,
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(out.code, 1);
+    const err = new TextDecoder().decode(out.stderr);
+    assert(err.includes("cannot listen for metrics"), err);
+  } finally {
+    busy.close();
+  }
+});
