@@ -225,3 +225,28 @@ Deno.test("integrity: a re-encryption job fails the rolled-back blob with integr
     await h.close();
   }
 });
+
+Deno.test("integrity: while writes are blocked (a detected state rollback) stores and teardowns answer 409 integrity_blocked; fetches work", async () => {
+  const state = await KvStateStore.open();
+  let blocked: string | null = null;
+  await using v = await testVault({
+    store: (dir) =>
+      new IntegrityStore(new FsBlobStore(join(dir, "blobs")), {
+        pointers: new KvPointerStore(state.kv),
+        writeBlock: () => Promise.resolve(blocked),
+      }),
+  });
+  try {
+    await v.post("/v1/cred/store", await v.cap(), { plaintext_b64: b64("kept") });
+    blocked = "the state store holds 1 pointer changes but the chain anchored 2";
+    const store = await v.post("/v1/cred/store", await v.cap(), { plaintext_b64: b64("new") });
+    assertEquals([store.status, store.body.error], [409, "integrity_blocked"]);
+    assert(String(store.body.message).includes("chain anchored 2"), String(store.body.message));
+    const rm = await v.post("/v1/cred/teardown", await v.cap({ op: "teardown" }), {});
+    assertEquals([rm.status, rm.body.error], [409, "integrity_blocked"]);
+    const fetch = await v.post("/v1/cred/fetch", await v.cap({ op: "fetch" }), {});
+    assertEquals([fetch.status, atob(fetch.body.plaintext_b64 as string)], [200, "kept"]);
+  } finally {
+    state.close();
+  }
+});
