@@ -33,7 +33,7 @@ import { type EpochInfo, EpochInUse, EpochNotRetiring } from "../epochs/mod.ts";
 import type { EpochAdmin } from "../epochs/mod.ts";
 import type { JobRunner } from "../reencrypt/mod.ts";
 import type { AuditLog } from "../state/mod.ts";
-import type { IdentityEventFeed } from "../identity/mod.ts";
+import type { IdentityEvent, IdentityEventFeed } from "../identity/mod.ts";
 import {
   type ForwardSecrecyWindow,
   forwardSecrecyWindow,
@@ -74,6 +74,12 @@ export interface LifecycleDeps {
   holder?: string;
   leaseMs?: number;
   jobConcurrency?: number;
+  /**
+   * Whether the store holds data of this agent: only such revocations trigger a rotation. Any
+   * wallet can register an agent and revoke it; counting those let a stranger force a global
+   * rotation (and a whole-store job) every coalescing window (review). Unset: every one counts.
+   */
+  servesActor?: (operatorOmni: string, actorOmni: string) => Promise<boolean>;
   /** Every finished step, for metrics: `outcome` is done, deferred, adopted or failed. */
   onStep?: (step: StepName, outcome: string, seconds: number) => void;
   warn?: (message: string) => void;
@@ -132,12 +138,24 @@ export class LifecycleScheduler {
    */
   watchRevocations(feed: RevocationFeed): () => void {
     return feed.onIdentityEvents((events) => {
-      const n = events.filter((e) => e.type === "agent_revoked").length;
-      if (n === 0 || !this.#d.policy.rotateOnRevoke) return;
-      this.recordRevocations(n).catch((err) =>
-        this.#warn(`lifecycle: could not record ${n} revocation(s): ${err}`)
-      );
+      if (!this.#d.policy.rotateOnRevoke) return;
+      const revoked = events.filter((e) => e.type === "agent_revoked");
+      if (revoked.length === 0) return;
+      this.#servedCount(revoked)
+        .then((n) => n > 0 ? this.recordRevocations(n) : undefined)
+        .catch((err) => this.#warn(`lifecycle: could not record revocation(s): ${err}`));
     });
+  }
+
+  /** How many of `revoked` are agents whose data this store holds. */
+  async #servedCount(revoked: IdentityEvent[]): Promise<number> {
+    const serves = this.#d.servesActor;
+    if (!serves) return revoked.length;
+    let n = 0;
+    for (const e of revoked) {
+      if (e.type === "agent_revoked" && await serves(e.operatorOmni, e.actorOmni)) n++;
+    }
+    return n;
   }
 
   /** Folds `count` revocations into the pending burst. */

@@ -29,6 +29,7 @@ import type { EpochKeystore } from "../signer/mod.ts";
 import type { BlobStore } from "../store/mod.ts";
 import {
   type BlobPointer,
+  KvActorIndex,
   KvAuditLog,
   KvCensusStore,
   type KvJobStore,
@@ -216,6 +217,7 @@ export async function openService(config: Config, options: ServiceOptions = {}):
     await reconcileAtStart(admin);
     // Lets a headless `deno task signer` record on this service's embedded chain.
     if (chain.embedded) await writeServiceRuntime(dataDir, { rpcUrl: chain.rpcUrl });
+    const actorIndex = new KvActorIndex(kv);
     const lifecycle = new LifecycleScheduler({
       policy: config.lifecycle,
       admin,
@@ -226,6 +228,9 @@ export async function openService(config: Config, options: ServiceOptions = {}):
         ? new TtlSweeper({ store, touches: lifecycleStore, audit: meteredAudit, ttls })
         : undefined,
       onStep: (step, outcome, seconds) => metrics.lifecycleStep(step, outcome, seconds),
+      // Only revocations of agents with data here rotate (the write ledger's actor index).
+      servesActor: async (operatorOmni, actorOmni) =>
+        (await actorIndex.actorsOf(operatorOmni)).includes(actorOmni),
     });
     const anchors = await openAnchors(config, core, chain, audit);
     opened.anchors = anchors;

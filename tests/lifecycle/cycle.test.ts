@@ -156,6 +156,45 @@ Deno.test("a burst of revocations gives one rotation, COALESCE after the first",
   assertEquals(listeners.length, 0);
 });
 
+Deno.test("only revocations of agents whose data is here count (review: strangers' agents forced rotations)", async () => {
+  const served = "0x" + "01".repeat(32);
+  await using env = await lifecycleEnv({
+    scheduler: { servesActor: (_op, actor) => Promise.resolve(actor === served) },
+  });
+  const s = env.scheduler;
+  let emit: (events: IdentityEvent[]) => void = () => {};
+  const unsubscribe = s.watchRevocations({
+    onIdentityEvents(listener) {
+      emit = listener;
+      return () => {};
+    },
+  });
+  const revoked = (actorOmni: string): IdentityEvent => ({
+    type: "agent_revoked",
+    operatorOmni: "0x" + "a1".repeat(32),
+    actorOmni,
+    deviceKeyHash: "0x" + "dd".repeat(32),
+    block: 1n,
+  });
+  // A stranger's agent (no data here): nothing pending, no rotation.
+  emit([revoked("0x" + "02".repeat(32)), revoked("0x" + "03".repeat(32))]);
+  await new Promise((r) => setTimeout(r, 20));
+  assertEquals((await s.store.revocations()).value, null);
+  env.clock.advance(HOUR);
+  assertEquals((await s.tick()).step, undefined);
+  assertEquals(env.keystore.activeEpoch, 1);
+  // An agent with data here: counted, and it rotates after the coalescing window.
+  emit([revoked(served), revoked("0x" + "04".repeat(32))]);
+  for (let i = 0; i < 100 && (await s.store.revocations()).value === null; i++) {
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  assertEquals((await s.store.revocations()).value?.count, 1);
+  env.clock.advance(HOUR);
+  assertEquals((await s.tick()).step, "rotate");
+  assertEquals(env.keystore.activeEpoch, 2);
+  unsubscribe();
+});
+
 Deno.test("revocations do not rotate with AGENTKEYS_ROTATE_ON_REVOKE=false", async () => {
   await using env = await lifecycleEnv({ policy: { rotateOnRevoke: false } });
   await env.scheduler.recordRevocations(2);
