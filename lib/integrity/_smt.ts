@@ -29,7 +29,6 @@ import { createHash } from "node:crypto";
 
 export const EMPTY = new Uint8Array(32);
 const LEAF_TAG = new Uint8Array([0]);
-const NODE_TAG = new Uint8Array([1]);
 const encoder = new TextEncoder();
 
 interface Leaf {
@@ -95,8 +94,14 @@ function leafFromPath(path: Uint8Array, p: PointerFields): Uint8Array {
 
 /** `node(l, r)`. */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return sha256(NODE_TAG, left, right);
+  // One update of a reused 65-byte buffer: node hashing is most of a start's work.
+  NODE_INPUT.set(left, 1);
+  NODE_INPUT.set(right, 33);
+  return createHash("sha256").update(NODE_INPUT).digest();
 }
+/** `0x01 ‖ l ‖ r`: the node tag stays, the halves are overwritten per call. */
+const NODE_INPUT = new Uint8Array(65);
+NODE_INPUT[0] = 1;
 
 function bit(path: Uint8Array, depth: number): number {
   return (path[depth >> 3] >> (7 - (depth & 7))) & 1;
@@ -172,14 +177,22 @@ class Slab {
   }
 }
 
-function build(leaves: Leaf[], depth: number, slab: Slab): Node | null {
-  if (leaves.length === 0) return null;
-  if (leaves.length === 1) return leaves[0];
-  const left: Leaf[] = [];
-  const right: Leaf[] = [];
-  for (const l of leaves) (bit(l.path, depth) === 0 ? left : right).push(l);
-  const l = build(left, depth + 1, slab);
-  const r = build(right, depth + 1, slab);
+/** The subtree of `leaves[lo..hi)`, partitioned in place by the bit at `depth` (no copies). */
+function build(leaves: Leaf[], lo: number, hi: number, depth: number, slab: Slab): Node | null {
+  if (hi - lo === 0) return null;
+  if (hi - lo === 1) return leaves[lo];
+  let i = lo;
+  let j = hi - 1;
+  while (i <= j) {
+    if (bit(leaves[i].path, depth) === 0) i++;
+    else {
+      const t = leaves[i];
+      leaves[i] = leaves[j];
+      leaves[j--] = t;
+    }
+  }
+  const l = build(leaves, lo, i, depth + 1, slab);
+  const r = build(leaves, i, hi, depth + 1, slab);
   return { left: l, right: r, hash: slab.take(nodeHash(l?.hash ?? EMPTY, r?.hash ?? EMPTY)) };
 }
 
@@ -209,7 +222,8 @@ export class PointerTree {
       const hash = p.leaf ? slab.fromHex(p.leaf) : slab.take(leafFromPath(path, p));
       byPath.set(p.key, { path, hash });
     }
-    return new PointerTree(build([...byPath.values()], 0, slab), byPath.size);
+    const leaves = [...byPath.values()];
+    return new PointerTree(build(leaves, 0, leaves.length, 0, slab), leaves.length);
   }
 
   /** The 32-byte root. */
