@@ -97,7 +97,15 @@ Deno.test("cli: a tampered blob fails, stays untouched, the rest continues; exit
   const io = capture();
   const code = await main(RUN, { env: data.env, ...io });
   assertEquals(code, EXIT.failed);
-  assertMatch(io.out, new RegExp(`^failed ${tampered.key} epoch 1 -> 1 \\d+ms auth_failed`, "m"));
+  // A damaged credential under tag 1 or 2 cannot be told from a legacy blob (issue 13): it is
+  // reported as either, never rewritten.
+  assertMatch(
+    io.out,
+    new RegExp(
+      `^failed ${tampered.key} epoch \\? -> \\? \\d+ms legacy_or_damaged: auth_failed`,
+      "m",
+    ),
+  );
   assertMatch(
     io.out,
     /summary failed: 9 reencrypted, 0 would-reencrypt, 0 skipped, 0 other-epoch, 1 failed/,
