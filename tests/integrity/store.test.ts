@@ -250,3 +250,36 @@ Deno.test("integrity: while writes are blocked (a detected state rollback) store
     state.close();
   }
 });
+
+Deno.test("integrity: memory puts, a lazy re-wrap and a namespace teardown each leave a pointer and an audit entry", async () => {
+  await using t = await integrityVault();
+  const { v, pointers } = t;
+  const mem = (op: "store" | "fetch" | "teardown") =>
+    v.cap({ op, data_class: "memory", namespace: "notes" });
+  for (const name of ["a", "b"]) {
+    const r = await v.post("/v1/memory/put", await mem("store"), {
+      namespace: "notes",
+      name,
+      plaintext_b64: b64(name),
+    });
+    assertEquals(r.status, 200);
+  }
+  const key = (name: string) => `bots/${"22".repeat(32)}/memory/notes/${name}.enc`;
+  assertEquals((await pointers.get(key("a")))?.version, 1);
+  await v.keystore.rotate();
+  const got = await v.post("/v1/memory/get", await mem("fetch"), { namespace: "notes", name: "a" });
+  assertEquals([got.status, got.body.rewrapped], [200, true]);
+  assertEquals((await pointers.get(key("a")))?.version, 2); // the re-wrap is a write too
+  const rm = await v.post("/v1/memory/teardown", await mem("teardown"), { namespace: "notes" });
+  assertEquals(rm.body, { deleted: 2 });
+  for (const name of ["a", "b"]) assertEquals((await pointers.get(key(name)))?.sha256, null);
+  const kinds = (await Array.fromAsync(t.audit.entries())).map((e) => e.kind);
+  assertEquals(kinds, [
+    "blob_written",
+    "blob_written",
+    "blob_written",
+    "blob_deleted",
+    "blob_deleted",
+  ]);
+  assert((await t.audit.verify()).ok);
+});
