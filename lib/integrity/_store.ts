@@ -76,11 +76,12 @@ export class IntegrityStore implements BlobStore {
 
   async get(key: string): Promise<{ body: Uint8Array; etag: string } | null> {
     const { pointers } = this.options;
-    // Pointer and bytes are read side by side: agreeing, they are a version that was current
-    // while this read ran. Disagreeing, the pointer and the intents are read again *after* the
-    // bytes: a write whose bytes this read saw was announced before its PUT, so its intent (or
-    // its commit) is visible by then — a write in flight is never a false alarm.
-    const [before, stored] = await Promise.all([pointers.get(key), this.inner.get(key)]);
+    // The pointer is read *before* the bytes, never alongside: read after them, it could
+    // already name a write that replaced the bytes this read saw (a false alarm). Bytes newer
+    // than the pointer were announced by an intent before their PUT, so re-reading the pointer
+    // and the intents *after* the bytes finds them — a write in flight is never a false alarm.
+    const before = await pointers.get(key);
+    const stored = await this.inner.get(key);
     const found = stored === null ? null : sha256Hex(stored.body);
     if (this.#agrees(before, found)) return stored;
     const after = await pointers.get(key);

@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../support/assert.ts";
 import { b64, testVault } from "../support/harness.ts";
-import { FsBlobStore } from "../../lib/store/mod.ts";
+import { type BlobStore, FsBlobStore } from "../../lib/store/mod.ts";
 import { KvAuditLog, KvPointerStore, KvStateStore } from "../../lib/state/mod.ts";
 import { IntegrityMismatch, IntegrityStore, sha256Hex } from "../../lib/integrity/mod.ts";
 import { credentialLocation, openBlob, parseBlobKey, sealBlob } from "../../lib/worker/mod.ts";
@@ -282,4 +282,47 @@ Deno.test("integrity: memory puts, a lazy re-wrap and a namespace teardown each 
     "blob_deleted",
   ]);
   assert((await t.audit.verify()).ok);
+});
+
+Deno.test("integrity: a write that replaces the bytes while a read is in flight is no false alarm", async () => {
+  await using tmp = await tempDir();
+  const state = await KvStateStore.open();
+  try {
+    let racing = false;
+    // A slow pointer read: read alongside the bytes it would come back after the racing write.
+    const pointers = new (class extends KvPointerStore {
+      override async get(key: string) {
+        if (racing) await new Promise((r) => setTimeout(r, 100));
+        return await super.get(key);
+      }
+    })(state.kv);
+    const base = new FsBlobStore(join(tmp.path, "blobs"));
+    let store!: IntegrityStore;
+    // Returns the bytes it read, but only after a whole new write of the key has committed.
+    const slow: BlobStore = {
+      kind: "fs",
+      get: async (key) => {
+        const got = await base.get(key);
+        if (racing) {
+          racing = false;
+          await store.put(key, new Uint8Array([9, 9]));
+        }
+        return got;
+      },
+      getRange: (k, a, b) => base.getRange(k, a, b),
+      head: (k) => base.head(k),
+      put: (k, b, c) => base.put(k, b, c),
+      delete: (k) => base.delete(k),
+      list: (p, o) => base.list(p, o),
+      close: () => base.close(),
+    };
+    store = new IntegrityStore(slow, { pointers, mode: "strict" });
+    await store.put(KEY, new Uint8Array([1]));
+    racing = true;
+    assertEquals((await store.get(KEY))!.body, new Uint8Array([1])); // what was current then
+    assertEquals((await store.get(KEY))!.body, new Uint8Array([9, 9]));
+    await base.close();
+  } finally {
+    state.close();
+  }
 });
