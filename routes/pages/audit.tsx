@@ -23,6 +23,8 @@ export const AUDIT_PAGE = 50;
 export const AUDIT_KINDS = [
   "admin_claimed",
   "agent_purged",
+  "blob_deleted",
+  "blob_written",
   "chain_reconciled",
   "chain_record_failed",
   "epoch_destroy_forced",
@@ -30,6 +32,11 @@ export const AUDIT_KINDS = [
   "epoch_destroyed",
   "epoch_destroyed_recorded",
   "epoch_rotated",
+  "integrity_acknowledged",
+  "integrity_mismatch",
+  "integrity_rollback_detected",
+  "legacy_deleted",
+  "legacy_migrated",
   "lifecycle_destroy_deferred",
   "lifecycle_step",
   "reencrypt_job_abandoned",
@@ -37,6 +44,13 @@ export const AUDIT_KINDS = [
   "reencrypt_job_started",
   "ttl_swept",
 ];
+
+/**
+ * One entry per blob write or delete (issue 11) outnumbers everything else by far: the default
+ * view ("Any but blob writes") leaves them out; `kind=all` or their own kind shows them.
+ */
+const BLOB_KINDS = new Set(["blob_written", "blob_deleted"]);
+const ALL_KINDS = "all";
 
 export interface AuditData {
   viewer: Viewer;
@@ -67,7 +81,7 @@ export async function load(
   const viewer = { address: session.address, isAdmin: me.is_admin };
   const invalid: string[] = [];
   let kind = (query.kind ?? "").trim();
-  if (kind && !AUDIT_KINDS.includes(kind)) {
+  if (kind && kind !== ALL_KINDS && !AUDIT_KINDS.includes(kind)) {
     invalid.push("kind");
     kind = "";
   }
@@ -86,7 +100,7 @@ export async function load(
     before,
     limit: AUDIT_PAGE,
     keep: (e) =>
-      (!kind || e.kind === kind) &&
+      (kind === ALL_KINDS || (kind ? e.kind === kind : !BLOB_KINDS.has(e.kind))) &&
       (!actor || String(e.data.by ?? "").toLowerCase() === actor) &&
       (me.is_admin || concerns(e, session.operatorOmni, jobIds)),
   });
@@ -117,7 +131,10 @@ export default function AuditPage(data: AuditData): VNode {
         <div class="field">
           <label for="kind">Kind</label>
           <select id="kind" name="kind">
-            <option value="">Any</option>
+            <option value="">Any but blob writes</option>
+            <option value={ALL_KINDS} selected={filter.kind === ALL_KINDS}>
+              Any, blob writes included
+            </option>
             {AUDIT_KINDS.map((k) => (
               <option key={k} value={k} selected={k === filter.kind}>{k}</option>
             ))}
