@@ -37,7 +37,7 @@ export function chainRoutes(chain: OpenChain, publicUrl: string): Hono {
   if (chain.embedded) {
     const proxy = new RpcProxy(chain.rpcUrl, {
       writable: [contracts.AgentRegistry.address, contracts.ScopeRegistry.address],
-      afterTransaction: () => chain.client.sync(),
+      afterTransaction: (hash) => chain.client.syncAfter(hash as `0x${string}`),
     });
     app.post(CHAIN_RPC_PATH, async (c) => {
       const answer = await proxy.handle(await c.req.text());

@@ -231,6 +231,22 @@ export class ChainClient implements IdentityReader {
     await this.#feed.sync().catch((err) => Promise.reject(toChainError(err)));
   }
 
+  /**
+   * Waits (up to `timeoutMs`) until transaction `hash` is mined, then {@linkcode sync}s: what the
+   * service relays is visible to the sender's next request. A transaction not mined in time (an
+   * external chain's block time) is left to the poll.
+   */
+  async syncAfter(hash: Hex, timeoutMs = 2_000): Promise<void> {
+    if (!this.#trackHead) return;
+    const until = performance.now() + timeoutMs;
+    while (performance.now() < until) {
+      const receipt = await this.publicClient.getTransactionReceipt({ hash }).catch(() => null);
+      if (receipt) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await this.sync();
+  }
+
   /** Stops the background poll (the event feed); reads keep working, asking the node each time. */
   close(): void {
     this.#feed.stop();

@@ -116,11 +116,11 @@ export interface RpcProxyOptions {
   writable: readonly string[];
   fetch?: typeof fetch;
   /**
-   * Runs after a transaction was forwarded, before its hash is answered: the service's chain
-   * client syncs here, so the sender's next request already sees what it wrote (anvil mines at
-   * once).
+   * Runs after a transaction was accepted, before its hash is answered: the service's chain
+   * client waits for it to be mined (anvil mines at once, but answers the hash before the block
+   * is in) and syncs, so the sender's next request already sees what it wrote.
    */
-  afterTransaction?: () => Promise<void>;
+  afterTransaction?: (hash: string) => Promise<void>;
 }
 
 /**
@@ -143,7 +143,7 @@ export function rpcCallCount(body: string): number {
 export class RpcProxy {
   readonly #fetch: typeof fetch;
   readonly #writable: Set<string>;
-  readonly #afterTransaction?: () => Promise<void>;
+  readonly #afterTransaction?: (hash: string) => Promise<void>;
 
   constructor(readonly upstream: string, options: RpcProxyOptions) {
     this.#fetch = options.fetch ?? fetch;
@@ -225,8 +225,11 @@ export class RpcProxy {
       ...(params === undefined ? {} : { params }),
     };
     const answer = await this.#forward(forwarded);
-    if (r.method === "eth_sendRawTransaction" && this.#afterTransaction) {
-      await this.#afterTransaction().catch(() => {});
+    if (
+      r.method === "eth_sendRawTransaction" && this.#afterTransaction &&
+      typeof answer.result === "string"
+    ) {
+      await this.#afterTransaction(answer.result).catch(() => {});
     }
     if (notification) return undefined;
     if ("error" in answer && answer.error !== undefined) {

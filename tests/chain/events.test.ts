@@ -3,6 +3,7 @@
 // eth_blockNumber round trip of their own (the cached answer stands until the head moves), `sync()` makes a change written straight to the node
 // visible at once, and a refusal is confirmed at the latest block (confirmRefusal).
 import { ChainClient, type IdentityEvent } from "../../lib/chain/mod.ts";
+import * as actions from "../../lib/chain/actions/mod.ts";
 import { confirmRefusal, serviceHash } from "../../lib/identity/mod.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import {
@@ -133,6 +134,28 @@ Deno.test("head-tracking client: the background poll alone makes a direct revoca
     }
     assert(revoked, "the poll never picked up the revocation");
     assert(Date.now() - started < 500, `took ${Date.now() - started} ms`);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("syncAfter: a transaction's effect is visible once its hash is answered (the proxy's hook)", async () => {
+  await using chain = await startTestChain();
+  const op = await chain.newWallet();
+  const agent = await registerAgent(chain, op, "after-bot");
+  const client = headClient(chain, 60_000);
+  try {
+    await client.sync();
+    // Sent, not waited for: what the proxy has when anvil answers the hash.
+    const hash = await actions.setScope(op.wallet, {
+      address: chain.addresses.ScopeRegistry,
+      actorOmni: agent.actorOmni,
+      serviceHashes: [serviceHash("openai")],
+      readOnly: false,
+    });
+    await client.syncAfter(hash);
+    const scope = await client.isServiceInScope(op.omni, agent.actorOmni, serviceHash("openai"));
+    assertEquals(scope.allowed, true);
   } finally {
     client.close();
   }
