@@ -124,7 +124,7 @@ export function createApp(deps: AppDeps): Hono {
       chain_id: deps.health.chainId,
       k3_epoch: deps.health.activeEpoch(),
       ...healthWindow(deps.health.window?.()),
-      ...(deps.health.integrity ? { integrity: deps.health.integrity() } : {}),
+      ...(deps.health.integrity ? { integrity: publicIntegrity(deps.health.integrity()) } : {}),
     }));
   // Before any route reads it, so nobody (signed in or not) can make the server buffer a huge body.
   const small = bodyLimit({
@@ -216,6 +216,22 @@ const LOGIN_PATHS = [
   "/v1/auth/device/start",
   "/v1/auth/device/verify",
 ];
+
+/**
+ * What `/healthz` (no session) says about anchoring: only what the chain already shows (the
+ * latest anchor) and whether something is wrong. The write rate (`pending_writes`) and error
+ * details are for admins (console, `/metrics`) (review).
+ */
+function publicIntegrity(s: AnchorStatus) {
+  return {
+    enabled: s.enabled,
+    anchored_seq: s.anchored_seq,
+    anchored_at: s.anchored_at,
+    tx_hash: s.tx_hash,
+    failing: s.failures > 0,
+    blocked: s.blocked !== null,
+  };
+}
 
 /** The worker routes limit their bodies themselves (routes/worker.ts). */
 function isWorkerPath(path: string): boolean {

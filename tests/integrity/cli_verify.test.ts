@@ -81,4 +81,9 @@ Deno.test("cli cred verify: proven against the chain, stored bytes hashed; a rol
   const health = await (await fetch(`${service.url}/healthz`)).json();
   assert(health.integrity.enabled, JSON.stringify(health.integrity));
   assert(health.integrity.anchored_seq >= 2, JSON.stringify(health.integrity));
+  assertEquals([health.integrity.failing, health.integrity.blocked], [false, false]);
+  // Review: the write rate and error details are not for sessionless callers.
+  for (const hidden of ["pending_writes", "last_error", "next_attempt_at", "failures"]) {
+    assert(!(hidden in health.integrity), `${hidden} in /healthz`);
+  }
 });
