@@ -12,6 +12,8 @@ import {
   ApiCallError,
   type MessageSigner,
 } from "../client/mod.ts";
+import { KeyringMember, type KeyringTransport } from "../keyrings/mod.ts";
+import { type KeyringSource, SeenInMemory } from "./_keyrings.ts";
 
 /** Something that returns the current secret of a service. */
 export interface CredentialSource {
@@ -46,9 +48,12 @@ export async function readDeviceKey(path: string): Promise<MessageSigner> {
 // Agent sessions last 15 minutes; renew well before so a request never races the expiry.
 const SESSION_REUSE_MS = 10 * 60_000;
 
-/** Fetches credentials as the agent whose device key this is. */
-export class ServiceCredentials implements CredentialSource {
+/** Fetches credentials and keyring documents as the agent whose device key this is. */
+export class ServiceCredentials implements CredentialSource, KeyringSource {
   readonly #base: AgentKeysClient;
+  /** The agent as a keyring member: its member key is derived once, on first use. */
+  #member?: Promise<KeyringMember>;
+  readonly #seen = new SeenInMemory();
   #session?: {
     api: AgentKeysClient;
     target: { operator_omni: string; actor_omni: string };
@@ -66,6 +71,48 @@ export class ServiceCredentials implements CredentialSource {
       if (!(err instanceof ApiCallError && err.sessionEnded)) throw err;
       this.#session = undefined;
       return await this.#fetchOnce(service);
+    }
+  }
+
+  /**
+   * A keyring document's plaintext: a keyring-get cap through the device session, the document,
+   * the ring record (operator's signature, history, never older than one seen before), the group
+   * key of the document's rotation unwrapped with the member key, then the document opened.
+   */
+  async document(ring: string, name: string): Promise<Uint8Array> {
+    this.#member ??= this.#openMember().catch((err) => {
+      this.#member = undefined;
+      throw err;
+    });
+    return await (await this.#member).get(ring, name);
+  }
+
+  async #openMember(): Promise<KeyringMember> {
+    const { target } = await this.#current();
+    const transport: KeyringTransport = {
+      call: (method, path, body, token) => this.#call(method, path, body, token),
+    };
+    const signer = {
+      address: this.device.address,
+      signMessage: async (args: { message: string }) =>
+        (await this.device.signMessage(args)) as `0x${string}`,
+    };
+    return await KeyringMember.open(transport, target, signer, this.#seen);
+  }
+
+  /** One call on the current session (or with a cap); a session the service ended is renewed once. */
+  async #call<T>(
+    method: "GET" | "POST" | "PUT",
+    path: string,
+    body?: unknown,
+    token?: string,
+  ): Promise<T> {
+    try {
+      return await (await this.#current()).api.call<T>(method, path, body, token);
+    } catch (err) {
+      if (token !== undefined || !(err instanceof ApiCallError && err.sessionEnded)) throw err;
+      this.#session = undefined;
+      return await (await this.#current()).api.call<T>(method, path, body);
     }
   }
 

@@ -7,6 +7,7 @@
 
 import { createHash, timingSafeEqual } from "node:crypto";
 import { parse } from "smol-toml";
+import { isValidName, NAME_RULE } from "../identity/mod.ts";
 
 /** Where the real credential goes in the upstream request. */
 export type Injection =
@@ -30,6 +31,8 @@ export interface CallerRule {
   services: string[];
   /** Whether `GET /v1/credentials/<service>` may hand this caller the raw secret. */
   reveal: boolean;
+  /** Rings whose documents `GET /v1/keyrings/<ring>/<name>` may hand this caller; default none. */
+  keyrings: string[];
 }
 
 /** A client of the `--tcp` listener, known by its bearer token instead of its peer credentials. */
@@ -40,6 +43,7 @@ export interface ClientRule {
   tokenHash: Uint8Array;
   services: string[];
   reveal: boolean;
+  keyrings: string[];
 }
 
 export interface Policy {
@@ -175,6 +179,7 @@ function callerRule(
     exe: raw.exe,
     services: raw.services as string[],
     reveal: raw.reveal === true,
+    keyrings: keyringList(where, raw.keyrings),
   };
 }
 
@@ -211,7 +216,17 @@ function clientRule(
     tokenHash: sha256(raw.token),
     services: raw.services as string[],
     reveal: raw.reveal === true,
+    keyrings: keyringList(where, raw.keyrings),
   };
+}
+
+/** A `keyrings` list: ring names (the service's name rule); absent means none. */
+function keyringList(where: string, raw: unknown): string[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw) || !raw.every(isValidName)) {
+    throw new PolicyInvalid(`${where}.keyrings must be a list of ring names (${NAME_RULE})`);
+  }
+  return raw;
 }
 
 function sha256(text: string): Uint8Array {

@@ -12,6 +12,7 @@ import { Readable } from "node:stream";
 import { ApiCallError } from "../client/mod.ts";
 import { CredentialCache } from "./_cache.ts";
 import type { CredentialSource } from "./_credentials.ts";
+import { keyringRefusal, type KeyringSource } from "./_keyrings.ts";
 import { prepareSocketPath } from "./_listener.ts";
 import { type PeerCred, peerCredOf } from "./_peercred.ts";
 import { callerRuleFor, clientRuleFor, type Policy, requestAllowed } from "./_policy.ts";
@@ -32,6 +33,8 @@ export interface AuditEntry {
   client: string | null;
   method: string;
   service: string | null;
+  /** `<ring>/<name>` of a keyring read (never its content); null otherwise. */
+  keyring: string | null;
   decision: string;
   upstream_status: number | null;
   latency_ms: number;
@@ -65,6 +68,8 @@ export interface SidecarOptions {
   tcp?: { host: string; port: number };
   policy: () => Policy;
   credentials: CredentialSource;
+  /** Keyring documents as the agent; without it `GET /v1/keyrings/…` is 404 `no_keyrings`. */
+  keyrings?: KeyringSource;
   audit: (entry: AuditEntry) => void;
   cache?: CredentialCache;
   fetch?: typeof fetch;
@@ -156,6 +161,7 @@ export class Sidecar {
       client: null,
       method,
       service: null,
+      keyring: null,
       decision: "error",
       upstream_status: null,
       latency_ms: 0,
@@ -190,7 +196,8 @@ export class Sidecar {
       entry.decision = "bad_path";
       return refuse(res, 400, "bad_path", target.message);
     }
-    entry.service = target.service;
+    if (target.kind === "keyring") entry.keyring = `${target.ring}/${target.name}`;
+    else entry.service = target.service;
     const policy = this.options.policy();
     let rule;
     if (this.options.tcp) {
@@ -208,6 +215,9 @@ export class Sidecar {
         entry.decision = "caller_denied";
         return refuse(res, 403, "caller_denied", "this program is not in the sidecar policy");
       }
+    }
+    if (target.kind === "keyring") {
+      return await this.#keyring(req, res, rule.keyrings, target, entry);
     }
     const service = policy.services[target.service];
     if (!service) {
@@ -286,6 +296,42 @@ export class Sidecar {
       }
     }
     res.end();
+  }
+
+  async #keyring(
+    req: IncomingMessage,
+    res: ServerResponse,
+    allowed: string[],
+    target: { ring: string; name: string },
+    entry: AuditEntry,
+  ): Promise<void> {
+    if (!allowed.includes(target.ring)) {
+      entry.decision = "keyring_denied";
+      return refuse(res, 403, "keyring_denied", "this program may not read that ring");
+    }
+    if (req.method !== "GET") {
+      entry.decision = "method_not_allowed";
+      return refuse(res, 405, "method_not_allowed", "use GET");
+    }
+    if (!this.options.keyrings) {
+      entry.decision = "no_keyrings";
+      return refuse(res, 404, "no_keyrings", "this sidecar reads no keyrings");
+    }
+    let plaintext: Uint8Array;
+    try {
+      plaintext = await this.options.keyrings.document(target.ring, target.name);
+    } catch (err) {
+      const r = keyringRefusal(err);
+      entry.decision = r.error;
+      return refuse(res, r.status, r.error, r.message);
+    }
+    entry.decision = "keyring_read";
+    res.writeHead(200, {
+      "content-type": "application/octet-stream",
+      "content-length": String(plaintext.byteLength),
+      "cache-control": "no-store",
+    });
+    res.end(plaintext);
   }
 
   async #secret(

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { isValidName, NAME_RULE } from "../identity/mod.ts";
 import type { Injection } from "./_policy.ts";
 
 /** Where a `--tcp` client may put its token when the placeholder's place is taken. */
@@ -12,6 +13,7 @@ export const CLIENT_TOKEN_HEADER = "x-agentkeys-token";
 
 export type Target =
   | { kind: "reveal"; service: string }
+  | { kind: "keyring"; ring: string; name: string }
   | { kind: "proxy"; service: string; path: string; query: string }
   | { kind: "bad"; message: string };
 
@@ -49,6 +51,13 @@ export function parseTarget(raw: string): Target {
   }
   const reveal = /^\/v1\/credentials\/([^/]+)$/.exec(path);
   if (reveal) return { kind: "reveal", service: reveal[1] };
+  const keyring = /^\/v1\/keyrings\/([^/]+)\/([^/]+)$/.exec(path);
+  if (keyring) {
+    if (!isValidName(keyring[1]) || !isValidName(keyring[2])) {
+      return { kind: "bad", message: `ring and document names must match ${NAME_RULE}` };
+    }
+    return { kind: "keyring", ring: keyring[1], name: keyring[2] };
+  }
   const [service, ...rest] = path.slice(1).split("/");
   if (!service) return { kind: "bad", message: "the path must name a service: /<service>/<path>" };
   return { kind: "proxy", service, path: "/" + rest.join("/"), query };

@@ -40,6 +40,12 @@ export {
 export { type AgentEventSource, CacheInvalidator, type InvalidatorOptions } from "./_events.ts";
 export { execWithEnv } from "./_exec.ts";
 export { defaultSocketPath, prepareSocketPath, SOCKET_NAME, SocketRefused } from "./_listener.ts";
+export {
+  type KeyringRefusal,
+  keyringRefusal,
+  type KeyringSource,
+  SeenInMemory,
+} from "./_keyrings.ts";
 export { revealFromSidecar } from "./_reveal.ts";
 export { type PeerCred, peerCredOf, PeerCredUnavailable } from "./_peercred.ts";
 export {
@@ -154,6 +160,7 @@ export async function sidecarMain(args: string[], env: CliConfig): Promise<numbe
       tcp,
       policy: () => policy.current,
       credentials,
+      keyrings: credentials,
       audit,
     });
     const invalidator = new CacheInvalidator(credentials, sidecar.cache, { log });
