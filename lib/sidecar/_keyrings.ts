@@ -43,12 +43,15 @@ export interface KeyringRefusal {
 /**
  * Maps a failure of {@linkcode KeyringSource.document} to the sidecar's answer: the service's
  * 403 and 404 pass through with its code (`not_a_member`, `keyring_not_found`, `not_found`,
- * `device_revoked`…); a record or document that fails the member's checks is 502 with the
- * reason; the service unreachable or failing is 503; any other refusal 502 `keyring_refused`.
+ * `device_revoked`…), and so does a document of a rotation this agent holds no key of (403
+ * `not_a_member`); a record or document that fails the member's checks is 502 with the reason; the service unreachable or failing is 503; any other refusal 502 `keyring_refused`.
  */
 export function keyringRefusal(err: unknown): KeyringRefusal {
   if (err instanceof KeyringError) {
-    return { status: 502, error: err.code, message: `refused by the sidecar: ${err.message}` };
+    // Not a member of the document's rotation (e.g. added later without history): the record
+    // is fine, this agent holds no key for it — a refusal, as the worker's own not_a_member.
+    const status = err.code === "not_a_member" ? 403 : 502;
+    return { status, error: err.code, message: `refused by the sidecar: ${err.message}` };
   }
   if (err instanceof ApiCallError && err.status !== 0 && err.status < 500) {
     if (err.status === 403 || err.status === 404) {

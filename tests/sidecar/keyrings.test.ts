@@ -125,6 +125,14 @@ Deno.test("sidecar keyrings: an allowed caller reads what a member wrote, across
   await op.create("team");
   for (const m of [a, b, c]) await op.add("team", m.omni, { deviceKeyHash: m.hash });
   await a.member.put("team", "doc1", utf8.encode("the r0 secret"));
+  // Ring "late": "old" at rotation 0, then A removed (rotation 1) and B added without history,
+  // so B is a current member (the worker serves it) holding no key of rotation 0.
+  await op.create("late");
+  await op.add("late", a.omni, { deviceKeyHash: a.hash });
+  await a.member.put("late", "old", utf8.encode("before b"));
+  await op.removeMember("late", a.omni);
+  await op.add("late", b.omni, { deviceKeyHash: b.hash });
+  await op.put("late", "new", utf8.encode("after b"));
 
   // B's sidecar: its device key signs the member-key message once (counted), and a fetch wrapper
   // that can tamper with, replay or drop what the service answers.
@@ -157,7 +165,7 @@ Deno.test("sidecar keyrings: an allowed caller reads what a member wrote, across
     if (serve === "first") return new Response(records[0], res);
     return new Response(text, res);
   });
-  let policy = policyWith(`["team", "ghost"]`);
+  let policy = policyWith(`["team", "ghost", "late"]`);
   const audit: AuditEntry[] = [];
   const socketPath = join(dir.path, "run", "agentkeys-proxy.sock");
   await using _sidecar = await startSidecar({
@@ -195,6 +203,10 @@ Deno.test("sidecar keyrings: an allowed caller reads what a member wrote, across
   assertEquals([noRing.status, noRing.json.error], [404, "keyring_not_found"]);
   // Only GET.
   assertEquals((await read("/v1/keyrings/team/doc1", "POST")).status, 405);
+  // A member without the key of a document's rotation: 403 from the sidecar's own check.
+  assertEquals((await read("/v1/keyrings/late/new")).body, "after b");
+  const old = await read("/v1/keyrings/late/old");
+  assertEquals([old.status, old.json.error], [403, "not_a_member"], old.body);
 
   // A ring the caller's policy lacks: refused by the sidecar, the service never asked.
   const fetchesBefore = documentFetches;
@@ -204,7 +216,30 @@ Deno.test("sidecar keyrings: an allowed caller reads what a member wrote, across
   const defaultNone = await read("/v1/keyrings/team/doc1");
   assertEquals([defaultNone.status, defaultNone.json.error], [403, "keyring_denied"]);
   assertEquals(documentFetches, fetchesBefore);
-  policy = policyWith(`["team", "ghost"]`);
+  policy = policyWith(`["team", "ghost", "late"]`);
+
+  // --tcp: a [[client]] known by its token, with its own keyrings list.
+  const token = "tok-" + "k".repeat(40);
+  await using tcp = await startSidecar({
+    tcp: { host: "127.0.0.1", port: 0 },
+    policy: () =>
+      parsePolicy(
+        `[[client]]\nname = "box"\ntoken = "${token}"\nservices = []\nkeyrings = ["team"]\n`,
+      ),
+    credentials,
+    keyrings: credentials,
+    audit: () => {},
+  });
+  const viaTcp = await call({ port: tcp.port! }, "GET", "/v1/keyrings/team/doc1", {
+    "x-agentkeys-token": token,
+  });
+  assertEquals([viaTcp.status, viaTcp.body], [200, "the r0 secret"]);
+  const noToken = await call({ port: tcp.port! }, "GET", "/v1/keyrings/team/doc1");
+  assertEquals([noToken.status, JSON.parse(noToken.body).error], [401, "client_denied"]);
+  const otherRing = await call({ port: tcp.port! }, "GET", "/v1/keyrings/late/new", {
+    authorization: `Bearer ${token}`,
+  });
+  assertEquals([otherRing.status, JSON.parse(otherRing.body).error], [403, "keyring_denied"]);
 
   // The operator removes C: rotation 1, doc2 under it. The running sidecar reads doc2 and, via
   // key_history, doc1 — no restart, nothing cached but the member key and the version seen.
@@ -248,6 +283,8 @@ Deno.test("sidecar keyrings: an allowed caller reads what a member wrote, across
       "not_found",
       "keyring_not_found",
       "method_not_allowed",
+      "keyring_read",
+      "not_a_member",
       "keyring_denied",
       "keyring_denied",
       "keyring_read",
