@@ -297,7 +297,6 @@ Deno.test("integrity: a write that replaces the bytes while a read is in flight 
       }
     })(state.kv);
     const base = new FsBlobStore(join(tmp.path, "blobs"));
-    let store!: IntegrityStore;
     // Returns the bytes it read, but only after a whole new write of the key has committed.
     const slow: BlobStore = {
       kind: "fs",
@@ -316,7 +315,8 @@ Deno.test("integrity: a write that replaces the bytes while a read is in flight 
       list: (p, o) => base.list(p, o),
       close: () => base.close(),
     };
-    store = new IntegrityStore(slow, { pointers, mode: "strict" });
+    // Declared after `slow`, which only uses it when called.
+    const store = new IntegrityStore(slow, { pointers, mode: "strict" });
     await store.put(KEY, new Uint8Array([1]));
     racing = true;
     assertEquals((await store.get(KEY))!.body, new Uint8Array([1])); // what was current then
