@@ -127,17 +127,8 @@ export class ChainEventFeed {
       const from = this.#head === undefined ? latest + 1n : this.#head + 1n;
       for (let lo = from; lo <= latest; lo += LOGS_RANGE_MAX) {
         const hi = lo + LOGS_RANGE_MAX - 1n < latest ? lo + LOGS_RANGE_MAX - 1n : latest;
-        const logs = await this.#opts.publicClient.getLogs({
-          address: [
-            this.#opts.addresses.AgentRegistry,
-            this.#opts.addresses.ScopeRegistry,
-            this.#opts.addresses.K3EpochCounter,
-          ],
-          fromBlock: lo,
-          toBlock: hi,
-        });
         // The head moves only after a range's events were delivered, so a failure retries it.
-        this.#emit(decodeIdentityEvents(logs));
+        this.#emit(await readIdentityEvents(this.#opts, lo, hi));
         this.#head = hi;
       }
       this.#head ??= latest;
@@ -165,6 +156,32 @@ export class ChainEventFeed {
   #now(): number {
     return (this.#opts.now ?? performance.now.bind(performance))();
   }
+}
+
+/**
+ * The identity events of blocks `from`..`to` (inclusive), in block order, read in ranges of at
+ * most 1,000 blocks: for a consumer that must not miss what happened while it was not running.
+ */
+export async function readIdentityEvents(
+  source: Pick<ChainEventFeedOptions, "publicClient" | "addresses">,
+  from: bigint,
+  to: bigint,
+): Promise<IdentityEvent[]> {
+  const events: IdentityEvent[] = [];
+  for (let lo = from; lo <= to; lo += LOGS_RANGE_MAX) {
+    const hi = lo + LOGS_RANGE_MAX - 1n < to ? lo + LOGS_RANGE_MAX - 1n : to;
+    const logs = await source.publicClient.getLogs({
+      address: [
+        source.addresses.AgentRegistry,
+        source.addresses.ScopeRegistry,
+        source.addresses.K3EpochCounter,
+      ],
+      fromBlock: lo,
+      toBlock: hi,
+    });
+    events.push(...decodeIdentityEvents(logs));
+  }
+  return events;
 }
 
 /** The identity events in `logs` (other logs are ignored), in log order. */

@@ -53,7 +53,12 @@ import {
   vaultAnchorAbi,
 } from "./artifacts.ts";
 import type { DeviceRecord, IdentityReader, ScopeRecord } from "../identity/mod.ts";
-import { ChainEventFeed, type IdentityEventListener } from "./_events.ts";
+import {
+  ChainEventFeed,
+  type IdentityEvent,
+  type IdentityEventListener,
+  readIdentityEvents,
+} from "./_events.ts";
 
 // The records are lib/identity's (the port this client implements); re-exported for lib/chain users.
 export type { DeviceRecord, ScopeRecord };
@@ -245,6 +250,31 @@ export class ChainClient implements IdentityReader {
       await new Promise((r) => setTimeout(r, 10));
     }
     await this.sync();
+  }
+
+  /**
+   * The identity events of blocks `from`..`to` (inclusive), read now (not from the feed): what a
+   * consumer missed while it was not running.
+   */
+  async identityEventsBetween(from: bigint, to: bigint): Promise<IdentityEvent[]> {
+    try {
+      return await readIdentityEvents(
+        { publicClient: this.publicClient, addresses: this.addresses },
+        from,
+        to,
+      );
+    } catch (err) {
+      throw toChainError(err);
+    }
+  }
+
+  /** The node's latest block number, asked now. */
+  async latestBlock(): Promise<bigint> {
+    try {
+      return await this.publicClient.getBlockNumber({ cacheTime: 0 });
+    } catch (err) {
+      throw toChainError(err);
+    }
   }
 
   /** Stops the background poll (the event feed); reads keep working, asking the node each time. */

@@ -50,8 +50,14 @@ import {
 } from "./_store.ts";
 import type { TtlSweeper } from "./_sweep.ts";
 
-/** Chain events the scheduler listens to (lib/identity's port; `ChainClient` implements it). */
-export type RevocationFeed = IdentityEventFeed;
+/**
+ * Chain events the scheduler listens to (lib/identity's port; `ChainClient` implements it). With
+ * the two optional reads, revocations mined while no service ran are replayed at start.
+ */
+export interface RevocationFeed extends IdentityEventFeed {
+  identityEventsBetween?(from: bigint, to: bigint): Promise<IdentityEvent[]>;
+  latestBlock?(): Promise<bigint>;
+}
 
 /** Blobs in flight in the scheduler's jobs: a fraction of the engine's default, so requests stay quick. */
 export const LIFECYCLE_JOB_CONCURRENCY = 4;
@@ -137,25 +143,52 @@ export class LifecycleScheduler {
    * pending one). Returns the unsubscribe function.
    */
   watchRevocations(feed: RevocationFeed): () => void {
+    // One batch at a time, in order, the catch-up first: the mark of the last counted block only
+    // moves forward, so nothing is counted twice (restart, or two processes) or skipped.
+    let queue: Promise<void> = Promise.resolve();
+    const run = (step: () => Promise<void>) => {
+      queue = queue.then(step).catch((err) =>
+        this.#warn(`lifecycle: could not record revocation(s): ${err}`)
+      );
+    };
+    run(() => this.#catchUp(feed));
     return feed.onIdentityEvents((events) => {
-      if (!this.#d.policy.rotateOnRevoke) return;
-      const revoked = events.filter((e) => e.type === "agent_revoked");
-      if (revoked.length === 0) return;
-      this.#servedCount(revoked)
-        .then((n) => n > 0 ? this.recordRevocations(n) : undefined)
-        .catch((err) => this.#warn(`lifecycle: could not record revocation(s): ${err}`));
+      const through = events.reduce<bigint | undefined>(
+        (max, e) => max === undefined || e.block > max ? e.block : max,
+        undefined,
+      );
+      if (through !== undefined) run(() => this.#count(events, through));
     });
   }
 
-  /** How many of `revoked` are agents whose data this store holds. */
-  async #servedCount(revoked: IdentityEvent[]): Promise<number> {
-    const serves = this.#d.servesActor;
-    if (!serves) return revoked.length;
-    let n = 0;
-    for (const e of revoked) {
-      if (e.type === "agent_revoked" && await serves(e.operatorOmni, e.actorOmni)) n++;
+  /**
+   * Counts the revocations mined since the last counted block, up to the chain's head (those of
+   * a time no service ran). The first run ever starts at the head.
+   */
+  async #catchUp(feed: RevocationFeed): Promise<void> {
+    if (!feed.identityEventsBetween || !feed.latestBlock) return;
+    const head = await feed.latestBlock();
+    const seen = await this.store.revocationsSeenBlock();
+    if (seen === null) {
+      await this.store.addRevocationsThrough([], head, this.#now());
+      return;
     }
-    return n;
+    if (head > seen) await this.#count(await feed.identityEventsBetween(seen + 1n, head), head);
+  }
+
+  /** Counts the served revocations among `events` (blocks up to `through`). */
+  async #count(events: IdentityEvent[], through: bigint): Promise<void> {
+    const revoked = this.#d.policy.rotateOnRevoke
+      ? events.filter((e) => e.type === "agent_revoked")
+      : [];
+    const served = [];
+    for (const e of revoked) {
+      if (e.type !== "agent_revoked") continue;
+      if (!this.#d.servesActor || await this.#d.servesActor(e.operatorOmni, e.actorOmni)) {
+        served.push(e.block);
+      }
+    }
+    await this.store.addRevocationsThrough(served, through, this.#now());
   }
 
   /** Folds `count` revocations into the pending burst. */

@@ -5,7 +5,7 @@
  * on, the last rotation and destruction, the last sweep. Plus the lease (one acting process per
  * data directory) and the blobs' last-access times the TTL sweep reads.
  *
- * Keys: `["lifecycle","state"]`, `["lifecycle","revocations"]`, `["lifecycle","lease"]`,
+ * Keys: `["lifecycle","state"]`, `["lifecycle","revocations"]`, `["lifecycle","lease"]`, `["lifecycle","revocations_seen_block"]`,
  * `["lifecycle","touch", <object key>]`.
  *
  * @module
@@ -60,6 +60,8 @@ export interface PendingRevocations {
 const STATE: Deno.KvKey = ["lifecycle", "state"];
 const REVOCATIONS: Deno.KvKey = ["lifecycle", "revocations"];
 const LEASE: Deno.KvKey = ["lifecycle", "lease"];
+/** The last block whose revocations were counted (so a restart replays from there, once). */
+const REVOCATIONS_SEEN: Deno.KvKey = ["lifecycle", "revocations_seen_block"];
 const touchKey = (key: string): Deno.KvKey => ["lifecycle", "touch", key];
 
 export function emptyState(): LifecycleState {
@@ -112,6 +114,38 @@ export class LifecycleStore {
         ? { first_at: entry.value.first_at, count: entry.value.count + count }
         : { first_at: at.toISOString(), count };
       if ((await this.kv.atomic().check(entry).set(REVOCATIONS, next).commit()).ok) return next;
+    }
+    throw new Error("lifecycle revocations: too much contention");
+  }
+
+  /** The last block whose revocations were counted; null before the first. */
+  async revocationsSeenBlock(): Promise<bigint | null> {
+    return (await this.kv.get<bigint>(REVOCATIONS_SEEN)).value;
+  }
+
+  /**
+   * Counts the revocations mined in `blocks` that are after the last counted block, and moves that
+   * mark to `through`, in one atomic step: a restart that replays blocks, or a second service
+   * process seeing the same events, counts none twice. Returns how many were counted.
+   */
+  async addRevocationsThrough(blocks: bigint[], through: bigint, at: Date): Promise<number> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const [pending, seen] = await this.kv.getMany<[PendingRevocations, bigint]>([
+        REVOCATIONS,
+        REVOCATIONS_SEEN,
+      ]);
+      if (seen.value !== null && seen.value >= through) return 0;
+      const count = blocks.filter((b) => seen.value === null || b > seen.value).length;
+      const tx = this.kv.atomic().check(pending, seen).set(REVOCATIONS_SEEN, through);
+      if (count > 0) {
+        tx.set(
+          REVOCATIONS,
+          pending.value
+            ? { first_at: pending.value.first_at, count: pending.value.count + count }
+            : { first_at: at.toISOString(), count },
+        );
+      }
+      if ((await tx.commit()).ok) return count;
     }
     throw new Error("lifecycle revocations: too much contention");
   }

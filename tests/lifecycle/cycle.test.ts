@@ -108,12 +108,14 @@ Deno.test("a burst of revocations gives one rotation, COALESCE after the first",
   await using env = await lifecycleEnv();
   const s = env.scheduler;
   const listeners: ((events: IdentityEvent[]) => void)[] = [];
+  // Blocks only grow (the other kinds below are blocks 1 and 2).
+  let block = 2n;
   const revoked = (i: number): IdentityEvent => ({
     type: "agent_revoked",
     operatorOmni: "0x" + "a1".repeat(32),
     actorOmni: "0x" + String(i).padStart(2, "0").repeat(32),
     deviceKeyHash: "0x" + "dd".repeat(32),
-    block: BigInt(i),
+    block: ++block,
   });
   const unsubscribe = s.watchRevocations({
     onIdentityEvents(listener) {
@@ -169,12 +171,13 @@ Deno.test("only revocations of agents whose data is here count (review: stranger
       return () => {};
     },
   });
+  let block = 0n;
   const revoked = (actorOmni: string): IdentityEvent => ({
     type: "agent_revoked",
     operatorOmni: "0x" + "a1".repeat(32),
     actorOmni,
     deviceKeyHash: "0x" + "dd".repeat(32),
-    block: 1n,
+    block: ++block,
   });
   // A stranger's agent (no data here): nothing pending, no rotation.
   emit([revoked("0x" + "02".repeat(32)), revoked("0x" + "03".repeat(32))]);
@@ -193,6 +196,52 @@ Deno.test("only revocations of agents whose data is here count (review: stranger
   assertEquals((await s.tick()).step, "rotate");
   assertEquals(env.keystore.activeEpoch, 2);
   unsubscribe();
+});
+
+Deno.test("revocations mined while no service ran are counted at the next start, none twice", async () => {
+  await using env = await lifecycleEnv();
+  const revokedAt = (block: bigint): IdentityEvent => ({
+    type: "agent_revoked",
+    operatorOmni: "0x" + "a1".repeat(32),
+    actorOmni: "0x" + "0b".repeat(32),
+    deviceKeyHash: "0x" + "dd".repeat(32),
+    block,
+  });
+  const mined = [6n, 7n].map(revokedAt);
+  let head = 5n;
+  const live: ((events: IdentityEvent[]) => void)[] = [];
+  const feed = {
+    onIdentityEvents(listener: (events: IdentityEvent[]) => void) {
+      live.push(listener);
+      return () => void live.splice(live.indexOf(listener), 1);
+    },
+    latestBlock: () => Promise.resolve(head),
+    identityEventsBetween: (from: bigint, to: bigint) =>
+      Promise.resolve(mined.filter((e) => e.block >= from && e.block <= to)),
+  };
+  const settle = () => new Promise((r) => setTimeout(r, 30));
+  const pending = async () => (await env.scheduler.store.revocations()).value?.count ?? 0;
+  // First start ever: it starts at the head, nothing to replay.
+  env.scheduler.watchRevocations(feed)();
+  await settle();
+  assertEquals(await env.scheduler.store.revocationsSeenBlock(), 5n);
+  // Down while blocks 6 and 7 revoke; the next process replays them.
+  head = 8n;
+  const next = env.another("test-2");
+  const stop = next.watchRevocations(feed);
+  await settle();
+  assertEquals(await pending(), 2);
+  // Another process replaying the same range, and a late duplicate from the feed: nothing more.
+  const third = env.another("test-3").watchRevocations(feed);
+  for (const l of live) l([revokedAt(7n)]);
+  await settle();
+  assertEquals(await pending(), 2);
+  // A new revocation is counted once, however many processes see it.
+  for (const l of live) l([revokedAt(9n)]);
+  await settle();
+  assertEquals(await pending(), 3);
+  stop();
+  third();
 });
 
 Deno.test("revocations do not rotate with AGENTKEYS_ROTATE_ON_REVOKE=false", async () => {
