@@ -3,7 +3,8 @@
  * an agent and stores its credential with the CLI; `deno task sidecar` runs with the agent's
  * device key and writes the env file; an agent process (sh + curl) that sourced the env file
  * calls the upstream through the sidecar and never sees the secret; a program the policy does
- * not name is refused; a scope change empties the cache; revoking the agent on chain denies the
+ * not name is refused; a scope change empties the cache; a keyring note the operator wrote is read
+ * through the sidecar once the policy lists the ring; revoking the agent on chain denies the
  * next request within a second.
  */
 
@@ -109,6 +110,36 @@ Deno.test("done when: an agent that sourced the env file calls upstream through 
     assertMatch(log, /scope_set: credential cache emptied/);
     assertEquals(new TextDecoder().decode((await agent()).stdout).trim().split("\n").at(-1), "200");
 
+    // Keyrings (issue 14): the agent publishes its member key, the operator adds it to a ring and
+    // writes a note; once the policy lists the ring for curl, the running daemon answers the
+    // plaintext (the member key derived from the device key it holds, nothing on disk).
+    const NOTE = "team note e2e-41c2";
+    await ok("keyring", "publish", "--device-key", keyFile);
+    await ok("keyring", "create", "team");
+    await ok("keyring", "add", "team", "mail-bot");
+    await ok("keyring", "put", "team", "note", "--value", NOTE);
+    const readNote = async () => {
+      const r = await new Deno.Command(CURL, {
+        args: [
+          "-s",
+          "-w",
+          "\n%{http_code}",
+          "--unix-socket",
+          socket,
+          "http://localhost/v1/keyrings/team/note",
+        ],
+      }).output();
+      return new TextDecoder().decode(r.stdout).split("\n");
+    };
+    assertEquals((await readNote()).at(-1), "403"); // keyring_denied: not in curl's entry yet
+    await Deno.writeTextFile(
+      policyPath,
+      `[[caller]]\nuid = ${Deno.uid()}\nexe = "${CURL}"\nservices = ["openai"]\nkeyrings = ["team"]\n\n` +
+        `[service.openai]\nupstream = "${upstream.base}"\ninject = "bearer"\n`,
+    );
+    await waitFor(() => /policy .* reloaded/.test(log), 10_000);
+    assertEquals(await readNote(), [NOTE, "200"]);
+
     const revokedAt = await ok("agent", "revoke", "mail-bot").then(() => performance.now());
     let status = "200";
     let body = "";
@@ -127,10 +158,13 @@ Deno.test("done when: an agent that sourced the env file calls upstream through 
       audit.some((a) => a.exe === CURL && a.decision === "forwarded" && a.upstream_status === 200),
     );
     assert(audit.some((a) => a.decision === "caller_denied"));
+    assert(audit.some((a) => a.keyring === "team/note" && a.decision === "keyring_read"));
+    assert(audit.some((a) => a.keyring === "team/note" && a.decision === "keyring_denied"));
     assert(
       !(await Deno.readTextFile(auditPath)).includes(SECRET),
       "the audit log holds the secret",
     );
+    assert(!(await Deno.readTextFile(auditPath)).includes(NOTE), "the audit log holds the note");
   } catch (err) {
     // What the sidecar said is what explains a failure here.
     throw new Error(`${(err as Error).message}\n--- sidecar log:\n${log}`, { cause: err });
