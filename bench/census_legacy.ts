@@ -7,7 +7,7 @@
  *
  * - **1-byte** (the baseline): the census without KEK access labels every blob by its first byte;
  * - **authenticated**: the census with the keystore, which reads every credential whose first byte
- *   is 1 or 2 whole and authenticates it (lib/worker/legacy.ts) — what the service does now.
+ *   is 1 or 2 whole and authenticates it (lib/worker/_legacy.ts) — what the service does now.
  *
  * Then the same store after two rotations and an eager re-encryption to epoch 3 (tag 3: nothing to
  * authenticate), the steady state of a deployment past epoch 2. Prints blobs/s and the ratios.

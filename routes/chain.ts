@@ -1,7 +1,7 @@
 /**
  * `GET /v1/chain` (contracts and, on the embedded chain, the URL of its JSON-RPC proxy), and on
  * the embedded chain only: the proxy `POST /v1/chain/rpc` (an allow-list in front of anvil,
- * lib/chain/rpc_proxy.ts) and the dev faucet. Neither needs a session, so routes/app.ts puts
+ * lib/chain/_rpc_proxy.ts) and the dev faucet. Neither needs a session, so routes/app.ts puts
  * `sameOriginJson` and the per-client budgets (`AGENTKEYS_RATE_RPC`, `AGENTKEYS_RATE_FAUCET`) in
  * front of both.
  *

@@ -1,6 +1,6 @@
 /**
  * Keyrings (§15, issue 14). Ring records and member keys by session; documents by cap, like
- * memory. Thin: parse, authenticate, one call into `VaultWorker.keyrings` (lib/worker/keyring.ts).
+ * memory. Thin: parse, authenticate, one call into `VaultWorker.keyrings` (lib/worker/_keyring.ts).
  *
  * - `GET /v1/keyrings` (operator) → `{rings}`
  * - `POST /v1/keyrings` (operator) `{record}` → `{ring, version}`

@@ -3,7 +3,7 @@
  * audit-verify); see `lib/cli/_signer.ts`. Epoch changes are recorded on the chain the
  * configuration names: an external chain (with `AGENTKEYS_GOVERNANCE_KEY`), or the embedded
  * anvil of the service running on this data directory. When that is not reachable they are
- * kept as pending chain records and the output says so (`lib/service/headless.ts`).
+ * kept as pending chain records and the output says so (`lib/service/_headless.ts`).
  *
  * @module
  */

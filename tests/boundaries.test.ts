@@ -170,10 +170,10 @@ Deno.test("boundaries: the rules see violations in sample code", () => {
   const modules = new Map([
     sample(
       "lib/broker/x.ts",
-      `/** \`\`\`ts\n * import { a } from "../store/fs.ts";\n * \`\`\` */\n` +
+      `/** \`\`\`ts\n * import { a } from "../store/_fs.ts";\n * \`\`\` */\n` +
         `import { EpochKeystore } from "../signer/mod.ts";\nconst k = await EpochKeystore.open({});`,
     ),
-    sample("routes/y.ts", `export { b } from "../lib/worker/vault.ts";`),
+    sample("routes/y.ts", `export { b } from "../lib/worker/_vault.ts";`),
     sample("lib/client/z.ts", `import type { S } from "../store/mod.ts";\nimport "node:fs";`),
     sample("lib/identity/w.ts", `const m = await import("../datadir/mod.ts");`),
     sample("lib/datadir/mod.ts", `export const k = await EpochKeystore.open({});`),
@@ -188,7 +188,7 @@ Deno.test("boundaries: the rules see violations in sample code", () => {
     "lib/client/z.ts: imports lib/store/mod.ts (browser module imports server-only: component)",
     "lib/client/z.ts: imports node:fs (browser module imports server-only)",
     "lib/identity/w.ts: imports lib/datadir/mod.ts (browser module imports server-only: component)",
-    "routes/y.ts: imports lib/worker/vault.ts (only another component's mod.ts)",
+    "routes/y.ts: imports lib/worker/_vault.ts (only another component's mod.ts)",
   ]);
 });
 

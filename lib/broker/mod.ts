@@ -11,12 +11,16 @@
  * @module
  */
 
-export { Broker, type BrokerOptions, type LoginResult } from "./broker.ts";
-export { type AdminClaimStatus, AdminPolicy } from "./admin.ts";
-export { ADMIN_CLAIM_MARKER_FILE, ADMIN_CLAIM_TOKEN_FILE, AdminClaimFiles } from "./admin_claim.ts";
-export { keyringSealAad, KeyringUnreadable, SigningKeyring } from "./keyring.ts";
-export { OPERATOR_SESSION_S, type Session, SESSION_TYP } from "./sessions.ts";
-export { CAP_KINDS, type CapKind } from "./mint.ts";
+export { Broker, type BrokerOptions, type LoginResult } from "./_broker.ts";
+export { type AdminClaimStatus, AdminPolicy } from "./_admin.ts";
+export {
+  ADMIN_CLAIM_MARKER_FILE,
+  ADMIN_CLAIM_TOKEN_FILE,
+  AdminClaimFiles,
+} from "./_admin_claim.ts";
+export { keyringSealAad, KeyringUnreadable, SigningKeyring } from "./_keyring.ts";
+export { OPERATOR_SESSION_S, type Session, SESSION_TYP } from "./_sessions.ts";
+export { CAP_KINDS, type CapKind } from "./_mint.ts";
 export {
   AdminClaimError,
   BROKER_ERROR_CODES,
@@ -25,13 +29,13 @@ export {
   MintError,
   OidcError,
   SessionInvalid,
-} from "./errors.ts";
-export { OIDC_TOKEN_S } from "./oidc.ts";
+} from "./_errors.ts";
+export { OIDC_TOKEN_S } from "./_oidc.ts";
 export {
   type AgentEvent,
   agentEventFor,
   type IdentityEvent,
   type IdentityEventFeed,
   subscribeAgentEvents,
-} from "./agent_events.ts";
-export { type DeviceRecord, type Hex, type IdentityReader, type ScopeRecord } from "./identity.ts";
+} from "./_agent_events.ts";
+export { type DeviceRecord, type Hex, type IdentityReader, type ScopeRecord } from "./_identity.ts";

@@ -20,7 +20,7 @@ export {
   type CapOp,
   capScopeField,
   validateCapClaims,
-} from "./claims.ts";
+} from "./_claims.ts";
 export {
   CAP_ERROR_CODES,
   CapExpired,
@@ -30,6 +30,6 @@ export {
   type CapSigningKey,
   mintCap,
   verifyCap,
-} from "./token.ts";
-export { VerifiedTokenCache } from "./verified_cache.ts";
-export { jwkAlg, type JwsAlg, type JwsSigner, jwsSigner, signCompact } from "./jws.ts";
+} from "./_token.ts";
+export { VerifiedTokenCache } from "./_verified_cache.ts";
+export { jwkAlg, type JwsAlg, type JwsSigner, jwsSigner, signCompact } from "./_jws.ts";

@@ -10,7 +10,7 @@
  */
 
 import { type Address, createPublicClient, type Hex, http, rpcSchema, toHex } from "viem";
-import { chainDefinition, toChainError } from "./client.ts";
+import { chainDefinition, toChainError } from "./_client.ts";
 
 /** Adds `wei` to `address`'s balance and answers the new balance. */
 export type Faucet = (address: Address, wei: bigint) => Promise<{ balance: bigint }>;

@@ -20,8 +20,8 @@
 
 import { resolve } from "node:path";
 import type { Config } from "../config/mod.ts";
-import { ChainClient, ChainError, CONTRACTS, toChainError } from "./client.ts";
-import { type EmbeddedChain, openEmbeddedChain } from "./embedded.ts";
+import { ChainClient, ChainError, CONTRACTS, toChainError } from "./_client.ts";
+import { type EmbeddedChain, openEmbeddedChain } from "./_embedded.ts";
 import type { Faucet } from "./_faucet.ts";
 
 export type { Faucet } from "./_faucet.ts";
@@ -43,7 +43,7 @@ export {
   type DeviceRecord,
   NoGovernanceKeyError,
   type ScopeRecord,
-} from "./client.ts";
+} from "./_client.ts";
 export {
   CHAIN_FILES,
   deployContracts,
@@ -51,21 +51,21 @@ export {
   type EmbeddedChain,
   EmbeddedChainError,
   openEmbeddedChain,
-} from "./embedded.ts";
+} from "./_embedded.ts";
 export {
   RPC_ANSWER_MAX_BYTES,
   RPC_BATCH_MAX,
   RPC_GAS_MAX,
   rpcCallCount,
   RpcProxy,
-} from "./rpc_proxy.ts";
+} from "./_rpc_proxy.ts";
 export {
   AnvilInstallError,
   type AnvilProcess,
   AnvilStartError,
   ensureAnvil,
   startAnvil,
-} from "./anvil.ts";
+} from "./_anvil.ts";
 export {
   agentRegistryAbi,
   ARTIFACTS,

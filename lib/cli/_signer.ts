@@ -32,7 +32,7 @@
  * **Chain records.** Every rotation and destruction is meant to be recorded on chain through an
  * {@linkcode EpochRecorder}: `deps.recorder`, else the headless chain link's (`scripts/signer.ts`
  * connects the running service's embedded anvil or the external chain, see
- * `lib/service/headless.ts`). Without one, nothing is recorded on chain and the output says why.
+ * `lib/service/_headless.ts`). Without one, nothing is recorded on chain and the output says why.
  * When the recorder is missing or fails after the keystore changed, the gap is stored as a
  * pending chain record (KV and audit log); `deno task signer reconcile` records pending changes
  * once a recorder is available (for rotations it needs `currentEpoch()` so it never advances the

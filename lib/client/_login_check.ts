@@ -3,7 +3,7 @@
  * anything between) must not obtain a signature that logs this wallet or device in somewhere
  * else. The SIWE message must name the service the client was told to use (domain and URI), the
  * chain id it asked for and its own address; the device challenge must have the broker's exact
- * shape (lib/broker/device_login.ts) for the same domain and device.
+ * shape (lib/broker/_device_login.ts) for the same domain and device.
  *
  * @module
  */

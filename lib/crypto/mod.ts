@@ -13,7 +13,7 @@
  * @module
  */
 
-export { DATA_CLASSES, type DataClass, deriveKek, Kek } from "./kek.ts";
+export { DATA_CLASSES, type DataClass, deriveKek, Kek } from "./_kek.ts";
 export {
   ENVELOPE_OVERHEAD,
   envelopeAad,
@@ -21,7 +21,7 @@ export {
   envelopeEpochTag,
   openEnvelope,
   sealEnvelope,
-} from "./envelope.ts";
+} from "./_envelope.ts";
 export {
   ENVELOPE_ERROR_CODES,
   EnvelopeAuthFailed,
@@ -30,10 +30,10 @@ export {
   type EnvelopeErrorCode,
   EnvelopeTooShort,
   EnvelopeUnknownEpoch,
-} from "./errors.ts";
+} from "./_errors.ts";
 // Raw AES-256-GCM opening, for lib/migrate's reader of the reference implementation's blobs
 // (issue 13): that format is not an envelope, but its cipher is the same one.
-export { aesGcmOpen } from "./aead.ts";
+export { aesGcmOpen } from "./_aead.ts";
 // secretbox.ts (small secrets at rest under the seal key) belongs to another component; it
 // lives here because it builds on aead.ts, and is re-exported so mod.ts stays the one path.
-export { openSecret, sealSecret } from "./secretbox.ts";
+export { openSecret, sealSecret } from "./_secretbox.ts";

@@ -55,7 +55,7 @@ export function sealedFiles(dataDir: string): SealedFile[] {
 
 /**
  * Runs `fn` under the keystore's file lock: the lock every change of the keystore and of the
- * seal key holds (see `lib/signer/seal_key.ts`).
+ * seal key holds (see `lib/signer/_seal_key.ts`).
  */
 export function withKeystoreLock<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
   return withFileLock(`${join(dataDir, KEYSTORE_FILE)}.lock`, fn);
@@ -195,7 +195,7 @@ export interface ResealResult {
  * under the keystore lock. With a supplied seal key (`config.sealKey`, the old one) `newKey` is
  * required and every file is checked before anything is written: a wrong old key throws
  * `KeystoreUnsealFailed` and rewrites nothing. On the embedded default `newKey` must be absent:
- * `seal.key` is rotated with the crash-safe protocol of `lib/signer/seal_key.ts`.
+ * `seal.key` is rotated with the crash-safe protocol of `lib/signer/_seal_key.ts`.
  *
  * ```ts
  * await resealDataDir(loadConfig(Deno.env.toObject()), { newKey });

@@ -6,7 +6,7 @@
  * can never be read again), `"unknown"` for a tag no epoch ever had or a blob too short to be an
  * envelope, `"legacy"` for a blob of the reference implementation's wallet-keyed layout (issue 13:
  * a v1 key, or a credentials blob starting with 1 or 2 that does not authenticate under the epoch
- * that byte names — see lib/worker/legacy.ts). Legacy blobs never count under an epoch, so they
+ * that byte names — see lib/worker/_legacy.ts). Legacy blobs never count under an epoch, so they
  * neither keep epoch 1 or 2 alive nor hide among its blobs. Telling the v2 collision apart needs
  * the whole blob: credentials whose first byte is 1 or 2 are read in full (once a deployment has
  * rotated past epoch 2, almost none); everything else stays a 1-byte read.

@@ -143,7 +143,7 @@ export function classifyHeader(
 
 /**
  * The reason reported for a blob of the reference implementation's wallet-keyed layout (issue 13,
- * lib/worker/legacy.ts): a v1 key (`code` null, provably legacy) or a credentials blob whose first
+ * lib/worker/_legacy.ts): a v1 key (`code` null, provably legacy) or a credentials blob whose first
  * byte is 1 or 2 that is not an envelope of the epoch that byte names (`code` the envelope error:
  * legacy, or damaged — both unreadable here). Such blobs are never rewritten, and their events
  * carry `from_epoch: null`: they are not blobs of epoch 1 or 2.

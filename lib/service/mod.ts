@@ -41,7 +41,7 @@ import {
 import type { ActorDirectory, JobRunner, JobRunnerDeps } from "../reencrypt/mod.ts";
 import { type EpochAdmin, openEpochs } from "../epochs/mod.ts";
 import { AgentPurger, ChainCapAuthority, CredentialLister, VaultWorker } from "../worker/mod.ts";
-import { removeServiceRuntime, writeServiceRuntime } from "./runtime.ts";
+import { removeServiceRuntime, writeServiceRuntime } from "./_runtime.ts";
 import { anchorLagSeconds, BlobProofs, PointerAnchors } from "../integrity/mod.ts";
 import {
   forwardSecrecyWindow,
@@ -54,9 +54,9 @@ import { observeAudit, ServiceMetrics } from "../metrics/mod.ts";
 
 export const VERSION = "0.1.0";
 
-export { connectHeadlessChain, openHeadlessWithChain } from "./headless.ts";
-export { readServiceRuntime, SERVICE_RUNTIME_FILE, type ServiceRuntime } from "./runtime.ts";
-export { adminClaimNotice, type NoticeLine } from "./admin_notice.ts";
+export { connectHeadlessChain, openHeadlessWithChain } from "./_headless.ts";
+export { readServiceRuntime, SERVICE_RUNTIME_FILE, type ServiceRuntime } from "./_runtime.ts";
+export { adminClaimNotice, type NoticeLine } from "./_admin_notice.ts";
 
 /** The running components of one process. */
 export interface Service {

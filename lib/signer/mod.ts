@@ -19,7 +19,7 @@ export {
   KEYSTORE_SEAL_AAD,
   type KeystoreOptions,
   type RotateGuard,
-} from "./keystore.ts";
+} from "./_keystore.ts";
 export {
   loadSealKey,
   type LoadSealKeyOptions,
@@ -30,7 +30,7 @@ export {
   SEAL_KEY_NEXT_FILE,
   type SealedFile,
   SealKey,
-} from "./seal_key.ts";
+} from "./_seal_key.ts";
 export {
   EpochStateError,
   EpochTagCollision,
@@ -39,7 +39,7 @@ export {
   KeystoreUnsealFailed,
   SIGNER_ERROR_CODES,
   type SignerErrorCode,
-} from "./errors.ts";
+} from "./_errors.ts";
 
 /** Where the embedded keystore lives inside the data directory. */
 export const KEYSTORE_FILE = "signer/keystore.json";

@@ -56,12 +56,12 @@ export class KvStateStore implements StateStore {
   }
 }
 
-export { KvChallengeStore } from "./challenges.ts";
-export { LOGOUT_SCOPE, SessionDenylist, type SessionRevocations } from "./denylist.ts";
+export { KvChallengeStore } from "./_challenges.ts";
+export { LOGOUT_SCOPE, SessionDenylist, type SessionRevocations } from "./_denylist.ts";
 
-export { KvActorIndex } from "./actors.ts";
-export { KvWriteLedger, type WriteLedger, type WriteRecord } from "./ledger.ts";
-export { type Census, type EpochCounts, KvCensusStore } from "./census.ts";
+export { KvActorIndex } from "./_actors.ts";
+export { KvWriteLedger, type WriteLedger, type WriteRecord } from "./_ledger.ts";
+export { type Census, type EpochCounts, KvCensusStore } from "./_census.ts";
 export {
   type AuditEntry,
   type AuditLog,
@@ -69,7 +69,7 @@ export {
   entryHash,
   GENESIS_HASH,
   KvAuditLog,
-} from "./audit.ts";
+} from "./_audit.ts";
 export {
   type BlobEvent,
   emptyJobCounts,
@@ -86,8 +86,8 @@ export {
   type ReencryptEvent,
   type RunState,
   type SummaryEvent,
-} from "./jobs.ts";
-export { KvChainPending, type PendingChainRecord } from "./chain_pending.ts";
+} from "./_jobs.ts";
+export { KvChainPending, type PendingChainRecord } from "./_chain_pending.ts";
 export {
   type AnchorRecord,
   type BlobPointer,
@@ -96,5 +96,5 @@ export {
   KvPointerStore,
   type PointerIntent,
   type PointerSeq,
-} from "./pointers.ts";
-export { STATE_ERROR_CODES, StateContention } from "./errors.ts";
+} from "./_pointers.ts";
+export { STATE_ERROR_CODES, StateContention } from "./_errors.ts";

@@ -25,7 +25,7 @@
  * @module
  */
 
-export type { BlobInfo, BlobStore, ListOptions, PutConditions, RangeBlob } from "./types.ts";
+export type { BlobInfo, BlobStore, ListOptions, PutConditions, RangeBlob } from "./_types.ts";
 export {
   InvalidKey,
   PreconditionFailed,
@@ -34,7 +34,7 @@ export {
   StoreError,
   type StoreErrorCode,
   StoreUnavailable,
-} from "./errors.ts";
-export { compareKeys } from "./key.ts";
-export { FsBlobStore } from "./fs.ts";
-export { S3BlobStore } from "./s3.ts";
+} from "./_errors.ts";
+export { compareKeys } from "./_key.ts";
+export { FsBlobStore } from "./_fs.ts";
+export { S3BlobStore } from "./_s3.ts";

@@ -17,9 +17,9 @@ export {
   type FetchResult,
   VaultWorker,
   type VaultWorkerDeps,
-} from "./vault.ts";
-export { type KeyProvider, openBlob, sealBlob } from "./codec.ts";
-export { WORKER_ERROR_CODES, WorkerError, type WorkerErrorCode } from "./errors.ts";
+} from "./_vault.ts";
+export { type KeyProvider, openBlob, sealBlob } from "./_codec.ts";
+export { WORKER_ERROR_CODES, WorkerError, type WorkerErrorCode } from "./_errors.ts";
 export {
   actorHexOf,
   type BlobLocation,
@@ -33,8 +33,8 @@ export {
   memberKeyLocation,
   memoryLocation,
   parseBlobKey,
-} from "./layout.ts";
-export { ChainCapAuthority } from "./authority.ts";
-export { isLegacyV1Key, mayBeLegacy, provenEnvelope } from "./legacy.ts";
-export { AgentPurger } from "./purge.ts";
-export { type CredentialItem, CredentialLister } from "./list.ts";
+} from "./_layout.ts";
+export { ChainCapAuthority } from "./_authority.ts";
+export { isLegacyV1Key, mayBeLegacy, provenEnvelope } from "./_legacy.ts";
+export { AgentPurger } from "./_purge.ts";
+export { type CredentialItem, CredentialLister } from "./_list.ts";

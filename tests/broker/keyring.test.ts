@@ -8,7 +8,7 @@ import {
   SessionInvalid,
   SigningKeyring,
 } from "../../lib/broker/mod.ts";
-import { SessionIssuer } from "../../lib/broker/sessions.ts";
+import { SessionIssuer } from "../../lib/broker/_sessions.ts";
 import { sealSecret } from "../../lib/crypto/mod.ts";
 import { KvStateStore } from "../../lib/state/mod.ts";
 import { tempDir } from "../support/tmp.ts";

@@ -16,7 +16,7 @@ import {
   verifyCap,
 } from "../../lib/cap/mod.ts";
 import { SESSION_TYP, SessionInvalid, SigningKeyring } from "../../lib/broker/mod.ts";
-import { SessionIssuer } from "../../lib/broker/sessions.ts";
+import { SessionIssuer } from "../../lib/broker/_sessions.ts";
 import { KvStateStore } from "../../lib/state/mod.ts";
 import { credGrant } from "../support/caps.ts";
 import { tempDir } from "../support/tmp.ts";

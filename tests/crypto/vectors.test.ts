@@ -1,6 +1,6 @@
 /**
  * Published test vectors against the primitive layer: AES-256-GCM (Wycheproof, NIST CAVP)
- * through lib/crypto/aead.ts and HKDF-SHA256 (RFC 5869) through lib/crypto/kek.ts.
+ * through lib/crypto/_aead.ts and HKDF-SHA256 (RFC 5869) through lib/crypto/_kek.ts.
  * The data files live in tests/vectors/ and name their sources. Each test asserts how many
  * vectors it ran, so an emptied or truncated data file fails instead of passing vacuously.
  *
@@ -9,8 +9,8 @@
 
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { aesGcmOpen, aesGcmSeal } from "../../lib/crypto/aead.ts";
-import { hkdfSha256 } from "../../lib/crypto/kek.ts";
+import { aesGcmOpen, aesGcmSeal } from "../../lib/crypto/_aead.ts";
+import { hkdfSha256 } from "../../lib/crypto/_kek.ts";
 
 const VECTORS = new URL("../vectors/", import.meta.url);
 

@@ -18,9 +18,9 @@ import {
 } from "../../lib/keyrings/mod.ts";
 import { keyringDocLocation, keyringRecordLocation, openBlob } from "../../lib/worker/mod.ts";
 import { DATA_CLASSES } from "../../lib/crypto/mod.ts";
-import { kekKeyBytes } from "../../lib/crypto/kek.ts";
+import { kekKeyBytes } from "../../lib/crypto/_kek.ts";
 import { omniToHex } from "../../lib/identity/mod.ts";
-import { openSecret } from "../../lib/crypto/secretbox.ts";
+import { openSecret } from "../../lib/crypto/_secretbox.ts";
 import { KEYSTORE_SEAL_AAD } from "../../lib/signer/mod.ts";
 import { keyringSealAad } from "../../lib/broker/mod.ts";
 import { join } from "node:path";

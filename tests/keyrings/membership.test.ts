@@ -15,7 +15,7 @@ import {
   removeMember,
   sealDocument,
 } from "../../lib/keyrings/mod.ts";
-import { KeyringVault, MEMBERSHIP_CACHE_MS } from "../../lib/worker/keyring.ts";
+import { KeyringVault, MEMBERSHIP_CACHE_MS } from "../../lib/worker/_keyring.ts";
 import { agentActorOmni, operatorOmniOf } from "../../lib/identity/mod.ts";
 import { PreconditionFailed } from "../../lib/store/mod.ts";
 import { WorkerError } from "../../lib/worker/mod.ts";

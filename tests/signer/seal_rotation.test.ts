@@ -20,7 +20,7 @@ import {
 } from "../../lib/signer/mod.ts";
 import { KeyringUnreadable, SigningKeyring } from "../../lib/broker/mod.ts";
 import { EnvelopeEpochDestroyed } from "../../lib/crypto/mod.ts";
-import { kekKeyBytes } from "../../lib/crypto/kek.ts";
+import { kekKeyBytes } from "../../lib/crypto/_kek.ts";
 import { tempDir } from "../support/tmp.ts";
 
 const ACTOR = "cd".repeat(32);

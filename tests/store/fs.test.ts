@@ -16,7 +16,7 @@ import {
 import { conformance } from "./conformance.ts";
 
 // Children import the fs store and the errors only: no import map (and no npm) needed.
-const CHILD_IMPORTS = ["fs.ts", "errors.ts"].map((file) =>
+const CHILD_IMPORTS = ["_fs.ts", "_errors.ts"].map((file) =>
   new URL(`../../lib/store/${file}`, import.meta.url).href
 );
 const enc = new TextEncoder();

@@ -9,7 +9,7 @@ import { FaultyStore } from "../support/faulty_store.ts";
 import { newAccount, testService } from "../support/broker_harness.ts";
 import type { TestService } from "../support/broker_harness.ts";
 import { b64 } from "../support/harness.ts";
-import { CredentialLister } from "../../lib/worker/list.ts";
+import { CredentialLister } from "../../lib/worker/_list.ts";
 import { StoreUnavailable } from "../../lib/store/mod.ts";
 import { ReadCountingStore } from "../support/counting_store.ts";
 import { omniToHex } from "../../lib/identity/mod.ts";
