@@ -253,7 +253,7 @@ function LifecycleCard({ status }: { status: LifecycleStatus }): VNode {
   return (
     <section class="card lifecycle" aria-labelledby="lifecycle-title">
       <h2 id="lifecycle-title">Epoch lifecycle</h2>
-      <dl>
+      <dl class="facts">
         <dt>Next rotation due</dt>
         <dd class="next-rotation">
           {status.next_rotation
