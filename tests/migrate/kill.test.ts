@@ -11,6 +11,7 @@ import { BACKUP_PREFIX } from "../../lib/migrate/mod.ts";
 import { type LegacyEnv, legacyEnv } from "./fixture.ts";
 import { S3BlobStore } from "../../lib/store/mod.ts";
 import { startCeph } from "../support/ceph.ts";
+import { killAtRandomPoint } from "../support/kill.ts";
 
 const CHILD = fileURLToPath(new URL("./_child.ts", import.meta.url));
 const RUNS = Number(Deno.env.get("AGENTKEYS_KILL_RUNS") ?? "20");
@@ -95,27 +96,11 @@ async function killRuns(runs: number, make: () => Promise<LegacyEnv>): Promise<v
   const points = { beforeWork: 0, midRun: 0, afterEnd: 0 };
   for (let run = 0; run < runs; run++) {
     await using env = await make();
-    const child = spawn(env);
-    const stderr = new Response(child.stderr).text();
-    const reader = child.stdout.getReader();
-    const drained = (async () => {
-      while (!(await reader.read()).done) { /* discard */ }
-    })();
-    if (run % 2 === 0) {
-      await sleep(Math.random() * 1500);
-    } else {
-      const first = await Promise.race([reader.read(), sleep(10_000).then(() => null)]);
-      assert(first !== null && !first.done, "the migration printed something");
-      await sleep(Math.random() * 120);
-    }
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already exited: a kill after the end is one of the points too
-    }
-    const status = await child.status;
-    await drained;
-    await stderr;
+    const status = await killAtRandomPoint(spawn(env), run, {
+      fromSpawnMs: 1500,
+      afterOutputMs: 120,
+      firstOutputTimeoutMs: 10_000,
+    });
     const deleted = await checkSafe(env);
     const total = env.expected.length;
     if (status.signal !== "SIGKILL" || deleted === total) points.afterEnd++;
@@ -149,8 +134,4 @@ async function killRuns(runs: number, make: () => Promise<LegacyEnv>): Promise<v
   }
   console.log(`kill points: ${JSON.stringify(points)}`);
   assert(points.midRun >= Math.min(3, runs / 4), `only ${points.midRun} kills landed mid-run`);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -13,6 +13,7 @@ import { envelopeEpochTag } from "../../lib/crypto/mod.ts";
 import { openBlob, parseBlobKey } from "../../lib/worker/mod.ts";
 import { OPERATOR } from "./fixture.ts";
 import { type DataDir, makeDataDir } from "./datadir.ts";
+import { killAtRandomPoint } from "../support/kill.ts";
 
 const SCRIPT = fileURLToPath(new URL("../../scripts/reencrypt.ts", import.meta.url));
 const RUNS = Number(Deno.env.get("AGENTKEYS_KILL_RUNS") ?? "20");
@@ -67,29 +68,11 @@ Deno.test(`kill -9: ${RUNS} runs killed at random points, each re-run finishes`,
   const points = { beforeWork: 0, midRun: 0, afterEnd: 0 };
   for (let run = 0; run < RUNS; run++) {
     await using data = await makeDataDir(BLOBS);
-    const child = spawn(data, ["--concurrency", String(1 + (run % 8))]);
-    const stderr = readAll(child.stderr);
-    const reader = child.stdout.getReader();
-    const drained = (async () => {
-      while (!(await reader.read()).done) { /* discard */ }
-    })();
-    // Even runs: a random delay from spawn (may land in start-up, mid-run or after the end).
-    // Odd runs: a random delay after the first output, so the kill lands mid-run.
-    if (run % 2 === 0) {
-      await sleep(Math.random() * 900);
-    } else {
-      const first = await Promise.race([reader.read(), sleep(5000).then(() => null)]);
-      assert(first !== null && !first.done, "the job printed something");
-      await sleep(Math.random() * 150);
-    }
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already exited: a kill after the end is one of the random points too.
-    }
-    const status = await child.status;
-    await drained;
-    await stderr;
+    const status = await killAtRandomPoint(
+      spawn(data, ["--concurrency", String(1 + (run % 8))]),
+      run,
+      { fromSpawnMs: 900, afterOutputMs: 150, firstOutputTimeoutMs: 5000 },
+    );
     const moved = await checkConsistent(data);
     if (status.signal !== "SIGKILL" || moved === BLOBS) points.afterEnd++;
     else if (moved === 0) points.beforeWork++;
@@ -121,7 +104,3 @@ Deno.test(`kill -9: ${RUNS} runs killed at random points, each re-run finishes`,
   console.log(`kill points: ${JSON.stringify(points)}`);
   assert(points.midRun >= Math.min(3, RUNS / 4), `only ${points.midRun} kills landed mid-run`);
 });
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
