@@ -104,25 +104,44 @@ Deno.test("a destroy is deferred while a blob remains, audited with the count, t
   assertEquals((await s.status()).deferred, null);
 });
 
+/** An `agent_revoked` event of agent `actorOmni` mined in `block`. */
+function revokedAt(actorOmni: string, block: bigint): IdentityEvent {
+  return {
+    type: "agent_revoked",
+    operatorOmni: "0x" + "a1".repeat(32),
+    actorOmni,
+    deviceKeyHash: "0x" + "dd".repeat(32),
+    block,
+  };
+}
+
+/** The chain feed as the scheduler sees it: `emit` delivers a batch, `mined` is there to replay. */
+class FakeRevocationFeed {
+  readonly listeners: ((events: IdentityEvent[]) => void)[] = [];
+  head = 0n;
+  mined: IdentityEvent[] = [];
+  onIdentityEvents(listener: (events: IdentityEvent[]) => void) {
+    this.listeners.push(listener);
+    return () => void this.listeners.splice(this.listeners.indexOf(listener), 1);
+  }
+  emit(events: IdentityEvent[]): void {
+    for (const l of this.listeners) l(events);
+  }
+  latestBlock = () => Promise.resolve(this.head);
+  identityEventsBetween = (from: bigint, to: bigint) =>
+    Promise.resolve(this.mined.filter((e) => e.block >= from && e.block <= to));
+}
+
 Deno.test("a burst of revocations gives one rotation, COALESCE after the first", async () => {
   await using env = await lifecycleEnv();
   const s = env.scheduler;
-  const listeners: ((events: IdentityEvent[]) => void)[] = [];
+  // Live events only (no replay reads), as a feed without them is allowed to be.
+  const feed = new FakeRevocationFeed();
+  const listeners = feed.listeners;
   // Blocks only grow (the other kinds below are blocks 1 and 2).
   let block = 2n;
-  const revoked = (i: number): IdentityEvent => ({
-    type: "agent_revoked",
-    operatorOmni: "0x" + "a1".repeat(32),
-    actorOmni: "0x" + String(i).padStart(2, "0").repeat(32),
-    deviceKeyHash: "0x" + "dd".repeat(32),
-    block: ++block,
-  });
-  const unsubscribe = s.watchRevocations({
-    onIdentityEvents(listener) {
-      listeners.push(listener);
-      return () => listeners.splice(listeners.indexOf(listener), 1);
-    },
-  });
+  const revoked = (i: number) => revokedAt("0x" + String(i).padStart(2, "0").repeat(32), ++block);
+  const unsubscribe = s.watchRevocations({ onIdentityEvents: (l) => feed.onIdentityEvents(l) });
   const revoke = async (n: number) => {
     for (const l of listeners) l(Array.from({ length: n }, (_, i) => revoked(i)));
     // The listener records asynchronously; wait until KV holds it.
@@ -164,21 +183,11 @@ Deno.test("only revocations of agents whose data is here count (review: stranger
     scheduler: { servesActor: (_op, actor) => Promise.resolve(actor === served) },
   });
   const s = env.scheduler;
-  let emit: (events: IdentityEvent[]) => void = () => {};
-  const unsubscribe = s.watchRevocations({
-    onIdentityEvents(listener) {
-      emit = listener;
-      return () => {};
-    },
-  });
+  const feed = new FakeRevocationFeed();
+  const emit = (events: IdentityEvent[]) => feed.emit(events);
+  const unsubscribe = s.watchRevocations({ onIdentityEvents: (l) => feed.onIdentityEvents(l) });
   let block = 0n;
-  const revoked = (actorOmni: string): IdentityEvent => ({
-    type: "agent_revoked",
-    operatorOmni: "0x" + "a1".repeat(32),
-    actorOmni,
-    deviceKeyHash: "0x" + "dd".repeat(32),
-    block: ++block,
-  });
+  const revoked = (actorOmni: string) => revokedAt(actorOmni, ++block);
   // A stranger's agent (no data here): nothing pending, no rotation.
   emit([revoked("0x" + "02".repeat(32)), revoked("0x" + "03".repeat(32))]);
   await new Promise((r) => setTimeout(r, 20));
@@ -200,25 +209,10 @@ Deno.test("only revocations of agents whose data is here count (review: stranger
 
 Deno.test("revocations mined while no service ran are counted at the next start, none twice", async () => {
   await using env = await lifecycleEnv();
-  const revokedAt = (block: bigint): IdentityEvent => ({
-    type: "agent_revoked",
-    operatorOmni: "0x" + "a1".repeat(32),
-    actorOmni: "0x" + "0b".repeat(32),
-    deviceKeyHash: "0x" + "dd".repeat(32),
-    block,
-  });
-  const mined = [6n, 7n].map(revokedAt);
-  let head = 5n;
-  const live: ((events: IdentityEvent[]) => void)[] = [];
-  const feed = {
-    onIdentityEvents(listener: (events: IdentityEvent[]) => void) {
-      live.push(listener);
-      return () => void live.splice(live.indexOf(listener), 1);
-    },
-    latestBlock: () => Promise.resolve(head),
-    identityEventsBetween: (from: bigint, to: bigint) =>
-      Promise.resolve(mined.filter((e) => e.block >= from && e.block <= to)),
-  };
+  const agent = "0x" + "0b".repeat(32);
+  const feed = new FakeRevocationFeed();
+  feed.mined = [revokedAt(agent, 6n), revokedAt(agent, 7n)];
+  feed.head = 5n;
   const settle = () => new Promise((r) => setTimeout(r, 30));
   const pending = async () => (await env.scheduler.store.revocations()).value?.count ?? 0;
   // First start ever: it starts at the head, nothing to replay.
@@ -226,18 +220,18 @@ Deno.test("revocations mined while no service ran are counted at the next start,
   await settle();
   assertEquals(await env.scheduler.store.revocationsSeenBlock(), 5n);
   // Down while blocks 6 and 7 revoke; the next process replays them.
-  head = 8n;
+  feed.head = 8n;
   const next = env.another("test-2");
   const stop = next.watchRevocations(feed);
   await settle();
   assertEquals(await pending(), 2);
   // Another process replaying the same range, and a late duplicate from the feed: nothing more.
   const third = env.another("test-3").watchRevocations(feed);
-  for (const l of live) l([revokedAt(7n)]);
+  feed.emit([revokedAt(agent, 7n)]);
   await settle();
   assertEquals(await pending(), 2);
   // A new revocation is counted once, however many processes see it.
-  for (const l of live) l([revokedAt(9n)]);
+  feed.emit([revokedAt(agent, 9n)]);
   await settle();
   assertEquals(await pending(), 3);
   stop();
