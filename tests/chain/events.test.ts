@@ -160,3 +160,30 @@ Deno.test("syncAfter: a transaction's effect is visible once its hash is answere
     client.close();
   }
 });
+
+Deno.test("confirmRefusal: when the chain cannot be synced the original refusal stands", async () => {
+  let checks = 0;
+  const refuse = () => {
+    checks++;
+    return Promise.reject(new Error("out of scope"));
+  };
+  const down = { sync: () => Promise.reject(new Error("chain unavailable")) };
+  const err = await confirmRefusal(down, refuse).then(() => undefined, (e) => e);
+  assertEquals([(err as Error).message, checks], ["out of scope", 1]);
+  // A reader without sync (every read already asks the node) refuses at once.
+  const plain = await confirmRefusal({}, refuse).then(() => undefined, (e) => e);
+  assertEquals([(plain as Error).message, checks], ["out of scope", 2]);
+});
+
+Deno.test("syncAfter: a transaction that never gets mined ends the wait at the timeout", async () => {
+  await using chain = await startTestChain();
+  const client = headClient(chain, 60_000);
+  try {
+    const started = performance.now();
+    await client.syncAfter(`0x${"cd".repeat(32)}`, 150);
+    const took = performance.now() - started;
+    assert(took >= 150 && took < 2_000, `waited ${took} ms`);
+  } finally {
+    client.close();
+  }
+});

@@ -489,3 +489,43 @@ Deno.test("eth_sendRawTransaction: only calls of AgentRegistry and ScopeRegistry
   assertEquals(ok.error, undefined);
   assert(/^0x[0-9a-f]{64}$/.test(ok.result));
 });
+
+Deno.test("proxy: the after-transaction hook runs with the hash of an accepted transaction only", async () => {
+  const registry = privateKeyToAccount(generatePrivateKey()).address;
+  const raw = await privateKeyToAccount(generatePrivateKey()).signTransaction({
+    to: registry,
+    data: "0x",
+    chainId: 31337,
+    nonce: 0,
+    gas: 100_000n,
+    maxFeePerGas: 1n,
+    maxPriorityFeePerGas: 1n,
+  });
+  const send = JSON.stringify(call(1, "eth_sendRawTransaction", [raw]));
+  const seen: string[] = [];
+  const proxy = (answer: Record<string, unknown>) =>
+    new RpcProxy("http://node.invalid", {
+      writable: [registry],
+      fetch: () => Promise.resolve(Response.json({ jsonrpc: "2.0", id: 0, ...answer })),
+      afterTransaction: (hash) => {
+        seen.push(hash);
+        return Promise.resolve();
+      },
+    });
+  const hash = "0x" + "ab".repeat(32);
+  assertEquals((await proxy({ result: hash }).handle(send) as { result?: string }).result, hash);
+  assertEquals(seen, [hash]);
+  // Refused by the node (nonce too low, …): nothing to wait for.
+  const refused = await proxy({ error: { code: -32000, message: "nonce too low" } }).handle(send);
+  assertEquals((refused as { error?: { code: number } }).error?.code, -32000);
+  // A read is not a transaction.
+  await proxy({ result: "0x7a69" }).handle(JSON.stringify(call(2, "eth_chainId")));
+  assertEquals(seen, [hash]);
+  // A failing hook (the chain client cannot sync) does not turn an accepted transaction into an error.
+  const failing = new RpcProxy("http://node.invalid", {
+    writable: [registry],
+    fetch: () => Promise.resolve(Response.json({ jsonrpc: "2.0", id: 0, result: hash })),
+    afterTransaction: () => Promise.reject(new Error("chain unavailable")),
+  });
+  assertEquals((await failing.handle(send) as { result?: string }).result, hash);
+});
