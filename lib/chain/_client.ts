@@ -244,10 +244,12 @@ export class ChainClient implements IdentityReader {
   async syncAfter(hash: Hex, timeoutMs = 2_000): Promise<void> {
     if (!this.#trackHead) return;
     const until = performance.now() + timeoutMs;
-    while (performance.now() < until) {
+    // Backing off: anvil mines within milliseconds, and a transaction that stays pending (a
+    // future nonce) must not turn one relayed request into hundreds of node calls.
+    for (let delay = 5; performance.now() < until; delay = Math.min(delay * 2, 250)) {
       const receipt = await this.publicClient.getTransactionReceipt({ hash }).catch(() => null);
       if (receipt) break;
-      await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, Math.min(delay, until - performance.now())));
     }
     await this.sync();
   }
