@@ -27,7 +27,7 @@ import { parseArgs } from "node:util";
 import process from "node:process";
 import { EpochKeystore } from "../lib/signer/mod.ts";
 import { type BlobStore, FsBlobStore } from "../lib/store/mod.ts";
-import { KvPointerStore } from "../lib/state/mod.ts";
+import { ChangeCounter, KvPointerStore } from "../lib/state/mod.ts";
 import { IntegrityStore, pointerLeaf, PointerTree } from "../lib/integrity/mod.ts";
 import { memoryLocation, openBlob, sealBlob, VaultWorker } from "../lib/worker/mod.ts";
 import { KvStateStore, KvWriteLedger, SessionDenylist } from "../lib/state/mod.ts";
@@ -87,7 +87,11 @@ async function round(store: BlobStore, tag: string): Promise<{ store: number; fe
 const off = new FsBlobStore(join(dir, "off"));
 const kv = await Deno.openKv(join(dir, "state.kv"));
 const on = new IntegrityStore(new FsBlobStore(join(dir, "on")), {
-  pointers: new KvPointerStore(kv, { leafOf: pointerLeaf }),
+  // As lib/datadir opens it: with the change counter beside the KV file (the pointer cache).
+  pointers: new KvPointerStore(kv, {
+    leafOf: pointerLeaf,
+    changes: ChangeCounter.open(join(dir, "state.kv.changes")),
+  }),
   epochForTag: (t) => keystore.epochForTag(t),
 });
 const sums = { off: { store: 0, fetch: 0 }, on: { store: 0, fetch: 0 } };

@@ -132,8 +132,12 @@ export class SessionIssuer {
     if (Math.floor(this.now().getTime() / 1000) >= session.expiresAt) {
       throw new SessionInvalid("session_expired", "the session has expired; sign in again");
     }
-    // Read from KV every time (not the denylist's cache): a logout elsewhere applies at once.
-    if (await this.state.isClaimed(LOGOUT_SCOPE, session.jti)) {
+    // A logout elsewhere must apply at once: the denylist's cache only where it is exact (the
+    // state's change counter tells it of other processes' logouts), else a KV read each time.
+    const loggedOut = this.denylist.exact
+      ? await this.denylist.isRevoked(session.jti)
+      : await this.state.isClaimed(LOGOUT_SCOPE, session.jti);
+    if (loggedOut) {
       throw new SessionInvalid("session_invalid", "this session was logged out");
     }
     return session;

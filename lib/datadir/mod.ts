@@ -143,7 +143,7 @@ export async function openDataDir(
     await inner.close();
     throw err;
   }
-  const pointers = new KvPointerStore(state.kv, { leafOf: pointerLeaf });
+  const pointers = new KvPointerStore(state.kv, { leafOf: pointerLeaf, changes: state.changes });
   // Every writer and reader of blobs (service and headless commands) goes through this.
   const store = new IntegrityStore(inner, {
     pointers,

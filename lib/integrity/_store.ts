@@ -8,9 +8,10 @@
  *   its `blob_written` audit entry. A refused compare-and-swap withdraws the intent; any other
  *   failure leaves it for the next read to settle (the bytes may or may not have landed).
  * - `delete`: the same with a tombstone (`blob_deleted`).
- * - `get`: hash the bytes first and compare with the pointer, before anyone decrypts. Bytes that
- *   match an intent newer than the pointer are a write whose commit was lost (a crash, or one
- *   still in flight): committed now. Anything else is refused with {@linkcode IntegrityMismatch}
+ * - `get`: hash the bytes first and compare with the pointer (from this process's memory while
+ *   no process changed pointers, see `KvPointerStore.expected`), before anyone decrypts. Bytes
+ *   that match an intent newer than the pointer are a write whose commit was lost (a crash, or
+ *   one still in flight): committed now. Anything else is refused with {@linkcode IntegrityMismatch}
  *   and audited. A blob with no pointer at all predates integrity: adopted (audited) unless
  *   `strict`.
  * - `getRange`, `head`, `list` pass through: they classify, count and list, they never hand
@@ -25,7 +26,7 @@
 import { createHash } from "node:crypto";
 import type { BlobInfo, BlobStore, ListOptions, PutConditions, RangeBlob } from "../store/mod.ts";
 import { PreconditionFailed } from "../store/mod.ts";
-import type { BlobPointer, KvPointerStore, PointerIntent } from "../state/mod.ts";
+import type { BlobPointer, KvPointerStore, PointerDigest, PointerIntent } from "../state/mod.ts";
 import { IntegrityBlocked, IntegrityMismatch } from "./_errors.ts";
 
 /** `adopt` (default): blobs without a pointer are adopted on first read; `strict`: refused. */
@@ -80,7 +81,7 @@ export class IntegrityStore implements BlobStore {
     // already name a write that replaced the bytes this read saw (a false alarm). Bytes newer
     // than the pointer were announced by an intent before their PUT, so re-reading the pointer
     // and the intents *after* the bytes finds them — a write in flight is never a false alarm.
-    const before = await pointers.get(key);
+    const before = await pointers.expected(key);
     const stored = await this.inner.get(key);
     const found = stored === null ? null : sha256Hex(stored.body);
     if (this.#agrees(before, found)) return stored;
@@ -191,7 +192,7 @@ export class IntegrityStore implements BlobStore {
     return this.inner.close();
   }
 
-  #agrees(pointer: BlobPointer | null, found: string | null): boolean {
+  #agrees(pointer: PointerDigest | null, found: string | null): boolean {
     return pointer !== null && pointer.sha256 === found;
   }
 

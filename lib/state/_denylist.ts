@@ -5,9 +5,11 @@
  * The worker asks on every request, so answers are cached in the process:
  *
  * - a logout made through this instance is known at once, without a KV read;
- * - "not logged out" is remembered for `freshMs` (default 1 s), so a cap used many times a second
- *   costs one KV read per second, not one per request. A logout made by another process (another
- *   broker instance behind a load balancer) therefore reaches this worker within `freshMs`.
+ * - "not logged out" is remembered, so a cap used many times a second costs one KV read, not one
+ *   per request. With the state's {@linkcode ChangeCounter} (the KV state store has one) the
+ *   answer is kept until another process changes cached state — a logout anywhere on the same
+ *   KV file applies to the next request. A state store without one is re-read after `freshMs`
+ *   (default 1 s), so a logout by another process reaches this worker within `freshMs`.
  *
  * ```ts
  * const denylist = new SessionDenylist(state);
@@ -19,6 +21,7 @@
  */
 
 import type { StateStore } from "./mod.ts";
+import type { CacheHandle, ChangeCounter } from "./_changes.ts";
 
 /** The KV claim scope of logged-out sessions (`StateStore.claimOnce("logout", jti, …)`). */
 export const LOGOUT_SCOPE = "logout";
@@ -37,6 +40,8 @@ export class SessionDenylist implements SessionRevocations {
   readonly #freshMs: number;
   readonly #maxEntries: number;
   readonly #now: () => number;
+  readonly #changes: ChangeCounter | undefined;
+  readonly #cache: CacheHandle | undefined;
 
   constructor(
     private readonly state: StateStore,
@@ -45,6 +50,13 @@ export class SessionDenylist implements SessionRevocations {
     this.#freshMs = options.freshMs ?? 1000;
     this.#maxEntries = options.maxEntries ?? 10_000;
     this.#now = options.now ?? Date.now;
+    this.#changes = state.changes;
+    this.#cache = this.#changes?.register(() => this.#live.clear());
+  }
+
+  /** Whether a "not logged out" answer holds until another process's change (not `freshMs`). */
+  get exact(): boolean {
+    return this.#changes !== undefined;
   }
 
   /** Logs a session out until `expiresAtMs` (its own expiry; after that it is refused anyway). */
@@ -52,6 +64,7 @@ export class SessionDenylist implements SessionRevocations {
     this.#remember(this.#revoked, sessionId, expiresAtMs);
     this.#live.delete(sessionId);
     await this.state.claimOnce(LOGOUT_SCOPE, sessionId, expiresAtMs);
+    this.#cache?.bump();
   }
 
   async isRevoked(sessionId: string): Promise<boolean> {
@@ -61,11 +74,16 @@ export class SessionDenylist implements SessionRevocations {
       if (until > now) return true;
       this.#revoked.delete(sessionId);
     }
+    this.#changes?.check();
     const checked = this.#live.get(sessionId);
-    if (checked !== undefined && now - checked < this.#freshMs) return false;
+    if (checked !== undefined && (this.#changes || now - checked < this.#freshMs)) return false;
+    const generation = this.#cache?.generation;
     const revoked = await this.state.isClaimed(LOGOUT_SCOPE, sessionId);
     // A logout through this instance may have landed while KV was read.
     if (revoked || this.#revoked.has(sessionId)) return true;
+    // Someone's change was seen while KV was read: answer, but do not remember an answer that
+    // may predate it.
+    if (this.#cache?.generation !== generation) return false;
     this.#live.delete(sessionId); // re-inserted last: the map stays ordered by check time
     this.#remember(this.#live, sessionId, now);
     return false;

@@ -29,6 +29,7 @@ import {
   GENESIS_HASH,
 } from "./_audit.ts";
 import { StateContention } from "./_errors.ts";
+import type { CacheHandle, ChangeCounter } from "./_changes.ts";
 
 /** What the state store knows a blob should be. */
 export interface BlobPointer {
@@ -46,6 +47,12 @@ export interface BlobPointer {
   /** Hex of the Merkle path and leaf (lib/integrity), computed once at commit. */
   path?: string;
   leaf?: string;
+}
+
+/** The part of a pointer a checked read compares with. */
+export interface PointerDigest {
+  version: number;
+  sha256: string | null;
 }
 
 /** A write announced before it reaches the store. */
@@ -187,22 +194,71 @@ export interface PointerSeq {
 export class KvPointerStore {
   readonly #now: () => Date;
   readonly #leafOf?: (p: BlobPointer) => { path: string; leaf: string };
+  readonly #changes?: ChangeCounter;
+  readonly #cache?: CacheHandle;
+  /** Key → what its committed pointer says, for {@linkcode expected}; oldest first, bounded. */
+  readonly #digests = new Map<string, PointerDigest | null>();
+  readonly #maxCached: number;
 
   /**
    * `leafOf` (lib/integrity's hashing) stores each pointer's Merkle path and leaf with it, so a
-   * start rebuilds the tree without hashing every pointer again.
+   * start rebuilds the tree without hashing every pointer again. `changes` (the state store's
+   * counter) lets {@linkcode expected} answer from memory; without it every call reads KV.
    */
   constructor(
     readonly kv: Deno.Kv,
-    options: { now?: () => Date; leafOf?: (p: BlobPointer) => { path: string; leaf: string } } = {},
+    options: {
+      now?: () => Date;
+      leafOf?: (p: BlobPointer) => { path: string; leaf: string };
+      changes?: ChangeCounter;
+      /** Digests kept for {@linkcode expected} (default 100,000, about 20 MB). */
+      maxCached?: number;
+    } = {},
   ) {
     this.#now = options.now ?? (() => new Date());
     this.#leafOf = options.leafOf;
+    this.#changes = options.changes;
+    this.#cache = this.#changes?.register(() => this.#digests.clear());
+    this.#maxCached = options.maxCached ?? 100_000;
   }
 
-  /** The committed pointer of `key`, or `null`. */
+  /** The committed pointer of `key`, or `null`, read from KV. */
   get(key: string): Promise<BlobPointer | null> {
-    return this.#gets.push(key);
+    const generation = this.#cache?.generation;
+    return this.#gets.push(key).then((pointer) => {
+      this.#remember(key, pointer, generation);
+      return pointer;
+    });
+  }
+
+  /**
+   * What the committed pointer of `key` says (version and hash), from memory when this process
+   * has it and no process changed pointers since (the change counter); else from KV. What a
+   * checked read compares the bytes with before it looks further.
+   */
+  async expected(key: string): Promise<PointerDigest | null> {
+    if (this.#changes) {
+      this.#changes.check();
+      const hit = this.#digests.get(key);
+      if (hit !== undefined) return hit;
+    }
+    const generation = this.#cache?.generation;
+    const pointer = await this.#gets.push(key);
+    this.#remember(key, pointer, generation);
+    return pointer && { version: pointer.version, sha256: pointer.sha256 };
+  }
+
+  /** Caches `key`'s pointer unless the cache was dropped since `generation` was taken. */
+  #remember(key: string, pointer: BlobPointer | null, generation: number | undefined): void {
+    if (!this.#cache || this.#cache.generation !== generation) return;
+    const known = this.#digests.get(key);
+    // Never replace a newer version a commit of this process put here while KV was read.
+    if (known && (pointer === null || known.version > pointer.version)) return;
+    this.#digests.delete(key); // re-inserted last: the oldest entry goes first
+    this.#digests.set(key, pointer && { version: pointer.version, sha256: pointer.sha256 });
+    if (this.#digests.size > this.#maxCached) {
+      this.#digests.delete(this.#digests.keys().next().value!);
+    }
   }
 
   /** Concurrent reads (every checked blob read makes one) share `getMany` calls. */
@@ -307,6 +363,19 @@ export class KvPointerStore {
   }
 
   async #commitGroup(group: Queued[]): Promise<(BlobPointer | null)[]> {
+    const generation = this.#cache?.generation;
+    let results: (BlobPointer | null)[];
+    try {
+      results = await this.#commitGroupOnce(group);
+    } finally {
+      // Also after a failure: whether a failed commit landed is unknown, other caches must look.
+      this.#cache?.bump();
+    }
+    group.forEach(({ intent }, i) => this.#remember(intent.key, results[i], generation));
+    return results;
+  }
+
+  async #commitGroupOnce(group: Queued[]): Promise<(BlobPointer | null)[]> {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const read = await this.kv.getMany<unknown[]>([
         SEQ,

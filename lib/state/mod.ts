@@ -12,6 +12,9 @@
  * @module
  */
 
+import { ChangeCounter } from "./_changes.ts";
+export { ChangeCounter };
+
 /** The operations the service needs from its state backend. */
 export interface StateStore {
   /**
@@ -21,16 +24,31 @@ export interface StateStore {
   claimOnce(scope: string, id: string, expiresAtMs: number): Promise<boolean>;
   /** Whether `id` is currently claimed in `scope` (e.g. a logged-out session). */
   isClaimed(scope: string, id: string): Promise<boolean>;
+  /** Tells this process's caches of the state about other processes' changes (if shared). */
+  readonly changes?: ChangeCounter;
   close(): void;
 }
 
 /** {@linkcode StateStore} on Deno KV (a file in the data directory, or `:memory:`). */
 export class KvStateStore implements StateStore {
-  private constructor(readonly kv: Deno.Kv, readonly now: () => number) {}
+  private constructor(
+    readonly kv: Deno.Kv,
+    readonly now: () => number,
+    readonly changes: ChangeCounter,
+  ) {}
 
-  /** Opens (creating) the KV file at `path`; `undefined` opens an in-memory store. */
+  /**
+   * Opens (creating) the KV file at `path`, with its change counter at `<path>.changes`;
+   * `undefined` opens an in-memory store (this process its only user).
+   */
   static async open(path?: string, now: () => number = Date.now): Promise<KvStateStore> {
-    return new KvStateStore(await Deno.openKv(path ?? ":memory:"), now);
+    const kv = await Deno.openKv(path ?? ":memory:");
+    try {
+      return new KvStateStore(kv, now, ChangeCounter.open(path ? `${path}.changes` : null));
+    } catch (err) {
+      kv.close();
+      throw err;
+    }
   }
 
   async claimOnce(scope: string, id: string, expiresAtMs: number): Promise<boolean> {
@@ -53,6 +71,7 @@ export class KvStateStore implements StateStore {
 
   close(): void {
     this.kv.close();
+    this.changes.close();
   }
 }
 
@@ -94,6 +113,7 @@ export {
   type BlockRecord,
   type CommitReason,
   KvPointerStore,
+  type PointerDigest,
   type PointerIntent,
   type PointerSeq,
 } from "./_pointers.ts";
