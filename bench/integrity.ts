@@ -17,6 +17,7 @@
  * --ops N           blobs per round (default 2000)   --concurrency N  default 16
  * --size BYTES      plaintext per blob (default 1024) --rounds N     default 3
  * --pointers N      for 2 and 3 (default 100000)
+ * --reads N         fetch passes over the blobs per round (default 3: a pass is short)
  * ```
  *
  * @module
@@ -42,6 +43,7 @@ const { values } = parseArgs({
     size: { type: "string", default: "1024" },
     rounds: { type: "string", default: "3" },
     pointers: { type: "string", default: "100000" },
+    reads: { type: "string", default: "3" },
   },
 });
 const OPS = Number(values.ops);
@@ -49,6 +51,7 @@ const CONCURRENCY = Number(values.concurrency);
 const SIZE = Number(values.size);
 const ROUNDS = Number(values.rounds);
 const POINTERS = Number(values.pointers);
+const READS = Number(values.reads);
 
 const dir = await Deno.makeTempDir({ prefix: "agentkeys-bench-integrity-" });
 const keystore = await EpochKeystore.open({
@@ -76,12 +79,13 @@ async function round(store: BlobStore, tag: string): Promise<{ store: number; fe
   });
   const storeS = (performance.now() - t0) / 1000;
   t0 = performance.now();
-  await pool(OPS, async (i) => {
+  await pool(OPS * READS, async (n) => {
+    const i = n % OPS;
     const got = await store.get(loc(i).key);
     openBlob(keystore, loc(i), got!.body);
   });
   const fetchS = (performance.now() - t0) / 1000;
-  return { store: OPS / storeS, fetch: OPS / fetchS };
+  return { store: OPS / storeS, fetch: OPS * READS / fetchS };
 }
 
 const off = new FsBlobStore(join(dir, "off"));
@@ -136,9 +140,9 @@ async function workerRound(which: "off" | "on", tag: string) {
   await pool(OPS, async (i) => void await w.credStore(storeCaps[i], plaintext));
   const storeS = (performance.now() - t) / 1000;
   t = performance.now();
-  await pool(OPS, async (i) => void await w.credFetch(fetchCaps[i]));
+  await pool(OPS * READS, async (n) => void await w.credFetch(fetchCaps[n % OPS]));
   const fetchS = (performance.now() - t) / 1000;
-  return { store: OPS / storeS, fetch: OPS / fetchS };
+  return { store: OPS / storeS, fetch: OPS * READS / fetchS };
 }
 const wsums = { off: { store: 0, fetch: 0 }, on: { store: 0, fetch: 0 } };
 await workerRound("off", "warm");
