@@ -8,6 +8,8 @@
  * alternating rounds so drift hits both alike: sequentially, then with 32 concurrent clients.
  * Prints p50/p99 latency, throughput, and the ratios against direct, and whether the targets
  * (≤ 0.5 ms added at p50 sequentially; ≥ 0.8 of direct throughput at 32 clients) were met.
+ * Also the CPU each process spends per request, and the throughput ratio that CPU allows when
+ * all processes share the machine's cores (see `cpuReport`).
  *
  * @module
  */
@@ -21,6 +23,7 @@ const CONCURRENCY = 32;
 const ROUNDS = 4;
 const TARGET_ADDED_P50_MS = 0.5;
 const TARGET_THROUGHPUT_RATIO = 0.8;
+const PROCS = ["client", "sidecar", "floor", "upstream"] as const;
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -138,17 +141,15 @@ async function main(requests: number) {
     // Warm-up (JIT, connections, the sidecar's one credential fetch).
     for (const t of Object.values(targets)) for (let i = 0; i < 300; i++) await t();
 
-    const results: Record<string, Record<string, { lat: number[]; ms: number; n: number }>> = {
-      sequential: {
-        direct: { lat: [], ms: 0, n: 0 },
-        floor: { lat: [], ms: 0, n: 0 },
-        sidecar: { lat: [], ms: 0, n: 0 },
-      },
-      concurrent: {
-        direct: { lat: [], ms: 0, n: 0 },
-        floor: { lat: [], ms: 0, n: 0 },
-        sidecar: { lat: [], ms: 0, n: 0 },
-      },
+    const pids: Record<Proc, number> = {
+      client: Deno.pid,
+      sidecar: side.pid,
+      floor: floor.pid,
+      upstream: up.pid,
+    };
+    const results: Results = {
+      sequential: { direct: newLoad(), floor: newLoad(), sidecar: newLoad() },
+      concurrent: { direct: newLoad(), floor: newLoad(), sidecar: newLoad() },
     };
     const per = Math.ceil(requests / ROUNDS);
     for (let round = 0; round < ROUNDS; round++) {
@@ -157,6 +158,7 @@ async function main(requests: number) {
         : ["sidecar", "floor", "direct"];
       for (const name of order as ("direct" | "floor" | "sidecar")[]) {
         const seq = results.sequential[name];
+        const cpu0 = cpuOf(pids);
         const started = performance.now();
         for (let i = 0; i < per; i++) {
           const t0 = performance.now();
@@ -164,10 +166,12 @@ async function main(requests: number) {
           seq.lat.push(performance.now() - t0);
         }
         seq.ms += performance.now() - started;
+        addCpu(seq, cpu0, cpuOf(pids));
         seq.n += per;
 
         const con = results.concurrent[name];
         const perClient = Math.ceil((per * 2) / CONCURRENCY);
+        const cCpu0 = cpuOf(pids);
         const cStarted = performance.now();
         await Promise.all(
           Array.from({ length: CONCURRENCY }, async () => {
@@ -179,6 +183,7 @@ async function main(requests: number) {
           }),
         );
         con.ms += performance.now() - cStarted;
+        addCpu(con, cCpu0, cpuOf(pids));
         con.n += perClient * CONCURRENCY;
       }
     }
@@ -191,6 +196,30 @@ async function main(requests: number) {
     await Promise.all([up.status, side.status, floor.status]);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+type Proc = typeof PROCS[number];
+/** One path in one mode: latencies, wall time, requests, and CPU seconds per process. */
+type Load = { lat: number[]; ms: number; n: number; cpu: Record<Proc, number> };
+type Results = Record<string, Record<string, Load>>;
+
+function newLoad(): Load {
+  return { lat: [], ms: 0, n: 0, cpu: { client: 0, sidecar: 0, floor: 0, upstream: 0 } };
+}
+
+/** utime + stime of a process (all its threads) in seconds, from /proc/<pid>/stat. */
+function procCpu(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // in ticks of 1/100 s
+}
+
+function cpuOf(pids: Record<Proc, number>): Record<Proc, number> {
+  return Object.fromEntries(PROCS.map((p) => [p, procCpu(pids[p])])) as Record<Proc, number>;
+}
+
+function addCpu(load: Load, before: Record<Proc, number>, after: Record<Proc, number>) {
+  for (const p of PROCS) load.cpu[p] += after[p] - before[p];
 }
 
 function once(options: RequestOptions): Promise<void> {
@@ -210,10 +239,7 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-function report(
-  results: Record<string, Record<string, { lat: number[]; ms: number; n: number }>>,
-  requests: number,
-) {
+function report(results: Results, requests: number) {
   const f = (n: number, d = 3) => n.toFixed(d);
   console.log(
     `\nSidecar overhead (cache hit), ${requests} requests per path and mode, ${ROUNDS} alternating rounds\n`,
@@ -248,6 +274,7 @@ function report(
     } ms at p50`,
   );
   const ratio = summary["concurrent.sidecar"].rps / summary["concurrent.direct"].rps;
+  const bounds = cpuReport(results);
   console.log(
     `\nadded at p50, sequential: ${f(added)} ms (target ≤ ${TARGET_ADDED_P50_MS} ms): ${
       added <= TARGET_ADDED_P50_MS ? "met" : "MISSED"
@@ -258,11 +285,51 @@ function report(
       f(ratio, 2)
     } of direct (target ≥ ${TARGET_THROUGHPUT_RATIO}): ${
       ratio >= TARGET_THROUGHPUT_RATIO ? "met" : "MISSED"
-    }`,
+    }; the CPU bound on shared cores allows at most ${f(bounds.sidecar, 2)} (floor: ${
+      f(bounds.floor, 2)
+    })`,
   );
 }
 
-function stats(r: { lat: number[]; ms: number; n: number }) {
+/**
+ * Where the CPU goes, per request and process, and the throughput ratio it allows. All
+ * processes share the same cores, so when they are saturated a request costs its CPU summed
+ * over every process it crosses: direct C + U, through a proxy C' + P + U', hence
+ * ratio ≤ (C + U) / (C' + P + U') whatever the proxy does with its time.
+ */
+function cpuReport(results: Results): { sidecar: number; floor: number } {
+  const us = (s: number, n: number) => ((s / n) * 1e6).toFixed(0);
+  console.log("\nCPU per request (µs, utime+stime from /proc/<pid>/stat, 10 ms ticks)\n");
+  console.log("| mode | path | client | proxy | upstream | total | cores busy |");
+  console.log("|---|---|---|---|---|---|---|");
+  const perReq: Record<string, number> = {};
+  for (const [mode, paths] of Object.entries(results)) {
+    for (const [path, r] of Object.entries(paths)) {
+      const proxy = path === "sidecar" ? r.cpu.sidecar : path === "floor" ? r.cpu.floor : 0;
+      const total = r.cpu.client + proxy + r.cpu.upstream;
+      perReq[`${mode}.${path}`] = total / r.n;
+      console.log(
+        `| ${mode} | ${path} | ${us(r.cpu.client, r.n)} | ${
+          path === "direct" ? "–" : us(proxy, r.n)
+        } | ${us(r.cpu.upstream, r.n)} | ${us(total, r.n)} | ${
+          (total / (r.ms / 1000)).toFixed(2)
+        } |`,
+      );
+    }
+  }
+  const bound = (path: string) => perReq["concurrent.direct"] / perReq[`concurrent.${path}`];
+  const b = { sidecar: bound("sidecar"), floor: bound("floor") };
+  console.log(
+    `\nCPU bound at ${CONCURRENCY} clients, (C+U)/(C'+S+U'): sidecar ${
+      b.sidecar.toFixed(2)
+    }, floor ${
+      b.floor.toFixed(2)
+    } — the most either can reach against direct while the processes share the cores`,
+  );
+  return b;
+}
+
+function stats(r: Load) {
   const sorted = [...r.lat].sort((a, b) => a - b);
   return { p50: pct(sorted, 50), p99: pct(sorted, 99), rps: (r.n / r.ms) * 1000 };
 }
