@@ -16,7 +16,7 @@ import { keyringRefusal, type KeyringSource } from "./_keyrings.ts";
 import { prepareSocketPath } from "./_listener.ts";
 import { type PeerCred, peerCredOf } from "./_peercred.ts";
 import { callerRuleFor, clientRuleFor, type Policy, requestAllowed } from "./_policy.ts";
-import { clientTokenOf, endToEnd, parseTarget, upstreamRequest } from "./_target.ts";
+import { clientTokenOf, parseTarget, responseHeaders, upstreamRequest } from "./_target.ts";
 
 /** Upstream bodies up to this size, with a declared length and no encoding, are sent in one write. */
 const BUFFER_MAX_BYTES = 64 * 1024;
@@ -260,7 +260,7 @@ export class Sidecar {
       service.upstream,
       target,
       service.inject,
-      headersOf(req),
+      req.rawHeaders,
       secret,
     );
     const hasBody = req.method !== "GET" && req.method !== "HEAD";
@@ -275,14 +275,7 @@ export class Sidecar {
     if (upstream.status === 401 || upstream.status === 403) this.cache.drop(target.service);
     // fetch already decoded the body, so its encoding and length no longer describe it.
     const encoded = upstream.headers.has("content-encoding");
-    const outHeaders: Record<string, string | string[]> = {};
-    for (const [k, v] of endToEnd(upstream.headers)) {
-      if (encoded && (k === "content-encoding" || k === "content-length")) continue;
-      // Headers joins repeats with ", " except set-cookie, which cannot be joined.
-      if (k === "set-cookie") outHeaders[k] = [...(outHeaders[k] as string[] ?? []), v];
-      else outHeaders[k] = v;
-    }
-    res.writeHead(upstream.status, outHeaders);
+    res.writeHead(upstream.status, responseHeaders(upstream.headers, encoded));
     const length = Number(upstream.headers.get("content-length") ?? NaN);
     if (upstream.body && !encoded && length <= BUFFER_MAX_BYTES) {
       // A small body of known length in one write: iterating the stream chunk by chunk costs

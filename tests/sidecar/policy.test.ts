@@ -7,7 +7,7 @@ import {
   requestAllowed,
 } from "../../lib/sidecar/_policy.ts";
 import { CredentialCache } from "../../lib/sidecar/_cache.ts";
-import { parseTarget, upstreamRequest } from "../../lib/sidecar/_target.ts";
+import { parseTarget, responseHeaders, upstreamRequest } from "../../lib/sidecar/_target.ts";
 import { assert, assertEquals, assertThrows } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
 
@@ -169,16 +169,38 @@ Deno.test("parseTarget splits service and path and refuses traversal in every en
 });
 
 Deno.test("upstreamRequest removes the placeholder and hop-by-hop headers and injects the secret", () => {
-  const incoming = new Headers({
-    authorization: "Bearer agentkeys-placeholder",
-    "x-api-key": "agentkeys-placeholder",
-    connection: "keep-alive, x-drop",
-    "x-drop": "1",
-    "keep-alive": "timeout=5",
-    host: "sidecar",
-    "content-type": "application/json",
-  });
-  const bearer = upstreamRequest(
+  // node's rawHeaders: names as the client spelled them, repeats kept.
+  const incoming = [
+    "Authorization",
+    "Bearer agentkeys-placeholder",
+    "authorization",
+    "Bearer agentkeys-placeholder-2",
+    "X-Api-Key",
+    "agentkeys-placeholder",
+    "Connection",
+    "keep-alive, x-drop",
+    "connection",
+    "X-Drop-Too",
+    "X-Drop",
+    "1",
+    "x-drop-too",
+    "1",
+    "Keep-Alive",
+    "timeout=5",
+    "Host",
+    "sidecar",
+    "Content-Length",
+    "0",
+    "X-AgentKeys-Token",
+    "tok",
+    "Content-Type",
+    "application/json",
+  ];
+  const req = (...args: Parameters<typeof upstreamRequest>) => {
+    const r = upstreamRequest(...args);
+    return { url: r.url, headers: new Headers(r.headers), pairs: r.headers };
+  };
+  const bearer = req(
     "https://u.example/base",
     { path: "/v1/x", query: "a=1" },
     {
@@ -189,12 +211,18 @@ Deno.test("upstreamRequest removes the placeholder and hop-by-hop headers and in
   );
   assertEquals(bearer.url.href, "https://u.example/base/v1/x?a=1");
   assertEquals(bearer.headers.get("authorization"), "Bearer sk-real");
+  assertEquals(bearer.pairs.filter(([k]) => k === "authorization").length, 1);
   assertEquals(bearer.headers.get("x-drop"), null);
+  assertEquals(bearer.headers.get("x-drop-too"), null);
   assertEquals(bearer.headers.get("keep-alive"), null);
+  assertEquals(bearer.headers.get("connection"), null);
   assertEquals(bearer.headers.get("host"), null);
+  assertEquals(bearer.headers.get("content-length"), null);
+  assertEquals(bearer.headers.get("x-agentkeys-token"), null);
   assertEquals(bearer.headers.get("content-type"), "application/json");
+  assert(!JSON.stringify(bearer.pairs).includes("agentkeys-placeholder-2"));
 
-  const header = upstreamRequest(
+  const header = req(
     "https://u.example",
     { path: "/", query: "" },
     {
@@ -205,17 +233,44 @@ Deno.test("upstreamRequest removes the placeholder and hop-by-hop headers and in
     "sk-real",
   );
   assertEquals(header.headers.get("x-api-key"), "sk-real");
+  assertEquals(header.pairs.filter(([k]) => k === "x-api-key").length, 1);
 
-  const query = upstreamRequest(
+  const query = req(
     "https://u.example",
     { path: "/m", query: "key=agentkeys-placeholder&q=1" },
     {
       kind: "query",
       name: "key",
     },
-    new Headers(),
+    [],
     "sk-real",
   );
   assertEquals(query.url.searchParams.getAll("key"), ["sk-real"]);
   assertEquals(query.url.searchParams.get("q"), "1");
+});
+
+Deno.test("responseHeaders drops hop-by-hop headers, keeps set-cookie apart, and drops a decoded body's encoding", () => {
+  const upstream = new Headers([
+    ["connection", "x-hop"],
+    ["x-hop", "1"],
+    ["transfer-encoding", "chunked"],
+    ["content-type", "text/plain"],
+    ["content-encoding", "gzip"],
+    ["content-length", "12"],
+    ["set-cookie", "a=1"],
+    ["set-cookie", "b=2"],
+    ["x-multi", "1"],
+    ["x-multi", "2"],
+  ]);
+  assertEquals(responseHeaders(upstream, false), {
+    "content-type": "text/plain",
+    "content-encoding": "gzip",
+    "content-length": "12",
+    "set-cookie": ["a=1", "b=2"],
+    "x-multi": "1, 2",
+  });
+  const decoded = responseHeaders(upstream, true);
+  assertEquals(decoded["content-encoding"], undefined);
+  assertEquals(decoded["content-length"], undefined);
+  assertEquals(decoded["content-type"], "text/plain");
 });
