@@ -2,8 +2,9 @@
  * Sidecar overhead: `deno run -A bench/sidecar.ts [--requests N]`.
  *
  * A fake upstream (its own process, answering a small fixed body) and the sidecar (its own
- * process, on a Unix socket, credential cached after the first request) are started; this
- * process is the caller the policy names. The same request goes straight to the upstream
+ * process, on a Unix socket, credential cached after the first request, audit lines to a file)
+ * are started; this process is the caller the policy names. The same request goes straight to
+ * the upstream
  * ("direct", TCP, keep-alive) and through the sidecar (keep-alive on the socket), in
  * alternating rounds so drift hits both alike: sequentially, then with 32 concurrent clients.
  * Prints p50/p99 latency, throughput, and the ratios against direct, and whether the targets
@@ -17,7 +18,7 @@
 import { Agent, createServer, request, type RequestOptions } from "node:http";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { parsePolicy, startSidecar } from "../lib/sidecar/mod.ts";
+import { AuditLog, parsePolicy, startSidecar } from "../lib/sidecar/mod.ts";
 
 const CONCURRENCY = 32;
 const ROUNDS = 4;
@@ -32,6 +33,7 @@ const { values: flags } = parseArgs({
     socket: { type: "string" },
     upstream: { type: "string" },
     caller: { type: "string" },
+    audit: { type: "string" },
     requests: { type: "string" },
   },
 });
@@ -73,7 +75,8 @@ inject = "bearer"
     socketPath: flags.socket!,
     policy: () => policy,
     credentials: { fetch: () => Promise.resolve("sk-bench") },
-    audit: () => {},
+    // The daemon's own audit writer: one line per request is part of the cost.
+    audit: (await AuditLog.open(flags.audit!)).write,
   });
   console.log("ready");
   await new Promise(() => {});
@@ -103,6 +106,8 @@ async function main(requests: number) {
     `http://127.0.0.1:${port}`,
     "--caller",
     Deno.realPathSync(Deno.execPath()),
+    "--audit",
+    join(dir, "audit.jsonl"),
   ]);
   const sideReader = side.stdout.pipeThrough(new TextDecoderStream()).getReader();
   await sideReader.read();

@@ -13,14 +13,16 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { CliConfig } from "../config/mod.ts";
+import { AuditLog } from "./_audit.ts";
 import { readDeviceKey, ServiceCredentials } from "./_credentials.ts";
 import { readEnvFile, type SidecarAddress, sidecarEnv, writeEnvFile } from "./_envfile.ts";
 import { CacheInvalidator } from "./_events.ts";
 import { execWithEnv } from "./_exec.ts";
 import { defaultSocketPath } from "./_listener.ts";
 import { type Policy, PolicyFile } from "./_policy.ts";
-import { type AuditEntry, parseTcpAddress, startSidecar } from "./_server.ts";
+import { parseTcpAddress, startSidecar } from "./_server.ts";
 
+export { AuditLog } from "./_audit.ts";
 export { CACHE_MAX_ENTRIES, CACHE_TTL_MS, CredentialCache } from "./_cache.ts";
 export {
   type CredentialSource,
@@ -147,13 +149,7 @@ export async function sidecarMain(args: string[], env: CliConfig): Promise<numbe
     }
     const device = await readDeviceKey(flags["device-key"]!);
     policy.watch();
-    const auditFile = await Deno.open(auditPath, {
-      create: true,
-      append: true,
-      mode: 0o600,
-    });
-    const enc = new TextEncoder();
-    const audit = (e: AuditEntry) => auditFile.writeSync(enc.encode(JSON.stringify(e) + "\n"));
+    const audit = await AuditLog.open(auditPath);
     const credentials = new ServiceCredentials(url, device);
     const sidecar = await startSidecar({
       socketPath: tcp ? undefined : socketPath,
@@ -161,7 +157,7 @@ export async function sidecarMain(args: string[], env: CliConfig): Promise<numbe
       policy: () => policy.current,
       credentials,
       keyrings: credentials,
-      audit,
+      audit: audit.write,
     });
     const invalidator = new CacheInvalidator(credentials, sidecar.cache, { log });
     invalidator.start();
@@ -189,7 +185,7 @@ export async function sidecarMain(args: string[], env: CliConfig): Promise<numbe
     policy.close();
     await invalidator.close();
     await sidecar.close();
-    auditFile.close();
+    audit.close();
     return 0;
   } catch (err) {
     log((err as Error).message);
