@@ -69,23 +69,26 @@ async function pool(n: number, work: (i: number) => Promise<void>): Promise<void
   );
 }
 
-/** Stores `OPS` blobs then fetches them back; returns ops/s of each phase. */
-async function round(store: BlobStore, tag: string): Promise<{ store: number; fetch: number }> {
+const loc = (tag: string, i: number) => memoryLocation(actor, tag, `n-${i}`);
+
+/** Stores `OPS` blobs under `tag`; ops/s. */
+async function storePhase(store: BlobStore, tag: string): Promise<number> {
   const plaintext = crypto.getRandomValues(new Uint8Array(SIZE));
-  const loc = (i: number) => memoryLocation(actor, tag, `n-${i}`);
-  let t0 = performance.now();
+  const t0 = performance.now();
   await pool(OPS, async (i) => {
-    await store.put(loc(i).key, sealBlob(keystore, loc(i), plaintext).blob);
+    await store.put(loc(tag, i).key, sealBlob(keystore, loc(tag, i), plaintext).blob);
   });
-  const storeS = (performance.now() - t0) / 1000;
-  t0 = performance.now();
+  return OPS / ((performance.now() - t0) / 1000);
+}
+
+/** Reads the blobs of `tag` back `READS` times and opens them; ops/s. */
+async function fetchPhase(store: BlobStore, tag: string): Promise<number> {
+  const t0 = performance.now();
   await pool(OPS * READS, async (n) => {
-    const i = n % OPS;
-    const got = await store.get(loc(i).key);
-    openBlob(keystore, loc(i), got!.body);
+    const got = await store.get(loc(tag, n % OPS).key);
+    openBlob(keystore, loc(tag, n % OPS), got!.body);
   });
-  const fetchS = (performance.now() - t0) / 1000;
-  return { store: OPS / storeS, fetch: OPS * READS / fetchS };
+  return OPS * READS / ((performance.now() - t0) / 1000);
 }
 
 const off = new FsBlobStore(join(dir, "off"));
@@ -99,16 +102,18 @@ const on = new IntegrityStore(new FsBlobStore(join(dir, "on")), {
   epochForTag: (t) => keystore.epochForTag(t),
 });
 const sums = { off: { store: 0, fetch: 0 }, on: { store: 0, fetch: 0 } };
-await round(off, "warm");
-await round(on, "warm");
+const stores = { off, on };
+for (const which of ["off", "on"] as const) {
+  await storePhase(stores[which], "warm");
+  await fetchPhase(stores[which], "warm");
+}
 for (let r = 0; r < ROUNDS; r++) {
-  // Each round writes new keys (fresh pointers), alternating which goes first.
+  // Each round writes new keys (fresh pointers) with both, then reads them back with both; which
+  // goes first alternates, so the aftermath of a write phase (KV checkpoints, dirty pages) falls
+  // on both variants' reads alike.
   const order = r % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const);
-  for (const which of order) {
-    const res = await round(which === "off" ? off : on, `r${r}`);
-    sums[which].store += res.store / ROUNDS;
-    sums[which].fetch += res.fetch / ROUNDS;
-  }
+  for (const which of order) sums[which].store += await storePhase(stores[which], `r${r}`) / ROUNDS;
+  for (const which of order) sums[which].fetch += await fetchPhase(stores[which], `r${r}`) / ROUNDS;
 }
 
 // 1b: through the worker, caps and all.
@@ -126,34 +131,33 @@ const workerOf = (store: BlobStore) =>
     sessions: new SessionDenylist(workerState),
   });
 const workers = { off: workerOf(off), on: workerOf(on) };
-async function workerRound(which: "off" | "on", tag: string) {
-  const w = workers[which];
+const svc = (tag: string, which: string, i: number) => `${tag}-${which}-${i}`;
+async function workerStore(which: "off" | "on", tag: string): Promise<number> {
   const plaintext = crypto.getRandomValues(new Uint8Array(SIZE));
-  const svc = (i: number) => `${tag}-${which}-${i}`;
   const storeCaps = await Promise.all(
-    Array.from({ length: OPS }, (_, i) => caps.mint({ service: svc(i) })),
+    Array.from({ length: OPS }, (_, i) => caps.mint({ service: svc(tag, which, i) })),
   );
+  const t = performance.now();
+  await pool(OPS, async (i) => void await workers[which].credStore(storeCaps[i], plaintext));
+  return OPS / ((performance.now() - t) / 1000);
+}
+async function workerFetch(which: "off" | "on", tag: string): Promise<number> {
   const fetchCaps = await Promise.all(
-    Array.from({ length: OPS }, (_, i) => caps.mint({ op: "fetch", service: svc(i) })),
+    Array.from({ length: OPS }, (_, i) => caps.mint({ op: "fetch", service: svc(tag, which, i) })),
   );
-  let t = performance.now();
-  await pool(OPS, async (i) => void await w.credStore(storeCaps[i], plaintext));
-  const storeS = (performance.now() - t) / 1000;
-  t = performance.now();
-  await pool(OPS * READS, async (n) => void await w.credFetch(fetchCaps[n % OPS]));
-  const fetchS = (performance.now() - t) / 1000;
-  return { store: OPS / storeS, fetch: OPS * READS / fetchS };
+  const t = performance.now();
+  await pool(OPS * READS, async (n) => void await workers[which].credFetch(fetchCaps[n % OPS]));
+  return OPS * READS / ((performance.now() - t) / 1000);
 }
 const wsums = { off: { store: 0, fetch: 0 }, on: { store: 0, fetch: 0 } };
-await workerRound("off", "warm");
-await workerRound("on", "warm");
+for (const which of ["off", "on"] as const) {
+  await workerStore(which, "warm");
+  await workerFetch(which, "warm");
+}
 for (let r = 0; r < ROUNDS; r++) {
   const order = r % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const);
-  for (const which of order) {
-    const res = await workerRound(which, `w${r}`);
-    wsums[which].store += res.store / ROUNDS;
-    wsums[which].fetch += res.fetch / ROUNDS;
-  }
+  for (const which of order) wsums[which].store += await workerStore(which, `w${r}`) / ROUNDS;
+  for (const which of order) wsums[which].fetch += await workerFetch(which, `w${r}`) / ROUNDS;
 }
 
 // 2 and 3: the tree over POINTERS pointers.

@@ -81,7 +81,8 @@ export class IntegrityStore implements BlobStore {
     // already name a write that replaced the bytes this read saw (a false alarm). Bytes newer
     // than the pointer were announced by an intent before their PUT, so re-reading the pointer
     // and the intents *after* the bytes finds them — a write in flight is never a false alarm.
-    const before = await pointers.expected(key);
+    const cached = pointers.cachedExpectation(key);
+    const before = cached === undefined ? await pointers.expected(key) : cached;
     const stored = await this.inner.get(key);
     const found = stored === null ? null : sha256Hex(stored.body);
     if (this.#agrees(before, found)) return stored;

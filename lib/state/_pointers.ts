@@ -237,15 +237,22 @@ export class KvPointerStore {
    * checked read compares the bytes with before it looks further.
    */
   async expected(key: string): Promise<PointerDigest | null> {
-    if (this.#changes) {
-      this.#changes.check();
-      const hit = this.#digests.get(key);
-      if (hit !== undefined) return hit;
-    }
+    const hit = this.cachedExpectation(key);
+    if (hit !== undefined) return hit;
     const generation = this.#cache?.generation;
     const pointer = await this.#gets.push(key);
     this.#remember(key, pointer, generation);
     return pointer && { version: pointer.version, sha256: pointer.sha256 };
+  }
+
+  /**
+   * {@linkcode expected} when it can answer from memory (synchronously: a checked read saves a
+   * turn of the event loop), `undefined` when it would have to read KV.
+   */
+  cachedExpectation(key: string): PointerDigest | null | undefined {
+    if (!this.#changes) return undefined;
+    this.#changes.check();
+    return this.#digests.get(key);
   }
 
   /** Caches `key`'s pointer unless the cache was dropped since `generation` was taken. */

@@ -81,7 +81,7 @@ export class FsBlobStore implements BlobStore {
     return await fsErrors("get", key, async () => {
       // One read op (open, stat, read, close in one call): this is the hot path of every fetch.
       const body = await readObject(this.#path(key));
-      return body === null ? null : { body, etag: sha256(body) };
+      return body === null ? null : withLazyEtag(body);
     });
   }
 
@@ -295,6 +295,20 @@ export class FsBlobStore implements BlobStore {
     }));
     return infos.filter((info) => info !== null);
   }
+}
+
+/**
+ * A read's answer whose etag is hashed on first use: most readers (every fetch) never look at
+ * it, and the integrity check hashes the bytes itself.
+ */
+function withLazyEtag(body: Uint8Array): StoredBlob {
+  let etag: string | undefined;
+  return {
+    body,
+    get etag() {
+      return etag ??= sha256(body);
+    },
+  };
 }
 
 function sha256(bytes: Uint8Array): string {
