@@ -8,7 +8,6 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { Readable } from "node:stream";
 import { ApiCallError } from "../client/mod.ts";
 import { CredentialCache } from "./_cache.ts";
 import type { CredentialSource } from "./_credentials.ts";
@@ -16,10 +15,8 @@ import { keyringRefusal, type KeyringSource } from "./_keyrings.ts";
 import { prepareSocketPath } from "./_listener.ts";
 import { type PeerCred, peerCredOf } from "./_peercred.ts";
 import { callerRuleFor, clientRuleFor, type Policy, requestAllowed } from "./_policy.ts";
-import { clientTokenOf, parseTarget, responseHeaders, upstreamRequest } from "./_target.ts";
-
-/** Upstream bodies up to this size, with a declared length and no encoding, are sent in one write. */
-const BUFFER_MAX_BYTES = 64 * 1024;
+import { forward } from "./_forward.ts";
+import { clientTokenOf, parseTarget, upstreamRequest } from "./_target.ts";
 
 /** Request headers larger than this are refused (431): the sidecar is not a bulk channel. */
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -72,7 +69,6 @@ export interface SidecarOptions {
   keyrings?: KeyringSource;
   audit: (entry: AuditEntry) => void;
   cache?: CredentialCache;
-  fetch?: typeof fetch;
 }
 
 /**
@@ -97,11 +93,9 @@ export class Sidecar {
   readonly #inFlight = new Map<string, Promise<string>>();
   readonly #server: Server;
   readonly #peers = new WeakMap<Socket, PeerCred | Error>();
-  readonly #fetch: typeof fetch;
 
   constructor(private readonly options: SidecarOptions) {
     this.cache = options.cache ?? new CredentialCache();
-    this.#fetch = options.fetch ?? ((i, init) => fetch(i, init));
     this.#server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
       void this.#handle(req, res);
     });
@@ -263,32 +257,11 @@ export class Sidecar {
       req.rawHeaders,
       secret,
     );
-    const hasBody = req.method !== "GET" && req.method !== "HEAD";
-    const upstream = await this.#fetch(url, {
-      method: req.method,
-      headers,
-      body: hasBody ? (Readable.toWeb(req) as ReadableStream<Uint8Array>) : undefined,
-      redirect: "manual",
-    });
-    entry.upstream_status = upstream.status;
     entry.decision = "forwarded";
-    if (upstream.status === 401 || upstream.status === 403) this.cache.drop(target.service);
-    // fetch already decoded the body, so its encoding and length no longer describe it.
-    const encoded = upstream.headers.has("content-encoding");
-    res.writeHead(upstream.status, responseHeaders(upstream.headers, encoded));
-    const length = Number(upstream.headers.get("content-length") ?? NaN);
-    if (upstream.body && !encoded && length <= BUFFER_MAX_BYTES) {
-      // A small body of known length in one write: iterating the stream chunk by chunk costs
-      // more than the body (bench/sidecar.ts), and its size is bounded by the upstream's word.
-      res.end(new Uint8Array(await upstream.arrayBuffer()));
-      return;
-    }
-    if (upstream.body) {
-      for await (const chunk of upstream.body) {
-        if (!res.write(chunk)) await new Promise((r) => res.once("drain", r));
-      }
-    }
-    res.end();
+    await forward(req, res, url, headers, (status) => {
+      entry.upstream_status = status;
+      if (status === 401 || status === 403) this.cache.drop(target.service);
+    });
   }
 
   async #keyring(

@@ -83,22 +83,22 @@ function connectionNamed(value: string | null | undefined): Set<string> {
 }
 
 /**
- * The upstream's response headers for `res.writeHead`, minus hop-by-hop ones (including those
- * its Connection header names), in one pass. With `decoded` (fetch has already decoded the
- * body), `content-encoding` and `content-length` no longer describe it and are dropped too.
+ * The upstream's response headers (lowercased name, value pairs as received) for
+ * `res.writeHead`, minus hop-by-hop ones, including those its Connection headers name. A
+ * repeated header stays repeated (set-cookie cannot be joined; nothing else needs to be).
  */
 export function responseHeaders(
-  headers: Headers,
-  decoded: boolean,
+  pairs: readonly [string, string][],
 ): Record<string, string | string[]> {
-  const named = connectionNamed(headers.get("connection"));
+  let named: Set<string> | undefined;
+  for (const [k, v] of pairs) {
+    if (k === "connection") { for (const n of connectionNamed(v)) (named ??= new Set()).add(n); }
+  }
   const out: Record<string, string | string[]> = {};
-  for (const [k, v] of headers) {
-    if (HOP_BY_HOP.has(k) || named.has(k)) continue;
-    if (decoded && (k === "content-encoding" || k === "content-length")) continue;
-    // Headers joins repeats with ", " except set-cookie, which cannot be joined.
-    if (k === "set-cookie") out[k] = [...(out[k] as string[] ?? []), v];
-    else out[k] = v;
+  for (const [k, v] of pairs) {
+    if (HOP_BY_HOP.has(k) || named?.has(k)) continue;
+    const had = out[k];
+    out[k] = had === undefined ? v : [...(Array.isArray(had) ? had : [had]), v];
   }
   return out;
 }

@@ -42,6 +42,20 @@ class FakeCredentials implements CredentialSource {
   }
 }
 
+const GZIPPED = new Uint8Array(
+  await new Response(
+    new Blob(["upstream says hi, compressed"]).stream().pipeThrough(new CompressionStream("gzip")),
+  ).arrayBuffer(),
+);
+
+/** A port nothing listens on: bound, read, closed. */
+const DEAD_PORT = (() => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+})();
+
 async function setup(options: { reveal?: boolean; exe?: string; upstreamStatus?: number } = {}) {
   const dir = await tempDir();
   const seen: Seen[] = [];
@@ -53,6 +67,11 @@ async function setup(options: { reveal?: boolean; exe?: string; upstreamStatus?:
       headers: req.headers,
       body: await req.text(),
     });
+    if (new URL(req.url).pathname.endsWith("/gzip")) {
+      return new Response(GZIPPED, {
+        headers: { "content-encoding": "gzip", "content-type": "text/plain" },
+      });
+    }
     if (new URL(req.url).pathname.endsWith("/large")) {
       // 8 MiB in 64 KiB chunks, produced as they are read: the sidecar must stream, not buffer.
       let sent = 0;
@@ -80,7 +99,7 @@ async function setup(options: { reveal?: boolean; exe?: string; upstreamStatus?:
 [[caller]]
 uid = ${Deno.uid()}
 exe = "${options.exe ?? DENO}"
-services = ["bearer", "keyed", "query"]
+services = ["bearer", "keyed", "query", "dead"]
 reveal = ${options.reveal ?? false}
 
 [service.bearer]
@@ -98,6 +117,10 @@ inject = { query = "key" }
 
 [service.other]
 upstream = "${base}"
+inject = "bearer"
+
+[service.dead]
+upstream = "http://127.0.0.1:${DEAD_PORT}"
 inject = "bearer"
 `);
   const audit: AuditEntry[] = [];
@@ -225,6 +248,27 @@ Deno.test("a large request body and an 8 MiB response stream through the sidecar
   assertEquals(s.seen[0].body.length, big.length);
   assertEquals(r.bytes.length, 128 * 65_536);
   for (const chunk of [0, 1, 77, 127]) assertEquals(r.bytes[chunk * 65_536 + 100], chunk % 251);
+});
+
+Deno.test("an encoded upstream body reaches the agent as sent: same bytes, encoding and length", async () => {
+  await using s = await setup();
+  const r = await call(s.socketPath, "GET", "/keyed/gzip", { "accept-encoding": "gzip" });
+  assertEquals(r.status, 200);
+  assertEquals(r.headers["content-encoding"], "gzip");
+  assertEquals(r.headers["content-length"], String(GZIPPED.length));
+  assertEquals(r.bytes, GZIPPED);
+  assertEquals(s.seen[0].headers.get("accept-encoding"), "gzip");
+});
+
+Deno.test("an upstream that cannot be reached is a 502 upstream_failed, audited as an error", async () => {
+  await using s = await setup();
+  const r = await call(s.socketPath, "GET", "/dead/v1/x", {
+    authorization: `Bearer ${PLACEHOLDER}`,
+  });
+  assertEquals(r.status, 502);
+  assertEquals(JSON.parse(r.body).error, "upstream_failed");
+  assert(!r.body.includes(SECRET));
+  assertEquals([s.audit[0].decision, s.audit[0].upstream_status], ["error", null]);
 });
 
 Deno.test("two programs on one socket: the one the policy names is served, curl is refused", async () => {
