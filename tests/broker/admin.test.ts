@@ -5,13 +5,10 @@
 
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { join } from "node:path";
-import {
-  ADMIN_CLAIM_MARKER_FILE,
-  ADMIN_CLAIM_TOKEN_FILE,
-  AdminClaimError,
-  AdminClaimFiles,
-  AdminPolicy,
-} from "../../lib/broker/mod.ts";
+import { AdminClaimFiles } from "../../lib/broker/mod.ts";
+import { AdminPolicy } from "../../lib/broker/_admin.ts";
+import { ADMIN_CLAIM_MARKER_FILE, ADMIN_CLAIM_TOKEN_FILE } from "../../lib/broker/_admin_claim.ts";
+import { AdminClaimError } from "../../lib/broker/_errors.ts";
 import { loadConfig } from "../../lib/config/mod.ts";
 import { openDataDir } from "../../lib/datadir/mod.ts";
 import { openHeadless } from "../../lib/epochs/mod.ts";

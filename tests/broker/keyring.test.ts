@@ -1,13 +1,9 @@
 import { assertEquals, assertRejects } from "../support/assert.ts";
 import { join } from "node:path";
 import { exportJWK, SignJWT } from "jose";
-import {
-  keyringSealAad,
-  KeyringUnreadable,
-  SESSION_TYP,
-  SessionInvalid,
-  SigningKeyring,
-} from "../../lib/broker/mod.ts";
+import { keyringSealAad, SessionInvalid, SigningKeyring } from "../../lib/broker/mod.ts";
+import { KeyringUnreadable } from "../../lib/broker/_keyring.ts";
+import { SESSION_TYP } from "../../lib/broker/_sessions.ts";
 import { SessionIssuer } from "../../lib/broker/_sessions.ts";
 import { sealSecret } from "../../lib/crypto/mod.ts";
 import { KvStateStore } from "../../lib/state/mod.ts";

@@ -4,7 +4,8 @@ import { assert, assertEquals, assertThrows } from "../support/assert.ts";
 import { ParsedMessage } from "@spruceid/siwe-parser";
 import { createSiweMessage } from "viem/siwe";
 import { exportJWK, SignJWT, UnsecuredJWT } from "jose";
-import { LoginError, SESSION_TYP } from "../../lib/broker/mod.ts";
+import { LoginError } from "../../lib/broker/_errors.ts";
+import { SESSION_TYP } from "../../lib/broker/_sessions.ts";
 import { operatorOmniOf } from "../../lib/identity/mod.ts";
 import { newAccount, PUBLIC_URL, testService } from "../support/broker_harness.ts";
 

@@ -15,7 +15,8 @@ import {
   VerifiedTokenCache,
   verifyCap,
 } from "../../lib/cap/mod.ts";
-import { SESSION_TYP, SessionInvalid, SigningKeyring } from "../../lib/broker/mod.ts";
+import { SessionInvalid, SigningKeyring } from "../../lib/broker/mod.ts";
+import { SESSION_TYP } from "../../lib/broker/_sessions.ts";
 import { SessionIssuer } from "../../lib/broker/_sessions.ts";
 import { KvStateStore } from "../../lib/state/mod.ts";
 import { credGrant } from "../support/caps.ts";

@@ -29,7 +29,7 @@ import {
   startAnvil,
 } from "../../lib/chain/mod.ts";
 import { ConfigError, loadConfig } from "../../lib/config/mod.ts";
-import type { IdentityReader } from "../../lib/broker/mod.ts";
+import type { IdentityReader } from "../../lib/identity/mod.ts";
 import { serviceHash } from "../../lib/identity/mod.ts";
 import {
   registerAgent,

@@ -5,7 +5,8 @@
  */
 
 import { Hono } from "hono";
-import type { IdentityEvent, IdentityEventFeed } from "../../lib/broker/mod.ts";
+import type { IdentityEventFeed } from "../../lib/broker/mod.ts";
+import type { IdentityEvent } from "../../lib/identity/mod.ts";
 import { SseParser } from "../../lib/client/mod.ts";
 import { agentEventRoutes } from "../../routes/agent_events.ts";
 import { errorResponse } from "../../routes/errors.ts";

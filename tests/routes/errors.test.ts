@@ -8,15 +8,15 @@ import { Hono } from "hono";
 import { assert, assertEquals } from "../support/assert.ts";
 import { ERROR_ANSWERS, errorResponse } from "../../routes/errors.ts";
 import { InvalidName, WORKER_ERROR_CODES, WorkerError } from "../../lib/worker/mod.ts";
+import { SessionInvalid } from "../../lib/broker/mod.ts";
 import {
   AdminClaimError,
   BROKER_ERROR_CODES,
-  KeyringUnreadable,
   LoginError,
   MintError,
   OidcError,
-  SessionInvalid,
-} from "../../lib/broker/mod.ts";
+} from "../../lib/broker/_errors.ts";
+import { KeyringUnreadable } from "../../lib/broker/_keyring.ts";
 import {
   InvalidKey,
   PreconditionFailed,

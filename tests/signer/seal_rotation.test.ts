@@ -18,7 +18,8 @@ import {
   SEAL_KEY_FILE,
   SEAL_KEY_NEXT_FILE,
 } from "../../lib/signer/mod.ts";
-import { KeyringUnreadable, SigningKeyring } from "../../lib/broker/mod.ts";
+import { SigningKeyring } from "../../lib/broker/mod.ts";
+import { KeyringUnreadable } from "../../lib/broker/_keyring.ts";
 import { EnvelopeEpochDestroyed } from "../../lib/crypto/mod.ts";
 import { kekKeyBytes } from "../../lib/crypto/_kek.ts";
 import { tempDir } from "../support/tmp.ts";

@@ -11,14 +11,14 @@ import {
   operatorOmniOf,
   serviceHash,
 } from "../../lib/identity/mod.ts";
+import type { IdentityEventFeed } from "../../lib/broker/mod.ts";
+import type { Hex } from "viem";
 import type {
   DeviceRecord,
-  Hex,
   IdentityEvent,
-  IdentityEventFeed,
   IdentityReader,
   ScopeRecord,
-} from "../../lib/broker/mod.ts";
+} from "../../lib/identity/mod.ts";
 
 export class FakeIdentity implements IdentityReader, IdentityEventFeed {
   devices = new Map<Hex, DeviceRecord>();
