@@ -4,11 +4,12 @@
  * A fake upstream (its own process, answering a small fixed body) and the sidecar (its own
  * process, on a Unix socket, credential cached after the first request, audit lines to a file)
  * are started; this process is the caller the policy names. The same request goes straight to
- * the upstream
- * ("direct", TCP, keep-alive) and through the sidecar (keep-alive on the socket), in
- * alternating rounds so drift hits both alike: sequentially, then with 32 concurrent clients.
+ * the upstream ("direct", TCP, keep-alive) and through the sidecar (keep-alive on the socket),
+ * in alternating rounds so drift hits both alike: sequentially, then with 32 concurrent clients.
  * Prints p50/p99 latency, throughput, and the ratios against direct, and whether the targets
  * (≤ 0.5 ms added at p50 sequentially; ≥ 0.8 of direct throughput at 32 clients) were met.
+ * An extra row, with no target, repeats the 32-client load against an upstream that answers
+ * after 20 ms, as a remote API would.
  * Also the CPU each process spends per request, and the throughput ratio that CPU allows when
  * all processes share the machine's cores (see `cpuReport`).
  *
@@ -24,6 +25,15 @@ const CONCURRENCY = 32;
 const ROUNDS = 4;
 const TARGET_ADDED_P50_MS = 0.5;
 const TARGET_THROUGHPUT_RATIO = 0.8;
+/** The extra row: an upstream that answers after this long, as a remote API would. */
+const REMOTE_DELAY_MS = 20;
+/** Requests per client and round in that row (each round takes at least 8 × 20 ms). */
+const REMOTE_PER_CLIENT = 8;
+const MODE_LABELS: Record<string, string> = {
+  sequential: "sequential",
+  concurrent: `concurrent (${CONCURRENCY})`,
+  remote: `concurrent (${CONCURRENCY}), upstream +${REMOTE_DELAY_MS} ms`,
+};
 const PROCS = ["client", "sidecar", "floor", "upstream"] as const;
 
 const { values: flags } = parseArgs({
@@ -40,11 +50,12 @@ const { values: flags } = parseArgs({
 
 if (flags.role === "upstream") {
   const body = new TextEncoder().encode('{"ok":true,"model":"bench"}');
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     // The injected credential must be there: a bench that proxies nothing proves nothing.
     if (req.headers.get("authorization") !== "Bearer sk-bench") {
       return new Response("no credential", { status: 401 });
     }
+    if (req.url.endsWith("/v1/slow")) await new Promise((r) => setTimeout(r, REMOTE_DELAY_MS));
     return new Response(body, { headers: { "content-type": "application/json" } });
   });
   console.log(server.addr.port);
@@ -52,8 +63,8 @@ if (flags.role === "upstream") {
 } else if (flags.role === "floor") {
   // The least any proxy on node:http (the one Deno HTTP server that exposes the socket's
   // descriptor for SO_PEERCRED) can cost: no checks, one fetch, the body in one write.
-  const upstream = `${flags.upstream}/v1/models`;
-  const server = createServer(async (_req, res) => {
+  const server = createServer(async (req, res) => {
+    const upstream = flags.upstream + req.url!.slice("/api".length);
     const r = await fetch(upstream, { headers: { authorization: "Bearer sk-bench" } });
     const body = new Uint8Array(await r.arrayBuffer());
     res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "" });
@@ -126,20 +137,21 @@ async function main(requests: number) {
     const viaSidecar = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     const viaFloor = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     const targets = {
-      direct: () =>
+      direct: (path = "/v1/models") =>
         once({
           agent: direct,
           host: "127.0.0.1",
           port,
-          path: "/v1/models",
+          path,
           headers: { authorization: "Bearer sk-bench" },
         }),
-      floor: () => once({ agent: viaFloor, socketPath: floorSocket, path: "/api/v1/models" }),
-      sidecar: () =>
+      floor: (path = "/v1/models") =>
+        once({ agent: viaFloor, socketPath: floorSocket, path: `/api${path}` }),
+      sidecar: (path = "/v1/models") =>
         once({
           agent: viaSidecar,
           socketPath: socket,
-          path: "/api/v1/models",
+          path: `/api${path}`,
           headers: { authorization: "Bearer agentkeys-placeholder" },
         }),
     };
@@ -155,6 +167,23 @@ async function main(requests: number) {
     const results: Results = {
       sequential: { direct: newLoad(), floor: newLoad(), sidecar: newLoad() },
       concurrent: { direct: newLoad(), floor: newLoad(), sidecar: newLoad() },
+      remote: { direct: newLoad(), floor: newLoad(), sidecar: newLoad() },
+    };
+    const concurrently = async (load: Load, op: () => Promise<void>, perClient: number) => {
+      const cpu0 = cpuOf(pids);
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          for (let i = 0; i < perClient; i++) {
+            const t0 = performance.now();
+            await op();
+            load.lat.push(performance.now() - t0);
+          }
+        }),
+      );
+      load.ms += performance.now() - started;
+      addCpu(load, cpu0, cpuOf(pids));
+      load.n += perClient * CONCURRENCY;
     };
     const per = Math.ceil(requests / ROUNDS);
     for (let round = 0; round < ROUNDS; round++) {
@@ -174,22 +203,13 @@ async function main(requests: number) {
         addCpu(seq, cpu0, cpuOf(pids));
         seq.n += per;
 
-        const con = results.concurrent[name];
         const perClient = Math.ceil((per * 2) / CONCURRENCY);
-        const cCpu0 = cpuOf(pids);
-        const cStarted = performance.now();
-        await Promise.all(
-          Array.from({ length: CONCURRENCY }, async () => {
-            for (let i = 0; i < perClient; i++) {
-              const t0 = performance.now();
-              await targets[name]();
-              con.lat.push(performance.now() - t0);
-            }
-          }),
+        await concurrently(results.concurrent[name], () => targets[name](), perClient);
+        await concurrently(
+          results.remote[name],
+          () => targets[name]("/v1/slow"),
+          REMOTE_PER_CLIENT,
         );
-        con.ms += performance.now() - cStarted;
-        addCpu(con, cCpu0, cpuOf(pids));
-        con.n += perClient * CONCURRENCY;
       }
     }
     direct.destroy();
@@ -260,11 +280,9 @@ function report(results: Results, requests: number) {
       const s = stats(r);
       summary[`${mode}.${path}`] = s;
       console.log(
-        `| ${mode}${mode === "concurrent" ? ` (${CONCURRENCY})` : ""} | ${path} | ${f(s.p50)} | ${
-          f(s.p99)
-        } | ${Math.round(s.rps)} | ${f(s.p50 / base.p50, 2)} | ${f(s.p99 / base.p99, 2)} | ${
-          f(s.rps / base.rps, 2)
-        } |`,
+        `| ${MODE_LABELS[mode]} | ${path} | ${f(s.p50)} | ${f(s.p99)} | ${Math.round(s.rps)} | ${
+          f(s.p50 / base.p50, 2)
+        } | ${f(s.p99 / base.p99, 2)} | ${f(s.rps / base.rps, 2)} |`,
       );
     }
   }
@@ -294,6 +312,13 @@ function report(results: Results, requests: number) {
       f(bounds.floor, 2)
     })`,
   );
+  const remoteRatio = summary["remote.sidecar"].rps / summary["remote.direct"].rps;
+  const remoteAdded = summary["remote.sidecar"].p50 - summary["remote.direct"].p50;
+  console.log(
+    `extra row, not a target — an upstream answering after ${REMOTE_DELAY_MS} ms, ${CONCURRENCY} clients: ${
+      f(remoteRatio, 2)
+    } of direct throughput, ${f(remoteAdded)} ms added at p50`,
+  );
 }
 
 /**
@@ -314,7 +339,7 @@ function cpuReport(results: Results): { sidecar: number; floor: number } {
       const total = r.cpu.client + proxy + r.cpu.upstream;
       perReq[`${mode}.${path}`] = total / r.n;
       console.log(
-        `| ${mode} | ${path} | ${us(r.cpu.client, r.n)} | ${
+        `| ${MODE_LABELS[mode]} | ${path} | ${us(r.cpu.client, r.n)} | ${
           path === "direct" ? "–" : us(proxy, r.n)
         } | ${us(r.cpu.upstream, r.n)} | ${us(total, r.n)} | ${
           (total / (r.ms / 1000)).toFixed(2)
