@@ -11,23 +11,17 @@
  */
 
 export {
-  CAP_TYP,
   type CapClaims,
-  CapClaimsInvalid,
   type CapDataClass,
-  type CapGrant,
   capMaxTtl,
   type CapOp,
   capScopeField,
-  validateCapClaims,
 } from "./_claims.ts";
 export {
   CAP_ERROR_CODES,
   CapExpired,
-  CapInvalid,
   type CapKeySet,
   capKeySet,
-  type CapSigningKey,
   mintCap,
   verifyCap,
 } from "./_token.ts";

@@ -14,21 +14,12 @@
  */
 
 export { DATA_CLASSES, type DataClass, deriveKek, Kek } from "./_kek.ts";
+export { ENVELOPE_OVERHEAD, envelopeEpochTag, openEnvelope, sealEnvelope } from "./_envelope.ts";
 export {
-  ENVELOPE_OVERHEAD,
-  envelopeAad,
-  type EnvelopeContext,
-  envelopeEpochTag,
-  openEnvelope,
-  sealEnvelope,
-} from "./_envelope.ts";
-export {
-  ENVELOPE_ERROR_CODES,
   EnvelopeAuthFailed,
   EnvelopeEpochDestroyed,
   EnvelopeError,
   type EnvelopeErrorCode,
-  EnvelopeTooShort,
   EnvelopeUnknownEpoch,
 } from "./_errors.ts";
 // Raw AES-256-GCM opening, for lib/migrate's reader of the reference implementation's blobs

@@ -28,8 +28,6 @@ export type { EpochRecorder } from "./_recorder.ts";
 // The keystore's epoch rows and refusals, as routes see them: they never import lib/signer.
 export type { EpochInfo, SignerErrorCode } from "../signer/mod.ts";
 export {
-  type Epochs,
-  type EpochsOptions,
   type Headless,
   type HeadlessChain,
   type HeadlessOptions,

@@ -34,7 +34,6 @@ export type {
   JobEvent,
   JobRequest,
   ProgressEvent,
-  ReencryptEvent,
   RunState,
   SummaryEvent,
 } from "./_types.ts";

@@ -17,29 +17,10 @@ export {
   EpochKeystore,
   type EpochState,
   KEYSTORE_SEAL_AAD,
-  type KeystoreOptions,
   type RotateGuard,
 } from "./_keystore.ts";
-export {
-  loadSealKey,
-  type LoadSealKeyOptions,
-  parseKey,
-  resealFiles,
-  type RotationStep,
-  SEAL_KEY_FILE,
-  SEAL_KEY_NEXT_FILE,
-  type SealedFile,
-  SealKey,
-} from "./_seal_key.ts";
-export {
-  EpochStateError,
-  EpochTagCollision,
-  KeystoreCorrupt,
-  KeystoreError,
-  KeystoreUnsealFailed,
-  SIGNER_ERROR_CODES,
-  type SignerErrorCode,
-} from "./_errors.ts";
+export { parseKey, resealFiles, type RotationStep, type SealedFile, SealKey } from "./_seal_key.ts";
+export { EpochStateError, KeystoreError, type SignerErrorCode } from "./_errors.ts";
 
 /** Where the embedded keystore lives inside the data directory. */
 export const KEYSTORE_FILE = "signer/keystore.json";

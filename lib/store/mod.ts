@@ -27,14 +27,10 @@
 
 export type { BlobInfo, BlobStore, ListOptions, PutConditions, RangeBlob } from "./_types.ts";
 export {
-  InvalidKey,
   PreconditionFailed,
-  STORE_ERROR_CODES,
   StoreCredentialsExpired,
   StoreError,
   type StoreErrorCode,
-  StoreUnavailable,
 } from "./_errors.ts";
-export { compareKeys } from "./_key.ts";
 export { FsBlobStore } from "./_fs.ts";
 export { S3BlobStore } from "./_s3.ts";

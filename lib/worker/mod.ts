@@ -10,16 +10,9 @@
  * @module
  */
 
-export {
-  type AuthorizedCap,
-  type CapAuthority,
-  type CapInput,
-  type FetchResult,
-  VaultWorker,
-  type VaultWorkerDeps,
-} from "./_vault.ts";
+export { type AuthorizedCap, type FetchResult, VaultWorker } from "./_vault.ts";
 export { type KeyProvider, openBlob, sealBlob } from "./_codec.ts";
-export { WORKER_ERROR_CODES, WorkerError, type WorkerErrorCode } from "./_errors.ts";
+export { WORKER_ERROR_CODES, WorkerError } from "./_errors.ts";
 export {
   actorHexOf,
   type BlobLocation,
@@ -27,10 +20,6 @@ export {
   classPrefix,
   credentialLocation,
   inboundLocation,
-  InvalidName,
-  keyringDocLocation,
-  keyringRecordLocation,
-  memberKeyLocation,
   memoryLocation,
   parseBlobKey,
 } from "./_layout.ts";

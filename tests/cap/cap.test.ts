@@ -1,14 +1,8 @@
 import { assertEquals, assertRejects, assertThrows } from "../support/assert.ts";
 import { exportJWK, SignJWT, UnsecuredJWT } from "jose";
-import {
-  CAP_TYP,
-  CapClaimsInvalid,
-  CapExpired,
-  CapInvalid,
-  mintCap,
-  validateCapClaims,
-  verifyCap,
-} from "../../lib/cap/mod.ts";
+import { CapExpired, mintCap, verifyCap } from "../../lib/cap/mod.ts";
+import { CAP_TYP, CapClaimsInvalid, validateCapClaims } from "../../lib/cap/_claims.ts";
+import { CapInvalid } from "../../lib/cap/_token.ts";
 import { credGrant, testCapKey } from "../support/caps.ts";
 
 Deno.test("a minted cap verifies and carries every claim of §7", async () => {

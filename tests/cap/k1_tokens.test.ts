@@ -7,14 +7,14 @@ import { assertEquals, assertRejects } from "../support/assert.ts";
 import { join } from "node:path";
 import { createLocalJWKSet, exportJWK, jwtVerify, SignJWT, UnsecuredJWT } from "jose";
 import {
-  CAP_TYP,
   type CapClaims,
-  CapInvalid,
   mintCap,
   signCompact,
   VerifiedTokenCache,
   verifyCap,
 } from "../../lib/cap/mod.ts";
+import { CAP_TYP } from "../../lib/cap/_claims.ts";
+import { CapInvalid } from "../../lib/cap/_token.ts";
 import { SessionInvalid, SigningKeyring } from "../../lib/broker/mod.ts";
 import { SESSION_TYP } from "../../lib/broker/_sessions.ts";
 import { SessionIssuer } from "../../lib/broker/_sessions.ts";

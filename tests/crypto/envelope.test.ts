@@ -12,18 +12,17 @@ import {
   type DataClass,
   deriveKek,
   ENVELOPE_OVERHEAD,
-  envelopeAad,
   EnvelopeAuthFailed,
-  type EnvelopeContext,
   EnvelopeEpochDestroyed,
   envelopeEpochTag,
   EnvelopeError,
-  EnvelopeTooShort,
   EnvelopeUnknownEpoch,
   Kek,
   openEnvelope,
   sealEnvelope,
 } from "../../lib/crypto/mod.ts";
+import { envelopeAad, type EnvelopeContext } from "../../lib/crypto/_envelope.ts";
+import { EnvelopeTooShort } from "../../lib/crypto/_errors.ts";
 
 const utf8 = new TextEncoder();
 const K3 = Uint8Array.from({ length: 32 }, (_, i) => i); // 000102…1f

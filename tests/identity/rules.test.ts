@@ -11,15 +11,15 @@ import {
   omniToHex,
   serviceHash,
 } from "../../lib/identity/mod.ts";
-import { validateCapClaims } from "../../lib/cap/mod.ts";
+import { validateCapClaims } from "../../lib/cap/_claims.ts";
 import {
   actorHexOf,
   checkName,
   inboundLocation,
-  InvalidName,
   memoryLocation,
   parseBlobKey,
 } from "../../lib/worker/mod.ts";
+import { InvalidName } from "../../lib/worker/_layout.ts";
 
 const HEX = "0123456789abcdef".repeat(4);
 const OMNI = `0x${HEX}`;

@@ -6,7 +6,7 @@
 
 import { assert, assertEquals } from "../support/assert.ts";
 import { S3BlobStore } from "../../lib/store/mod.ts";
-import type { CapGrant } from "../../lib/cap/mod.ts";
+import type { CapGrant } from "../../lib/cap/_claims.ts";
 import { OTHER_ACTOR } from "../support/caps.ts";
 import { startCeph } from "../support/ceph.ts";
 import { b64, testVault } from "../support/harness.ts";

@@ -6,9 +6,10 @@
 
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { join } from "node:path";
-import { FsBlobStore, StoreUnavailable } from "../../lib/store/mod.ts";
+import { FsBlobStore } from "../../lib/store/mod.ts";
+import { StoreUnavailable } from "../../lib/store/_errors.ts";
 import { WorkerError } from "../../lib/worker/mod.ts";
-import type { CapGrant } from "../../lib/cap/mod.ts";
+import type { CapGrant } from "../../lib/cap/_claims.ts";
 import { ACTOR, OTHER_ACTOR } from "../support/caps.ts";
 import { FaultyStore } from "../support/faulty_store.ts";
 import { b64, LIMITS, testVault } from "../support/harness.ts";

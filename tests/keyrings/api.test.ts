@@ -16,7 +16,8 @@ import {
   type RingRecord,
   signRecord,
 } from "../../lib/keyrings/mod.ts";
-import { keyringDocLocation, keyringRecordLocation, openBlob } from "../../lib/worker/mod.ts";
+import { openBlob } from "../../lib/worker/mod.ts";
+import { keyringDocLocation, keyringRecordLocation } from "../../lib/worker/_layout.ts";
 import { DATA_CLASSES } from "../../lib/crypto/mod.ts";
 import { kekKeyBytes } from "../../lib/crypto/_kek.ts";
 import { omniToHex } from "../../lib/identity/mod.ts";

@@ -3,10 +3,10 @@ import { FaultyStore } from "../support/faulty_store.ts";
 import {
   type BlobEvent,
   InvalidReencryptParams,
-  type ReencryptEvent,
   runReencrypt,
   SessionExpired,
 } from "../../lib/reencrypt/mod.ts";
+import type { ReencryptEvent } from "../../lib/state/mod.ts";
 import {
   type BlobStore,
   PreconditionFailed,

@@ -8,7 +8,8 @@ import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { FaultyStore } from "../support/faulty_store.ts";
 import type { JobEvent } from "../../lib/state/mod.ts";
 import { type ActorDirectory, JobRunner } from "../../lib/reencrypt/mod.ts";
-import { type BlobStore, StoreUnavailable } from "../../lib/store/mod.ts";
+import { type BlobStore } from "../../lib/store/mod.ts";
+import { StoreUnavailable } from "../../lib/store/_errors.ts";
 import { type Env, makeEnv, OPERATOR, simpleFixture } from "./fixture.ts";
 
 const ENDPOINT = "https://rgw.internal.example:7480";

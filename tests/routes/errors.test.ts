@@ -7,7 +7,8 @@
 import { Hono } from "hono";
 import { assert, assertEquals } from "../support/assert.ts";
 import { ERROR_ANSWERS, errorResponse } from "../../routes/errors.ts";
-import { InvalidName, WORKER_ERROR_CODES, WorkerError } from "../../lib/worker/mod.ts";
+import { WORKER_ERROR_CODES, WorkerError } from "../../lib/worker/mod.ts";
+import { InvalidName } from "../../lib/worker/_layout.ts";
 import { SessionInvalid } from "../../lib/broker/mod.ts";
 import {
   AdminClaimError,
@@ -17,25 +18,19 @@ import {
   OidcError,
 } from "../../lib/broker/_errors.ts";
 import { KeyringUnreadable } from "../../lib/broker/_keyring.ts";
+import { PreconditionFailed, StoreCredentialsExpired } from "../../lib/store/mod.ts";
+import { InvalidKey, STORE_ERROR_CODES, StoreUnavailable } from "../../lib/store/_errors.ts";
+import { EpochStateError } from "../../lib/signer/mod.ts";
 import {
-  InvalidKey,
-  PreconditionFailed,
-  STORE_ERROR_CODES,
-  StoreCredentialsExpired,
-  StoreUnavailable,
-} from "../../lib/store/mod.ts";
-import {
-  EpochStateError,
   EpochTagCollision,
   KeystoreUnsealFailed,
   SIGNER_ERROR_CODES,
-} from "../../lib/signer/mod.ts";
-import {
-  ENVELOPE_ERROR_CODES,
-  EnvelopeAuthFailed,
-  EnvelopeEpochDestroyed,
-} from "../../lib/crypto/mod.ts";
-import { CAP_ERROR_CODES, CapClaimsInvalid, CapExpired, CapInvalid } from "../../lib/cap/mod.ts";
+} from "../../lib/signer/_errors.ts";
+import { EnvelopeAuthFailed, EnvelopeEpochDestroyed } from "../../lib/crypto/mod.ts";
+import { ENVELOPE_ERROR_CODES } from "../../lib/crypto/_errors.ts";
+import { CAP_ERROR_CODES, CapExpired } from "../../lib/cap/mod.ts";
+import { CapClaimsInvalid } from "../../lib/cap/_claims.ts";
+import { CapInvalid } from "../../lib/cap/_token.ts";
 import {
   AnvilInstallError,
   AnvilStartError,

@@ -6,7 +6,8 @@
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { join } from "node:path";
 import { openEnvelope } from "../../lib/crypto/mod.ts";
-import { FsBlobStore, StoreUnavailable } from "../../lib/store/mod.ts";
+import { FsBlobStore } from "../../lib/store/mod.ts";
+import { StoreUnavailable } from "../../lib/store/_errors.ts";
 import { WorkerError } from "../../lib/worker/mod.ts";
 import { ACTOR, OTHER_ACTOR } from "../support/caps.ts";
 import { FaultyStore } from "../support/faulty_store.ts";

@@ -1,13 +1,12 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "../support/assert.ts";
 import { join } from "node:path";
+import { EpochKeystore, EpochStateError } from "../../lib/signer/mod.ts";
 import {
-  EpochKeystore,
-  EpochStateError,
   EpochTagCollision,
   KeystoreCorrupt,
   KeystoreUnsealFailed,
-  loadSealKey,
-} from "../../lib/signer/mod.ts";
+} from "../../lib/signer/_errors.ts";
+import { loadSealKey } from "../../lib/signer/_seal_key.ts";
 import {
   EnvelopeAuthFailed,
   EnvelopeEpochDestroyed,

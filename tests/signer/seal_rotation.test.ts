@@ -10,14 +10,9 @@ import { assert, assertEquals, assertRejects, assertThrows } from "../support/as
 import { join } from "node:path";
 import { loadConfig } from "../../lib/config/mod.ts";
 import { type DataDirCore, KEYRING_FILES, openDataDir } from "../../lib/datadir/mod.ts";
-import {
-  EpochKeystore,
-  KEYSTORE_FILE,
-  KeystoreUnsealFailed,
-  type RotationStep,
-  SEAL_KEY_FILE,
-  SEAL_KEY_NEXT_FILE,
-} from "../../lib/signer/mod.ts";
+import { EpochKeystore, KEYSTORE_FILE, type RotationStep } from "../../lib/signer/mod.ts";
+import { KeystoreUnsealFailed } from "../../lib/signer/_errors.ts";
+import { SEAL_KEY_FILE, SEAL_KEY_NEXT_FILE } from "../../lib/signer/_seal_key.ts";
 import { SigningKeyring } from "../../lib/broker/mod.ts";
 import { KeyringUnreadable } from "../../lib/broker/_keyring.ts";
 import { EnvelopeEpochDestroyed } from "../../lib/crypto/mod.ts";

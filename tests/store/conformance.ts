@@ -6,13 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  type BlobInfo,
-  type BlobStore,
-  compareKeys,
-  InvalidKey,
-  PreconditionFailed,
-} from "../../lib/store/mod.ts";
+import { type BlobInfo, type BlobStore, PreconditionFailed } from "../../lib/store/mod.ts";
+import { InvalidKey } from "../../lib/store/_errors.ts";
+import { compareKeys } from "../../lib/store/_key.ts";
 import { ReadCountingStore } from "../support/counting_store.ts";
 // The census is internal to lib/epochs (its public face is EpochAdmin, which needs a keystore,
 // KV and a chain): the read cost is the store's, so it is measured on every store here.

@@ -7,12 +7,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  FsBlobStore,
-  InvalidKey,
-  PreconditionFailed,
-  StoreUnavailable,
-} from "../../lib/store/mod.ts";
+import { FsBlobStore, PreconditionFailed } from "../../lib/store/mod.ts";
+import { InvalidKey, StoreUnavailable } from "../../lib/store/_errors.ts";
 import { conformance } from "./conformance.ts";
 
 // Children import the fs store and the errors only: no import map (and no npm) needed.

@@ -13,8 +13,8 @@ import {
   S3BlobStore,
   StoreCredentialsExpired,
   StoreError,
-  StoreUnavailable,
 } from "../../lib/store/mod.ts";
+import { StoreUnavailable } from "../../lib/store/_errors.ts";
 import { type CephCluster, freshBucketStore, startCeph } from "../support/ceph.ts";
 import { conformance } from "./conformance.ts";
 

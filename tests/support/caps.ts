@@ -5,14 +5,9 @@
  */
 
 import { exportJWK } from "jose";
-import {
-  type CapGrant,
-  type CapKeySet,
-  capKeySet,
-  type CapSigningKey,
-  jwsSigner,
-  mintCap,
-} from "../../lib/cap/mod.ts";
+import { type CapKeySet, capKeySet, jwsSigner, mintCap } from "../../lib/cap/mod.ts";
+import type { CapGrant } from "../../lib/cap/_claims.ts";
+import type { CapSigningKey } from "../../lib/cap/_token.ts";
 
 export const OPERATOR = "0x" + "11".repeat(32);
 export const ACTOR = "0x" + "22".repeat(32);

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { CapAuthority } from "../../lib/worker/mod.ts";
+import type { CapAuthority } from "../../lib/worker/_vault.ts";
 
 /**
  * Accepts every verified cap: for tests without a chain, where no agent can be revoked. Tests of

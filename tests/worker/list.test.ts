@@ -10,7 +10,7 @@ import { newAccount, testService } from "../support/broker_harness.ts";
 import type { TestService } from "../support/broker_harness.ts";
 import { b64 } from "../support/harness.ts";
 import { CredentialLister } from "../../lib/worker/_list.ts";
-import { StoreUnavailable } from "../../lib/store/mod.ts";
+import { StoreUnavailable } from "../../lib/store/_errors.ts";
 import { ReadCountingStore } from "../support/counting_store.ts";
 import { omniToHex } from "../../lib/identity/mod.ts";
 

@@ -5,7 +5,8 @@
 
 import { assert, assertEquals } from "../support/assert.ts";
 import { join } from "node:path";
-import { FsBlobStore, StoreUnavailable } from "../../lib/store/mod.ts";
+import { FsBlobStore } from "../../lib/store/mod.ts";
+import { StoreUnavailable } from "../../lib/store/_errors.ts";
 import { ACTOR } from "../support/caps.ts";
 import { FaultyStore } from "../support/faulty_store.ts";
 import { b64, testVault } from "../support/harness.ts";

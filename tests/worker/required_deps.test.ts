@@ -12,7 +12,8 @@ import type { CapClaims } from "../../lib/cap/mod.ts";
 import { EpochKeystore } from "../../lib/signer/mod.ts";
 import { FsBlobStore } from "../../lib/store/mod.ts";
 import { KvStateStore, type WriteLedger, type WriteRecord } from "../../lib/state/mod.ts";
-import { VaultWorker, type VaultWorkerDeps, WorkerError } from "../../lib/worker/mod.ts";
+import { VaultWorker, WorkerError } from "../../lib/worker/mod.ts";
+import type { VaultWorkerDeps } from "../../lib/worker/_vault.ts";
 
 async function setup() {
   const tmp = await tempDir();
