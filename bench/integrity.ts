@@ -2,9 +2,9 @@
  * Vault integrity costs: `deno run -A --v8-flags=--expose-gc bench/integrity.ts [flags]`.
  *
  * 1. **Store and fetch throughput**, integrity on vs off, in one run: the same sealed blobs
- *    (`sealBlob`, the worker's codec) written and read back (`openBlob`) on the fs store in a
- *    temp dir, `--concurrency` in flight — off: the plain `FsBlobStore`; on: the
- *    `IntegrityStore` over it with its pointers, intents, group commits and `blob_written`
+ *    (`sealBlob`, the worker's codec) written and read back (`openBlob`), `--concurrency` in
+ *    flight, on each store kind (the fs store in a temp dir, and a Ceph RGW bucket) — off: the
+ *    plain store; on: the `IntegrityStore` over another one of the same kind with its pointers, intents, group commits and `blob_written`
  *    audit entries in a KV file (what `lib/datadir` opens). The two alternate for `--rounds`
  *    rounds so that load from other processes hits both alike. Target: on ≥ 0.9 × off.
  *    The same through `VaultWorker` (`credStore` / `credFetch` with a cap each, in-process,
@@ -18,6 +18,7 @@
  * --size BYTES      plaintext per blob (default 1024) --rounds N     default 3
  * --pointers N      for 2 and 3 (default 100000)
  * --reads N         fetch passes over the blobs per round (default 3: a pass is short)
+ * --stores LIST     fs,ceph (default both; ceph starts a one-node Ceph RGW, scripts/ceph)
  * ```
  *
  * @module
@@ -44,6 +45,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     pointers: { type: "string", default: "100000" },
     reads: { type: "string", default: "3" },
+    stores: { type: "string", default: "fs,ceph" },
   },
 });
 const OPS = Number(values.ops);
@@ -52,6 +54,10 @@ const SIZE = Number(values.size);
 const ROUNDS = Number(values.rounds);
 const POINTERS = Number(values.pointers);
 const READS = Number(values.reads);
+const STORES = values.stores.split(",").map((s) => s.trim());
+for (const s of STORES) {
+  if (s !== "fs" && s !== "ceph") throw new Error(`--stores: fs and/or ceph, not ${s}`);
+}
 
 const dir = await Deno.makeTempDir({ prefix: "agentkeys-bench-integrity-" });
 const keystore = await EpochKeystore.open({
@@ -91,73 +97,125 @@ async function fetchPhase(store: BlobStore, tag: string): Promise<number> {
   return OPS * READS / ((performance.now() - t0) / 1000);
 }
 
-const off = new FsBlobStore(join(dir, "off"));
-const kv = await Deno.openKv(join(dir, "state.kv"));
-const on = new IntegrityStore(new FsBlobStore(join(dir, "on")), {
-  // As lib/datadir opens it: with the change counter beside the KV file (the pointer cache).
-  pointers: new KvPointerStore(kv, {
-    leafOf: pointerLeaf,
-    changes: ChangeCounter.open(join(dir, "state.kv.changes")),
-  }),
-  epochForTag: (t) => keystore.epochForTag(t),
-});
-const sums = { off: { store: 0, fetch: 0 }, on: { store: 0, fetch: 0 } };
-const stores = { off, on };
-for (const which of ["off", "on"] as const) {
-  await storePhase(stores[which], "warm");
-  await fetchPhase(stores[which], "warm");
-}
-for (let r = 0; r < ROUNDS; r++) {
-  // Each round writes new keys (fresh pointers) with both, then reads them back with both; which
-  // goes first alternates, so the aftermath of a write phase (KV checkpoints, dirty pages) falls
-  // on both variants' reads alike.
-  const order = r % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const);
-  for (const which of order) sums[which].store += await storePhase(stores[which], `r${r}`) / ROUNDS;
-  for (const which of order) sums[which].fetch += await fetchPhase(stores[which], `r${r}`) / ROUNDS;
+interface Figures {
+  off: { store: number; fetch: number };
+  on: { store: number; fetch: number };
 }
 
-// 1b: through the worker, caps and all.
-const caps = await testCapKey();
-const workerState = await KvStateStore.open(join(dir, "worker.kv"));
-const workerOf = (store: BlobStore) =>
-  new VaultWorker({
-    store,
-    keys: keystore,
-    state: workerState,
-    capKeys: caps.keys,
-    limits: { credentials: 65536, memory: 1 << 20, inbound: 1 << 20, keyring: 1 << 20 },
-    authority: NO_CHAIN_AUTHORITY,
-    ledger: new KvWriteLedger(workerState.kv),
-    sessions: new SessionDenylist(workerState),
+/**
+ * Part 1 on one kind of store: `off` is the plain store, `on` the same kind (a second directory
+ * or bucket) under `IntegrityStore` with its pointers in a fresh KV file, as lib/datadir opens it.
+ */
+async function throughput(
+  name: string,
+  off: BlobStore,
+  onInner: BlobStore,
+): Promise<{ raw: Figures; worker: Figures }> {
+  const kvPath = join(dir, `${name}-state.kv`);
+  const kv = await Deno.openKv(kvPath);
+  const on = new IntegrityStore(onInner, {
+    // With the change counter beside the KV file (the pointer cache), as lib/datadir has it.
+    pointers: new KvPointerStore(kv, {
+      leafOf: pointerLeaf,
+      changes: ChangeCounter.open(`${kvPath}.changes`),
+    }),
+    epochForTag: (t) => keystore.epochForTag(t),
   });
-const workers = { off: workerOf(off), on: workerOf(on) };
-const svc = (tag: string, which: string, i: number) => `${tag}-${which}-${i}`;
-async function workerStore(which: "off" | "on", tag: string): Promise<number> {
-  const plaintext = crypto.getRandomValues(new Uint8Array(SIZE));
-  const storeCaps = await Promise.all(
-    Array.from({ length: OPS }, (_, i) => caps.mint({ service: svc(tag, which, i) })),
-  );
-  const t = performance.now();
-  await pool(OPS, async (i) => void await workers[which].credStore(storeCaps[i], plaintext));
-  return OPS / ((performance.now() - t) / 1000);
+  const stores = { off, on };
+  const raw: Figures = { off: { store: 0, fetch: 0 }, on: { store: 0, fetch: 0 } };
+  for (const which of ["off", "on"] as const) {
+    await storePhase(stores[which], "warm");
+    await fetchPhase(stores[which], "warm");
+  }
+  for (let r = 0; r < ROUNDS; r++) {
+    // Each round writes new keys (fresh pointers) with both, then reads them back with both;
+    // which goes first alternates, so the aftermath of a write phase (KV checkpoints, dirty
+    // pages) falls on both variants' reads alike.
+    const order = r % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const);
+    for (const w of order) raw[w].store += await storePhase(stores[w], `r${r}`) / ROUNDS;
+    for (const w of order) raw[w].fetch += await fetchPhase(stores[w], `r${r}`) / ROUNDS;
+  }
+
+  // 1b: through the worker, caps and all.
+  const workerState = await KvStateStore.open(join(dir, `${name}-worker.kv`));
+  const workerOf = (store: BlobStore) =>
+    new VaultWorker({
+      store,
+      keys: keystore,
+      state: workerState,
+      capKeys: caps.keys,
+      limits: { credentials: 65536, memory: 1 << 20, inbound: 1 << 20, keyring: 1 << 20 },
+      authority: NO_CHAIN_AUTHORITY,
+      ledger: new KvWriteLedger(workerState.kv),
+      sessions: new SessionDenylist(workerState),
+    });
+  const workers = { off: workerOf(off), on: workerOf(on) };
+  const svc = (tag: string, which: string, i: number) => `${tag}-${which}-${i}`;
+  const workerStore = async (which: "off" | "on", tag: string): Promise<number> => {
+    const plaintext = crypto.getRandomValues(new Uint8Array(SIZE));
+    const storeCaps = await Promise.all(
+      Array.from({ length: OPS }, (_, i) => caps.mint({ service: svc(tag, which, i) })),
+    );
+    const t = performance.now();
+    await pool(OPS, async (i) => void await workers[which].credStore(storeCaps[i], plaintext));
+    return OPS / ((performance.now() - t) / 1000);
+  };
+  const workerFetch = async (which: "off" | "on", tag: string): Promise<number> => {
+    const fetchCaps = await Promise.all(
+      Array.from(
+        { length: OPS },
+        (_, i) => caps.mint({ op: "fetch", service: svc(tag, which, i) }),
+      ),
+    );
+    const t = performance.now();
+    await pool(OPS * READS, async (n) => void await workers[which].credFetch(fetchCaps[n % OPS]));
+    return OPS * READS / ((performance.now() - t) / 1000);
+  };
+  const worker: Figures = { off: { store: 0, fetch: 0 }, on: { store: 0, fetch: 0 } };
+  for (const which of ["off", "on"] as const) {
+    await workerStore(which, "warm");
+    await workerFetch(which, "warm");
+  }
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = r % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const);
+    for (const w of order) worker[w].store += await workerStore(w, `w${r}`) / ROUNDS;
+    for (const w of order) worker[w].fetch += await workerFetch(w, `w${r}`) / ROUNDS;
+  }
+  kv.close();
+  workerState.close();
+  await on.close();
+  await off.close();
+  return { raw, worker };
 }
-async function workerFetch(which: "off" | "on", tag: string): Promise<number> {
-  const fetchCaps = await Promise.all(
-    Array.from({ length: OPS }, (_, i) => caps.mint({ op: "fetch", service: svc(tag, which, i) })),
-  );
-  const t = performance.now();
-  await pool(OPS * READS, async (n) => void await workers[which].credFetch(fetchCaps[n % OPS]));
-  return OPS * READS / ((performance.now() - t) / 1000);
-}
-const wsums = { off: { store: 0, fetch: 0 }, on: { store: 0, fetch: 0 } };
-for (const which of ["off", "on"] as const) {
-  await workerStore(which, "warm");
-  await workerFetch(which, "warm");
-}
-for (let r = 0; r < ROUNDS; r++) {
-  const order = r % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const);
-  for (const which of order) wsums[which].store += await workerStore(which, `w${r}`) / ROUNDS;
-  for (const which of order) wsums[which].fetch += await workerFetch(which, `w${r}`) / ROUNDS;
+
+const caps = await testCapKey();
+const results: { name: string; figures: { raw: Figures; worker: Figures } }[] = [];
+for (const kind of STORES) {
+  if (kind === "fs") {
+    results.push({
+      name: "fs store (a temp dir on the machine's disk)",
+      figures: await throughput(
+        "fs",
+        new FsBlobStore(join(dir, "off")),
+        new FsBlobStore(join(dir, "on")),
+      ),
+    });
+  } else {
+    const { startCeph, freshBucketStore } = await import("../tests/support/ceph.ts");
+    const ceph = await startCeph();
+    try {
+      results.push({
+        name: "Ceph RGW (one node on this machine, S3 over 127.0.0.1)",
+        figures: await throughput(
+          "ceph",
+          await freshBucketStore(ceph),
+          await freshBucketStore(ceph),
+        ),
+      });
+    } finally {
+      await ceph.stop();
+    }
+  }
 }
 
 // 2 and 3: the tree over POINTERS pointers.
@@ -197,31 +255,21 @@ if (root.length !== 32) throw new Error("no root");
 
 const r2 = (n: number) => n.toFixed(0).padStart(8);
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
-console.log(
-  `\nvault integrity — fs store, ${OPS} blobs × ${ROUNDS} rounds, ${SIZE} B plaintext, ${CONCURRENCY} in flight`,
-);
-console.log("| phase | off (ops/s) | on (ops/s) | on / off | target |");
-console.log("|---|---|---|---|---|");
-console.log(
-  `| store | ${r2(sums.off.store)} | ${r2(sums.on.store)} | ${
-    ratio(sums.on.store, sums.off.store)
-  } | ≥ 0.9 |`,
-);
-console.log(
-  `| fetch | ${r2(sums.off.fetch)} | ${r2(sums.on.fetch)} | ${
-    ratio(sums.on.fetch, sums.off.fetch)
-  } | ≥ 0.9 |`,
-);
-console.log(
-  `| worker credStore | ${r2(wsums.off.store)} | ${r2(wsums.on.store)} | ${
-    ratio(wsums.on.store, wsums.off.store)
-  } | ≥ 0.9 |`,
-);
-console.log(
-  `| worker credFetch | ${r2(wsums.off.fetch)} | ${r2(wsums.on.fetch)} | ${
-    ratio(wsums.on.fetch, wsums.off.fetch)
-  } | ≥ 0.9 |`,
-);
+const row = (phase: string, f: { store: number; fetch: number }[], key: "store" | "fetch") =>
+  `| ${phase} | ${r2(f[0][key])} | ${r2(f[1][key])} | ${ratio(f[1][key], f[0][key])} | ≥ 0.9 |`;
+for (const { name, figures } of results) {
+  console.log(
+    `\nvault integrity — ${name}, ${OPS} blobs × ${ROUNDS} rounds (reads × ${READS}), ${SIZE} B plaintext, ${CONCURRENCY} in flight`,
+  );
+  console.log("| phase | off (ops/s) | on (ops/s) | on / off | target |");
+  console.log("|---|---|---|---|---|");
+  const raw = [figures.raw.off, figures.raw.on];
+  const worker = [figures.worker.off, figures.worker.on];
+  console.log(row("store", raw, "store"));
+  console.log(row("fetch", raw, "fetch"));
+  console.log(row("worker credStore", worker, "store"));
+  console.log(row("worker credFetch", worker, "fetch"));
+}
 console.log(`\n| ${POINTERS} pointers | measured | target |`);
 console.log("|---|---|---|");
 console.log(
@@ -246,8 +294,4 @@ console.log(
   } | ≤ 64 MiB |`,
 );
 
-kv.close();
-workerState.close();
-await on.close();
-await off.close();
 await Deno.remove(dir, { recursive: true });
