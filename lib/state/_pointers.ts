@@ -211,7 +211,7 @@ export class KvPointerStore {
       now?: () => Date;
       leafOf?: (p: BlobPointer) => { path: string; leaf: string };
       changes?: ChangeCounter;
-      /** Digests kept for {@linkcode expected} (default 100,000, about 20 MB). */
+      /** Digests kept for {@linkcode expected} (default 50,000: about 21 MiB at 120-byte keys). */
       maxCached?: number;
     } = {},
   ) {
@@ -219,7 +219,7 @@ export class KvPointerStore {
     this.#leafOf = options.leafOf;
     this.#changes = options.changes;
     this.#cache = this.#changes?.register(() => this.#digests.clear());
-    this.#maxCached = options.maxCached ?? 100_000;
+    this.#maxCached = options.maxCached ?? 50_000;
   }
 
   /** The committed pointer of `key`, or `null`, read from KV. */
