@@ -196,7 +196,7 @@ export class KvPointerStore {
   readonly #leafOf?: (p: BlobPointer) => { path: string; leaf: string };
   readonly #changes?: ChangeCounter;
   readonly #cache?: CacheHandle;
-  /** Key → what its committed pointer says, for {@linkcode expected}; oldest first, bounded. */
+  /** Key → what its committed pointer says, for {@linkcode expected}; least recently used first. */
   readonly #digests = new Map<string, PointerDigest | null>();
   readonly #maxCached: number;
 
@@ -252,7 +252,12 @@ export class KvPointerStore {
   cachedExpectation(key: string): PointerDigest | null | undefined {
     if (!this.#changes) return undefined;
     this.#changes.check();
-    return this.#digests.get(key);
+    const hit = this.#digests.get(key);
+    if (hit !== undefined) {
+      this.#digests.delete(key); // most recently used last: the first entry is evicted first
+      this.#digests.set(key, hit);
+    }
+    return hit;
   }
 
   /** Caches `key`'s pointer unless the cache was dropped since `generation` was taken. */

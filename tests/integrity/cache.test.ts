@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { assertEquals, assertRejects } from "../support/assert.ts";
 import { FsBlobStore } from "../../lib/store/mod.ts";
 import { ChangeCounter, KvPointerStore, KvStateStore } from "../../lib/state/mod.ts";
-import { IntegrityMismatch, IntegrityStore, sha256Hex } from "../../lib/integrity/mod.ts";
+import { IntegrityMismatch, IntegrityStore } from "../../lib/integrity/mod.ts";
+import { sha256Hex } from "../../lib/integrity/_store.ts";
 import { tempDir } from "../support/tmp.ts";
 
 const KEY = "bots/" + "c3".repeat(32) + "/memory/notes.enc";
@@ -158,5 +159,43 @@ Deno.test("change counter: an empty or new file reads as 0; without a file the c
   } finally {
     c.close();
     local.close();
+  }
+});
+
+Deno.test("pointer cache: bounded — past maxCached the least recently used digest is read again", async () => {
+  await using tmp = await tempDir("agentkeys-pointer-cache-");
+  const state = await KvStateStore.open(join(tmp.path, "state.kv"));
+  let reads = 0;
+  const kv = new Proxy(state.kv, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop);
+      if (prop === "getMany") {
+        return (
+          ...args: unknown[]
+        ) => (reads++, (v as (...a: unknown[]) => unknown).apply(target, args));
+      }
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  const pointers = new KvPointerStore(kv, { changes: state.changes, maxCached: 2 });
+  const store = new IntegrityStore(new FsBlobStore(join(tmp.path, "blobs")), { pointers });
+  try {
+    for (const k of ["a", "b", "c"]) await store.put(`${KEY}.${k}`, bytes(k));
+    reads = 0;
+    await store.get(`${KEY}.b`);
+    await store.get(`${KEY}.c`);
+    await store.get(`${KEY}.b`); // b is now the most recently used
+    assertEquals(reads, 0, "the two most recent are cached");
+    await store.put(`${KEY}.d`, bytes("d")); // evicts c, not b
+    reads = 0; // (the write itself reads versions and the counter)
+    await store.get(`${KEY}.b`);
+    assertEquals(reads, 0);
+    await store.get(`${KEY}.c`);
+    assertEquals(reads, 1, "c was evicted: read from KV");
+    await store.get(`${KEY}.a`);
+    assertEquals(reads, 2, "a was evicted first");
+  } finally {
+    await store.close();
+    state.close();
   }
 });
