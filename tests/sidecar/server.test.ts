@@ -72,6 +72,18 @@ async function setup(options: { reveal?: boolean; exe?: string; upstreamStatus?:
         headers: { "content-encoding": "gzip", "content-type": "text/plain" },
       });
     }
+    if (new URL(req.url).pathname.endsWith("/broken")) {
+      // Half a body, then the connection fails: the stream errors after the headers went out.
+      let sent = 0;
+      return new Response(
+        new ReadableStream({
+          pull(c) {
+            if (sent++ < 4) c.enqueue(new Uint8Array(65_536));
+            else c.error(new Error("upstream died"));
+          },
+        }),
+      );
+    }
     if (new URL(req.url).pathname.endsWith("/large")) {
       // 8 MiB in 64 KiB chunks, produced as they are read: the sidecar must stream, not buffer.
       let sent = 0;
@@ -258,6 +270,17 @@ Deno.test("an encoded upstream body reaches the agent as sent: same bytes, encod
   assertEquals(r.headers["content-length"], String(GZIPPED.length));
   assertEquals(r.bytes, GZIPPED);
   assertEquals(s.seen[0].headers.get("accept-encoding"), "gzip");
+});
+
+Deno.test("an upstream body that breaks midway breaks the agent's response too, and the request is still audited", async () => {
+  await using s = await setup();
+  const outcome = await call(s.socketPath, "GET", "/keyed/broken").then(
+    (r) => `complete response of ${r.bytes.length} bytes`,
+    (err: Error) => `error: ${err.message}`,
+  );
+  assert(outcome.startsWith("error"), `the agent took a truncated body for whole: ${outcome}`);
+  for (let i = 0; i < 100 && s.audit.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assertEquals(s.audit.map((a) => [a.service, a.upstream_status]), [["keyed", 200]]);
 });
 
 Deno.test("an upstream that cannot be reached is a 502 upstream_failed, audited as an error", async () => {
