@@ -29,6 +29,8 @@ interface Module {
   code: string;
   /** Import specifiers: static, re-exports, side-effect and dynamic imports. */
   imports: string[];
+  /** The specifiers imported only by `import type` / `export type` (erased from any bundle). */
+  typeOnly: Set<string>;
 }
 
 async function* walk(dir: string): AsyncGenerator<string> {
@@ -88,12 +90,24 @@ function importsOf(code: string): string[] {
   return found;
 }
 
+/** Specifiers that every import or re-export of is a whole-statement `import type`/`export type`. */
+function typeOnlyOf(code: string): Set<string> {
+  const typed = new Set<string>();
+  const statement = /(?:^|[;\n}])\s*(import|export)\s+(type\s)?[^;]*?\bfrom\s*["']([^"']+)["']/g;
+  const valued = new Set<string>();
+  for (const m of code.matchAll(statement)) (m[2] ? typed : valued).add(m[3]);
+  for (const v of valued) typed.delete(v);
+  for (const m of code.matchAll(/\bimport\s*\(\s*["']([^"']+)["']\s*\)/g)) typed.delete(m[1]);
+  for (const m of code.matchAll(/(?:^|[;\n])\s*import\s*["']([^"']+)["']/g)) typed.delete(m[1]);
+  return typed;
+}
+
 async function loadModules(): Promise<Map<string, Module>> {
   const modules = new Map<string, Module>();
   for (const dir of SCANNED) {
     for await (const path of walk(dir)) {
       const code = stripComments(await Deno.readTextFile(join(ROOT, path)));
-      modules.set(path, { path, code, imports: importsOf(code) });
+      modules.set(path, { path, code, imports: importsOf(code), typeOnly: typeOnlyOf(code) });
     }
   }
   return modules;
@@ -111,6 +125,10 @@ function componentOf(path: string): string {
   return parts[0] === "lib" ? `lib/${parts[1]}` : parts[0];
 }
 
+function isServerComponent(path: string | undefined): boolean {
+  return path !== undefined && SERVER_ONLY.some((dir) => path.startsWith(dir));
+}
+
 function violations(modules: Map<string, Module>): string[] {
   const out: string[] = [];
   // Server-only, transitively: a module that imports a server-only module is one too.
@@ -125,7 +143,13 @@ function violations(modules: Map<string, Module>): string[] {
     changed = false;
     for (const m of modules.values()) {
       if (serverOnly.has(m.path)) continue;
-      const via = m.imports.map((s) => target(m.path, s)).find((t) => t && serverOnly.has(t));
+      // Through a value import, or any import of a server-only component (types included: a
+      // browser module has no business with their types either). A type-only import of a module
+      // that is server-only merely because it touches files ships none of its code.
+      const via = m.imports
+        .filter((s) => !m.typeOnly.has(s) || isServerComponent(target(m.path, s)))
+        .map((s) => target(m.path, s))
+        .find((t) => t && serverOnly.has(t));
       if (via) {
         serverOnly.set(m.path, `via ${via}`);
         changed = true;
@@ -152,7 +176,7 @@ function violations(modules: Map<string, Module>): string[] {
       if (to !== from && t.startsWith("lib/") && !t.endsWith("/mod.ts")) {
         out.push(`${m.path}: imports ${t} (only another component's mod.ts)`);
       }
-      if (browser && serverOnly.has(t)) {
+      if (browser && serverOnly.has(t) && (!m.typeOnly.has(specifier) || isServerComponent(t))) {
         out.push(
           `${m.path}: imports ${t} (browser module imports server-only: ${serverOnly.get(t)})`,
         );
@@ -165,7 +189,7 @@ function violations(modules: Map<string, Module>): string[] {
 Deno.test("boundaries: the rules see violations in sample code", () => {
   const sample = (path: string, source: string): [string, Module] => {
     const code = stripComments(source);
-    return [path, { path, code, imports: importsOf(code) }];
+    return [path, { path, code, imports: importsOf(code), typeOnly: typeOnlyOf(code) }];
   };
   const modules = new Map([
     sample(
@@ -180,9 +204,23 @@ Deno.test("boundaries: the rules see violations in sample code", () => {
     sample("lib/store/mod.ts", `export {};`),
     sample("lib/signer/mod.ts", `export {};`),
     sample("islands/Bad.tsx", `import { open } from "../lib/signer/mod.ts";`),
+    // lib/state touches files (server-only by its code, not by component): types may be shared.
+    sample("lib/state/mod.ts", `export const f = () => Deno.openSync("x");\nexport type J = 1;`),
+    sample(
+      "lib/client/types.ts",
+      `import type { J } from "../state/mod.ts";\nexport type { J } from "../state/mod.ts";`,
+    ),
+    sample("islands/Jobs.tsx", `import { f } from "../lib/state/mod.ts";`),
+    sample(
+      "islands/Mixed.tsx",
+      `import type { J } from "../lib/state/mod.ts";\nimport { f } from "../lib/state/mod.ts";`,
+    ),
   ]);
   assertEquals(violations(modules), [
     "islands/Bad.tsx: imports lib/signer/mod.ts (browser module imports server-only: component)",
+    "islands/Jobs.tsx: imports lib/state/mod.ts (browser module imports server-only: Deno file API)",
+    "islands/Mixed.tsx: imports lib/state/mod.ts (browser module imports server-only: Deno file API)",
+    "islands/Mixed.tsx: imports lib/state/mod.ts (browser module imports server-only: Deno file API)",
     "lib/broker/x.ts: imports EpochKeystore.open (only lib/datadir opens the keystore)",
     "lib/broker/x.ts: imports lib/signer/mod.ts (lib/broker must not import lib/signer)",
     "lib/client/z.ts: imports lib/store/mod.ts (browser module imports server-only: component)",
