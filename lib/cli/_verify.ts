@@ -1,6 +1,6 @@
 /**
- * `deno task cli cred verify <service> [--agent L] [--store-dir DIR]`: fetches the credential's
- * proof (`GET /v1/cred/proof`), recomputes the Merkle root from the pointer and its path with
+ * `deno task cli cred verify <service> [--agent L] [--store-dir DIR]` (and `inbox verify <id>`):
+ * fetches the blob's proof (`GET /v1/cred/proof`, `/v1/inbound/proof`), recomputes the Merkle root from the pointer and its path with
  * the hashing of docs/INTEGRITY.md, and compares it with the root anchored in VaultAnchor, read
  * with viem through the chain proxy the service publishes (or the external chain's RPC). With
  * direct read access to the blob store (an auditor: `--store-dir` for the fs store's `blobs/`
@@ -49,21 +49,31 @@ export interface DirectStore {
   s3?: { bucket: string; endpoint?: string; region?: string };
 }
 
+/** Which blob to prove: a credential by service, or an inbound message by id. */
+export type VerifyTarget =
+  | { actor_omni: string; service: string }
+  | { actor_omni: string; message_id: string };
+
 /**
- * Verifies one credential; resolves with the exit code (0 verified, 1 not verified).
+ * Verifies one blob; resolves with the exit code (0 verified, 1 not verified).
  *
  * ```ts
- * await credVerify(api, { actor_omni, service: "openai" }, {}, (line) => console.log(line));
+ * await verifyBlob(api, { actor_omni, service: "openai" }, {}, (line) => console.log(line));
  * ```
  */
-export async function credVerify(
+export async function verifyBlob(
   api: AgentKeysClient,
-  target: { actor_omni: string; service: string },
+  target: VerifyTarget,
   direct: DirectStore,
   out: (line: string) => void,
 ): Promise<number> {
-  const q = new URLSearchParams({ actor_omni: target.actor_omni, service: target.service });
-  const proof = await api.call<ProofAnswer>("GET", `/v1/cred/proof?${q}`);
+  const [route, q] = "service" in target
+    ? ["cred", new URLSearchParams({ actor_omni: target.actor_omni, service: target.service })]
+    : [
+      "inbound",
+      new URLSearchParams({ actor_omni: target.actor_omni, message_id: target.message_id }),
+    ];
+  const proof = await api.call<ProofAnswer>("GET", `/v1/${route}/proof?${q}`);
   if (proof.format !== "agentkeys.smt.v1") {
     out(`unknown proof format ${proof.format}`);
     return 1;

@@ -42,7 +42,7 @@ export { EXIT, UsageError } from "./_args.ts";
 export { main as reencryptMain } from "./_reencrypt.ts";
 export { main as migrateLegacyMain } from "./_migrate.ts";
 export { type SignerCliDeps, signerMain } from "./_signer.ts";
-import { credVerify } from "./_verify.ts";
+import { type DirectStore, verifyBlob } from "./_verify.ts";
 
 /** What the CLI reads from its environment (passed in: only lib/config reads Deno.env). */
 export interface CliEnv {
@@ -185,6 +185,16 @@ const COMMANDS: Record<string, { usage: string; flags: FlagSpec }> = {
   "inbox ls": {
     usage: `inbox ls [--agent L] [--device-key F]   message ids, oldest first`,
     flags: { agent: { type: "string" }, "device-key": { type: "string" } },
+  },
+  "inbox verify": {
+    usage: `inbox verify <id> [--agent L] [--store-dir DIR | --s3-bucket B [--s3-endpoint URL]]
+                                       the same check as cred verify, for an inbound message`,
+    flags: {
+      agent: { type: "string" },
+      "store-dir": { type: "string" },
+      "s3-bucket": { type: "string" },
+      "s3-endpoint": { type: "string" },
+    },
   },
   "inbox rm": {
     usage: `inbox rm <id> | --all [--agent L] [--device-key F]`,
@@ -330,6 +340,8 @@ async function run(args: string[], env: CliEnv, io: Lines): Promise<number> {
         return await cli.credRm(need(rest[0], "service"), flags);
       case "cred verify":
         return await cli.credVerify(need(rest[0], "service"), flags);
+      case "inbox verify":
+        return await cli.inboxVerify(need(rest[0], "message id"), flags);
       case "inbox put":
         return await cli.inboxPut(flags);
       case "inbox get":
@@ -620,11 +632,24 @@ class Cli {
   async credVerify(service: string, flags: Record<string, string | boolean>): Promise<number> {
     const { saved, api } = await this.#session();
     const target = await this.#target(api, saved, flags.agent as string | undefined);
-    const bucket = flags["s3-bucket"] as string | undefined;
-    return await credVerify(api, { actor_omni: target.actor_omni, service }, {
-      dir: flags["store-dir"] as string | undefined,
-      s3: bucket ? { bucket, endpoint: flags["s3-endpoint"] as string | undefined } : undefined,
-    }, (line) => this.io.out(line));
+    return await verifyBlob(
+      api,
+      { actor_omni: target.actor_omni, service },
+      directStore(flags),
+      (line) => this.io.out(line),
+    );
+  }
+
+  /** `inbox verify`: the same for an inbound message. */
+  async inboxVerify(id: string, flags: Record<string, string | boolean>): Promise<number> {
+    const { saved, api } = await this.#session();
+    const target = await this.#target(api, saved, flags.agent as string | undefined);
+    return await verifyBlob(
+      api,
+      { actor_omni: target.actor_omni, message_id: id },
+      directStore(flags),
+      (line) => this.io.out(line),
+    );
   }
 
   async credPut(service: string, flags: Record<string, string | boolean>): Promise<number> {
@@ -809,4 +834,13 @@ class Cli {
     this.io.out(JSON.stringify(await api.call("POST", "/v1/epochs/census", {}), null, 2));
     return 0;
   }
+}
+
+/** Where `cred verify` / `inbox verify` may read the stored bytes directly (an auditor). */
+function directStore(flags: Record<string, string | boolean>): DirectStore {
+  const bucket = flags["s3-bucket"] as string | undefined;
+  return {
+    dir: flags["store-dir"] as string | undefined,
+    s3: bucket ? { bucket, endpoint: flags["s3-endpoint"] as string | undefined } : undefined,
+  };
 }

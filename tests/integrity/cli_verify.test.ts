@@ -1,6 +1,6 @@
 /**
- * `deno task cli cred verify` against a started service on the embedded chain, as a user types
- * it: a stored credential is proven against the root anchored in VaultAnchor (read through the
+ * `deno task cli cred verify` (and `inbox verify`) against a started service on the embedded
+ * chain, as a user types it: a stored credential (and an inbound message) is proven against the root anchored in VaultAnchor (read through the
  * chain proxy), and with `--store-dir` the stored bytes are hashed too; a rolled-back blob fails
  * the byte check. `GET /v1/cred/proof` refuses without a session, for another operator's actor
  * and for a malformed service, and answers 404 for a credential that was never stored.
@@ -51,6 +51,21 @@ Deno.test("cli cred verify: proven against the chain, stored bytes hashed; a rol
   assertMatch(out, /root 0x[0-9a-f]{64} anchored on chain 31337 at seq \d+/);
   assertMatch(out, /stored bytes match the pointer/);
   assertMatch(out, /^verified$/m);
+
+  // An inbound message, the same way (`inbox verify`), once an anchor covers it.
+  const id = (await ok("inbox", "put", "--value", "hello")).trim();
+  let inboxOut = "";
+  for (let i = 0; i < 40; i++) {
+    const r = await cli("inbox", "verify", id, "--store-dir", join(data, "blobs"));
+    inboxOut = r.stdout;
+    if (r.code === 0) break;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  assertMatch(inboxOut, /pointer: bots\/[0-9a-f]{64}\/inbound\//);
+  assertMatch(inboxOut, /stored bytes match the pointer/);
+  assertMatch(inboxOut, /^verified$/m);
+  const unknown = await cli("inbox", "verify", "no-such-message");
+  assertEquals(unknown.code === 0, false, unknown.stdout);
 
   await Deno.writeFile(join(data, "blobs", key), older); // rollback by the store's operator
   const rolled = await cli("cred", "verify", "openai", "--store-dir", join(data, "blobs"));
