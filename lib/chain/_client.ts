@@ -139,6 +139,14 @@ export class NoGovernanceKeyError extends ChainError {
   }
 }
 
+/** The external chain disagrees with the configuration (wrong chain id, no contract code). */
+export class ChainConfigError extends ChainError {
+  constructor(message: string) {
+    super("chain_config", message);
+    this.name = "ChainConfigError";
+  }
+}
+
 /** Options of {@linkcode ChainClient}. */
 export interface ChainClientOptions {
   rpcUrl: string;

@@ -20,63 +20,13 @@
 
 import { resolve } from "node:path";
 import type { Config } from "../config/mod.ts";
-import { ChainClient, ChainError, CONTRACTS, toChainError } from "./_client.ts";
+import { ChainClient, ChainConfigError, CONTRACTS, toChainError } from "./_client.ts";
 import { type EmbeddedChain, openEmbeddedChain } from "./_embedded.ts";
 import type { Faucet } from "./_faucet.ts";
 
-export type { Faucet } from "./_faucet.ts";
-
-export {
-  ChainEventFeed,
-  decodeIdentityEvents,
-  type IdentityEvent,
-  type IdentityEventListener,
-} from "./_events.ts";
-export {
-  CHAIN_ERROR_CODES,
-  ChainClient,
-  chainDefinition,
-  type ChainErrorCode,
-  ChainRevertError,
-  ChainUnavailableError,
-  type ContractAddresses,
-  type DeviceRecord,
-  NoGovernanceKeyError,
-  type ScopeRecord,
-} from "./_client.ts";
-export {
-  CHAIN_FILES,
-  deployContracts,
-  type Deployment,
-  type EmbeddedChain,
-  EmbeddedChainError,
-  openEmbeddedChain,
-} from "./_embedded.ts";
-export {
-  RPC_ANSWER_MAX_BYTES,
-  RPC_BATCH_MAX,
-  RPC_GAS_MAX,
-  rpcCallCount,
-  RpcProxy,
-} from "./_rpc_proxy.ts";
-export {
-  AnvilInstallError,
-  type AnvilProcess,
-  AnvilStartError,
-  ensureAnvil,
-  startAnvil,
-} from "./_anvil.ts";
-export {
-  agentRegistryAbi,
-  ARTIFACTS,
-  auditAnchorAbi,
-  auditAnchorBytecode,
-  k3EpochCounterAbi,
-  k3EpochCounterBytecode,
-  scopeRegistryAbi,
-  SOLC_VERSION,
-  SOURCES_SHA256,
-} from "./artifacts.ts";
+export { ChainClient, type ChainErrorCode, type ContractAddresses } from "./_client.ts";
+export { CHAIN_FILES, type Deployment } from "./_embedded.ts";
+export { rpcCallCount, RpcProxy } from "./_rpc_proxy.ts";
 
 /**
  * The chain a service process uses: the embedded anvil, with its development faucet, or an
@@ -85,20 +35,20 @@ export {
 export type OpenChain = OpenEmbeddedChain | OpenExternalChain;
 
 /** The embedded anvil: the RPC proxy and the dev faucet are available. */
-export interface OpenEmbeddedChain extends OpenChainBase {
+interface OpenEmbeddedChain extends OpenChainBase {
   embedded: true;
   /** The development faucet (`anvil_addBalance`); no other chain has one. */
   faucet: Faucet;
 }
 
 /** An external chain (`AGENTKEYS_RPC_URL`): no proxy, no faucet. */
-export interface OpenExternalChain extends OpenChainBase {
+interface OpenExternalChain extends OpenChainBase {
   embedded: false;
   faucet?: undefined;
 }
 
 /** What every open chain has. */
-export interface OpenChainBase extends AsyncDisposable {
+interface OpenChainBase extends AsyncDisposable {
   client: ChainClient;
   /** True for the embedded anvil (faucet and the RPC proxy available). */
   embedded: boolean;
@@ -110,14 +60,6 @@ export interface OpenChainBase extends AsyncDisposable {
   /** The embedded chain's handle (deployment record, anvil process), when embedded. */
   embeddedChain?: EmbeddedChain;
   close(): Promise<void>;
-}
-
-/** The external chain disagrees with the configuration (wrong chain id, no contract code). */
-export class ChainConfigError extends ChainError {
-  constructor(message: string) {
-    super("chain_config", message);
-    this.name = "ChainConfigError";
-  }
 }
 
 /**

@@ -12,35 +12,8 @@
  * @module
  */
 
-export {
-  INTEGRITY_ERROR_CODES,
-  IntegrityBlocked,
-  type IntegrityErrorCode,
-  IntegrityMismatch,
-} from "./_errors.ts";
-export {
-  type IntegrityMode,
-  IntegrityStore,
-  type IntegrityStoreOptions,
-  sha256Hex,
-} from "./_store.ts";
-export {
-  EMPTY,
-  foldProof,
-  keyPath,
-  leafHash,
-  nodeHash,
-  type PointerFields,
-  pointerLeaf,
-  PointerTree,
-} from "./_smt.ts";
-export {
-  type AnchorChain,
-  anchorLagSeconds,
-  type AnchorStatus,
-  type AuditHeadSource,
-  PointerAnchors,
-  type PointerAnchorsOptions,
-  type PointerProof,
-} from "./_anchor.ts";
-export { type BlobProof, BlobProofs, ProofRefused, type ProofTarget } from "./_proofs.ts";
+export { IntegrityBlocked, IntegrityMismatch } from "./_errors.ts";
+export { type IntegrityMode, IntegrityStore, type IntegrityStoreOptions } from "./_store.ts";
+export { foldProof, leafHash, pointerLeaf, PointerTree } from "./_smt.ts";
+export { anchorLagSeconds, type AnchorStatus, PointerAnchors } from "./_anchor.ts";
+export { BlobProofs, type ProofTarget } from "./_proofs.ts";

@@ -19,54 +19,15 @@
  * @module
  */
 
-export { KEYRING_ERROR_CODES, KeyringError, type KeyringErrorCode } from "./_errors.ts";
-export {
-  deriveMemberKey,
-  hpkeSuite,
-  MEMBER_KEY_MESSAGE,
-  type MemberKey,
-  memberKeyFromSignature,
-  type MessageSigner,
-  unwrapGroupKey,
-  wrapGroupKey,
-} from "./_hpke.ts";
-export {
-  checkSuccessor,
-  type HistoryEntry,
-  MAX_MEMBERS,
-  type MemberEntry,
-  parseRecord,
-  recordSigningMessage,
-  type RingRecord,
-  type UnsignedRecord,
-  verifyRecord,
-} from "./_record.ts";
-export {
-  addMember,
-  createRing,
-  groupKeyFor,
-  type NewMember,
-  type OperatorKeys,
-  removeMember,
-  signRecord,
-} from "./_ring.ts";
-export {
-  DOCUMENT_OVERHEAD,
-  type DocumentContext,
-  documentRotation,
-  openDocument,
-  sealDocument,
-} from "./_document.ts";
-export {
-  memberKeyMessage,
-  type PublishedMemberKey,
-  signMemberKey,
-  verifyMemberKey,
-} from "./_member_key.ts";
+export { KeyringError, type KeyringErrorCode } from "./_errors.ts";
+export { deriveMemberKey, type MemberKey } from "./_hpke.ts";
+export { checkSuccessor, type RingRecord, verifyRecord } from "./_record.ts";
+export { addMember, createRing, groupKeyFor, removeMember, signRecord } from "./_ring.ts";
+export { documentRotation, openDocument, sealDocument } from "./_document.ts";
+export { type PublishedMemberKey, verifyMemberKey } from "./_member_key.ts";
 export {
   KeyringMember,
   KeyringOperator,
   type KeyringTransport,
-  type MemberIdentity,
   type SeenRecords,
 } from "./_member.ts";

@@ -16,22 +16,7 @@
  * @module
  */
 
-export {
-  LEASE_MS,
-  LIFECYCLE_JOB_CONCURRENCY,
-  type LifecycleDeps,
-  LifecycleScheduler,
-  type LifecycleStatus,
-  type RevocationFeed,
-  type TickResult,
-} from "./_scheduler.ts";
-export {
-  type ForwardSecrecyWindow,
-  forwardSecrecyWindow,
-  nextRotation,
-  nextStep,
-  type PlannedStep,
-  sweepEveryMs,
-} from "./_plan.ts";
-export { type LifecycleState, LifecycleStore, type StepName } from "./_store.ts";
-export { type SweepResult, TouchingStore, type Ttls, TtlSweeper } from "./_sweep.ts";
+export { LifecycleScheduler, type LifecycleStatus } from "./_scheduler.ts";
+export { type ForwardSecrecyWindow, forwardSecrecyWindow } from "./_plan.ts";
+export { LifecycleStore } from "./_store.ts";
+export { TouchingStore, TtlSweeper } from "./_sweep.ts";

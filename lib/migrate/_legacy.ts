@@ -60,15 +60,6 @@ export function legacyOmniHex(wallet: string): string {
   return omniToHex(operatorOmniOf(wallet));
 }
 
-/** Both legacy keys of `wallet`'s credential `service`. */
-export function legacyKeys(wallet: string, service: string): { v1: string; v2: string } {
-  const w = wallet.toLowerCase();
-  return {
-    v1: `bots/${w}/credentials/${service}.enc`,
-    v2: `bots/${legacyOmniHex(w)}/credentials/${service}.enc`,
-  };
-}
-
 /** The AAD the reference implementation binds for a blob of `version`. */
 export function legacyAad(version: 1 | 2, wallet: string, service: string): Uint8Array {
   const w = wallet.toLowerCase();

@@ -11,33 +11,17 @@
  */
 
 export {
-  BACKUP_PREFIX,
   InvalidMigrateParams,
   type MigrateBlobEvent,
   type MigrateDeps,
-  type MigrateOutcome,
-  type MigrateParams,
   type MigrateSummary,
-  type MigrationWorker,
-  resolveMapping,
   runMigration,
 } from "./_engine.ts";
-export {
-  LEGACY_OVERHEAD,
-  legacyAad,
-  legacyKek,
-  legacyKeys,
-  legacyOmniHex,
-  LegacyOpenFailed,
-  type LegacySigner,
-  openLegacy,
-  parseLegacyKey,
-} from "./_legacy.ts";
-export { headlessMigrateDeps, migrationWorker, openLegacySource } from "./_open.ts";
+export { type LegacySigner } from "./_legacy.ts";
+export { headlessMigrateDeps, openLegacySource } from "./_open.ts";
 export {
   type MigrationEvent,
   type MigrationJob,
   MigrationJobs,
-  type MigrationJobState,
   MigrationRunning,
 } from "./_jobs.ts";

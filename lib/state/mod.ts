@@ -79,16 +79,9 @@ export { KvChallengeStore } from "./_challenges.ts";
 export { LOGOUT_SCOPE, SessionDenylist, type SessionRevocations } from "./_denylist.ts";
 
 export { KvActorIndex } from "./_actors.ts";
-export { KvWriteLedger, type WriteLedger, type WriteRecord } from "./_ledger.ts";
+export { KvWriteLedger, type WriteLedger } from "./_ledger.ts";
 export { type Census, type EpochCounts, KvCensusStore } from "./_census.ts";
-export {
-  type AuditEntry,
-  type AuditLog,
-  canonicalJson,
-  entryHash,
-  GENESIS_HASH,
-  KvAuditLog,
-} from "./_audit.ts";
+export { type AuditEntry, type AuditLog, KvAuditLog } from "./_audit.ts";
 export {
   type BlobEvent,
   emptyJobCounts,
@@ -117,4 +110,4 @@ export {
   type PointerIntent,
   type PointerSeq,
 } from "./_pointers.ts";
-export { STATE_ERROR_CODES, StateContention } from "./_errors.ts";
+export { STATE_ERROR_CODES } from "./_errors.ts";

@@ -5,7 +5,7 @@
 
 import { assert, assertEquals } from "../support/assert.ts";
 import { ARTIFACT_FILES, compileContracts } from "../../scripts/compile-contracts.ts";
-import { ARTIFACTS, SOLC_VERSION, SOURCES_SHA256 } from "../../lib/chain/mod.ts";
+import { ARTIFACTS, SOLC_VERSION, SOURCES_SHA256 } from "../../lib/chain/artifacts.ts";
 
 const root = new URL("../../", import.meta.url);
 

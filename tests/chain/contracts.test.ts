@@ -6,15 +6,15 @@
 import { type Hex, hexToString, parseEventLogs, zeroAddress, zeroHash } from "viem";
 import { generatePrivateKey, type LocalAccount, privateKeyToAccount } from "viem/accounts";
 import { assert, assertEquals, assertRejects } from "../support/assert.ts";
+import { ChainRevertError } from "../../lib/chain/_client.ts";
 import {
   agentRegistryAbi,
   auditAnchorAbi,
   auditAnchorBytecode,
-  ChainRevertError,
   k3EpochCounterAbi,
   k3EpochCounterBytecode,
   scopeRegistryAbi,
-} from "../../lib/chain/mod.ts";
+} from "../../lib/chain/artifacts.ts";
 import {
   agentActorOmni,
   deviceKeyHash,

@@ -15,19 +15,15 @@ import {
   assertThrows,
 } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
+import { CHAIN_FILES, ChainClient, openChain } from "../../lib/chain/mod.ts";
 import {
   AnvilInstallError,
   AnvilStartError,
-  CHAIN_FILES,
-  ChainClient,
-  ChainConfigError,
-  EmbeddedChainError,
   ensureAnvil,
-  NoGovernanceKeyError,
-  openChain,
-  openEmbeddedChain,
   startAnvil,
-} from "../../lib/chain/mod.ts";
+} from "../../lib/chain/_anvil.ts";
+import { ChainConfigError, NoGovernanceKeyError } from "../../lib/chain/_client.ts";
+import { EmbeddedChainError, openEmbeddedChain } from "../../lib/chain/_embedded.ts";
 import { ConfigError, loadConfig } from "../../lib/config/mod.ts";
 import type { IdentityReader } from "../../lib/identity/mod.ts";
 import { serviceHash } from "../../lib/identity/mod.ts";

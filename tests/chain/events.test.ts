@@ -2,7 +2,8 @@
 // real anvil: events arrive decoded and in block order; with `headPollMs` reads make no
 // eth_blockNumber round trip of their own (the cached answer stands until the head moves), `sync()` makes a change written straight to the node
 // visible at once, and a refusal is confirmed at the latest block (confirmRefusal).
-import { ChainClient, type IdentityEvent } from "../../lib/chain/mod.ts";
+import { ChainClient } from "../../lib/chain/mod.ts";
+import type { IdentityEvent } from "../../lib/identity/mod.ts";
 import * as actions from "../../lib/chain/actions/mod.ts";
 import { confirmRefusal, serviceHash } from "../../lib/identity/mod.ts";
 import { assert, assertEquals } from "../support/assert.ts";

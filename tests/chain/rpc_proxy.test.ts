@@ -19,15 +19,9 @@ import {
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
-import {
-  chainDefinition,
-  type OpenChain,
-  openChain,
-  RPC_ANSWER_MAX_BYTES,
-  RPC_BATCH_MAX,
-  RPC_GAS_MAX,
-  RpcProxy,
-} from "../../lib/chain/mod.ts";
+import { type OpenChain, openChain, RpcProxy } from "../../lib/chain/mod.ts";
+import { chainDefinition } from "../../lib/chain/_client.ts";
+import { RPC_ANSWER_MAX_BYTES, RPC_BATCH_MAX, RPC_GAS_MAX } from "../../lib/chain/_rpc_proxy.ts";
 import { loadConfig } from "../../lib/config/mod.ts";
 import { deviceKeyHash } from "../../lib/identity/mod.ts";
 import { CHAIN_RPC_PATH, chainRoutes } from "../../routes/chain.ts";

@@ -18,7 +18,8 @@ import { startServiceProcess } from "../support/service_process.ts";
 import { injectWallet, launchBrowser, screenshot } from "../support/browser.ts";
 import { type ChainHandle, registerAgent, walletFor } from "../support/chain.ts";
 import { AgentKeysClient, ApiCallError } from "../../lib/client/mod.ts";
-import { KeyringMember, MEMBER_KEY_MESSAGE } from "../../lib/keyrings/mod.ts";
+import { KeyringMember } from "../../lib/keyrings/mod.ts";
+import { MEMBER_KEY_MESSAGE } from "../../lib/keyrings/_hpke.ts";
 
 const CHAIN_ID = 31337;
 const PLAINTEXT = "team-secret-NEVER-ON-A-PAGE-5c1e";

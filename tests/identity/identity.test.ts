@@ -14,7 +14,7 @@ import {
   operatorOmniOf,
   serviceHash,
 } from "../../lib/identity/mod.ts";
-import { agentRegistryAbi } from "../../lib/chain/mod.ts";
+import { agentRegistryAbi } from "../../lib/chain/artifacts.ts";
 import { registerAgent, startTestChain } from "../support/chain.ts";
 
 // anvil's first development account: a public, well-known address.

@@ -9,7 +9,7 @@
 
 import { loadConfig } from "../../lib/config/mod.ts";
 import { openDataDir } from "../../lib/datadir/mod.ts";
-import { sha256Hex } from "../../lib/integrity/mod.ts";
+import { sha256Hex } from "../../lib/integrity/_store.ts";
 
 const LANES = 4;
 const KEYS_PER_LANE = 6;

@@ -17,7 +17,6 @@ type StoredBlob = { body: Uint8Array; etag: string };
 import { PreconditionFailed } from "../../lib/store/mod.ts";
 import { KvAuditLog, KvPointerStore, KvStateStore } from "../../lib/state/mod.ts";
 import {
-  type AnchorChain,
   anchorLagSeconds,
   IntegrityBlocked,
   IntegrityStore,
@@ -25,6 +24,7 @@ import {
   pointerLeaf,
   PointerTree,
 } from "../../lib/integrity/mod.ts";
+import type { AnchorChain } from "../../lib/integrity/_anchor.ts";
 
 /** A blob store in memory (the anchor loop does not care where bytes live). */
 class MemoryStore implements BlobStore {

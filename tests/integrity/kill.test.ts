@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { assert, assertEquals } from "../support/assert.ts";
 import { loadConfig } from "../../lib/config/mod.ts";
 import { openDataDir } from "../../lib/datadir/mod.ts";
-import { sha256Hex } from "../../lib/integrity/mod.ts";
+import { sha256Hex } from "../../lib/integrity/_store.ts";
 import { tempDir } from "../support/tmp.ts";
 import { startCeph } from "../support/ceph.ts";
 

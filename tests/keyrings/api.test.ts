@@ -333,7 +333,7 @@ Deno.test("bad input: unknown ring, non-member, malformed record, oversized docu
   assertEquals([stale.status, stale.body.error], [409, "rotation_stale"]);
   // A member key signed by another key than the session's: 400.
   const mallory = newAccount();
-  const { signMemberKey } = await import("../../lib/keyrings/mod.ts");
+  const { signMemberKey } = await import("../../lib/keyrings/_member_key.ts");
   const foreign = await signMemberKey(a.omni, a.member.key, mallory);
   const pub = await s.call("POST", "/v1/member-keys", a.session, { member_key: foreign });
   assertEquals([pub.status, pub.body.error], [400, "member_key_invalid"]);

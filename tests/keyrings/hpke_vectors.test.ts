@@ -6,7 +6,7 @@
  */
 
 import { createCipheriv, createHmac } from "node:crypto";
-import { hpkeSuite } from "../../lib/keyrings/mod.ts";
+import { hpkeSuite } from "../../lib/keyrings/_hpke.ts";
 import { assertEquals } from "../support/assert.ts";
 
 const V = JSON.parse(

@@ -12,18 +12,17 @@ import {
   documentRotation,
   groupKeyFor,
   KeyringError,
-  MEMBER_KEY_MESSAGE,
-  memberKeyFromSignature,
   openDocument,
-  parseRecord,
   removeMember,
   type RingRecord,
   sealDocument,
-  signMemberKey,
   signRecord,
   verifyMemberKey,
   verifyRecord,
 } from "../../lib/keyrings/mod.ts";
+import { MEMBER_KEY_MESSAGE, memberKeyFromSignature } from "../../lib/keyrings/_hpke.ts";
+import { signMemberKey } from "../../lib/keyrings/_member_key.ts";
+import { parseRecord } from "../../lib/keyrings/_record.ts";
 import { agentActorOmni, operatorOmniOf } from "../../lib/identity/mod.ts";
 import { assert, assertEquals, assertNotEquals, assertRejects } from "../support/assert.ts";
 

@@ -13,7 +13,8 @@ import { KvActorIndex, KvAuditLog, KvStateStore } from "../../lib/state/mod.ts";
 import { type EpochRecorder, openEpochs } from "../../lib/epochs/mod.ts";
 import type { Epochs } from "../../lib/epochs/_open.ts";
 import { type BlobLocation, openBlob, parseBlobKey, sealBlob } from "../../lib/worker/mod.ts";
-import { type LifecycleDeps, LifecycleScheduler } from "../../lib/lifecycle/mod.ts";
+import { LifecycleScheduler } from "../../lib/lifecycle/mod.ts";
+import type { LifecycleDeps } from "../../lib/lifecycle/_scheduler.ts";
 import { defaultLifecyclePolicy, type LifecyclePolicy } from "../../lib/config/mod.ts";
 import { tempDir } from "../support/tmp.ts";
 

@@ -8,7 +8,9 @@
 import { assert, assertEquals } from "../support/assert.ts";
 import type { IdentityEvent } from "../../lib/identity/mod.ts";
 import { credentialLocation, inboundLocation, memoryLocation } from "../../lib/worker/mod.ts";
-import { forwardSecrecyWindow, type LifecycleState, nextStep } from "../../lib/lifecycle/mod.ts";
+import { forwardSecrecyWindow } from "../../lib/lifecycle/mod.ts";
+import { nextStep } from "../../lib/lifecycle/_plan.ts";
+import type { LifecycleState } from "../../lib/lifecycle/_store.ts";
 import { defaultLifecyclePolicy } from "../../lib/config/mod.ts";
 import { startTestChain } from "../support/chain.ts";
 import { DAY, HOUR, lifecycleEnv } from "./_env.ts";

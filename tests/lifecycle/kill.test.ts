@@ -20,7 +20,8 @@ import {
   sealBlob,
 } from "../../lib/worker/mod.ts";
 import { tempDir } from "../support/tmp.ts";
-import { LifecycleStore, TouchingStore, type Ttls } from "../../lib/lifecycle/mod.ts";
+import { LifecycleStore, TouchingStore } from "../../lib/lifecycle/mod.ts";
+import type { Ttls } from "../../lib/lifecycle/_sweep.ts";
 import { DAY, HOUR } from "./_env.ts";
 
 const SCRIPT = fileURLToPath(new URL("./_proc.ts", import.meta.url));

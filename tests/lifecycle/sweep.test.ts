@@ -13,7 +13,8 @@ import {
   memoryLocation,
   sealBlob,
 } from "../../lib/worker/mod.ts";
-import { LifecycleStore, TouchingStore, type Ttls, TtlSweeper } from "../../lib/lifecycle/mod.ts";
+import { LifecycleStore, TouchingStore, TtlSweeper } from "../../lib/lifecycle/mod.ts";
+import type { Ttls } from "../../lib/lifecycle/_sweep.ts";
 import type { BlobStore } from "../../lib/store/mod.ts";
 import { DAY, HOUR, type LifecycleEnv, lifecycleEnv } from "./_env.ts";
 

@@ -8,7 +8,7 @@ import { assert, assertEquals } from "../support/assert.ts";
 import { join } from "node:path";
 import { generatePrivateKey } from "viem/accounts";
 import { S3BlobStore } from "../../lib/store/mod.ts";
-import { BACKUP_PREFIX } from "../../lib/migrate/mod.ts";
+import { BACKUP_PREFIX } from "../../lib/migrate/_engine.ts";
 import { startCeph } from "../support/ceph.ts";
 import { type LegacyEnv, legacyEnv } from "./fixture.ts";
 

@@ -8,7 +8,7 @@
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { type BlobEvent, runReencrypt } from "../../lib/reencrypt/mod.ts";
 import { takeCensus } from "../../lib/epochs/_census.ts";
-import { BACKUP_PREFIX } from "../../lib/migrate/mod.ts";
+import { BACKUP_PREFIX } from "../../lib/migrate/_engine.ts";
 import { legacyEnv } from "./fixture.ts";
 
 Deno.test("collision: census says legacy (not 1 or 2), the engine rewrites nothing, the migration moves it in place", async () => {
@@ -20,7 +20,7 @@ Deno.test("collision: census says legacy (not 1 or 2), the engine rewrites nothi
   try {
     await h.keystore.rotate(); // epochs 1 (retiring) and 2 (active): both legacy bytes are live tags
     // An ordinary epoch-2 credential of the operator, to show it still counts under 2.
-    const { migrationWorker } = await import("../../lib/migrate/mod.ts");
+    const { migrationWorker } = await import("../../lib/migrate/_open.ts");
     const { credentialLocation } = await import("../../lib/worker/mod.ts");
     await migrationWorker(h).writeAsService(
       credentialLocation(env.operatorOmni.slice(2), "own"),

@@ -7,7 +7,7 @@
 
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals } from "../support/assert.ts";
-import { BACKUP_PREFIX } from "../../lib/migrate/mod.ts";
+import { BACKUP_PREFIX } from "../../lib/migrate/_engine.ts";
 import { type LegacyEnv, legacyEnv } from "./fixture.ts";
 import { S3BlobStore } from "../../lib/store/mod.ts";
 import { startCeph } from "../support/ceph.ts";

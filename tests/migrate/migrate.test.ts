@@ -7,7 +7,7 @@
 import { assert, assertEquals } from "../support/assert.ts";
 import { generatePrivateKey } from "viem/accounts";
 import { join } from "node:path";
-import { BACKUP_PREFIX } from "../../lib/migrate/mod.ts";
+import { BACKUP_PREFIX } from "../../lib/migrate/_engine.ts";
 import { type LegacyEnv, legacyEnv } from "./fixture.ts";
 import { StoreCredentialsExpired } from "../../lib/store/mod.ts";
 import { FaultyStore } from "../support/faulty_store.ts";
@@ -91,7 +91,7 @@ Deno.test("migrate-legacy --delete-legacy: legacy objects go only after the new 
   assertEquals((await env2.run(env2.baseArgs())).code, 0);
   const h = await env2.open();
   try {
-    const { migrationWorker } = await import("../../lib/migrate/mod.ts");
+    const { migrationWorker } = await import("../../lib/migrate/_open.ts");
     const { credentialLocation } = await import("../../lib/worker/mod.ts");
     const github = env2.expected.find((e) => e.service === "github")!;
     await migrationWorker(h).writeAsService(

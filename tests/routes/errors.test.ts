@@ -31,22 +31,22 @@ import { ENVELOPE_ERROR_CODES } from "../../lib/crypto/_errors.ts";
 import { CAP_ERROR_CODES, CapExpired } from "../../lib/cap/mod.ts";
 import { CapClaimsInvalid } from "../../lib/cap/_claims.ts";
 import { CapInvalid } from "../../lib/cap/_token.ts";
+import { AnvilInstallError, AnvilStartError } from "../../lib/chain/_anvil.ts";
 import {
-  AnvilInstallError,
-  AnvilStartError,
   CHAIN_ERROR_CODES,
   ChainRevertError,
   ChainUnavailableError,
   NoGovernanceKeyError,
-} from "../../lib/chain/mod.ts";
-import { STATE_ERROR_CODES, StateContention } from "../../lib/state/mod.ts";
+} from "../../lib/chain/_client.ts";
+import { STATE_ERROR_CODES } from "../../lib/state/mod.ts";
+import { StateContention } from "../../lib/state/_errors.ts";
 import { RATELIMIT_ERROR_CODES, RateLimited } from "../../lib/ratelimit/mod.ts";
 import { IDENTITY_ERROR_CODES, InvalidIdentifierError } from "../../lib/identity/mod.ts";
 import { NoKeystore } from "../../lib/datadir/mod.ts";
 import { ConfigError } from "../../lib/config/mod.ts";
 import { REENCRYPT_ERROR_CODES } from "../../lib/reencrypt/mod.ts";
 import { EPOCH_ERROR_CODES } from "../../lib/epochs/mod.ts";
-import { KEYRING_ERROR_CODES } from "../../lib/keyrings/mod.ts";
+import { KEYRING_ERROR_CODES } from "../../lib/keyrings/_errors.ts";
 
 /** What each component exports as its codes, and startup errors that export no list. */
 const EXPORTED: Record<string, readonly string[]> = {

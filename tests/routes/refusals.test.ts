@@ -5,7 +5,8 @@
 
 import { assertEquals } from "../support/assert.ts";
 import { Hono } from "hono";
-import { ChainUnavailableError, type OpenChain } from "../../lib/chain/mod.ts";
+import { type OpenChain } from "../../lib/chain/mod.ts";
+import { ChainUnavailableError } from "../../lib/chain/_client.ts";
 import { chainRoutes } from "../../routes/chain.ts";
 import { errorResponse } from "../../routes/errors.ts";
 import { newAccount, testService } from "../support/broker_harness.ts";

@@ -10,7 +10,8 @@
 import { join } from "node:path";
 import type { PrivateKeyAccount } from "viem/accounts";
 import { AgentKeysClient } from "../../lib/client/mod.ts";
-import { KeyringMember, KeyringOperator, MEMBER_KEY_MESSAGE } from "../../lib/keyrings/mod.ts";
+import { KeyringMember, KeyringOperator } from "../../lib/keyrings/mod.ts";
+import { MEMBER_KEY_MESSAGE } from "../../lib/keyrings/_hpke.ts";
 import {
   type AuditEntry,
   parsePolicy,

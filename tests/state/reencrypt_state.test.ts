@@ -1,10 +1,7 @@
 import { assert, assertEquals, assertRejects } from "../support/assert.ts";
 import {
-  canonicalJson,
   type Census,
   emptyJobCounts,
-  entryHash,
-  GENESIS_HASH,
   type JobRecord,
   KvActorIndex,
   KvAuditLog,
@@ -12,6 +9,7 @@ import {
   KvJobStore,
   KvWriteLedger,
 } from "../../lib/state/mod.ts";
+import { canonicalJson, entryHash, GENESIS_HASH } from "../../lib/state/_audit.ts";
 
 const OP = "0x" + "01".repeat(32);
 const A1 = "0x" + "02".repeat(32);

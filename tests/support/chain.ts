@@ -32,16 +32,11 @@ import {
   type WalletClient,
 } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import {
-  agentRegistryAbi,
-  type AnvilProcess,
-  ARTIFACTS,
-  ChainClient,
-  chainDefinition,
-  type ContractAddresses,
-  deployContracts,
-  startAnvil,
-} from "../../lib/chain/mod.ts";
+import { ChainClient, type ContractAddresses } from "../../lib/chain/mod.ts";
+import { type AnvilProcess, startAnvil } from "../../lib/chain/_anvil.ts";
+import { chainDefinition } from "../../lib/chain/_client.ts";
+import { deployContracts } from "../../lib/chain/_embedded.ts";
+import { agentRegistryAbi, ARTIFACTS } from "../../lib/chain/artifacts.ts";
 import * as actions from "../../lib/chain/actions/mod.ts";
 import { anvilFaucet, type Faucet } from "../../lib/chain/_faucet.ts";
 import {

@@ -11,7 +11,8 @@ import { join } from "node:path";
 import type { CapClaims } from "../../lib/cap/mod.ts";
 import { EpochKeystore } from "../../lib/signer/mod.ts";
 import { FsBlobStore } from "../../lib/store/mod.ts";
-import { KvStateStore, type WriteLedger, type WriteRecord } from "../../lib/state/mod.ts";
+import { KvStateStore, type WriteLedger } from "../../lib/state/mod.ts";
+import type { WriteRecord } from "../../lib/state/_ledger.ts";
 import { VaultWorker, WorkerError } from "../../lib/worker/mod.ts";
 import type { VaultWorkerDeps } from "../../lib/worker/_vault.ts";
 
