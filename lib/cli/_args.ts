@@ -110,3 +110,11 @@ export function textOut(stream: { write(p: Uint8Array): Promise<number> }): Text
     },
   };
 }
+
+/** Where the CLI reads and writes; defaults: the process's stdout, stderr and stdin. */
+export interface CliIO {
+  stdout?: TextOut;
+  stderr?: TextOut;
+  /** Standard input, for `cred put` without --value. */
+  stdin?(): Promise<Uint8Array>;
+}

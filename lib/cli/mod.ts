@@ -31,35 +31,34 @@ import {
   signDevicePop,
 } from "../identity/mod.ts";
 import { writeFileAtomic } from "../fsutil/mod.ts";
-import { EXIT, type FlagSpec, parseFlags, type TextOut, textOut, UsageError } from "./_args.ts";
+import {
+  type CliIO,
+  EXIT,
+  type FlagSpec,
+  parseFlags,
+  type TextOut,
+  textOut,
+  UsageError,
+} from "./_args.ts";
 import { loadSession, saveSession } from "./_session_file.ts";
 import { stsPolicies } from "./_sts_policy.ts";
 import { KEYRING_USAGE, keyringMain } from "./_keyring.ts";
 import { defaultSocketPath, revealFromSidecar } from "../sidecar/mod.ts";
 
-export { loadSession, type SavedSession, saveSession } from "./_session_file.ts";
-export { EXIT, UsageError } from "./_args.ts";
+export { EXIT } from "./_args.ts";
 export { main as reencryptMain } from "./_reencrypt.ts";
 export { main as migrateLegacyMain } from "./_migrate.ts";
-export { type SignerCliDeps, signerMain } from "./_signer.ts";
+export { signerMain } from "./_signer.ts";
 import { type DirectStore, verifyBlob } from "./_verify.ts";
 
 /** What the CLI reads from its environment (passed in: only lib/config reads Deno.env). */
-export interface CliEnv {
+interface CliEnv {
   url: string;
   home: string;
   operatorKey?: string;
   /** `$XDG_RUNTIME_DIR` and `$HOME`: where `cred get --credential-backend=sidecar` finds the socket. */
   runtimeDir?: string;
   userHome?: string;
-}
-
-/** Where the CLI reads and writes; defaults: the process's stdout, stderr and stdin. */
-export interface CliIO {
-  stdout?: TextOut;
-  stderr?: TextOut;
-  /** Standard input, for `cred put` without --value. */
-  stdin?(): Promise<Uint8Array>;
 }
 
 /**

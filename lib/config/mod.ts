@@ -17,7 +17,7 @@ import ms from "ms";
 import { parseRate, type RateSpec } from "../ratelimit/mod.ts";
 
 /** One documented environment variable. */
-export interface Setting {
+interface Setting {
   name: string;
   default: string;
   description: string;
@@ -323,7 +323,7 @@ export interface S3Config {
 }
 
 /** The identity chain: embedded anvil when `rpcUrl` is unset, else an external EVM chain. */
-export interface ChainConfig {
+interface ChainConfig {
   /** External chain's JSON-RPC URL; undefined selects the embedded anvil. */
   rpcUrl?: string;
   /** Expected chain id (embedded default 31337; external: checked against the node if set). */
@@ -374,7 +374,7 @@ export interface Config {
 }
 
 /** Vault integrity settings. */
-export interface IntegrityPolicy {
+interface IntegrityPolicy {
   mode: "adopt" | "strict";
   anchorEveryMs: number;
   anchorWrites: number;
@@ -552,7 +552,7 @@ function lifecycleFrom(get: (name: string) => string | undefined): LifecyclePoli
  * A unit is required: a bare number is ambiguous (seconds? milliseconds?) and refused, as are
  * zero, negative and absurd values (more than ten years).
  */
-export function duration(text: string, name: string): number {
+function duration(text: string, name: string): number {
   const unit = /^\d+(\.\d+)?\s*(ms|s|m|h|d|w)$/i.test(text.trim());
   // The regex above is what makes the text a `StringValue` for ms's types.
   const value = unit ? ms(text.trim() as ms.StringValue) : undefined;

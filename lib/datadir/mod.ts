@@ -18,59 +18,21 @@
 
 import { join, resolve } from "node:path";
 import type { Config } from "../config/mod.ts";
-import { keyringSealAad } from "../broker/mod.ts";
 import {
   EpochKeystore,
   KEYSTORE_FILE,
-  KEYSTORE_SEAL_AAD,
   resealFiles,
   type RotationStep,
-  type SealedFile,
   SealKey,
 } from "../signer/mod.ts";
 import { type BlobStore, FsBlobStore, S3BlobStore } from "../store/mod.ts";
 import { KvPointerStore, KvStateStore } from "../state/mod.ts";
 import { IntegrityStore, pointerLeaf } from "../integrity/mod.ts";
 import { defaultIntegrityPolicy } from "../config/mod.ts";
-import { pathExists, withFileLock } from "../fsutil/mod.ts";
+import { pathExists } from "../fsutil/mod.ts";
+import { NoKeystore, sealedFiles, STATE_FILE, withKeystoreLock } from "./_files.ts";
 
-/** The state file inside the data directory. */
-export const STATE_FILE = "state.kv";
-
-/** The broker's sealed keyrings (K1, K2) inside the data directory; `lib/service` opens them. */
-export const KEYRING_FILES = { k1: "broker/k1.json", k2: "broker/k2.json" } as const;
-
-/**
- * Every file of `dataDir` sealed under the seal key: what a seal key rotation or
- * `deno task signer reseal` must move to the new key. The keystore is written under its own
- * lock by the caller; each keyring is re-sealed under the lock its writers use.
- */
-export function sealedFiles(dataDir: string): SealedFile[] {
-  const ring = (purpose: "k1" | "k2") => {
-    const path = join(dataDir, KEYRING_FILES[purpose]);
-    return { path, aad: keyringSealAad(purpose), lock: `${path}.lock` };
-  };
-  return [{ path: join(dataDir, KEYSTORE_FILE), aad: KEYSTORE_SEAL_AAD }, ring("k1"), ring("k2")];
-}
-
-/**
- * Runs `fn` under the keystore's file lock: the lock every change of the keystore and of the
- * seal key holds (see `lib/signer/_seal_key.ts`).
- */
-export function withKeystoreLock<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
-  return withFileLock(`${join(dataDir, KEYSTORE_FILE)}.lock`, fn);
-}
-
-/** A keystore was expected in the data directory and is not there. */
-export class NoKeystore extends Error {
-  readonly code = "no_keystore";
-  constructor(path: string) {
-    super(
-      `no keystore at ${path}: start the service once (deno task start) or set AGENTKEYS_DATA_DIR`,
-    );
-    this.name = "NoKeystore";
-  }
-}
+export { KEYRING_FILES } from "./_files.ts";
 
 /** What {@linkcode openDataDir} opens. */
 export interface DataDirCore {
@@ -96,7 +58,7 @@ export interface DataDirCore {
 }
 
 /** Options of {@linkcode openDataDir}. */
-export interface OpenDataDirOptions {
+interface OpenDataDirOptions {
   /**
    * Create the data directory and a keystore (epoch 1 active) when missing. The service does;
    * the headless commands refuse with {@linkcode NoKeystore} instead. Default true.
@@ -181,7 +143,7 @@ async function openStore(config: Config, dataDir: string): Promise<BlobStore> {
 }
 
 /** What {@linkcode resealDataDir} did. */
-export interface ResealResult {
+interface ResealResult {
   /** `rotated`: the embedded `seal.key` was replaced; `supplied`: moved to the given new key. */
   mode: "rotated" | "supplied";
   /** Sealed files re-sealed now. */

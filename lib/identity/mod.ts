@@ -17,6 +17,7 @@
  */
 
 import { type Address, type Hex, hexToBytes, keccak256, sha256, toBytes } from "viem";
+import { InvalidIdentifierError } from "./_errors.ts";
 
 export type {
   DeviceRecord,
@@ -30,20 +31,7 @@ export { confirmRefusal } from "./_reader.ts";
 /** An omni as it travels on the wire: `0x` + 64 lowercase hex characters. */
 export type Omni = `0x${string}`;
 
-/** Every code an error of lib/identity carries. */
-export const IDENTITY_ERROR_CODES = ["invalid_identifier"] as const;
-
-/**
- * A malformed identifier; the message says which one and why. A `TypeError`: callers that
- * checked identifiers with their own patterns threw that, and still may catch it as one.
- */
-export class InvalidIdentifierError extends TypeError {
-  readonly code = "invalid_identifier";
-  constructor(message: string) {
-    super(message);
-    this.name = "InvalidIdentifierError";
-  }
-}
+export { IDENTITY_ERROR_CODES } from "./_errors.ts";
 
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const OMNI = /^0x[0-9a-f]{64}$/;

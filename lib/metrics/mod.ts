@@ -41,7 +41,7 @@ import type { AuditLog, Census } from "../state/mod.ts";
 const HTTP_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 
 /** Where the gauges read their values at scrape time. */
-export interface MetricsSources {
+interface MetricsSources {
   /** The latest global census (blobs per epoch). */
   latestCensus?: () => Promise<Census | null>;
   /** The forward-secrecy window now. */

@@ -21,7 +21,7 @@ export interface RateSpec {
 }
 
 /** What {@linkcode RateLimiter.take} decided. */
-export type TakeResult = { ok: true } | { ok: false; retryAfterS: number };
+type TakeResult = { ok: true } | { ok: false; retryAfterS: number };
 
 /** Every code an error of lib/ratelimit carries. */
 export const RATELIMIT_ERROR_CODES = ["rate_limited"] as const;
@@ -58,7 +58,7 @@ interface Bucket {
 }
 
 /** Default bound on remembered keys per limiter. */
-export const DEFAULT_MAX_KEYS = 10_000;
+const DEFAULT_MAX_KEYS = 10_000;
 
 export class RateLimiter {
   readonly #buckets = new Map<string, Bucket>();

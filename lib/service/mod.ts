@@ -54,9 +54,8 @@ import { observeAudit, ServiceMetrics } from "../metrics/mod.ts";
 
 export const VERSION = "0.1.0";
 
-export { connectHeadlessChain, openHeadlessWithChain } from "./_headless.ts";
-export { readServiceRuntime, SERVICE_RUNTIME_FILE, type ServiceRuntime } from "./_runtime.ts";
-export { adminClaimNotice, type NoticeLine } from "./_admin_notice.ts";
+export { openHeadlessWithChain } from "./_headless.ts";
+export { adminClaimNotice } from "./_admin_notice.ts";
 
 /** The running components of one process. */
 export interface Service {
@@ -107,7 +106,7 @@ export interface Service {
 }
 
 /** Options of {@linkcode openService} (tests). */
-export interface ServiceOptions {
+interface ServiceOptions {
   /** Extra job runner settings. */
   runner?: Partial<Omit<JobRunnerDeps, "jobs" | "engine" | "audit">>;
   /** Run the lifecycle scheduler's passes (default true). */

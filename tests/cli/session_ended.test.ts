@@ -6,7 +6,8 @@
 
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { join } from "node:path";
-import { EXIT, main as cli, saveSession } from "../../lib/cli/mod.ts";
+import { EXIT, main as cli } from "../../lib/cli/mod.ts";
+import { saveSession } from "../../lib/cli/_session_file.ts";
 import { lineIO } from "../support/cli_io.ts";
 import { tempDir } from "../support/tmp.ts";
 

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
-import { reencryptMain, type SignerCliDeps, signerMain } from "../../lib/cli/mod.ts";
+import { reencryptMain, signerMain } from "../../lib/cli/mod.ts";
+import type { SignerCliDeps } from "../../lib/cli/_signer.ts";
 import type { EpochRecorder } from "../../lib/epochs/mod.ts";
 import { type AuditEntry, KvAuditLog } from "../../lib/state/mod.ts";
 import { OPERATOR } from "../reencrypt/fixture.ts";

@@ -1,16 +1,13 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "../support/assert.ts";
-import {
-  AgentKeysClient,
-  ApiCallError,
-  EventStreamLost,
-  type JobEvent,
-  SseParser,
-} from "../../lib/client/mod.ts";
+import { AgentKeysClient, ApiCallError } from "../../lib/client/mod.ts";
+import { EventStreamLost } from "../../lib/client/_errors.ts";
+import { SseParser } from "../../lib/client/_sse.ts";
+import type { JobEvent } from "../../lib/state/mod.ts";
 import { EXIT, reencryptMain } from "../../lib/cli/mod.ts";
 import type { RunState } from "../../lib/reencrypt/mod.ts";
 import { OPERATOR } from "../reencrypt/fixture.ts";
 import { capture } from "../reencrypt/datadir.ts";
-import { saveSession } from "../../lib/cli/mod.ts";
+import { saveSession } from "../../lib/cli/_session_file.ts";
 
 Deno.test("sse parser: fields, multi-line data, comments, any line end, any split", () => {
   const text = ': hello\r\nid: 1\r\nevent: blob\r\ndata: {"a":\r\ndata: 1}\r\n\r\n' +

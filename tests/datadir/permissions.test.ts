@@ -3,7 +3,8 @@
 // (review: state.kv and state.kv-wal were 0644 in a 0755 directory).
 import { join } from "node:path";
 import { loadConfig } from "../../lib/config/mod.ts";
-import { openDataDir, STATE_FILE } from "../../lib/datadir/mod.ts";
+import { openDataDir } from "../../lib/datadir/mod.ts";
+import { STATE_FILE } from "../../lib/datadir/_files.ts";
 import { assertEquals } from "../support/assert.ts";
 
 const mode = async (path: string) => (await Deno.stat(path)).mode! & 0o777;

@@ -5,7 +5,6 @@ import { assert, assertEquals, assertNotEquals, assertThrows } from "../support/
 import {
   agentActorOmni,
   deviceKeyHash,
-  InvalidIdentifierError,
   isOmni,
   isValidLabel,
   isValidName,
@@ -14,6 +13,7 @@ import {
   operatorOmniOf,
   serviceHash,
 } from "../../lib/identity/mod.ts";
+import { InvalidIdentifierError } from "../../lib/identity/_errors.ts";
 import { agentRegistryAbi } from "../../lib/chain/artifacts.ts";
 import { registerAgent, startTestChain } from "../support/chain.ts";
 

@@ -2,7 +2,6 @@
 // omni's two spellings, the one name rule and labels, and the components that must agree with them.
 import { assert, assertEquals, assertThrows } from "../support/assert.ts";
 import {
-  InvalidIdentifierError,
   isOmni,
   isOmniHex,
   isValidLabel,
@@ -11,6 +10,7 @@ import {
   omniToHex,
   serviceHash,
 } from "../../lib/identity/mod.ts";
+import { InvalidIdentifierError } from "../../lib/identity/_errors.ts";
 import { validateCapClaims } from "../../lib/cap/_claims.ts";
 import {
   actorHexOf,

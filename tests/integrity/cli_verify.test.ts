@@ -13,7 +13,7 @@ import { generatePrivateKey } from "viem/accounts";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
 import { freePort, runTask, startServiceProcess } from "../support/service_process.ts";
-import { loadSession } from "../../lib/cli/mod.ts";
+import { loadSession } from "../../lib/cli/_session_file.ts";
 
 Deno.test("cli cred verify: proven against the chain, stored bytes hashed; a rollback fails the byte check", async () => {
   await using dir = await tempDir();

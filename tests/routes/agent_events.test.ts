@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import type { IdentityEventFeed } from "../../lib/broker/mod.ts";
 import type { IdentityEvent } from "../../lib/identity/mod.ts";
-import { SseParser } from "../../lib/client/mod.ts";
+import { SseParser } from "../../lib/client/_sse.ts";
 import { agentEventRoutes } from "../../routes/agent_events.ts";
 import { errorResponse } from "../../routes/errors.ts";
 import type { SessionEnv } from "../../routes/session.ts";

@@ -8,7 +8,7 @@
 
 import type { PrivateKeyAccount } from "viem/accounts";
 import type { EpochRecorder } from "../../lib/epochs/mod.ts";
-import { type SseMessage, SseParser } from "../../lib/client/mod.ts";
+import { type SseMessage, SseParser } from "../../lib/client/_sse.ts";
 import { operatorOmniOf } from "../../lib/identity/mod.ts";
 import { newAccount, type TestService, testService } from "../support/broker_harness.ts";
 import { FaultyStore } from "../support/faulty_store.ts";

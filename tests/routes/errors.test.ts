@@ -41,8 +41,9 @@ import {
 import { STATE_ERROR_CODES } from "../../lib/state/mod.ts";
 import { StateContention } from "../../lib/state/_errors.ts";
 import { RATELIMIT_ERROR_CODES, RateLimited } from "../../lib/ratelimit/mod.ts";
-import { IDENTITY_ERROR_CODES, InvalidIdentifierError } from "../../lib/identity/mod.ts";
-import { NoKeystore } from "../../lib/datadir/mod.ts";
+import { IDENTITY_ERROR_CODES } from "../../lib/identity/mod.ts";
+import { InvalidIdentifierError } from "../../lib/identity/_errors.ts";
+import { NoKeystore } from "../../lib/datadir/_files.ts";
 import { ConfigError } from "../../lib/config/mod.ts";
 import { REENCRYPT_ERROR_CODES } from "../../lib/reencrypt/mod.ts";
 import { EPOCH_ERROR_CODES } from "../../lib/epochs/mod.ts";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
 import { freePort, ROOT, startServiceProcess } from "../support/service_process.ts";
-import { readServiceRuntime } from "../../lib/service/mod.ts";
+import { readServiceRuntime } from "../../lib/service/_runtime.ts";
 
 /** One raw HTTP/1.1 request with the given Host header; returns the status and the body. */
 async function withHost(port: number, host: string, path: string) {

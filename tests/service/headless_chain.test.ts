@@ -8,11 +8,8 @@ import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { join } from "node:path";
 import { loadConfig } from "../../lib/config/mod.ts";
 import { CHAIN_FILES } from "../../lib/chain/mod.ts";
-import {
-  connectHeadlessChain,
-  readServiceRuntime,
-  SERVICE_RUNTIME_FILE,
-} from "../../lib/service/mod.ts";
+import { connectHeadlessChain } from "../../lib/service/_headless.ts";
+import { readServiceRuntime, SERVICE_RUNTIME_FILE } from "../../lib/service/_runtime.ts";
 import { freePort } from "../support/service_process.ts";
 import { tempDir } from "../support/tmp.ts";
 

@@ -6,12 +6,8 @@
  */
 
 import { join } from "node:path";
-import {
-  AgentKeysClient,
-  type AgentStreamEvent,
-  ApiCallError,
-  EventStreamIdle,
-} from "../../lib/client/mod.ts";
+import { AgentKeysClient, type AgentStreamEvent, ApiCallError } from "../../lib/client/mod.ts";
+import { EventStreamIdle } from "../../lib/client/_agent_events.ts";
 import {
   type AgentEventSource,
   CacheInvalidator,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { CliIO } from "../../lib/cli/mod.ts";
+import type { CliIO } from "../../lib/cli/_args.ts";
 
 export function lineIO(): Required<CliIO> & { out: string[]; err: string[] } {
   const out: string[] = [];
