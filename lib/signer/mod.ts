@@ -3,8 +3,8 @@
  * Everything that may touch K3 is in this folder.
  *
  * ```ts
- * import { EpochKeystore, loadSealKey } from "./lib/signer/mod.ts";
- * const sealKey = await loadSealKey({ dataDir, keystorePath });
+ * import { EpochKeystore, SealKey } from "./lib/signer/mod.ts";
+ * const sealKey = await SealKey.load({ dataDir, keystorePath });
  * const keystore = await EpochKeystore.open({ path: keystorePath, sealKey });
  * ```
  *
