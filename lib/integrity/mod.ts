@@ -13,7 +13,7 @@
  */
 
 export { IntegrityBlocked, IntegrityMismatch } from "./_errors.ts";
-export { type IntegrityMode, IntegrityStore, type IntegrityStoreOptions } from "./_store.ts";
+export { IntegrityStore } from "./_store.ts";
 export { foldProof, leafHash, pointerLeaf, PointerTree } from "./_smt.ts";
 export { anchorLagSeconds, type AnchorStatus, PointerAnchors } from "./_anchor.ts";
 export { BlobProofs, type ProofTarget } from "./_proofs.ts";

@@ -103,11 +103,8 @@ export { KvChainPending, type PendingChainRecord } from "./_chain_pending.ts";
 export {
   type AnchorRecord,
   type BlobPointer,
-  type BlockRecord,
-  type CommitReason,
   KvPointerStore,
   type PointerDigest,
   type PointerIntent,
-  type PointerSeq,
 } from "./_pointers.ts";
 export { STATE_ERROR_CODES } from "./_errors.ts";
