@@ -23,54 +23,10 @@ import { type Policy, PolicyFile } from "./_policy.ts";
 import { parseTcpAddress, startSidecar } from "./_server.ts";
 
 export { AuditLog } from "./_audit.ts";
-export { CACHE_MAX_ENTRIES, CACHE_TTL_MS, CredentialCache } from "./_cache.ts";
-export {
-  type CredentialSource,
-  DeviceKeyRefused,
-  readDeviceKey,
-  ServiceCredentials,
-} from "./_credentials.ts";
-export {
-  envPrefix,
-  PLACEHOLDER,
-  readEnvFile,
-  renderEnv,
-  type SidecarAddress,
-  sidecarEnv,
-  writeEnvFile,
-} from "./_envfile.ts";
-export { type AgentEventSource, CacheInvalidator, type InvalidatorOptions } from "./_events.ts";
-export { execWithEnv } from "./_exec.ts";
-export { defaultSocketPath, prepareSocketPath, SOCKET_NAME, SocketRefused } from "./_listener.ts";
-export {
-  type KeyringRefusal,
-  keyringRefusal,
-  type KeyringSource,
-  SeenInMemory,
-} from "./_keyrings.ts";
+export { defaultSocketPath } from "./_listener.ts";
+export { parsePolicy } from "./_policy.ts";
 export { revealFromSidecar } from "./_reveal.ts";
-export { type PeerCred, peerCredOf, PeerCredUnavailable } from "./_peercred.ts";
-export {
-  type CallerRule,
-  type ClientRule,
-  clientRuleFor,
-  type Injection,
-  MIN_TOKEN_LENGTH,
-  parsePolicy,
-  type Policy,
-  PolicyFile,
-  PolicyInvalid,
-  type ServicePolicy,
-} from "./_policy.ts";
-export {
-  type AuditEntry,
-  MAX_HEADER_BYTES,
-  parseTcpAddress,
-  Sidecar,
-  type SidecarOptions,
-  startSidecar,
-  TcpAddressRefused,
-} from "./_server.ts";
+export { startSidecar } from "./_server.ts";
 
 const USAGE = `usage:
   deno task sidecar --device-key FILE [--url URL] [--policy FILE] [--socket PATH | --tcp 127.0.0.1:PORT]

@@ -1,7 +1,8 @@
 /** The sidecar's audit log: one line per request, written before the request is done with. */
 
 import { join } from "node:path";
-import { type AuditEntry, AuditLog } from "../../lib/sidecar/mod.ts";
+import { AuditLog } from "../../lib/sidecar/mod.ts";
+import type { AuditEntry } from "../../lib/sidecar/_server.ts";
 import { assertEquals } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
 

@@ -6,7 +6,8 @@
 
 import { join } from "node:path";
 import { main } from "../../lib/cli/mod.ts";
-import { type CredentialSource, parsePolicy, startSidecar } from "../../lib/sidecar/mod.ts";
+import { parsePolicy, startSidecar } from "../../lib/sidecar/mod.ts";
+import type { CredentialSource } from "../../lib/sidecar/_credentials.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { lineIO } from "../support/cli_io.ts";
 import { tempDir } from "../support/tmp.ts";

@@ -6,12 +6,12 @@
 import { join } from "node:path";
 import { generatePrivateKey } from "viem/accounts";
 import { ApiCallError } from "../../lib/client/mod.ts";
+import { sidecarMain } from "../../lib/sidecar/mod.ts";
 import {
   DeviceKeyRefused,
   readDeviceKey,
   ServiceCredentials,
-  sidecarMain,
-} from "../../lib/sidecar/mod.ts";
+} from "../../lib/sidecar/_credentials.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { newAccount, PUBLIC_URL, testService } from "../support/broker_harness.ts";
 import { b64 } from "../support/harness.ts";

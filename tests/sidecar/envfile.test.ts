@@ -4,13 +4,8 @@
  */
 
 import { join } from "node:path";
-import {
-  parsePolicy,
-  PLACEHOLDER,
-  readEnvFile,
-  sidecarEnv,
-  writeEnvFile,
-} from "../../lib/sidecar/mod.ts";
+import { parsePolicy } from "../../lib/sidecar/mod.ts";
+import { PLACEHOLDER, readEnvFile, sidecarEnv, writeEnvFile } from "../../lib/sidecar/_envfile.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
 import { DENO_DIR } from "./_support.ts";

@@ -8,15 +8,10 @@
 import { join } from "node:path";
 import { AgentKeysClient, type AgentStreamEvent, ApiCallError } from "../../lib/client/mod.ts";
 import { EventStreamIdle } from "../../lib/client/_agent_events.ts";
-import {
-  type AgentEventSource,
-  CacheInvalidator,
-  CredentialCache,
-  type CredentialSource,
-  parsePolicy,
-  ServiceCredentials,
-  startSidecar,
-} from "../../lib/sidecar/mod.ts";
+import { parsePolicy, startSidecar } from "../../lib/sidecar/mod.ts";
+import { CredentialCache } from "../../lib/sidecar/_cache.ts";
+import { type CredentialSource, ServiceCredentials } from "../../lib/sidecar/_credentials.ts";
+import { type AgentEventSource, CacheInvalidator } from "../../lib/sidecar/_events.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { newAccount, PUBLIC_URL, testService } from "../support/broker_harness.ts";
 import { b64 } from "../support/harness.ts";

@@ -12,15 +12,10 @@ import type { PrivateKeyAccount } from "viem/accounts";
 import { AgentKeysClient } from "../../lib/client/mod.ts";
 import { KeyringMember, KeyringOperator } from "../../lib/keyrings/mod.ts";
 import { MEMBER_KEY_MESSAGE } from "../../lib/keyrings/_hpke.ts";
-import {
-  type AuditEntry,
-  parsePolicy,
-  type Policy,
-  PolicyFile,
-  PolicyInvalid,
-  ServiceCredentials,
-  startSidecar,
-} from "../../lib/sidecar/mod.ts";
+import { parsePolicy, startSidecar } from "../../lib/sidecar/mod.ts";
+import { ServiceCredentials } from "../../lib/sidecar/_credentials.ts";
+import { type Policy, PolicyFile, PolicyInvalid } from "../../lib/sidecar/_policy.ts";
+import type { AuditEntry } from "../../lib/sidecar/_server.ts";
 import { parseTarget } from "../../lib/sidecar/_target.ts";
 import { assert, assertEquals, assertThrows } from "../support/assert.ts";
 import {

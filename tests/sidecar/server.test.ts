@@ -6,14 +6,11 @@
 import { request } from "node:http";
 import { join } from "node:path";
 import { ApiCallError } from "../../lib/client/mod.ts";
-import {
-  type AuditEntry,
-  type CredentialSource,
-  parsePolicy,
-  type Policy,
-  SocketRefused,
-  startSidecar,
-} from "../../lib/sidecar/mod.ts";
+import { parsePolicy, startSidecar } from "../../lib/sidecar/mod.ts";
+import type { CredentialSource } from "../../lib/sidecar/_credentials.ts";
+import { SocketRefused } from "../../lib/sidecar/_listener.ts";
+import type { Policy } from "../../lib/sidecar/_policy.ts";
+import type { AuditEntry } from "../../lib/sidecar/_server.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
 

@@ -3,16 +3,10 @@
  * (right, wrong, missing, in each place a token may travel), tokens never logged nor forwarded.
  */
 
-import {
-  type AuditEntry,
-  type CredentialSource,
-  parsePolicy,
-  parseTcpAddress,
-  PolicyInvalid,
-  sidecarMain,
-  startSidecar,
-  TcpAddressRefused,
-} from "../../lib/sidecar/mod.ts";
+import { parsePolicy, sidecarMain, startSidecar } from "../../lib/sidecar/mod.ts";
+import type { CredentialSource } from "../../lib/sidecar/_credentials.ts";
+import { PolicyInvalid } from "../../lib/sidecar/_policy.ts";
+import { type AuditEntry, parseTcpAddress, TcpAddressRefused } from "../../lib/sidecar/_server.ts";
 import { loadCliConfig } from "../../lib/config/mod.ts";
 import { assert, assertEquals, assertThrows } from "../support/assert.ts";
 import { call, fakeUpstream } from "./_support.ts";
