@@ -17,8 +17,7 @@
  * @module
  */
 
-export { registerAgent, type RegisterAgentParameters } from "./registerAgent.ts";
-export { revokeAgent, type RevokeAgentParameters } from "./revokeAgent.ts";
-export { setScope, type SetScopeParameters } from "./setScope.ts";
-export { revokeScope, type RevokeScopeParameters } from "./revokeScope.ts";
-export { agentRegistryAbi, scopeRegistryAbi } from "../artifacts.ts";
+export { registerAgent } from "./registerAgent.ts";
+export { revokeAgent } from "./revokeAgent.ts";
+export { setScope } from "./setScope.ts";
+export { revokeScope } from "./revokeScope.ts";
