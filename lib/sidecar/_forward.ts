@@ -48,6 +48,14 @@ export function forward(
     const had = outHeaders[k];
     outHeaders[k] = had === undefined ? v : [...(Array.isArray(had) ? had : [had]), v];
   }
+  // A request has a body only if it says so (RFC 9112 6.3), and then it goes upstream chunked,
+  // framed by the client from the bytes it writes. Left to node, DELETE, OPTIONS and TRACE get
+  // no framing at all: their body would reach the upstream as the next request on a pooled
+  // socket (smuggled past the policy, or prefixing the next agent's request and its secret).
+  const hasBody = req.method !== "GET" && req.method !== "HEAD" &&
+    (req.headers["content-length"] !== undefined ||
+      req.headers["transfer-encoding"] !== undefined);
+  if (hasBody) outHeaders["transfer-encoding"] = "chunked";
   return new Promise((resolve, reject) => {
     const upReq = (https ? httpsRequest : httpRequest)({
       protocol: url.protocol,
@@ -103,7 +111,7 @@ export function forward(
         upRes.once("end", finish);
       }
     });
-    if (req.method === "GET" || req.method === "HEAD") upReq.end();
-    else req.pipe(upReq);
+    if (hasBody) req.pipe(upReq);
+    else upReq.end();
   });
 }

@@ -1,0 +1,119 @@
+/**
+ * Request smuggling through the sidecar: an agent writes raw HTTP/1.1 on the Unix socket and the
+ * upstream must see exactly the requests the sidecar meant to send, each with its own framing,
+ * never a second request hidden in a body.
+ */
+
+import { join } from "node:path";
+import { parsePolicy, startSidecar } from "../../lib/sidecar/mod.ts";
+import type { AuditEntry } from "../../lib/sidecar/_server.ts";
+import { assert, assertEquals } from "../support/assert.ts";
+import { tempDir } from "../support/tmp.ts";
+import { DENO } from "./_support.ts";
+
+const SECRET = "sk-smuggling-secret";
+
+async function setup() {
+  const dir = await tempDir();
+  const seen: { method: string; path: string; body: string; auth: string | null }[] = [];
+  const upstream = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    seen.push({
+      method: req.method,
+      path: new URL(req.url).pathname,
+      body: await req.text(),
+      auth: req.headers.get("authorization"),
+    });
+    return new Response("ok");
+  });
+  const policy = parsePolicy(`
+[[caller]]
+uid = ${Deno.uid()}
+exe = "${DENO}"
+services = ["api"]
+
+[service.api]
+upstream = "http://127.0.0.1:${upstream.addr.port}"
+inject = "bearer"
+methods = ["GET", "POST", "DELETE", "OPTIONS"]
+paths = ["/allowed"]
+`);
+  const audit: AuditEntry[] = [];
+  const socketPath = join(dir.path, "run", "agentkeys-proxy.sock");
+  const sidecar = await startSidecar({
+    socketPath,
+    policy: () => policy,
+    credentials: { fetch: () => Promise.resolve(SECRET) },
+    audit: (e) => audit.push(e),
+  });
+  return {
+    socketPath,
+    seen,
+    async [Symbol.asyncDispose]() {
+      await sidecar.close();
+      await upstream.shutdown();
+      await dir[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/** Writes `raw` on a fresh connection and reads until the sidecar closes it. */
+async function rawCall(socketPath: string, raw: string): Promise<string> {
+  const conn = await Deno.connect({ transport: "unix", path: socketPath });
+  await conn.write(new TextEncoder().encode(raw));
+  let out = "";
+  const buf = new Uint8Array(16_384);
+  for (let n; (n = await conn.read(buf)) !== null;) {
+    out += new TextDecoder().decode(buf.subarray(0, n));
+  }
+  conn.close();
+  return out;
+}
+
+const HIDDEN = "GET /forbidden HTTP/1.1\r\nHost: upstream\r\n\r\n";
+
+for (const method of ["DELETE", "OPTIONS", "POST"]) {
+  Deno.test(`a ${method} body reaches the upstream as that request's body, not as a request of its own`, async () => {
+    await using s = await setup();
+    const answer = await rawCall(
+      s.socketPath,
+      `${method} /api/allowed HTTP/1.1\r\nHost: sidecar\r\nContent-Length: ${HIDDEN.length}\r\n` +
+        `Connection: close\r\n\r\n${HIDDEN}`,
+    );
+    assert(answer.startsWith("HTTP/1.1 200"), answer);
+    // A following request rides the pooled upstream socket the first one used.
+    const next = await rawCall(
+      s.socketPath,
+      "GET /api/allowed HTTP/1.1\r\nHost: sidecar\r\nConnection: close\r\n\r\n",
+    );
+    assert(next.startsWith("HTTP/1.1 200"), next);
+    assertEquals(s.seen.map((r) => `${r.method} ${r.path}`), [
+      `${method} /allowed`,
+      "GET /allowed",
+    ]);
+    assertEquals(s.seen[0].body, HIDDEN);
+    assertEquals(s.seen[0].auth, `Bearer ${SECRET}`);
+  });
+}
+
+Deno.test("a chunked DELETE body is passed on whole, in chunks the upstream can frame", async () => {
+  await using s = await setup();
+  const answer = await rawCall(
+    s.socketPath,
+    "DELETE /api/allowed HTTP/1.1\r\nHost: sidecar\r\nTransfer-Encoding: chunked\r\n" +
+      `Connection: close\r\n\r\n${HIDDEN.length.toString(16)}\r\n${HIDDEN}\r\n0\r\n\r\n`,
+  );
+  assert(answer.startsWith("HTTP/1.1 200"), answer);
+  assertEquals(s.seen.map((r) => `${r.method} ${r.path} ${r.body}`), [
+    `DELETE /allowed ${HIDDEN}`,
+  ]);
+});
+
+Deno.test("a DELETE without a body goes upstream without one", async () => {
+  await using s = await setup();
+  const answer = await rawCall(
+    s.socketPath,
+    "DELETE /api/allowed HTTP/1.1\r\nHost: sidecar\r\nConnection: close\r\n\r\n",
+  );
+  assert(answer.startsWith("HTTP/1.1 200"), answer);
+  assertEquals(s.seen.map((r) => `${r.method} ${r.path} ${r.body}`), ["DELETE /allowed "]);
+});
