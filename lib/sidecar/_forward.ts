@@ -19,6 +19,11 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { Buffer } from "node:buffer";
 import { responseHeaders } from "./_target.ts";
 
+/** The agent closed its connection before the upstream call started. */
+class AgentGone extends Error {
+  override name = "AgentGone";
+}
+
 /** Upstream bodies up to this size, with a declared length, are sent back in one write. */
 const BUFFER_MAX_BYTES = 64 * 1024;
 
@@ -57,6 +62,9 @@ export function forward(
       req.headers["transfer-encoding"] !== undefined);
   if (hasBody) outHeaders["transfer-encoding"] = "chunked";
   return new Promise((resolve, reject) => {
+    // The agent may have gone while the credential was fetched: its "close" has fired already
+    // and would never stop an upstream call started now (one that hangs would hold its socket).
+    if (res.closed || req.socket.destroyed) return reject(new AgentGone());
     const upReq = (https ? httpsRequest : httpRequest)({
       protocol: url.protocol,
       // URL keeps IPv6 literals in brackets; the client wants the bare address.

@@ -117,3 +117,55 @@ Deno.test("a DELETE without a body goes upstream without one", async () => {
   assert(answer.startsWith("HTTP/1.1 200"), answer);
   assertEquals(s.seen.map((r) => `${r.method} ${r.path} ${r.body}`), ["DELETE /allowed "]);
 });
+
+Deno.test("an agent gone while the credential was fetched starts no upstream call, and is audited", async () => {
+  await using dir = await tempDir();
+  // An upstream that never answers: a call started for nobody would hold its socket for good.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) accepted.push(conn);
+  })();
+  const policy = parsePolicy(`
+[[caller]]
+uid = ${Deno.uid()}
+exe = "${DENO}"
+services = ["slow"]
+
+[service.slow]
+upstream = "http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}"
+inject = "bearer"
+`);
+  const audit: AuditEntry[] = [];
+  let fetched!: () => void;
+  const fetching = new Promise<void>((r) => fetched = r);
+  const socketPath = join(dir.path, "run", "agentkeys-proxy.sock");
+  const sidecar = await startSidecar({
+    socketPath,
+    policy: () => policy,
+    credentials: {
+      async fetch() {
+        fetched();
+        await new Promise((r) => setTimeout(r, 300));
+        return SECRET;
+      },
+    },
+    audit: (e) => audit.push(e),
+  });
+  try {
+    const conn = await Deno.connect({ transport: "unix", path: socketPath });
+    await conn.write(new TextEncoder().encode("GET /slow/x HTTP/1.1\r\nHost: sidecar\r\n\r\n"));
+    await fetching;
+    conn.close();
+    // The credential arrives 300 ms after the fetch began; give the sidecar time past that.
+    for (let i = 0; i < 50 && audit.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
+    assertEquals(accepted.length, 0, "an upstream call was started for an agent that left");
+    assertEquals(audit.map((e) => [e.service, e.decision]), [["slow", "error"]]);
+  } finally {
+    await sidecar.close();
+    listener.close();
+    await accepting.catch(() => {});
+    for (const c of accepted) c.close();
+  }
+});
