@@ -31,7 +31,9 @@ const BUFFER_MAX_BYTES = 64 * 1024;
 // cost more than everything else the sidecar does.
 const agents = {
   http: new HttpAgent({ keepAlive: true }),
-  https: new HttpsAgent({ keepAlive: true }),
+  // Explicit: left unset, NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment (a common shell
+  // workaround for intercepting proxies) would send secrets to any certificate.
+  https: new HttpsAgent({ keepAlive: true, rejectUnauthorized: true }),
 };
 
 /**

@@ -3,6 +3,7 @@
  * store (here a test CA given by NODE_EXTRA_CA_CERTS, which on the pinned Deno reaches node:https
  * as well as fetch; DENO_CERT reaches only fetch) and refuses one it cannot verify. The day
  * DENO_CERT reaches node:https too, the second half fails and docs/SIDECAR.md needs a word.
+ * NODE_TLS_REJECT_UNAUTHORIZED=0 in the sidecar's environment does not turn verification off.
  */
 
 import { request } from "node:http";
@@ -138,5 +139,14 @@ Deno.test("an HTTPS upstream is reached with its certificate verified; an unveri
     assertEquals(r.status, 502);
     assertEquals(JSON.parse(r.body).error, "upstream_failed");
     assertEquals(seen.length, 2, "the secret went to a server whose certificate failed");
+  }
+
+  const unset = join(dir.path, "unset", "s.sock");
+  {
+    // node's switch to turn verification off, set in the shell the sidecar was started from.
+    await using _ = await startChild(unset, base, { NODE_TLS_REJECT_UNAUTHORIZED: "0" });
+    const r = await get(unset, "/tls/v1/x");
+    assertEquals(r.status, 502);
+    assertEquals(seen.length, 2, "NODE_TLS_REJECT_UNAUTHORIZED=0 turned verification off");
   }
 });
