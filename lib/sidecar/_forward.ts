@@ -82,13 +82,21 @@ export function forward(
       if (!res.writableFinished) upReq.destroy();
     };
     res.once("close", abandon);
-    upReq.once("error", (err) => {
+    const failed = (err: Error) => {
       res.off("close", abandon);
       if (!res.headersSent) reject(err);
       else {
         res.destroy();
         resolve();
       }
+    };
+    upReq.once("error", failed);
+    // The sidecar never asks for a protocol switch (Upgrade is hop-by-hop and dropped): a 101
+    // would leave the request with no "response" and the agent waiting for good.
+    upReq.once("upgrade", (_res: IncomingMessage, socket: { destroy(): void }) => {
+      upReq.off("error", failed).on("error", () => {}); // what the destroyed socket may say
+      socket.destroy();
+      failed(new Error("the upstream switched protocols unasked"));
     });
     upReq.once("response", (upRes: IncomingMessage) => {
       const status = upRes.statusCode ?? 502;

@@ -1,7 +1,8 @@
 /**
  * Request smuggling through the sidecar: an agent writes raw HTTP/1.1 on the Unix socket and the
  * upstream must see exactly the requests the sidecar meant to send, each with its own framing,
- * never a second request hidden in a body.
+ * never a second request hidden in a body. Also how the forwarding ends when one side does not
+ * play along: an agent gone before the call, an upstream switching protocols unasked.
  */
 
 import { join } from "node:path";
@@ -162,6 +163,55 @@ inject = "bearer"
     await new Promise((r) => setTimeout(r, 100));
     assertEquals(accepted.length, 0, "an upstream call was started for an agent that left");
     assertEquals(audit.map((e) => [e.service, e.decision]), [["slow", "error"]]);
+  } finally {
+    await sidecar.close();
+    listener.close();
+    await accepting.catch(() => {});
+    for (const c of accepted) c.close();
+  }
+});
+
+Deno.test("an upstream that answers 101 (switching protocols unasked) is a 502, not a request left hanging", async () => {
+  await using dir = await tempDir();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      accepted.push(conn);
+      await conn.read(new Uint8Array(16_384));
+      await conn.write(
+        new TextEncoder().encode(
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nraw",
+        ),
+      );
+    }
+  })();
+  const policy = parsePolicy(`
+[[caller]]
+uid = ${Deno.uid()}
+exe = "${DENO}"
+services = ["switch"]
+
+[service.switch]
+upstream = "http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}"
+inject = "bearer"
+`);
+  const audit: AuditEntry[] = [];
+  const socketPath = join(dir.path, "run", "agentkeys-proxy.sock");
+  const sidecar = await startSidecar({
+    socketPath,
+    policy: () => policy,
+    credentials: { fetch: () => Promise.resolve(SECRET) },
+    audit: (e) => audit.push(e),
+  });
+  try {
+    const answer = await Promise.race([
+      rawCall(socketPath, "GET /switch/x HTTP/1.1\r\nHost: sidecar\r\nConnection: close\r\n\r\n"),
+      new Promise<string>((r) => setTimeout(() => r("no answer in 5 s"), 5000)),
+    ]);
+    assert(answer.startsWith("HTTP/1.1 502"), answer);
+    assert(answer.includes("upstream_failed"), answer);
+    assertEquals(audit.map((e) => [e.service, e.decision]), [["switch", "error"]]);
   } finally {
     await sidecar.close();
     listener.close();
