@@ -55,12 +55,13 @@ export function forward(
     const had = outHeaders[k];
     outHeaders[k] = had === undefined ? v : [...(Array.isArray(had) ? had : [had]), v];
   }
-  // A request has a body only if it says so (RFC 9112 6.3), and then it goes upstream chunked,
-  // framed by the client from the bytes it writes. Left to node, DELETE, OPTIONS and TRACE get
-  // no framing at all: their body would reach the upstream as the next request on a pooled
-  // socket (smuggled past the policy, or prefixing the next agent's request and its secret).
+  // A request has a body only if it says so (RFC 9112 6.3; a length of 0 is none: an upstream
+  // may refuse a chunked DELETE), and then it goes upstream chunked, framed by the client from
+  // the bytes it writes. Left to node, DELETE, OPTIONS and TRACE get no framing at all: their
+  // body would reach the upstream as the next request on a pooled socket (smuggled past the
+  // policy, or prefixing the next agent's request and its secret).
   const hasBody = req.method !== "GET" && req.method !== "HEAD" &&
-    (req.headers["content-length"] !== undefined ||
+    ((req.headers["content-length"] ?? "0") !== "0" ||
       req.headers["transfer-encoding"] !== undefined);
   if (hasBody) outHeaders["transfer-encoding"] = "chunked";
   return new Promise((resolve, reject) => {

@@ -16,13 +16,20 @@ const SECRET = "sk-smuggling-secret";
 
 async function setup() {
   const dir = await tempDir();
-  const seen: { method: string; path: string; body: string; auth: string | null }[] = [];
+  const seen: {
+    method: string;
+    path: string;
+    body: string;
+    auth: string | null;
+    te: string | null;
+  }[] = [];
   const upstream = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     seen.push({
       method: req.method,
       path: new URL(req.url).pathname,
       body: await req.text(),
       auth: req.headers.get("authorization"),
+      te: req.headers.get("transfer-encoding"),
     });
     return new Response("ok");
   });
@@ -109,15 +116,19 @@ Deno.test("a chunked DELETE body is passed on whole, in chunks the upstream can 
   ]);
 });
 
-Deno.test("a DELETE without a body goes upstream without one", async () => {
-  await using s = await setup();
-  const answer = await rawCall(
-    s.socketPath,
-    "DELETE /api/allowed HTTP/1.1\r\nHost: sidecar\r\nConnection: close\r\n\r\n",
-  );
-  assert(answer.startsWith("HTTP/1.1 200"), answer);
-  assertEquals(s.seen.map((r) => `${r.method} ${r.path} ${r.body}`), ["DELETE /allowed "]);
-});
+for (const length of ["", "Content-Length: 0\r\n"]) {
+  Deno.test(`a DELETE without a body (${length.trim() || "no length"}) goes upstream without one`, async () => {
+    await using s = await setup();
+    const answer = await rawCall(
+      s.socketPath,
+      `DELETE /api/allowed HTTP/1.1\r\nHost: sidecar\r\n${length}Connection: close\r\n\r\n`,
+    );
+    assert(answer.startsWith("HTTP/1.1 200"), answer);
+    assertEquals(s.seen.map((r) => [r.method, r.path, r.body, r.te]), [
+      ["DELETE", "/allowed", "", null],
+    ]);
+  });
+}
 
 Deno.test("an agent gone while the credential was fetched starts no upstream call, and is audited", async () => {
   await using dir = await tempDir();
