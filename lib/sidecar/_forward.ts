@@ -48,6 +48,8 @@ export function forward(
   url: URL,
   headers: [string, string][],
   onStatus: (status: number) => void,
+  /** Replaced by the placeholder wherever an upstream's response header echoes it. */
+  secret?: string,
 ): Promise<void> {
   const https = url.protocol === "https:";
   const outHeaders: Record<string, string | string[]> = {};
@@ -106,7 +108,7 @@ export function forward(
       for (let i = 0; i < upRes.rawHeaders.length; i += 2) {
         pairs.push([upRes.rawHeaders[i].toLowerCase(), upRes.rawHeaders[i + 1]]);
       }
-      res.writeHead(status, responseHeaders(pairs));
+      res.writeHead(status, responseHeaders(pairs, secret));
       const finish = () => {
         res.off("close", abandon);
         resolve();

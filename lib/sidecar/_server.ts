@@ -261,7 +261,7 @@ export class Sidecar {
     await forward(req, res, url, headers, (status) => {
       entry.upstream_status = status;
       if (status === 401 || status === 403) this.cache.drop(target.service);
-    });
+    }, secret);
   }
 
   async #keyring(

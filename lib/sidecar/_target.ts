@@ -7,6 +7,7 @@
 
 import { isValidName, NAME_RULE } from "../identity/mod.ts";
 import type { Injection } from "./_policy.ts";
+import { PLACEHOLDER } from "./_envfile.ts";
 
 /** Where a `--tcp` client may put its token when the placeholder's place is taken. */
 export const CLIENT_TOKEN_HEADER = "x-agentkeys-token";
@@ -89,17 +90,41 @@ function connectionNamed(value: string | null | undefined): Set<string> {
  */
 export function responseHeaders(
   pairs: readonly [string, string][],
+  secret?: string,
 ): Record<string, string | string[]> {
   let named: Set<string> | undefined;
   for (const [k, v] of pairs) {
     if (k === "connection") { for (const n of connectionNamed(v)) (named ??= new Set()).add(n); }
   }
+  const forms = secret ? secretForms(secret) : [];
   const out: Record<string, string | string[]> = {};
-  for (const [k, v] of pairs) {
+  for (const [k, raw] of pairs) {
     if (HOP_BY_HOP.has(k) || named?.has(k)) continue;
+    const v = forms.length > 0 ? redact(raw, forms) : raw;
     const had = out[k];
     out[k] = had === undefined ? v : [...(Array.isArray(had) ? had : [had]), v];
   }
+  return out;
+}
+
+/**
+ * How the injected secret can appear in a header value the upstream echoes back — e.g. a
+ * redirect's `Location` that keeps the query string the secret was injected into — as sent and
+ * URL-encoded both ways. Bodies cannot be cleaned this way; headers can, and the agent must not
+ * learn the secret from them (review: a trailing-slash redirect showed `?key=sk-…`).
+ */
+function secretForms(secret: string): string[] {
+  const forms = new Set([
+    secret,
+    encodeURIComponent(secret),
+    new URLSearchParams({ s: secret }).toString().slice(2),
+  ]);
+  return [...forms].filter((f) => f.length > 0).sort((a, b) => b.length - a.length);
+}
+
+function redact(value: string, forms: string[]): string {
+  let out = value;
+  for (const f of forms) if (out.includes(f)) out = out.replaceAll(f, PLACEHOLDER);
   return out;
 }
 
