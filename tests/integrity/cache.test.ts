@@ -8,7 +8,7 @@
  */
 
 import { join } from "node:path";
-import { assertEquals, assertRejects } from "../support/assert.ts";
+import { assert, assertEquals, assertRejects } from "../support/assert.ts";
 import { FsBlobStore } from "../../lib/store/mod.ts";
 import { ChangeCounter, KvPointerStore, KvStateStore } from "../../lib/state/mod.ts";
 import { IntegrityMismatch, IntegrityStore } from "../../lib/integrity/mod.ts";
@@ -197,5 +197,37 @@ Deno.test("pointer cache: bounded — past maxCached the least recently used dig
   } finally {
     await store.close();
     state.close();
+  }
+});
+
+Deno.test("change counter: a counter file deleted or renamed over while processes run is followed — later changes still drop the caches", async () => {
+  await using tmp = await tempDir("agentkeys-changes-");
+  const path = join(tmp.path, "state.kv.changes");
+  const running = ChangeCounter.open(path);
+  try {
+    let drops = 0;
+    running.register(() => drops++);
+    for (const replace of ["delete", "rename"] as const) {
+      if (replace === "delete") Deno.removeSync(path);
+      else {
+        Deno.writeFileSync(`${path}.new`, new Uint8Array(8));
+        Deno.renameSync(`${path}.new`, path);
+      }
+      const started = ChangeCounter.open(path); // a process started after the replacement
+      try {
+        const before = drops;
+        started.register(() => {}).bump();
+        running.check();
+        assert(drops > before, `${replace}: the running process followed the new file`);
+        const followed = drops;
+        started.register(() => {}).bump();
+        running.check();
+        assertEquals(drops, followed + 1, `${replace}: a later change is seen`);
+      } finally {
+        started.close();
+      }
+    }
+  } finally {
+    running.close();
   }
 });
