@@ -18,6 +18,26 @@ import { tempDir } from "../support/tmp.ts";
 const KEY = "bots/" + "c3".repeat(32) + "/memory/notes.enc";
 const bytes = (s: string) => new TextEncoder().encode(s);
 
+/** `kv` with its reads (`get`, `getMany`) counted in `reads`. */
+function countingReads(inner: Deno.Kv): { kv: Deno.Kv; reads: number } {
+  const counted = {
+    reads: 0,
+    kv: new Proxy(inner, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop);
+        if (prop === "get" || prop === "getMany") {
+          return (...args: unknown[]) => {
+            counted.reads++;
+            return (v as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        }
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    }),
+  };
+  return counted;
+}
+
 /** One "process": its own KV handle and counter on the shared files, its own store wrapper. */
 async function proc(dir: string) {
   const state = await KvStateStore.open(join(dir, "state.kv"));
@@ -56,32 +76,22 @@ Deno.test("pointer cache: another process's write is seen at once — its bytes 
 Deno.test("pointer cache: a checked read of a blob this process wrote makes no KV read; a change by another process makes one", async () => {
   await using tmp = await tempDir("agentkeys-pointer-cache-");
   const state = await KvStateStore.open(join(tmp.path, "state.kv"));
-  let reads = 0;
-  const kv = new Proxy(state.kv, {
-    get(target, prop) {
-      const v = Reflect.get(target, prop);
-      if (prop === "get" || prop === "getMany") {
-        return (
-          ...args: unknown[]
-        ) => (reads++, (v as (...a: unknown[]) => unknown).apply(target, args));
-      }
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-  });
+  const counted = countingReads(state.kv);
+  const kv = counted.kv;
   const pointers = new KvPointerStore(kv, { changes: state.changes });
   const fs = new FsBlobStore(join(tmp.path, "blobs"));
   const store = new IntegrityStore(fs, { pointers });
   await using b = await proc(tmp.path);
   try {
     await store.put(KEY, bytes("v1"));
-    reads = 0;
+    counted.reads = 0;
     for (let i = 0; i < 5; i++) await store.get(KEY);
-    assertEquals(reads, 0, "answered from the cache");
+    assertEquals(counted.reads, 0, "answered from the cache");
     await b.store.put(KEY + "x", bytes("other")); // any pointer change by another process
     await store.get(KEY);
-    assertEquals(reads, 1, "the cache was dropped: one read");
+    assertEquals(counted.reads, 1, "the cache was dropped: one read");
     await store.get(KEY);
-    assertEquals(reads, 1);
+    assertEquals(counted.reads, 1);
   } finally {
     await fs.close();
     state.close();
@@ -165,35 +175,25 @@ Deno.test("change counter: an empty or new file reads as 0; without a file the c
 Deno.test("pointer cache: bounded — past maxCached the least recently used digest is read again", async () => {
   await using tmp = await tempDir("agentkeys-pointer-cache-");
   const state = await KvStateStore.open(join(tmp.path, "state.kv"));
-  let reads = 0;
-  const kv = new Proxy(state.kv, {
-    get(target, prop) {
-      const v = Reflect.get(target, prop);
-      if (prop === "getMany") {
-        return (
-          ...args: unknown[]
-        ) => (reads++, (v as (...a: unknown[]) => unknown).apply(target, args));
-      }
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-  });
+  const counted = countingReads(state.kv);
+  const kv = counted.kv;
   const pointers = new KvPointerStore(kv, { changes: state.changes, maxCached: 2 });
   const store = new IntegrityStore(new FsBlobStore(join(tmp.path, "blobs")), { pointers });
   try {
     for (const k of ["a", "b", "c"]) await store.put(`${KEY}.${k}`, bytes(k));
-    reads = 0;
+    counted.reads = 0;
     await store.get(`${KEY}.b`);
     await store.get(`${KEY}.c`);
     await store.get(`${KEY}.b`); // b is now the most recently used
-    assertEquals(reads, 0, "the two most recent are cached");
+    assertEquals(counted.reads, 0, "the two most recent are cached");
     await store.put(`${KEY}.d`, bytes("d")); // evicts c, not b
-    reads = 0; // (the write itself reads versions and the counter)
+    counted.reads = 0; // (the write itself reads versions and the counter)
     await store.get(`${KEY}.b`);
-    assertEquals(reads, 0);
+    assertEquals(counted.reads, 0);
     await store.get(`${KEY}.c`);
-    assertEquals(reads, 1, "c was evicted: read from KV");
+    assertEquals(counted.reads, 1, "c was evicted: read from KV");
     await store.get(`${KEY}.a`);
-    assertEquals(reads, 2, "a was evicted first");
+    assertEquals(counted.reads, 2, "a was evicted first");
   } finally {
     await store.close();
     state.close();

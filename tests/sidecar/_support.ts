@@ -64,3 +64,16 @@ export function call(
     req.end();
   });
 }
+
+/** Writes `raw` HTTP/1.1 on a fresh Unix socket connection and reads until the sidecar closes it. */
+export async function rawCall(socketPath: string, raw: string): Promise<string> {
+  const conn = await Deno.connect({ transport: "unix", path: socketPath });
+  await conn.write(new TextEncoder().encode(raw));
+  let out = "";
+  const buf = new Uint8Array(16_384);
+  for (let n; (n = await conn.read(buf)) !== null;) {
+    out += new TextDecoder().decode(buf.subarray(0, n));
+  }
+  conn.close();
+  return out;
+}

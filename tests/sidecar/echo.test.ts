@@ -9,24 +9,13 @@ import { join } from "node:path";
 import { parsePolicy, startSidecar } from "../../lib/sidecar/mod.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
-import { DENO } from "./_support.ts";
+import { DENO, rawCall } from "./_support.ts";
 
 /** Characters that URL encoding changes, so every form of the secret is exercised. */
 const SECRET = "sk-echo secret/+=&";
 
-async function rawGet(socketPath: string, path: string): Promise<string> {
-  const conn = await Deno.connect({ transport: "unix", path: socketPath });
-  await conn.write(
-    new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
-  );
-  let out = "";
-  const buf = new Uint8Array(16_384);
-  for (let n; (n = await conn.read(buf)) !== null;) {
-    out += new TextDecoder().decode(buf.subarray(0, n));
-  }
-  conn.close();
-  return out;
-}
+const rawGet = (socketPath: string, path: string) =>
+  rawCall(socketPath, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
 
 Deno.test("sidecar: an upstream echoing the injected secret in response headers shows the agent the placeholder, never the secret", async () => {
   await using dir = await tempDir();

@@ -10,7 +10,7 @@ import { parsePolicy, startSidecar } from "../../lib/sidecar/mod.ts";
 import type { AuditEntry } from "../../lib/sidecar/_server.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
-import { DENO } from "./_support.ts";
+import { DENO, rawCall } from "./_support.ts";
 
 const SECRET = "sk-smuggling-secret";
 
@@ -62,19 +62,6 @@ paths = ["/allowed"]
       await dir[Symbol.asyncDispose]();
     },
   };
-}
-
-/** Writes `raw` on a fresh connection and reads until the sidecar closes it. */
-async function rawCall(socketPath: string, raw: string): Promise<string> {
-  const conn = await Deno.connect({ transport: "unix", path: socketPath });
-  await conn.write(new TextEncoder().encode(raw));
-  let out = "";
-  const buf = new Uint8Array(16_384);
-  for (let n; (n = await conn.read(buf)) !== null;) {
-    out += new TextDecoder().decode(buf.subarray(0, n));
-  }
-  conn.close();
-  return out;
 }
 
 const HIDDEN = "GET /forbidden HTTP/1.1\r\nHost: upstream\r\n\r\n";
