@@ -6,13 +6,10 @@
  * @module
  */
 
+import { CodedError } from "../errors/mod.ts";
+
 /** A refusal with its wire `code`. */
-export class BrokerRefusal extends Error {
-  constructor(readonly code: BrokerErrorCode, message: string) {
-    super(message);
-    this.name = new.target.name;
-  }
-}
+export class BrokerRefusal extends CodedError<BrokerErrorCode> {}
 
 export const LOGIN_ERROR_CODES = [
   "bad_request",

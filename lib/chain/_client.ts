@@ -25,6 +25,7 @@
  * @module
  */
 
+import { CodedError } from "../errors/mod.ts";
 import {
   type Abi,
   type Address,
@@ -100,12 +101,7 @@ export const CHAIN_ERROR_CODES = [
 export type ChainErrorCode = typeof CHAIN_ERROR_CODES[number];
 
 /** Base class of this module's errors. */
-export class ChainError extends Error {
-  constructor(readonly code: ChainErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ChainError";
-  }
-}
+export class ChainError extends CodedError<ChainErrorCode> {}
 
 /** A contract refused the call; `errorName` is the Solidity custom error (e.g. `EpochNotPast`). */
 export class ChainRevertError extends ChainError {

@@ -16,6 +16,8 @@
  * @module
  */
 
+import { CodedError } from "../errors/mod.ts";
+
 /** The wire codes an {@linkcode EnvelopeError} can carry. */
 export const ENVELOPE_ERROR_CODES = [
   "too_short",
@@ -26,12 +28,7 @@ export const ENVELOPE_ERROR_CODES = [
 export type EnvelopeErrorCode = typeof ENVELOPE_ERROR_CODES[number];
 
 /** Base class of every envelope error; `code` is stable and safe to return to clients. */
-export class EnvelopeError extends Error {
-  constructor(readonly code: EnvelopeErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class EnvelopeError extends CodedError<EnvelopeErrorCode> {}
 
 /**
  * The blob is shorter than the 29-byte minimum (1 tag + 12 nonce + 16 GCM tag).

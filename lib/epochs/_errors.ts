@@ -5,6 +5,8 @@
  * @module
  */
 
+import { CodedError } from "../errors/mod.ts";
+
 /** The codes of this component's refusals (the HTTP layer maps each to a status). */
 export const EPOCH_ERROR_CODES = [
   "epoch_in_use",
@@ -15,16 +17,7 @@ export const EPOCH_ERROR_CODES = [
 ] as const;
 
 /** Base class: `code` is the snake_case error code the HTTP layer and the CLIs print. */
-export class EpochError extends Error {
-  constructor(
-    readonly code: typeof EPOCH_ERROR_CODES[number],
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class EpochError extends CodedError<typeof EPOCH_ERROR_CODES[number]> {}
 
 /** Why {@linkcode EpochInUse} refused. */
 export type EpochInUseReason = "no_census" | "census_before_last_write" | "blobs_remain";

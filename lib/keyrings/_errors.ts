@@ -1,5 +1,7 @@
 /** The keyring refusals, one class with stable codes (statuses live in routes/errors.ts). @module */
 
+import { CodedError } from "../errors/mod.ts";
+
 /** Every code a {@linkcode KeyringError} carries. */
 export const KEYRING_ERROR_CODES = [
   // A record that is malformed, unsigned, signed by another key, or missing its history.
@@ -32,9 +34,4 @@ export type KeyringErrorCode = typeof KEYRING_ERROR_CODES[number];
  * throw new KeyringError("not_a_member", "this actor is not a member of ring team");
  * ```
  */
-export class KeyringError extends Error {
-  constructor(readonly code: KeyringErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "KeyringError";
-  }
-}
+export class KeyringError extends CodedError<KeyringErrorCode> {}

@@ -1,5 +1,6 @@
 /** Typed errors of the re-encryption component; `code` is the wire code of API.md. @module */
 
+import { CodedError } from "../errors/mod.ts";
 import { StoreCredentialsExpired } from "../store/mod.ts";
 
 /** The codes of this component's refusals (the HTTP layer maps each to a status). */
@@ -11,12 +12,7 @@ export const REENCRYPT_ERROR_CODES = [
 ] as const;
 
 /** Base class: `code` is the snake_case error code the HTTP layer and the CLIs print. */
-export class ReencryptError extends Error {
-  constructor(readonly code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class ReencryptError extends CodedError<string> {}
 
 /**
  * The run's parameters are wrong (equal epochs, new epoch not active, old epoch not retiring,

@@ -1,5 +1,7 @@
 /** Typed errors of the K3 keystore. @module */
 
+import { CodedError } from "../errors/mod.ts";
+
 /** Every code a {@linkcode KeystoreError} carries. */
 export const SIGNER_ERROR_CODES = [
   "keystore_unseal_failed",
@@ -16,12 +18,7 @@ export const SIGNER_ERROR_CODES = [
 export type SignerErrorCode = typeof SIGNER_ERROR_CODES[number];
 
 /** Base class; `code` is the snake_case code the HTTP layer and CLIs print. */
-export class KeystoreError extends Error {
-  constructor(readonly code: SignerErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class KeystoreError extends CodedError<SignerErrorCode> {}
 
 /** The sealed keystore does not open: wrong seal key, or the file was altered. Never overwritten. */
 export class KeystoreUnsealFailed extends KeystoreError {

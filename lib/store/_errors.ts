@@ -1,5 +1,7 @@
 /** Typed errors every {@linkcode BlobStore} throws, whatever its backend. @module */
 
+import { CodedError } from "../errors/mod.ts";
+
 /** Every code a {@linkcode StoreError} carries. */
 export const STORE_ERROR_CODES = [
   "precondition_failed",
@@ -12,12 +14,7 @@ export const STORE_ERROR_CODES = [
 export type StoreErrorCode = typeof STORE_ERROR_CODES[number];
 
 /** Base class: `code` is stable; messages may name paths, endpoints and keys (logs only). */
-export class StoreError extends Error {
-  constructor(readonly code: StoreErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class StoreError extends CodedError<StoreErrorCode> {}
 
 /** A conditional write lost: the object changed (ifMatch) or exists (ifNoneMatch). */
 export class PreconditionFailed extends StoreError {

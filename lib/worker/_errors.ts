@@ -1,5 +1,7 @@
 /** The worker's refusals, one class with the wire codes of API.md. @module */
 
+import { CodedError } from "../errors/mod.ts";
+
 /** Every error code the worker answers with (API.md, "Worker"). */
 export const WORKER_REFUSAL_CODES = [
   "bad_request",
@@ -32,9 +34,4 @@ export type WorkerErrorCode = typeof WORKER_REFUSAL_CODES[number];
 export const WORKER_ERROR_CODES = [...WORKER_REFUSAL_CODES, "invalid_name"] as const;
 
 /** A refusal with its wire code; the HTTP layer picks the status from the code. */
-export class WorkerError extends Error {
-  constructor(readonly code: WorkerErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "WorkerError";
-  }
-}
+export class WorkerError extends CodedError<WorkerErrorCode> {}
