@@ -6,7 +6,7 @@
  */
 
 import { errors as joseErrors, jwtVerify } from "jose";
-import { LOGOUT_SCOPE, SessionDenylist, type StateStore } from "../state/mod.ts";
+import { SessionDenylist, type StateStore } from "../state/mod.ts";
 import type { SigningKeyring } from "./_keyring.ts";
 import { SessionInvalid } from "./_errors.ts";
 import { signCompact, VerifiedTokenCache } from "../cap/mod.ts";
@@ -132,11 +132,8 @@ export class SessionIssuer {
     if (Math.floor(this.now().getTime() / 1000) >= session.expiresAt) {
       throw new SessionInvalid("session_expired", "the session has expired; sign in again");
     }
-    // A logout elsewhere must apply at once: the denylist's cache only where it is exact (the
-    // state's change counter tells it of other processes' logouts), else a KV read each time.
-    const loggedOut = this.denylist.exact
-      ? await this.denylist.isRevoked(session.jti)
-      : await this.state.isClaimed(LOGOUT_SCOPE, session.jti);
+    // A logout elsewhere must apply at once: exact through the change counter, else read again.
+    const loggedOut = await this.denylist.isRevoked(session.jti, { maxAgeMs: 0 });
     if (loggedOut) {
       throw new SessionInvalid("session_invalid", "this session was logged out");
     }

@@ -54,11 +54,6 @@ export class SessionDenylist implements SessionRevocations {
     this.#cache = this.#changes?.register(() => this.#live.clear());
   }
 
-  /** Whether a "not logged out" answer holds until another process's change (not `freshMs`). */
-  get exact(): boolean {
-    return this.#changes !== undefined;
-  }
-
   /** Logs a session out until `expiresAtMs` (its own expiry; after that it is refused anyway). */
   async revoke(sessionId: string, expiresAtMs: number): Promise<void> {
     this.#remember(this.#revoked, sessionId, expiresAtMs);
@@ -67,7 +62,11 @@ export class SessionDenylist implements SessionRevocations {
     this.#cache?.bump();
   }
 
-  async isRevoked(sessionId: string): Promise<boolean> {
+  /**
+   * `maxAgeMs` bounds how old a cached "not logged out" may be where no change counter makes the
+   * cache exact (default `freshMs`; the broker passes 0: a logout elsewhere applies at once).
+   */
+  async isRevoked(sessionId: string, options: { maxAgeMs?: number } = {}): Promise<boolean> {
     const now = this.#now();
     const until = this.#revoked.get(sessionId);
     if (until !== undefined) {
@@ -76,7 +75,8 @@ export class SessionDenylist implements SessionRevocations {
     }
     this.#changes?.check();
     const checked = this.#live.get(sessionId);
-    if (checked !== undefined && (this.#changes || now - checked < this.#freshMs)) return false;
+    const maxAge = options.maxAgeMs ?? this.#freshMs;
+    if (checked !== undefined && (this.#changes || now - checked < maxAge)) return false;
     const generation = this.#cache?.generation;
     const revoked = await this.state.isClaimed(LOGOUT_SCOPE, sessionId);
     // A logout through this instance may have landed while KV was read.

@@ -76,7 +76,7 @@ export class KvStateStore implements StateStore {
 }
 
 export { KvChallengeStore } from "./_challenges.ts";
-export { LOGOUT_SCOPE, SessionDenylist, type SessionRevocations } from "./_denylist.ts";
+export { SessionDenylist, type SessionRevocations } from "./_denylist.ts";
 
 export { KvActorIndex } from "./_actors.ts";
 export { KvWriteLedger, type WriteLedger } from "./_ledger.ts";
