@@ -6,6 +6,7 @@
  */
 
 import { request } from "node:http";
+import { parsePolicy, type Policy } from "../../lib/sidecar/_policy.ts";
 
 export const DENO = Deno.realPathSync(Deno.execPath());
 
@@ -76,4 +77,26 @@ export async function rawCall(socketPath: string, raw: string): Promise<string> 
   }
   conn.close();
   return out;
+}
+
+/**
+ * A policy letting this test process (its uid and the Deno binary) use one service at
+ * `upstream`; `inject` and `extra` are TOML for the service's table.
+ */
+export function oneServicePolicy(
+  service: string,
+  upstream: string,
+  { inject = `"bearer"`, extra = "" }: { inject?: string; extra?: string } = {},
+): Policy {
+  return parsePolicy(`
+[[caller]]
+uid = ${Deno.uid()}
+exe = "${DENO}"
+services = ["${service}"]
+
+[service.${service}]
+upstream = "${upstream}"
+inject = ${inject}
+${extra}
+`);
 }

@@ -6,10 +6,10 @@
  */
 
 import { join } from "node:path";
-import { parsePolicy, startSidecar } from "../../lib/sidecar/mod.ts";
+import { startSidecar } from "../../lib/sidecar/mod.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
-import { DENO, rawCall } from "./_support.ts";
+import { oneServicePolicy, rawCall } from "./_support.ts";
 
 /** Characters that URL encoding changes, so every form of the secret is exercised. */
 const SECRET = "sk-echo secret/+=&";
@@ -35,16 +35,9 @@ Deno.test("sidecar: an upstream echoing the injected secret in response headers 
       },
     });
   });
-  const policy = parsePolicy(`
-[[caller]]
-uid = ${Deno.uid()}
-exe = "${DENO}"
-services = ["api"]
-
-[service.api]
-upstream = "http://127.0.0.1:${upstream.addr.port}"
-inject = { query = "key" }
-`);
+  const policy = oneServicePolicy("api", `http://127.0.0.1:${upstream.addr.port}`, {
+    inject: `{ query = "key" }`,
+  });
   const socketPath = join(dir.path, "run", "agentkeys-proxy.sock");
   const sidecar = await startSidecar({
     socketPath,

@@ -6,11 +6,11 @@
  */
 
 import { join } from "node:path";
-import { parsePolicy, startSidecar } from "../../lib/sidecar/mod.ts";
+import { startSidecar } from "../../lib/sidecar/mod.ts";
 import type { AuditEntry } from "../../lib/sidecar/_server.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
-import { DENO, rawCall } from "./_support.ts";
+import { oneServicePolicy, rawCall } from "./_support.ts";
 
 const SECRET = "sk-smuggling-secret";
 
@@ -33,18 +33,9 @@ async function setup() {
     });
     return new Response("ok");
   });
-  const policy = parsePolicy(`
-[[caller]]
-uid = ${Deno.uid()}
-exe = "${DENO}"
-services = ["api"]
-
-[service.api]
-upstream = "http://127.0.0.1:${upstream.addr.port}"
-inject = "bearer"
-methods = ["GET", "POST", "DELETE", "OPTIONS"]
-paths = ["/allowed"]
-`);
+  const policy = oneServicePolicy("api", `http://127.0.0.1:${upstream.addr.port}`, {
+    extra: `methods = ["GET", "POST", "DELETE", "OPTIONS"]\npaths = ["/allowed"]`,
+  });
   const audit: AuditEntry[] = [];
   const socketPath = join(dir.path, "run", "agentkeys-proxy.sock");
   const sidecar = await startSidecar({
@@ -125,16 +116,10 @@ Deno.test("an agent gone while the credential was fetched starts no upstream cal
   const accepting = (async () => {
     for await (const conn of listener) accepted.push(conn);
   })();
-  const policy = parsePolicy(`
-[[caller]]
-uid = ${Deno.uid()}
-exe = "${DENO}"
-services = ["slow"]
-
-[service.slow]
-upstream = "http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}"
-inject = "bearer"
-`);
+  const policy = oneServicePolicy(
+    "slow",
+    `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+  );
   const audit: AuditEntry[] = [];
   let fetched!: () => void;
   const fetching = new Promise<void>((r) => fetched = r);
@@ -184,16 +169,10 @@ Deno.test("an upstream that answers 101 (switching protocols unasked) is a 502, 
       );
     }
   })();
-  const policy = parsePolicy(`
-[[caller]]
-uid = ${Deno.uid()}
-exe = "${DENO}"
-services = ["switch"]
-
-[service.switch]
-upstream = "http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}"
-inject = "bearer"
-`);
+  const policy = oneServicePolicy(
+    "switch",
+    `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+  );
   const audit: AuditEntry[] = [];
   const socketPath = join(dir.path, "run", "agentkeys-proxy.sock");
   const sidecar = await startSidecar({
