@@ -96,11 +96,15 @@ export function responseHeaders(
   for (const [k, v] of pairs) {
     if (k === "connection") { for (const n of connectionNamed(v)) (named ??= new Set()).add(n); }
   }
-  const forms = secret ? secretForms(secret) : [];
+  // Encoding only lengthens the secret, so a shorter value cannot hold any form of it: most
+  // headers are, and the forms are made only when one is not (once per response).
+  let forms: string[] | undefined;
   const out: Record<string, string | string[]> = {};
   for (const [k, raw] of pairs) {
     if (HOP_BY_HOP.has(k) || named?.has(k)) continue;
-    const v = forms.length > 0 ? redact(raw, forms) : raw;
+    const v = secret && raw.length >= secret.length
+      ? redact(raw, forms ??= secretForms(secret))
+      : raw;
     const had = out[k];
     out[k] = had === undefined ? v : [...(Array.isArray(had) ? had : [had]), v];
   }
