@@ -15,7 +15,6 @@ export type CapDataClass = typeof CAP_DATA_CLASSES[number];
 /** The JWS `typ` header every cap carries, so no other JWT we sign can pass as a cap. */
 export const CAP_TYP = "agentkeys-cap+jwt";
 /** Default and longest lifetime of a fetch cap, in seconds (§7). */
-export const CAP_DEFAULT_TTL_S = 300;
 export const CAP_MAX_TTL_S = 300;
 /** Default and longest lifetime of a store or teardown cap: a write should follow its mint. */
 export const CAP_WRITE_MAX_TTL_S = 60;

@@ -1,5 +1,7 @@
 /** Typed errors of vault integrity (ARCHITECTURE §13). @module */
 
+import { CodedError } from "../errors/mod.ts";
+
 /** Every code an error of lib/integrity carries. */
 export const INTEGRITY_ERROR_CODES = ["integrity_mismatch", "integrity_blocked"] as const;
 export type IntegrityErrorCode = typeof INTEGRITY_ERROR_CODES[number];
@@ -13,14 +15,12 @@ export type IntegrityErrorCode = typeof INTEGRITY_ERROR_CODES[number];
  * try { await store.get(key); } catch (err) { if (err instanceof IntegrityMismatch) … }
  * ```
  */
-export class IntegrityMismatch extends Error {
-  readonly code = "integrity_mismatch";
+export class IntegrityMismatch extends CodedError<IntegrityErrorCode> {
   constructor(
     message: string,
     readonly detail: { key: string; expected: string | null; found: string | null },
   ) {
-    super(message);
-    this.name = "IntegrityMismatch";
+    super("integrity_mismatch", message);
   }
 }
 
@@ -28,10 +28,8 @@ export class IntegrityMismatch extends Error {
  * Writes are refused: at start the state store was found older than the latest on-chain anchor
  * (restored from a backup), until an admin acknowledges (`deno task signer integrity-ack`).
  */
-export class IntegrityBlocked extends Error {
-  readonly code = "integrity_blocked";
+export class IntegrityBlocked extends CodedError<IntegrityErrorCode> {
   constructor(message: string) {
-    super(message);
-    this.name = "IntegrityBlocked";
+    super("integrity_blocked", message);
   }
 }
