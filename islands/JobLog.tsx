@@ -1,8 +1,10 @@
 /**
- * A re-encryption job's live log on `/jobs/:id`: per-blob rows streamed over SSE
- * (`GET /v1/reencrypt/jobs/:id/events`, same origin, so the session cookie goes along) while the
- * job runs, an outcome filter, a progress bar with rate and ETA, the summary at the end, and
- * cancel.
+ * A job's live log: a re-encryption job on `/jobs/:id` (`kind: "reencrypt"`) or a legacy
+ * migration on `/migrations/:id` (`kind: "migrate"`). Per-blob rows streamed over SSE
+ * (`GET /v1/<kind>/jobs/:id/events`, same origin, so the session cookie goes along) while the
+ * job runs, an outcome filter, progress, the summary at the end; a re-encryption job also has a
+ * progress bar with rate and ETA (its `progress` events give the total) and cancel (a migration
+ * has neither: its engine sends no total, and the API has no cancel).
  *
  * No row is lost or shown twice: the page starts after the last id the server rendered
  * (`?last_event_id=`), EventSource resends `Last-Event-ID` itself on a reconnect, and rows at or
@@ -17,27 +19,34 @@ import { useComputed, useSignal } from "@preact/signals";
 import { useEffect } from "preact/hooks";
 import { postJson } from "./_api.ts";
 
-/** One blob's row (the `blob` event with its log id). */
+/**
+ * One blob's row (the `blob` event with its log id): re-encryption rows carry `from_epoch` and
+ * `ms`, migration rows `wallet`, `actor_omni` and `deleted`.
+ */
 export interface LogRow {
   id: number;
   key: string;
   outcome: string;
-  from_epoch: number | null;
   reason?: string;
-  ms: number;
+  from_epoch?: number | null;
+  ms?: number;
+  wallet?: string | null;
+  actor_omni?: string | null;
+  deleted?: boolean;
 }
 
-export interface JobCountsView {
-  listed: number;
-  done: number;
-  reencrypted: number;
-  would_reencrypt: number;
-  skipped: number;
-  other_epoch: number;
-  failed: number;
-}
+/**
+ * Counts by count key (`done` = rows received; `listed` = the total a re-encryption job's
+ * `progress` events give; a migration has none). A type, not an interface, so a job record's
+ * counts pass as they are.
+ */
+export type JobCountsView = Record<string, number>;
+
+export type JobKind = "reencrypt" | "migrate";
 
 export interface JobLogProps extends Record<string, unknown> {
+  /** Which API the job belongs to (default `reencrypt`). */
+  kind?: JobKind;
   jobId: string;
   state: string;
   counts: JobCountsView;
@@ -45,37 +54,84 @@ export interface JobLogProps extends Record<string, unknown> {
   rows: LogRow[];
   lastId: number;
   error: string | null;
+  /** Migration: who each legacy wallet moves to (`operator`, `agent <label>`). */
+  targets?: Record<string, string>;
 }
 
-/** Non-failed rows the page keeps (failures are all kept). */
+/** Non-failed rows the page keeps (failures and conflicts are all kept). */
 export const WINDOW = 1_000;
 
-export const OUTCOMES = ["reencrypted", "would-reencrypt", "skipped", "other-epoch", "failed"];
+/** Outcomes that need the operator: never dropped from the window. */
+const KEPT = new Set(["failed", "conflict"]);
 
-const COUNT_OF: Record<string, keyof JobCountsView> = {
-  "reencrypted": "reencrypted",
-  "would-reencrypt": "would_reencrypt",
-  "skipped": "skipped",
-  "other-epoch": "other_epoch",
-  "failed": "failed",
+/** Per kind: outcomes in the filter's order, with their count key and the counts table's label. */
+export const KINDS: Record<JobKind, { outcome: string; count: string; label: string }[]> = {
+  reencrypt: [
+    { outcome: "reencrypted", count: "reencrypted", label: "Re-encrypted" },
+    { outcome: "would-reencrypt", count: "would_reencrypt", label: "Would re-encrypt" },
+    { outcome: "skipped", count: "skipped", label: "Skipped" },
+    { outcome: "other-epoch", count: "other_epoch", label: "Other epoch" },
+    { outcome: "failed", count: "failed", label: "Failed" },
+  ],
+  migrate: [
+    { outcome: "migrated", count: "migrated", label: "Migrated" },
+    { outcome: "would-migrate", count: "would_migrate", label: "Would migrate" },
+    { outcome: "skipped", count: "skipped", label: "Skipped" },
+    { outcome: "conflict", count: "conflict", label: "Conflict" },
+    { outcome: "failed", count: "failed", label: "Failed" },
+  ],
 };
 
-/** Appends `more` and keeps the newest `window` non-failed rows plus every failure. */
+export const OUTCOMES = KINDS.reencrypt.map((o) => o.outcome);
+
+/** Appends `more` and keeps the newest `window` rows plus every failure and conflict. */
 export function keepWindow(rows: LogRow[], more: LogRow[], window = WINDOW): LogRow[] {
   const all = rows.concat(more);
-  let others = all.reduce((n, r) => r.outcome === "failed" ? n : n + 1, 0);
+  let others = all.reduce((n, r) => KEPT.has(r.outcome) ? n : n + 1, 0);
   if (others <= window) return all;
-  return all.filter((r) => r.outcome === "failed" || others-- <= window);
+  return all.filter((r) => KEPT.has(r.outcome) || others-- <= window);
+}
+
+/** A `blob` event's data as a row (the fields of either kind that it has). */
+export function toRow(id: number, b: Record<string, unknown>): LogRow {
+  const row: LogRow = { id, key: String(b.key), outcome: String(b.outcome) };
+  if (typeof b.reason === "string" && b.reason) row.reason = b.reason;
+  if ("from_epoch" in b) row.from_epoch = b.from_epoch as number | null;
+  if (typeof b.ms === "number") row.ms = b.ms;
+  if ("wallet" in b) row.wallet = b.wallet as string | null;
+  if ("actor_omni" in b) row.actor_omni = b.actor_omni as string | null;
+  if (b.deleted === true) row.deleted = true;
+  return row;
+}
+
+/** Counts (every count key of `kind` plus `done` and a migration's `deleted`) from rows. */
+export function countRows(kind: JobKind, rows: Iterable<LogRow>): JobCountsView {
+  const counts: JobCountsView = { done: 0 };
+  for (const o of KINDS[kind]) counts[o.count] = 0;
+  if (kind === "migrate") counts.deleted = 0;
+  for (const r of rows) tally(kind, counts, r);
+  return counts;
+}
+
+function tally(kind: JobKind, counts: Record<string, number>, r: LogRow): void {
+  const k = KINDS[kind].find((o) => o.outcome === r.outcome)?.count;
+  if (k) counts[k] = (counts[k] ?? 0) + 1;
+  if (r.deleted) counts.deleted = (counts.deleted ?? 0) + 1;
+  counts.done = (counts.done ?? 0) + 1;
 }
 
 /** `1 min 5 s`, or null when the rate says nothing. */
 export function eta(counts: JobCountsView, rate: number | null): string | null {
-  if (!rate || rate <= 0 || counts.listed <= counts.done) return null;
+  if (!rate || rate <= 0 || counts.listed === undefined || counts.listed <= counts.done) {
+    return null;
+  }
   const s = Math.ceil((counts.listed - counts.done) / rate);
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
 export default function JobLog(props: JobLogProps) {
+  const kind: JobKind = props.kind ?? "reencrypt";
+  const outcomes = KINDS[kind];
   const rows = useSignal(props.rows);
   const counts = useSignal(props.counts);
   const rate = useSignal(props.rate);
@@ -94,17 +150,16 @@ export default function JobLog(props: JobLogProps) {
     if (props.state !== "running") return;
     let last = props.lastId;
     let pending: LogRow[] = [];
-    let tally: Partial<Record<keyof JobCountsView, number>> = {};
     let timer: ReturnType<typeof setTimeout> | undefined;
     // A busy job sends hundreds of rows a second: render them in batches.
     const flush = () => {
       timer = undefined;
-      if (pending.length) rows.value = keepWindow(rows.value, pending);
+      if (!pending.length) return;
+      rows.value = keepWindow(rows.value, pending);
       const next = { ...counts.value };
-      for (const [k, n] of Object.entries(tally)) next[k as keyof JobCountsView] += n;
+      for (const r of pending) tally(kind, next, r);
       counts.value = next;
       pending = [];
-      tally = {};
     };
     const later = () => timer ??= setTimeout(flush, 150);
     const fresh = (e: MessageEvent) => {
@@ -114,23 +169,12 @@ export default function JobLog(props: JobLogProps) {
       return true;
     };
     const source = new EventSource(
-      `/v1/reencrypt/jobs/${encodeURIComponent(props.jobId)}/events?last_event_id=${last}`,
+      `/v1/${kind}/jobs/${encodeURIComponent(props.jobId)}/events?last_event_id=${last}`,
     );
     live.value = true;
     source.addEventListener("blob", (e) => {
       if (!fresh(e)) return;
-      const b = JSON.parse(e.data);
-      pending.push({
-        id: last,
-        key: b.key,
-        outcome: b.outcome,
-        from_epoch: b.from_epoch,
-        ...(b.reason ? { reason: b.reason } : {}),
-        ms: b.ms,
-      });
-      const k = COUNT_OF[b.outcome];
-      if (k) tally[k] = (tally[k] ?? 0) + 1;
-      tally.done = (tally.done ?? 0) + 1;
+      pending.push(toRow(last, JSON.parse(e.data)));
       later();
     });
     source.addEventListener("progress", (e) => {
@@ -139,22 +183,20 @@ export default function JobLog(props: JobLogProps) {
       flush();
       // `done` stays the count of blob rows received: with concurrency a progress event may
       // count blobs whose rows come after it, and those rows would then be counted twice.
-      counts.value = { ...counts.value, listed: Math.max(p.listed, counts.value.listed) };
+      counts.value = { ...counts.value, listed: Math.max(p.listed, counts.value.listed ?? 0) };
       rate.value = p.rate_per_s;
     });
     source.addEventListener("summary", (e) => {
       if (!fresh(e)) return;
       const s = JSON.parse(e.data);
       flush();
-      counts.value = {
-        ...counts.value,
-        reencrypted: s.reencrypted,
-        would_reencrypt: s.would_reencrypt,
-        skipped: s.skipped,
-        other_epoch: s.other_epoch,
-        failed: s.failed,
-        done: s.reencrypted + s.would_reencrypt + s.skipped + s.other_epoch + s.failed,
-      };
+      const next: JobCountsView = { ...counts.value, done: 0 };
+      for (const o of outcomes) {
+        next[o.count] = s[o.count] ?? 0;
+        next.done += next[o.count];
+      }
+      if (typeof s.deleted === "number") next.deleted = s.deleted;
+      counts.value = next;
       state.value = s.state;
       if (s.error) error.value = s.error;
     });
@@ -188,8 +230,11 @@ export default function JobLog(props: JobLogProps) {
   const c = counts.value;
   const running = state.value === "running";
   const left = eta(c, rate.value);
-  // The store is listed while blobs are worked on: until the listing is counted, no total.
-  const listing = running && c.listed < c.done;
+  // The store is listed while blobs are worked on: until the listing is counted, no total (a
+  // migration never has one).
+  const total = c.listed;
+  const listing = running && (total === undefined || total < c.done);
+  const done = c.done.toLocaleString("en");
   return (
     <div class="joblog">
       <section class="card" aria-labelledby="progress-title">
@@ -202,32 +247,36 @@ export default function JobLog(props: JobLogProps) {
         </p>
         <label for="job-progress">
           {listing
-            ? `${c.done.toLocaleString("en")} blobs done, still listing`
-            : `${c.done.toLocaleString("en")} of ${c.listed.toLocaleString("en")} blobs done`}
+            ? `${done} blobs done, still listing`
+            : total === undefined
+            ? `${done} blobs done`
+            : `${done} of ${total.toLocaleString("en")} blobs done`}
           {running && rate.value ? `, ${rate.value.toLocaleString("en")} per second` : ""}
           {running && left ? `, about ${left} left` : ""}
         </label>
         {listing
           ? <progress id="job-progress" />
-          : <progress id="job-progress" max={Math.max(c.listed, 1)} value={c.done} />}
+          : <progress id="job-progress" max={Math.max(total ?? c.done, 1)} value={c.done} />}
         <table class="counts">
           <caption class="visually-hidden">Outcomes so far</caption>
           <tbody>
             <tr>
-              <th scope="row">Re-encrypted</th>
-              <td class="num">{c.reencrypted.toLocaleString("en")}</td>
-              <th scope="row">Would re-encrypt</th>
-              <td class="num">{c.would_reencrypt.toLocaleString("en")}</td>
-              <th scope="row">Skipped</th>
-              <td class="num">{c.skipped.toLocaleString("en")}</td>
-              <th scope="row">Other epoch</th>
-              <td class="num">{c.other_epoch.toLocaleString("en")}</td>
-              <th scope="row">Failed</th>
-              <td class="num">{c.failed.toLocaleString("en")}</td>
+              {outcomes.map((o) => [
+                <th key={`h-${o.count}`} scope="row">{o.label}</th>,
+                <td key={`d-${o.count}`} class="num" data-count={o.count}>
+                  {(c[o.count] ?? 0).toLocaleString("en")}
+                </td>,
+              ])}
+              {kind === "migrate" && [
+                <th key="h-deleted" scope="row">Legacy deleted</th>,
+                <td key="d-deleted" class="num" data-count="deleted">
+                  {(c.deleted ?? 0).toLocaleString("en")}
+                </td>,
+              ]}
             </tr>
           </tbody>
         </table>
-        {running && (
+        {running && kind === "reencrypt" && (
           <div class="actions">
             <button type="button" class="danger" onClick={cancel}>Cancel job</button>
           </div>
@@ -244,12 +293,13 @@ export default function JobLog(props: JobLogProps) {
             onChange={(e) => filter.value = (e.currentTarget as HTMLSelectElement).value}
           >
             <option value="">All</option>
-            {OUTCOMES.map((o) => <option key={o} value={o}>{o}</option>)}
+            {outcomes.map((o) => <option key={o.outcome} value={o.outcome}>{o.outcome}</option>)}
           </select>
         </div>
         <p class="hint">
-          Newest first; the page keeps the last {WINDOW.toLocaleString("en")}{" "}
-          rows and every failure (the counts above cover every blob).
+          Newest first; the page keeps the last {WINDOW.toLocaleString("en")} rows and every{" "}
+          {kind === "migrate" ? "failure and conflict" : "failure"}{" "}
+          (the counts above cover every blob).
         </p>
         <table class="joblog">
           <caption class="visually-hidden">Blobs of this job, newest first</caption>
@@ -258,13 +308,20 @@ export default function JobLog(props: JobLogProps) {
               <th scope="col" class="num">#</th>
               <th scope="col">Key</th>
               <th scope="col">Outcome</th>
-              <th scope="col" class="num">From epoch</th>
-              <th scope="col" class="num">ms</th>
+              {kind === "migrate"
+                ? [
+                  <th key="to" scope="col">Moves to</th>,
+                  <th key="legacy" scope="col">Legacy object</th>,
+                ]
+                : [
+                  <th key="from" scope="col" class="num">From epoch</th>,
+                  <th key="ms" scope="col" class="num">ms</th>,
+                ]}
             </tr>
           </thead>
           <tbody>
             {shown.value.map((r) => (
-              <tr key={r.id} data-event-id={r.id}>
+              <tr key={r.id} data-event-id={r.id} data-outcome={r.outcome}>
                 <td class="num">{r.id}</td>
                 <td>
                   <code class="key">{r.key}</code>
@@ -273,8 +330,15 @@ export default function JobLog(props: JobLogProps) {
                   <span class={`outcome ${r.outcome}`}>{r.outcome}</span>
                   {r.reason && <span class="muted">{` (${r.reason})`}</span>}
                 </td>
-                <td class="num">{r.from_epoch ?? "—"}</td>
-                <td class="num">{r.ms}</td>
+                {kind === "migrate"
+                  ? [
+                    <td key="to">{(r.wallet && props.targets?.[r.wallet]) ?? "—"}</td>,
+                    <td key="legacy">{r.deleted ? "deleted" : "kept"}</td>,
+                  ]
+                  : [
+                    <td key="from" class="num">{r.from_epoch ?? "—"}</td>,
+                    <td key="ms" class="num">{r.ms ?? "—"}</td>,
+                  ]}
               </tr>
             ))}
           </tbody>

@@ -193,6 +193,7 @@ export function createApp(deps: AppDeps): Hono {
         keyrings: deps.worker.keyrings,
         lifecycle: deps.lifecycle,
         integrity: deps.health.integrity,
+        migrations: deps.migrations,
       }),
     );
   }

@@ -27,6 +27,11 @@ import CredentialsPage, {
 import EpochsPage, { load as loadEpochs } from "./pages/epochs.tsx";
 import JobPage, { load as loadJob } from "./pages/jobs.tsx";
 import AuditPage, { load as loadAudit } from "./pages/audit.tsx";
+import MigrationsPage, {
+  load as loadMigrations,
+  loadJob as loadMigrationJob,
+  MigrationJobPage,
+} from "./pages/migrations.tsx";
 import KeyringsPage, { KeyringPage, load as loadKeyrings, loadRing } from "./pages/keyrings.tsx";
 import { SESSION_COOKIE } from "./session.ts";
 
@@ -53,6 +58,8 @@ export const CONSOLE_PATHS = [
   "/credentials",
   "/epochs",
   "/jobs/*",
+  "/migrations",
+  "/migrations/*",
   "/audit",
   "/keyrings",
   "/keyrings/*",
@@ -154,6 +161,23 @@ export function consoleRoutes(deps: PageDeps): Hono {
     // As the API answers: 404 unknown, 403 another operator's.
     if (!data.found) c.status(data.status);
     return page(c, JobPage(data));
+  });
+  app.get("/migrations", async (c) => {
+    const elsewhere = sameOriginOnly(c, publicUrl);
+    if (elsewhere) return elsewhere;
+    const session = await pageSession(c, deps);
+    if (!session) return c.redirect("/login", 303);
+    return page(c, MigrationsPage(await loadMigrations(deps, session)));
+  });
+  app.get("/migrations/:id", async (c) => {
+    const elsewhere = sameOriginOnly(c, publicUrl);
+    if (elsewhere) return elsewhere;
+    const session = await pageSession(c, deps);
+    if (!session) return c.redirect("/login", 303);
+    const data = await loadMigrationJob(deps, session, c.req.param("id"));
+    // As the API answers: 404 unknown, 403 another operator's.
+    if (!data.found) c.status(data.status);
+    return page(c, MigrationJobPage(data));
   });
   app.get("/keyrings", async (c) => {
     const elsewhere = sameOriginOnly(c, publicUrl);

@@ -28,6 +28,7 @@ export const NAV: { href: string; text: string }[] = [
   { href: "/credentials", text: "Credentials" },
   { href: "/keyrings", text: "Keyrings" },
   { href: "/epochs", text: "Epochs & jobs" },
+  { href: "/migrations", text: "Migrations" },
   { href: "/audit", text: "Audit" },
 ];
 

@@ -14,6 +14,7 @@ import type { KvAuditLog } from "../../lib/state/mod.ts";
 import type { LifecycleStatus } from "../../lib/lifecycle/mod.ts";
 import type { RingRecord } from "../../lib/keyrings/mod.ts";
 import type { AnchorStatus } from "../../lib/integrity/mod.ts";
+import type { MigrationJobs } from "../../lib/migrate/mod.ts";
 
 export interface PageDeps {
   broker: Broker;
@@ -34,6 +35,8 @@ export interface PageDeps {
     list(operatorOmni: string): Promise<string[]>;
     read(operatorOmni: string, ring: string, actorOmni: string): Promise<RingRecord>;
   };
+  /** The migrations pages' jobs (`/v1/migrate/jobs`' own; absent: they show none). */
+  migrations?: Pick<MigrationJobs, "list" | "get" | "events">;
 }
 
 export type { Session };

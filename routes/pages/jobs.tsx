@@ -129,7 +129,7 @@ export default function JobPage(data: JobPageData): VNode {
         props={{
           jobId: job.job_id,
           state: job.state,
-          counts: job.counts,
+          counts: { ...job.counts },
           rate: data.rate,
           rows: data.rows,
           lastId: data.lastId,
