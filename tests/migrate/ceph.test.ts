@@ -1,7 +1,8 @@
 /**
  * `migrate-legacy` on Ceph RGW (issue 13): in place on an S3 vault (the collision included), and
  * from another bucket (`--source-bucket`) into the vault; wrong signer key; deletion only after
- * verification. Ceph is started by tests/support/ceph.ts (scripts/ceph/ensure.sh installs it).
+ * verification; the collision case (census says legacy, the engine rewrites nothing). Ceph is
+ * started by tests/support/ceph.ts (scripts/ceph/ensure.sh installs it).
  */
 
 import { assert, assertEquals } from "../support/assert.ts";
@@ -11,6 +12,7 @@ import { S3BlobStore } from "../../lib/store/mod.ts";
 import { BACKUP_PREFIX } from "../../lib/migrate/_engine.ts";
 import { startCeph } from "../support/ceph.ts";
 import { type LegacyEnv, legacyEnv } from "./fixture.ts";
+import { collisionCase } from "./_collision.ts";
 
 function wanted(env: LegacyEnv): Map<string, string> {
   return new Map([...env.credentials()].map(([id, e]) => [id, e.plaintext]));
@@ -75,6 +77,23 @@ Deno.test("migrate-legacy on Ceph RGW: in place and from another bucket", async 
         assertEquals(await legacyLeft(env), 1, "only the collision key, now the new credential");
         assertEquals(await Array.fromAsync(env.raw.list(BACKUP_PREFIX)), []);
         assertEquals(await env.readAll(), wanted(env));
+      },
+    );
+
+    await t.step(
+      "the collision on an S3 vault: census says legacy, the engine rewrites nothing, moved in place",
+      async () => {
+        const bucket = `collide-${crypto.randomUUID().slice(0, 8)}`;
+        await using env = await legacyEnv({
+          env: {
+            AGENTKEYS_S3_ENDPOINT: ceph.endpoint,
+            AGENTKEYS_S3_BUCKET: bucket,
+            AGENTKEYS_S3_REGION: ceph.region,
+            ...creds,
+          },
+          rawStore: () => s3(bucket),
+        });
+        await collisionCase(env);
       },
     );
 
