@@ -112,6 +112,34 @@ Deno.test("migrate-legacy --delete-legacy: legacy objects go only after the new 
   assertEquals(left.length, 2, "github's legacy copy and the collision key");
 });
 
+Deno.test("migrate-legacy --delete-legacy: a copy that reads back different is failed and its legacy object stays", async () => {
+  await using env = await legacyEnv();
+  // The worker's read-back returns other bytes (a store answering with the wrong object, say).
+  const r = await env.run([...env.baseArgs(), "--delete-legacy"], (deps) => ({
+    ...deps,
+    worker: {
+      writeAsService: deps.worker.writeAsService.bind(deps.worker),
+      openAsService: deps.worker.openAsService.bind(deps.worker),
+      readAsService: async (loc) => {
+        const got = await deps.worker.readAsService(loc);
+        return { ...got, plaintext: new TextEncoder().encode("not what was written") };
+      },
+    },
+  }));
+  assertEquals(r.code, 1, r.out.join("\n"));
+  const failed = r.out.filter((l) => l.startsWith("failed "));
+  assertEquals(failed.length, 6, r.out.join("\n"));
+  assert(!r.out.some((l) => l.includes("legacy deleted)")), r.out.join("\n"));
+  assert(r.out.at(-1)!.includes("0 legacy deleted"), r.out.at(-1));
+  // Every legacy object is still there (the collision's legacy bytes in its backup).
+  const collision = env.expected.find((e) => e.service === "stripe")!.key;
+  for (const e of env.expected) {
+    if (e.key === collision) continue;
+    assert(await env.raw.head(e.key) !== null, `${e.key} deleted without a verified copy`);
+  }
+  assert(await env.raw.head(BACKUP_PREFIX + collision) !== null, "the collision's backup kept");
+});
+
 Deno.test("migrate-legacy with a wrong signer key: every blob failed, nothing written or deleted", async () => {
   await using env = await legacyEnv();
   const wrong = join(env.dir, "wrong.key");
