@@ -1,8 +1,8 @@
 /**
  * Crash safety of `migrate-legacy --delete-legacy`: the process is SIGKILLed at random points
- * (20 runs by default, `AGENTKEYS_KILL_RUNS` for more); after each kill no legacy object is gone
- * whose new copy is missing or wrong, and a re-run ends with every credential exactly once,
- * readable, and no legacy object left.
+ * (20 runs by default, `AGENTKEYS_KILL_RUNS` for more; on Ceph RGW 5, `AGENTKEYS_KILL_RUNS_CEPH`
+ * for more); after each kill no legacy object is gone whose new copy is missing or wrong, and a
+ * re-run ends with every credential exactly once, readable, and no legacy object left.
  */
 
 import { fileURLToPath } from "node:url";
@@ -15,6 +15,8 @@ import { killAtRandomPoint } from "../support/kill.ts";
 
 const CHILD = fileURLToPath(new URL("./_child.ts", import.meta.url));
 const RUNS = Number(Deno.env.get("AGENTKEYS_KILL_RUNS") ?? "20");
+// On Ceph a run costs ~18 s (load 8): 5 in CI; `AGENTKEYS_KILL_RUNS_CEPH=20` for the issue's 20.
+const CEPH_RUNS = Number(Deno.env.get("AGENTKEYS_KILL_RUNS_CEPH") ?? "5");
 const EXTRA = 60;
 
 function spawn(env: LegacyEnv): Deno.ChildProcess {
@@ -63,10 +65,10 @@ Deno.test(`kill -9: migrate-legacy killed at ${RUNS} random points, each re-run 
   await killRuns(RUNS, () => legacyEnv({ extra: EXTRA }));
 });
 
-Deno.test("kill -9 on Ceph RGW: 5 random points, in place on an S3 vault", async () => {
+Deno.test(`kill -9 on Ceph RGW: ${CEPH_RUNS} random points, in place on an S3 vault`, async () => {
   const ceph = await startCeph();
   try {
-    await killRuns(5, () => {
+    await killRuns(CEPH_RUNS, () => {
       const bucket = `kill-${crypto.randomUUID().slice(0, 8)}`;
       return legacyEnv({
         extra: EXTRA,
