@@ -29,6 +29,10 @@ import { PreconditionFailed } from "../store/mod.ts";
 import type { BlobPointer, KvPointerStore, PointerDigest, PointerIntent } from "../state/mod.ts";
 import { IntegrityBlocked, IntegrityMismatch } from "./_errors.ts";
 
+/** Reads of one key retried when writes keep moving its pointer on; then checked as they are. */
+const READ_ATTEMPTS = 3;
+const RETRY = Symbol("retry");
+
 /** `adopt` (default): blobs without a pointer are adopted on first read; `strict`: refused. */
 export type IntegrityMode = "adopt" | "strict";
 
@@ -76,6 +80,21 @@ export class IntegrityStore implements BlobStore {
   }
 
   async get(key: string): Promise<{ body: Uint8Array; etag: string } | null> {
+    for (let attempt = 1;; attempt++) {
+      const read = await this.#checkedGet(key, attempt < READ_ATTEMPTS);
+      if (read !== RETRY) return read;
+    }
+  }
+
+  /**
+   * One checked read. `RETRY` (only while `mayRetry`): the pointer moved on while the bytes were
+   * checked — the bytes may have been current when read and replaced since, so read again
+   * rather than call a concurrent writer's work a mismatch.
+   */
+  async #checkedGet(
+    key: string,
+    mayRetry: boolean,
+  ): Promise<{ body: Uint8Array; etag: string } | null | typeof RETRY> {
     const { pointers } = this.options;
     // The pointer is read *before* the bytes, never alongside: read after them, it could
     // already name a write that replaced the bytes this read saw (a false alarm). Bytes newer
@@ -95,6 +114,11 @@ export class IntegrityStore implements BlobStore {
       await this.#commit(landed, "recovered");
       return stored;
     }
+    // A commit between reading `after` and the intents deletes the intent it commits (after
+    // the commit): the pointer, read once more, names these bytes then, or a newer write.
+    const last = await pointers.get(key);
+    if (this.#agrees(last, found)) return stored;
+    if (mayRetry && (last?.version ?? 0) !== (after?.version ?? 0)) return RETRY;
     if (after === null && found !== null) {
       if (this.#mode === "adopt") {
         const intent = await pointers.announce({
