@@ -234,7 +234,7 @@ export default function JobLog(props: JobLogProps) {
   // migration never has one).
   const total = c.listed;
   const listing = running && (total === undefined || total < c.done);
-  const done = c.done.toLocaleString("en");
+  const done = `${c.done.toLocaleString("en")} ${c.done === 1 ? "blob" : "blobs"}`;
   return (
     <div class="joblog">
       <section class="card" aria-labelledby="progress-title">
@@ -246,11 +246,11 @@ export default function JobLog(props: JobLogProps) {
           {error.value && <span>{` — ${error.value}`}</span>}
         </p>
         <label for="job-progress">
-          {listing
-            ? `${done} blobs done, still listing`
-            : total === undefined
-            ? `${done} blobs done`
-            : `${done} of ${total.toLocaleString("en")} blobs done`}
+          {total === undefined
+            ? `${done} ${running ? "so far" : "done"}`
+            : listing
+            ? `${done} done, still listing`
+            : `${c.done.toLocaleString("en")} of ${total.toLocaleString("en")} blobs done`}
           {running && rate.value ? `, ${rate.value.toLocaleString("en")} per second` : ""}
           {running && left ? `, about ${left} left` : ""}
         </label>
@@ -306,7 +306,7 @@ export default function JobLog(props: JobLogProps) {
           <thead>
             <tr>
               <th scope="col" class="num">#</th>
-              <th scope="col">Key</th>
+              <th scope="col" class="key">Key</th>
               <th scope="col">Outcome</th>
               {kind === "migrate"
                 ? [
@@ -332,8 +332,10 @@ export default function JobLog(props: JobLogProps) {
                 </td>
                 {kind === "migrate"
                   ? [
-                    <td key="to">{(r.wallet && props.targets?.[r.wallet]) ?? "—"}</td>,
-                    <td key="legacy">{r.deleted ? "deleted" : "kept"}</td>,
+                    <td key="to" class="nowrap">
+                      {(r.wallet && props.targets?.[r.wallet]) ?? "—"}
+                    </td>,
+                    <td key="legacy" class="nowrap">{r.deleted ? "deleted" : "kept"}</td>,
                   ]
                   : [
                     <td key="from" class="num">{r.from_epoch ?? "—"}</td>,

@@ -157,7 +157,8 @@ function HowToStart({ viewer, publicUrl }: { viewer: Viewer; publicUrl: string }
       </p>
       <p>First a dry run (it decrypts and reports, and writes and deletes nothing):</p>
       <pre class="command"><code>{`deno task cli login --url ${publicUrl} --key-file operator.key
-deno task migrate-legacy --url ${publicUrl} --operator ${address} \\
+deno task migrate-legacy --url ${publicUrl} \\
+  --operator ${address} \\
   --legacy-signer-key legacy.key --dry-run`}</code></pre>
       <p>
         Then the same without <code>--dry-run</code>; add <code>--delete-legacy</code>{" "}
