@@ -25,6 +25,8 @@ const PAGES: Record<string, string[]> = {
   "/credentials": ["StoreCredential", "DeleteCredential", "Logout"],
   "/epochs": ["EpochControls", "Logout"],
   "/jobs/:id": ["JobLog", "Logout"],
+  "/migrations": ["Logout"],
+  "/migrations/:id": ["JobLog", "Logout"],
   "/audit": ["Logout"],
 };
 const TARGETS: Record<string, number> = { "/login": 80 * 1024, console: 200 * 1024 };
