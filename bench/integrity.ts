@@ -8,7 +8,10 @@
  *    audit entries in a KV file (what `lib/datadir` opens). The two alternate for `--rounds`
  *    rounds so that load from other processes hits both alike. Target: on ≥ 0.9 × off.
  *    The same through `VaultWorker` (`credStore` / `credFetch` with a cap each, in-process,
- *    no chain), which is what a client sees of the service minus HTTP.
+ *    no chain), which is what a client sees of the service minus HTTP. Each phase also prints
+ *    this process's CPU per operation (its KV threads and its system time included; Ceph's
+ *    own CPU not): where the cores are the bound, on/off throughput cannot exceed
+ *    CPU(off) / CPU(on), printed as "CPU bound".
  * 2. **Anchor over 100,000 pointers**: building the Merkle tree from scratch (what a start
  *    does) and computing the root, plus the per-write update cost. Target ≤ 1 s.
  * 3. **Memory for 100,000 pointers**: heap growth of the tree (after GC). Target ≤ 64 MiB.
@@ -77,29 +80,51 @@ async function pool(n: number, work: (i: number) => Promise<void>): Promise<void
 
 const loc = (tag: string, i: number) => memoryLocation(actor, tag, `n-${i}`);
 
-/** Stores `OPS` blobs under `tag`; ops/s. */
-async function storePhase(store: BlobStore, tag: string): Promise<number> {
-  const plaintext = crypto.getRandomValues(new Uint8Array(SIZE));
-  const t0 = performance.now();
-  await pool(OPS, async (i) => {
-    await store.put(loc(tag, i).key, sealBlob(keystore, loc(tag, i), plaintext).blob);
-  });
-  return OPS / ((performance.now() - t0) / 1000);
+/** One phase's throughput and this process's CPU per operation. */
+interface Rate {
+  ops: number;
+  cpuUs: number;
 }
 
-/** Reads the blobs of `tag` back `READS` times and opens them; ops/s. */
-async function fetchPhase(store: BlobStore, tag: string): Promise<number> {
+/** Runs `n` operations `CONCURRENCY` at a time. */
+async function measure(n: number, work: (i: number) => Promise<void>): Promise<Rate> {
+  const cpu = process.cpuUsage();
   const t0 = performance.now();
-  await pool(OPS * READS, async (n) => {
+  await pool(n, work);
+  const used = process.cpuUsage(cpu);
+  return { ops: n / ((performance.now() - t0) / 1000), cpuUs: (used.user + used.system) / n };
+}
+
+/** Stores `OPS` blobs under `tag`. */
+function storePhase(store: BlobStore, tag: string): Promise<Rate> {
+  const plaintext = crypto.getRandomValues(new Uint8Array(SIZE));
+  return measure(OPS, async (i) => {
+    await store.put(loc(tag, i).key, sealBlob(keystore, loc(tag, i), plaintext).blob);
+  });
+}
+
+/** Reads the blobs of `tag` back `READS` times and opens them. */
+function fetchPhase(store: BlobStore, tag: string): Promise<Rate> {
+  return measure(OPS * READS, async (n) => {
     const got = await store.get(loc(tag, n % OPS).key);
     openBlob(keystore, loc(tag, n % OPS), got!.body);
   });
-  return OPS * READS / ((performance.now() - t0) / 1000);
 }
 
+/** Per variant and phase: the mean over the rounds. */
+type Phases = { store: Rate; fetch: Rate };
 interface Figures {
-  off: { store: number; fetch: number };
-  on: { store: number; fetch: number };
+  off: Phases;
+  on: Phases;
+}
+const zero = (): Figures => ({
+  off: { store: { ops: 0, cpuUs: 0 }, fetch: { ops: 0, cpuUs: 0 } },
+  on: { store: { ops: 0, cpuUs: 0 }, fetch: { ops: 0, cpuUs: 0 } },
+});
+/** Adds one round's rate into the mean. */
+function add(mean: Rate, r: Rate): void {
+  mean.ops += r.ops / ROUNDS;
+  mean.cpuUs += r.cpuUs / ROUNDS;
 }
 
 /**
@@ -125,7 +150,7 @@ async function throughput(
     epochForTag: (t) => keystore.epochForTag(t),
   });
   const stores = { off, on };
-  const raw: Figures = { off: { store: 0, fetch: 0 }, on: { store: 0, fetch: 0 } };
+  const raw = zero();
   for (const which of ["off", "on"] as const) {
     await storePhase(stores[which], "warm");
     await fetchPhase(stores[which], "warm");
@@ -135,8 +160,8 @@ async function throughput(
     // which goes first alternates, so the aftermath of a write phase (KV checkpoints, dirty
     // pages) falls on both variants' reads alike.
     const order = r % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const);
-    for (const w of order) raw[w].store += await storePhase(stores[w], `r${r}`) / ROUNDS;
-    for (const w of order) raw[w].fetch += await fetchPhase(stores[w], `r${r}`) / ROUNDS;
+    for (const w of order) add(raw[w].store, await storePhase(stores[w], `r${r}`));
+    for (const w of order) add(raw[w].fetch, await fetchPhase(stores[w], `r${r}`));
   }
 
   // 1b: through the worker, caps and all.
@@ -154,35 +179,37 @@ async function throughput(
     });
   const workers = { off: workerOf(off), on: workerOf(on) };
   const svc = (tag: string, which: string, i: number) => `${tag}-${which}-${i}`;
-  const workerStore = async (which: "off" | "on", tag: string): Promise<number> => {
+  const workerStore = async (which: "off" | "on", tag: string): Promise<Rate> => {
     const plaintext = crypto.getRandomValues(new Uint8Array(SIZE));
     const storeCaps = await Promise.all(
       Array.from({ length: OPS }, (_, i) => caps.mint({ service: svc(tag, which, i) })),
     );
-    const t = performance.now();
-    await pool(OPS, async (i) => void await workers[which].credStore(storeCaps[i], plaintext));
-    return OPS / ((performance.now() - t) / 1000);
+    return await measure(
+      OPS,
+      async (i) => void await workers[which].credStore(storeCaps[i], plaintext),
+    );
   };
-  const workerFetch = async (which: "off" | "on", tag: string): Promise<number> => {
+  const workerFetch = async (which: "off" | "on", tag: string): Promise<Rate> => {
     const fetchCaps = await Promise.all(
       Array.from(
         { length: OPS },
         (_, i) => caps.mint({ op: "fetch", service: svc(tag, which, i) }),
       ),
     );
-    const t = performance.now();
-    await pool(OPS * READS, async (n) => void await workers[which].credFetch(fetchCaps[n % OPS]));
-    return OPS * READS / ((performance.now() - t) / 1000);
+    return await measure(
+      OPS * READS,
+      async (n) => void await workers[which].credFetch(fetchCaps[n % OPS]),
+    );
   };
-  const worker: Figures = { off: { store: 0, fetch: 0 }, on: { store: 0, fetch: 0 } };
+  const worker = zero();
   for (const which of ["off", "on"] as const) {
     await workerStore(which, "warm");
     await workerFetch(which, "warm");
   }
   for (let r = 0; r < ROUNDS; r++) {
     const order = r % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const);
-    for (const w of order) worker[w].store += await workerStore(w, `w${r}`) / ROUNDS;
-    for (const w of order) worker[w].fetch += await workerFetch(w, `w${r}`) / ROUNDS;
+    for (const w of order) add(worker[w].store, await workerStore(w, `w${r}`));
+    for (const w of order) add(worker[w].fetch, await workerFetch(w, `w${r}`));
   }
   kv.close();
   intents.close();
@@ -259,14 +286,20 @@ if (root.length !== 32) throw new Error("no root");
 
 const r2 = (n: number) => n.toFixed(0).padStart(8);
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
-const row = (phase: string, f: { store: number; fetch: number }[], key: "store" | "fetch") =>
-  `| ${phase} | ${r2(f[0][key])} | ${r2(f[1][key])} | ${ratio(f[1][key], f[0][key])} | ≥ 0.9 |`;
+const row = (phase: string, f: Phases[], key: "store" | "fetch") => {
+  const [off, on] = [f[0][key], f[1][key]];
+  return `| ${phase} | ${r2(off.ops)} | ${r2(on.ops)} | ${ratio(on.ops, off.ops)} | ≥ 0.9 | ${
+    r2(off.cpuUs)
+  } | ${r2(on.cpuUs)} | ${ratio(off.cpuUs, on.cpuUs)} |`;
+};
 for (const { name, figures } of results) {
   console.log(
     `\nvault integrity — ${name}, ${OPS} blobs × ${ROUNDS} rounds (reads × ${READS}), ${SIZE} B plaintext, ${CONCURRENCY} in flight`,
   );
-  console.log("| phase | off (ops/s) | on (ops/s) | on / off | target |");
-  console.log("|---|---|---|---|---|");
+  console.log(
+    "| phase | off (ops/s) | on (ops/s) | on / off | target | off CPU µs/op | on CPU µs/op | CPU bound |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|");
   const raw = [figures.raw.off, figures.raw.on];
   const worker = [figures.worker.off, figures.worker.on];
   console.log(row("store", raw, "store"));
