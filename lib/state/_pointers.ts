@@ -352,8 +352,11 @@ export class KvPointerStore {
    */
   async #versionFloor(key: string, counter: number | null): Promise<number> {
     if (this.#intentKv === this.kv) return counter ?? 0;
-    const cached = this.cachedExpectation(key);
-    const pointer = cached !== undefined || counter !== null ? cached : await this.expected(key);
+    // A present counter may still be below the pointer (an intents file restored from a backup
+    // older than the pointers'): a version at or below the committed one would never commit,
+    // and the bytes written would then fail every checked read. So the pointer is always asked
+    // (from memory when this process has it).
+    const pointer = await this.expected(key);
     return Math.max(counter ?? 0, pointer?.version ?? 0);
   }
 

@@ -400,3 +400,33 @@ Deno.test("integrity: with a lost intents file, new versions still go above the 
     state.close();
   }
 });
+
+Deno.test("integrity: with an intents file older than the pointers (restored from an earlier backup), a write still commits above the committed pointer", async () => {
+  await using tmp = await tempDir();
+  const state = await KvStateStore.open();
+  const first = await Deno.openKv(":memory:");
+  const older = await Deno.openKv(":memory:");
+  try {
+    const base = new FsBlobStore(join(tmp.path, "blobs"));
+    const before = new IntegrityStore(base, {
+      pointers: new KvPointerStore(state.kv, { intents: first }),
+    });
+    await before.put(KEY, new Uint8Array([1]));
+    // The backup of the intents file is taken here (version counter 1) ...
+    await older.set(["integrity", "version", KEY], 1);
+    // ... and the pointers' file later, after two more writes (pointer version 3).
+    await before.put(KEY, new Uint8Array([2]));
+    await before.put(KEY, new Uint8Array([3]));
+    // A new process on the restored files.
+    const pointers = new KvPointerStore(state.kv, { intents: older });
+    const after = new IntegrityStore(base, { pointers, mode: "strict" });
+    await after.put(KEY, new Uint8Array([4]));
+    assertEquals((await pointers.get(KEY))!.version, 4);
+    assertEquals((await after.get(KEY))!.body, new Uint8Array([4]));
+    await base.close();
+  } finally {
+    first.close();
+    older.close();
+    state.close();
+  }
+});
