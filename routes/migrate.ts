@@ -65,6 +65,14 @@ export function migrateRoutes(deps: MigrateRouteDeps): Hono<SessionEnv> {
     if (typeof key !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(key)) {
       throw bad("legacy_signer_key must be 0x + 64 hex");
     }
+    let signer;
+    try {
+      signer = privateKeyToAccount(key as `0x${string}`);
+    } catch {
+      // 0 or not below the curve order: viem's error carries the key (as a number) into the
+      // log, and it is the client's mistake, not the server's (was a 500).
+      throw bad("legacy_signer_key is not a valid secp256k1 private key");
+    }
     const map = body.map ?? {};
     if (
       typeof map !== "object" || map === null || Array.isArray(map) ||
@@ -90,7 +98,7 @@ export function migrateRoutes(deps: MigrateRouteDeps): Hono<SessionEnv> {
         map: map as Record<string, string>,
         dryRun: body.dry_run === true,
         deleteLegacy: body.delete_legacy === true,
-      }, privateKeyToAccount(key as `0x${string}`));
+      }, signer);
       return c.json(job, 201);
     } catch (err) {
       if (err instanceof InvalidMigrateParams) {

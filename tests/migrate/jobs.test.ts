@@ -106,7 +106,15 @@ Deno.test("migrate job refusals: agent session, another wallet, bad key, unknown
   });
   assertEquals([other.status, other.body.error], [403, "other_operator"]);
   for (
-    const bad of [{ legacy_signer_key: "0x12" }, { map: [] }, { dry_run: "yes" }, { operator: 7 }]
+    const bad of [
+      { legacy_signer_key: "0x12" },
+      // 64 hex but no secp256k1 key (0, above the curve order): was a 500 with the key logged.
+      { legacy_signer_key: `0x${"00".repeat(32)}` },
+      { legacy_signer_key: `0x${"ff".repeat(32)}` },
+      { map: [] },
+      { dry_run: "yes" },
+      { operator: 7 },
+    ]
   ) {
     const r = await s.call("POST", "/v1/migrate/jobs", op, { ...body, ...bad });
     assertEquals([r.status, r.body.error], [400, "bad_request"], JSON.stringify(bad));
