@@ -174,7 +174,7 @@ Deno.test("migrations pages in Chromium: a dry run's log streams to its end; lis
       // The snapshot the server rendered: the job was still running, so the rest came over SSE.
       assertMatch(served, /data-job-state="running"/, "the page opened while the job ran");
       const servedRows = [...served.matchAll(/<tr data-event-id="/g)].length;
-      await page.locator('[data-job-state="running"]').waitFor();
+      // On a quick machine the island may show the end already: axe checks whichever state.
       await capture(page, "migration-live");
       await page.locator('[data-job-state="failed"]').waitFor({ timeout: 120_000 });
       await page.getByText("(live)").waitFor({ state: "detached" });
