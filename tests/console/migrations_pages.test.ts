@@ -105,7 +105,10 @@ Deno.test("migrations pages: list and log server-rendered, never the key; other 
   assertEquals(rows.filter((r) => r[1] === "failed").length, 1);
   assertMatch(html, /<td class="num" data-count="would_migrate">3<\/td>/);
   assertMatch(html, /<td class="nowrap">you \(operator\)<\/td>/);
-  assertMatch(html, /<span class="outcome failed">failed<\/span><span class="muted"> \(legacy_auth_failed: /);
+  assertMatch(
+    html,
+    /<span class="outcome failed">failed<\/span><span class="muted"> \(legacy_auth_failed: /,
+  );
   assertMatch(html, /<option value="conflict">conflict<\/option>/, "the migration outcomes");
   assert(!html.includes("Cancel job"), "a migration has no cancel");
   for (const text of [html, listHtml]) {
