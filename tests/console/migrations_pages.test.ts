@@ -182,3 +182,32 @@ Deno.test("migrationSummary: counts that are not zero, the blobs so far while ru
   );
   assertEquals(migrationSummary(job({ state: "failed" })), "", "an internal error: no counts");
 });
+
+Deno.test("migrations pages: an admin's mapped agent wallet is shown as the agent it moves to", async () => {
+  const operator = newAccount();
+  await using s = await testService({ admins: [operator.address] });
+  s.identity.register(operator.address, "mail-bot", newAccount().address);
+  const signerKey = generatePrivateKey();
+  const signer = privateKeyToAccount(signerKey);
+  // A checksummed (mixed-case) wallet in the request: the page must still find its rows.
+  const agentWallet = newAccount().address;
+  const blob = await legacyBlob(signer, agentWallet.toLowerCase(), "slack", 2, "slack-secret");
+  await s.store.put(blob.key, blob.bytes);
+  const op = await s.loginOperator(operator);
+  const started = await s.call("POST", "/v1/migrate/jobs", op, {
+    operator: operator.address,
+    legacy_signer_key: signerKey,
+    map: { [agentWallet]: "mail-bot" },
+  });
+  assertEquals(started.status, 201, JSON.stringify(started.body));
+  const id = started.body.job_id as string;
+  await follow(s, op, id);
+  const html = await (await page(s, `/migrations/${id}`, op)).text();
+  assertMatch(html, /<tr data-event-id="1" data-outcome="migrated">/);
+  assertMatch(html, /<td class="nowrap">agent mail-bot<\/td>/);
+  assertMatch(html, /<dt>Agent wallets<\/dt><dd><span><code>0x[0-9a-fA-F]{40}<\/code> → mail-bot/);
+  assertMatch(html, /real; legacy objects kept/);
+  const list = await (await page(s, "/migrations", op)).text();
+  assertMatch(list, /<td>real<\/td>/);
+  assertMatch(list, /1 migrated/);
+});
