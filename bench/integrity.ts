@@ -138,14 +138,11 @@ async function throughput(
 ): Promise<{ raw: Figures; worker: Figures }> {
   const kvPath = join(dir, `${name}-state.kv`);
   const kv = await Deno.openKv(kvPath);
-  const intents = await Deno.openKv(join(dir, `${name}-intents.kv`));
   const on = new IntegrityStore(onInner, {
-    // With the change counter beside the KV file (the pointer cache) and the intents in a file
-    // of their own, as lib/datadir has them.
+    // With the change counter beside the KV file (the pointer cache), as lib/datadir has it.
     pointers: new KvPointerStore(kv, {
       leafOf: pointerLeaf,
       changes: ChangeCounter.open(`${kvPath}.changes`),
-      intents,
     }),
     epochForTag: (t) => keystore.epochForTag(t),
   });
@@ -212,7 +209,6 @@ async function throughput(
     for (const w of order) add(worker[w].fetch, await workerFetch(w, `w${r}`));
   }
   kv.close();
-  intents.close();
   workerState.close();
   await on.close();
   await off.close();

@@ -29,7 +29,7 @@ export const SETTINGS: readonly Setting[] = [
     name: "AGENTKEYS_DATA_DIR",
     default: "./data",
     description:
-      "where the embedded defaults keep their state: `blobs/` (fs store), `signer/` (sealed keystore), `state.kv` (Deno KV) and its change counter `state.kv.changes`, `intents.kv` (blob write intents), the generated seal key",
+      "where the embedded defaults keep their state: `blobs/` (fs store), `signer/` (sealed keystore), `state.kv` (Deno KV) and its change counter `state.kv.changes`, the generated seal key",
   },
   { name: "AGENTKEYS_HOST", default: "127.0.0.1", description: "address the HTTP server binds" },
   {

@@ -13,14 +13,6 @@ import { withFileLock } from "../fsutil/mod.ts";
 /** The state file inside the data directory. */
 export const STATE_FILE = "state.kv";
 
-/**
- * The blob write intents (lib/state's `KvPointerStore`), in a KV file of their own so that a
- * write's intent and another write's commit are made durable at the same time. Losing it loses
- * no committed pointer; at worst a write that crashed between its PUT and its commit is then
- * refused on read instead of recovered.
- */
-export const INTENTS_FILE = "intents.kv";
-
 /** The broker's sealed keyrings (K1, K2) inside the data directory; `lib/service` opens them. */
 export const KEYRING_FILES = { k1: "broker/k1.json", k2: "broker/k2.json" } as const;
 

@@ -30,7 +30,7 @@ import { KvPointerStore, KvStateStore } from "../state/mod.ts";
 import { IntegrityStore, pointerLeaf } from "../integrity/mod.ts";
 import { defaultIntegrityPolicy } from "../config/mod.ts";
 import { pathExists } from "../fsutil/mod.ts";
-import { INTENTS_FILE, NoKeystore, sealedFiles, STATE_FILE, withKeystoreLock } from "./_files.ts";
+import { NoKeystore, sealedFiles, STATE_FILE, withKeystoreLock } from "./_files.ts";
 
 export { KEYRING_FILES } from "./_files.ts";
 
@@ -99,24 +99,13 @@ export async function openDataDir(
   const base = await openStore(config, dataDir);
   const inner = options.wrapStore ? options.wrapStore(base) : base;
   let state: KvStateStore;
-  let intents: Deno.Kv;
   try {
     state = await KvStateStore.open(await privateFile(join(dataDir, STATE_FILE)));
-    try {
-      intents = await Deno.openKv(await privateFile(join(dataDir, INTENTS_FILE)));
-    } catch (err) {
-      state.close();
-      throw err;
-    }
   } catch (err) {
     await inner.close();
     throw err;
   }
-  const pointers = new KvPointerStore(state.kv, {
-    leafOf: pointerLeaf,
-    changes: state.changes,
-    intents,
-  });
+  const pointers = new KvPointerStore(state.kv, { leafOf: pointerLeaf, changes: state.changes });
   // Every writer and reader of blobs (service and headless commands) goes through this.
   const store = new IntegrityStore(inner, {
     pointers,
@@ -134,7 +123,6 @@ export async function openDataDir(
     pointers,
     state,
     async close() {
-      intents.close();
       state.close();
       await store.close();
     },

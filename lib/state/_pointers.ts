@@ -4,17 +4,10 @@
  * committed after it. `lib/integrity` decides when to record what; this module only keeps the
  * records consistent under concurrent writers and several processes sharing the KV file.
  *
- * Intents may live in a KV file of their own (`intents`, as lib/datadir opens it): a write makes
- * two durable transactions, and Deno KV runs one file's transactions one at a time, each waiting
- * for its fsync; with two files the intent of one write and the commit of another are written
- * at the same time (DECISIONS, "Write throughput").
- *
  * KV layout (all under `["integrity", …]`):
  *
- * - intents file: `version, <key>` → the highest version ever allocated for the key (only grows);
- *   `intent, <key>, <version>` → a write announced and maybe not yet committed. A committed
- *   intent is deleted after its commit (with the next announce), so a reader that finds neither
- *   the new pointer nor the intent re-reads the pointer (lib/integrity).
+ * - `version, <key>` → the highest version ever allocated for the key (only grows).
+ * - `intent, <key>, <version>` → a write announced but not yet committed.
  * - `ptr, <key>` → the committed pointer (`sha256: null` is a tombstone).
  * - `seq` → `{seq, count}`: every commit increments `seq` (the change counter anchored on
  *   chain); `count` is the number of pointers (tombstones included).
@@ -76,8 +69,6 @@ export interface PointerIntent {
 export type CommitReason = "write" | "recovered" | "adopted";
 
 const ATTEMPTS = 50;
-/** Committed intents deleted per announce (Deno KV limits a transaction's total key size). */
-const MAX_SPENT = 32;
 /** Deno KV's `getMany` reads at most 10 keys. */
 const MAX_GET_MANY = 10;
 
@@ -202,10 +193,6 @@ export interface PointerSeq {
  */
 export class KvPointerStore {
   readonly #now: () => Date;
-  /** Where intents and version counters live: `kv`, or a file of their own. */
-  readonly #intentKv: Deno.Kv;
-  /** Keys of intents committed (or superseded) since the last announce, deleted with the next. */
-  readonly #spent: Deno.KvKey[] = [];
   readonly #leafOf?: (p: BlobPointer) => { path: string; leaf: string };
   readonly #changes?: ChangeCounter;
   readonly #cache?: CacheHandle;
@@ -217,7 +204,6 @@ export class KvPointerStore {
    * `leafOf` (lib/integrity's hashing) stores each pointer's Merkle path and leaf with it, so a
    * start rebuilds the tree without hashing every pointer again. `changes` (the state store's
    * counter) lets {@linkcode expected} answer from memory; without it every call reads KV.
-   * `intents`: a second KV file for intents and version counters (default: `kv`).
    */
   constructor(
     readonly kv: Deno.Kv,
@@ -225,13 +211,11 @@ export class KvPointerStore {
       now?: () => Date;
       leafOf?: (p: BlobPointer) => { path: string; leaf: string };
       changes?: ChangeCounter;
-      intents?: Deno.Kv;
       /** Digests kept for {@linkcode expected} (default 50,000: about 21 MiB at 120-byte keys). */
       maxCached?: number;
     } = {},
   ) {
     this.#now = options.now ?? (() => new Date());
-    this.#intentKv = options.intents ?? kv;
     this.#leafOf = options.leafOf;
     this.#changes = options.changes;
     this.#cache = this.#changes?.register(() => this.#digests.clear());
@@ -306,7 +290,7 @@ export class KvPointerStore {
   /** Uncommitted intents of `key` with a version above `above`, oldest first. */
   async intents(key: string, above = 0): Promise<PointerIntent[]> {
     const out: PointerIntent[] = [];
-    const iter = this.#intentKv.list<PointerIntent>({
+    const iter = this.kv.list<PointerIntent>({
       start: intentKey(key, above + 1),
       end: [...intentKey(key, Number.MAX_SAFE_INTEGER)],
     });
@@ -321,48 +305,28 @@ export class KvPointerStore {
 
   async #announceBatch(writes: AnnounceInput[]): Promise<PointerIntent[]> {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      const current = await this.#intentKv.getMany<number[]>(writes.map((w) => versionKey(w.key)));
-      const floors = await Promise.all(
-        writes.map((w, i) => this.#versionFloor(w.key, current[i].value)),
-      );
+      const current = await this.kv.getMany<number[]>(writes.map((w) => versionKey(w.key)));
       const at = this.#now().toISOString();
-      const intents = writes.map((w, i): PointerIntent => ({ ...w, version: floors[i] + 1, at }));
-      const op = this.#intentKv.atomic().check(...current);
+      const intents = writes.map((w, i): PointerIntent => ({
+        ...w,
+        version: (current[i].value ?? 0) + 1,
+        at,
+      }));
+      const op = this.kv.atomic().check(...current);
       for (const intent of intents) {
         op.set(versionKey(intent.key), intent.version).set(
           intentKey(intent.key, intent.version),
           intent,
         );
       }
-      // Committed intents go in the same transaction: their deletion costs no fsync of its own.
-      const spent = this.#spent.slice(0, MAX_SPENT);
-      for (const key of spent) op.delete(key);
-      if ((await op.commit()).ok) {
-        this.#spent.splice(0, spent.length);
-        return intents;
-      }
+      if ((await op.commit()).ok) return intents;
     }
     throw new StateContention(`pointers: could not announce ${writes.length} writes (contention)`);
   }
 
-  /**
-   * The highest version `key` has: its counter, and — when intents have a file of their own,
-   * which may be younger than the pointers (lost, or restored from another backup) — at least
-   * the committed pointer's, so a new intent is never below a committed version.
-   */
-  async #versionFloor(key: string, counter: number | null): Promise<number> {
-    if (this.#intentKv === this.kv) return counter ?? 0;
-    // A present counter may still be below the pointer (an intents file restored from a backup
-    // older than the pointers'): a version at or below the committed one would never commit,
-    // and the bytes written would then fail every checked read. So the pointer is always asked
-    // (from memory when this process has it).
-    const pointer = await this.expected(key);
-    return Math.max(counter ?? 0, pointer?.version ?? 0);
-  }
-
   /** Drops an intent whose write certainly did not happen (a refused compare-and-swap). */
   async withdraw(intent: PointerIntent): Promise<void> {
-    await this.#intentKv.delete(intentKey(intent.key, intent.version));
+    await this.kv.delete(intentKey(intent.key, intent.version));
   }
 
   /**
@@ -439,7 +403,8 @@ export class KvPointerStore {
       group.forEach(({ intent, reason }, i) => {
         const current = ptrs[i].value;
         if (current && current.version >= intent.version) {
-          results.push(current); // a newer version is current
+          op.delete(intentKey(intent.key, intent.version)); // a newer version is current
+          results.push(current);
           return;
         }
         s = { seq: s.seq + 1, count: s.count + (current ? 0 : 1) };
@@ -471,17 +436,13 @@ export class KvPointerStore {
         h = { seq: entry.seq, hash: entry.hash };
         op.set(ptrKey(intent.key), pointer)
           .set(changeKey(s.seq), intent.key)
+          .delete(intentKey(intent.key, intent.version))
           .set(auditEntryKey(entry.seq), entry);
         results.push(pointer);
       });
       op.set(SEQ, s);
       if (h) op.set(AUDIT_HEAD, h);
-      if ((await op.commit()).ok) {
-        // Only now: a reader that misses both the intent and the pointer it became re-reads
-        // the pointer, which a deletion after the commit cannot outrun.
-        for (const { intent } of group) this.#spent.push(intentKey(intent.key, intent.version));
-        return results;
-      }
+      if ((await op.commit()).ok) return results;
     }
     throw new StateContention(`pointers: could not commit ${group.length} pointers (contention)`);
   }
@@ -634,11 +595,8 @@ export class KvPointerStore {
    * between announce and commit): drop them. Readers call it when they look at intents anyway.
    */
   async dropStaleIntents(key: string, version: number): Promise<void> {
-    const iter = this.#intentKv.list({
-      start: intentKey(key, 0),
-      end: intentKey(key, version + 1),
-    });
-    for await (const item of iter) await this.#intentKv.delete(item.key);
+    const iter = this.kv.list({ start: intentKey(key, 0), end: intentKey(key, version + 1) });
+    for await (const item of iter) await this.kv.delete(item.key);
   }
 }
 

@@ -4,12 +4,12 @@
 import { join } from "node:path";
 import { loadConfig } from "../../lib/config/mod.ts";
 import { openDataDir } from "../../lib/datadir/mod.ts";
-import { INTENTS_FILE, STATE_FILE } from "../../lib/datadir/_files.ts";
+import { STATE_FILE } from "../../lib/datadir/_files.ts";
 import { assertEquals } from "../support/assert.ts";
 
 const mode = async (path: string) => (await Deno.stat(path)).mode! & 0o777;
 
-Deno.test("openDataDir: the directory is 0700, state.kv and intents.kv (with their -wal) 0600", async () => {
+Deno.test("openDataDir: the directory is 0700 and state.kv (with its -wal) 0600", async () => {
   const parent = await Deno.makeTempDir({ prefix: "agentkeys-perm-" });
   try {
     const dataDir = join(parent, "data");
@@ -19,9 +19,8 @@ Deno.test("openDataDir: the directory is 0700, state.kv and intents.kv (with the
     const core = await openDataDir(config, { create: true });
     try {
       await core.state.kv.set(["probe"], 1);
-      await core.store.put("probe.enc", new Uint8Array([1])); // writes an intent
       assertEquals((await mode(dataDir)).toString(8), "700");
-      for (const name of [STATE_FILE, `${STATE_FILE}-wal`, INTENTS_FILE, `${INTENTS_FILE}-wal`]) {
+      for (const name of [STATE_FILE, `${STATE_FILE}-wal`]) {
         assertEquals((await mode(join(dataDir, name))).toString(8), "600", name);
       }
     } finally {
