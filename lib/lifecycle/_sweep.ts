@@ -129,6 +129,11 @@ export interface SweepResult {
   first_seen: number;
   /** Changed between the sweep's read and its delete: kept. */
   changed: number;
+  /**
+   * Refused by the integrity check (lib/integrity, audited there): kept as evidence, and the
+   * sweep goes on — one tampered blob must not stop every later pass at the same key.
+   */
+  refused: number;
 }
 
 /** Deletes idle memory and inbound blobs; see the module doc. */
@@ -155,7 +160,13 @@ export class TtlSweeper {
     const { store, touches, audit, ttls } = this.deps;
     const now = this.deps.now ?? Date.now;
     const started = now();
-    const result: SweepResult = { examined: 0, deleted: 0, first_seen: 0, changed: 0 };
+    const result: SweepResult = {
+      examined: 0,
+      deleted: 0,
+      first_seen: 0,
+      changed: 0,
+      refused: 0,
+    };
     for await (const item of store.list("bots/")) {
       signal?.throwIfAborted();
       const cls = sweptClassOf(item.key);
@@ -169,7 +180,14 @@ export class TtlSweeper {
         continue;
       }
       if (started - seen < ttl) continue;
-      const blob = await store.get(item.key);
+      let blob: Awaited<ReturnType<BlobStore["get"]>>;
+      try {
+        blob = await store.get(item.key);
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== "integrity_mismatch") throw err;
+        result.refused++;
+        continue;
+      }
       if (blob === null) continue;
       // Decisive check, after the read: a write the read saw recorded its time before it wrote.
       if ((await touches.lastTouch(item.key)) !== seen) {

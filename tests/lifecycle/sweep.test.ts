@@ -16,6 +16,8 @@ import {
 import { LifecycleStore, TouchingStore, TtlSweeper } from "../../lib/lifecycle/mod.ts";
 import type { Ttls } from "../../lib/lifecycle/_sweep.ts";
 import type { BlobStore } from "../../lib/store/mod.ts";
+import { KvPointerStore } from "../../lib/state/mod.ts";
+import { IntegrityStore } from "../../lib/integrity/mod.ts";
 import { DAY, HOUR, type LifecycleEnv, lifecycleEnv } from "./_env.ts";
 
 const A = "b2".repeat(32);
@@ -169,4 +171,35 @@ Deno.test("the scheduler runs the sweep as a step; a crash between delete and to
   assertEquals(tombstones.length, 2);
   assertEquals([tombstones[1].key, tombstones[1].after_crash], [b.key, true]);
   assertEquals((await s.store.read()).running, null);
+});
+
+Deno.test("a blob the integrity check refuses is kept and counted; the sweep goes on with the rest", async () => {
+  await using env = await lifecycleEnv();
+  const { touches, put, exists } = setup(env);
+  const pointers = new KvPointerStore(env.kv);
+  const store = new IntegrityStore(env.store, { pointers });
+  const [bad, ok1, ok2] = ["a", "b", "c"].map((n) => memoryLocation(A, "notes", n));
+  for (const loc of [bad, ok1, ok2]) {
+    await put(
+      loc,
+      "x",
+      new TouchingStore(store, touches, TTLS, () => env.clock.ms),
+    );
+  }
+  // The first in listing order is tampered with below the integrity layer.
+  const raw = (await env.store.get(bad.key))!.body;
+  raw[raw.length - 1] ^= 1;
+  await env.store.put(bad.key, raw);
+  env.clock.advance(2 * DAY);
+  const sweeper = new TtlSweeper({
+    store,
+    touches,
+    audit: env.audit,
+    ttls: TTLS,
+    now: () => env.clock.ms,
+  });
+  // Was: IntegrityMismatch out of the pass, every pass, so nothing after `bad` was ever swept.
+  const r = await sweeper.sweep();
+  assertEquals([r.deleted, r.refused], [2, 1]);
+  assertEquals([await exists(bad), await exists(ok1), await exists(ok2)], [true, false, false]);
 });
