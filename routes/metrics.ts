@@ -15,7 +15,8 @@ import { ServiceMetrics } from "../lib/metrics/mod.ts";
 import { requireAdmin, requireSession, type SessionEnv } from "./session.ts";
 
 const CAP_MINT = /^\/v1\/cap\/([a-z-]+)$/;
-const WORKER = /^\/v1\/(cred|memory|inbound)\//;
+// Every route that takes a cap (keyring documents too: their refusals are cap refusals).
+const WORKER = /^\/v1\/(cred|memory|inbound|keyring)\//;
 
 /**
  * Times and counts every request by its matched route pattern; counts cap mints and refusals

@@ -247,3 +247,17 @@ Deno.test("made-up request methods add no series (review: one series per method 
   // Fifty made-up methods on one route and status: one OTHER series, plus PATCH's.
   assertEquals(series.length, before + 2);
 });
+
+Deno.test("cap refusals on keyring documents are counted like the other worker routes", async () => {
+  const { metrics, app } = metricsWithTraffic();
+  app.post("/v1/keyring/get", () => {
+    throw new ApiError(403, "wrong_op", "a store cap");
+  });
+  await app.request("/v1/keyring/get", { method: "POST" });
+  const refused = (await scrape(metrics)).get("agentkeys_caps_refused_total")!.metrics;
+  // Was missing: only /v1/cred, /v1/memory and /v1/inbound refusals were read.
+  assert(
+    refused.some((m) => m.labels?.stage === "use" && m.labels?.reason === "wrong_op"),
+    JSON.stringify(refused),
+  );
+});
