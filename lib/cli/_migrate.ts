@@ -93,6 +93,12 @@ async function readSignerKeyHex(path: string): Promise<`0x${string}`> {
   if (!/^0x[0-9a-fA-F]{64}$/.test(text)) {
     throw new UsageError(`${path} must hold a private key: 0x + 64 hex`);
   }
+  try {
+    privateKeyToAccount(text as `0x${string}`);
+  } catch {
+    // 0 or not below the curve order: viem's own message would print the key as a number.
+    throw new UsageError(`${path} holds no valid secp256k1 private key`);
+  }
   return text as `0x${string}`;
 }
 

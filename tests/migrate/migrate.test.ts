@@ -170,6 +170,14 @@ Deno.test("migrate-legacy usage errors exit 2: key file readable by others, unkn
   assertEquals((await env.run([...env.baseArgs(), "--map", "0x12=x"])).code, 2);
   assertEquals((await env.run(["--operator", env.operator])).code, 2);
   assertEquals((await env.run([...env.baseArgs(), "--dry-run", "--delete-legacy"])).code, 2);
+  // 64 hex that is no secp256k1 key: a usage error naming the file, never the key (it was exit 1
+  // with viem's message, which prints the key as a number).
+  const good = await Deno.readTextFile(env.signerKeyFile);
+  await Deno.writeTextFile(env.signerKeyFile, `0x${"ff".repeat(32)}\n`);
+  const invalid = await env.run(env.baseArgs());
+  assertEquals(invalid.code, 2, invalid.err.join("\n"));
+  assert(!invalid.err.join("\n").includes("115792089237316195"), invalid.err.join("\n"));
+  await Deno.writeTextFile(env.signerKeyFile, good);
   // Nothing was written by any of them.
   assertEquals((await env.readAll()).size, 0);
 });
