@@ -146,6 +146,8 @@ export class MigrationJobs {
         if (e.id > afterId) yield e;
         if (e.event === "end") return;
       }
+      // Already past the end (a reconnect after `end`, or an id beyond it): nothing will follow.
+      if (live.events.at(-1)?.event === "end") return;
       await new Promise<void>((resolve) => {
         const w = () => {
           live.wake.delete(w);

@@ -79,6 +79,17 @@ Deno.test("migrate job: start, follow over SSE to the end, every credential read
   assertEquals(events.map((e) => e.id), events.map((_, i) => i + 1));
   const replay = await sse(s.app, `/v1/migrate/jobs/${id}/events`, op, 3);
   assertEquals(replay.map((e) => e.id), events.slice(3).map((e) => e.id));
+  // A reconnect after `end` (EventSource does so by itself), or past it, ends at once: the stream
+  // stayed open forever, holding one of the session's few stream slots.
+  for (const last of [events.at(-1)!.id, events.at(-1)!.id + 100]) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const after = await Promise.race([
+      sse(s.app, `/v1/migrate/jobs/${id}/events`, op, last),
+      new Promise<"hung">((r) => timer = setTimeout(() => r("hung"), 3000)),
+    ]);
+    clearTimeout(timer);
+    assertEquals(after, [], `Last-Event-ID ${last}`);
+  }
   const job = await s.call("GET", `/v1/migrate/jobs/${id}`, op);
   assertEquals([job.body.state, (job.body.summary as { migrated: number }).migrated], [
     "succeeded",
