@@ -15,7 +15,7 @@ import type { ChainErrorCode } from "../lib/chain/mod.ts";
 import type { CAP_ERROR_CODES } from "../lib/cap/mod.ts";
 import type { EnvelopeErrorCode } from "../lib/crypto/mod.ts";
 import type { IDENTITY_ERROR_CODES } from "../lib/identity/mod.ts";
-import type { STATE_ERROR_CODES } from "../lib/state/mod.ts";
+import { type STATE_ERROR_CODES, StateBusy } from "../lib/state/mod.ts";
 import { JobRunning, REENCRYPT_ERROR_CODES, ReencryptError } from "../lib/reencrypt/mod.ts";
 import {
   EPOCH_ERROR_CODES,
@@ -159,6 +159,9 @@ export const ERROR_ANSWERS: Readonly<Record<LibErrorCode, ErrorAnswer>> = {
   anvil_install_failed: INTERNAL,
   anvil_start_failed: INTERNAL,
   state_contention: INTERNAL,
+  // Another process on the data directory held the KV lock through every retry (lib/state
+  // _busy.ts): transient, sent with Retry-After.
+  state_busy: 503,
   no_keystore: INTERNAL,
   config_invalid: INTERNAL,
   // lib/reencrypt and lib/epochs (`not_found` and `session_expired` are above). Their bodies
@@ -184,6 +187,9 @@ export const ERROR_ANSWERS: Readonly<Record<LibErrorCode, ErrorAnswer>> = {
   rotation_stale: 409,
 };
 
+/** Seconds a client waits after `state_busy`: the other process's burst is usually over by then. */
+const STATE_BUSY_RETRY_AFTER_S = 2;
+
 /** An error the HTTP layer raises itself (bad JSON, missing header). */
 export class ApiError extends Error {
   constructor(readonly status: ContentfulStatusCode, readonly code: string, message: string) {
@@ -204,6 +210,8 @@ export function errorResponse(c: Context, err: unknown): Response {
     if (typeof answer !== "number") return fixed(c, answer, err);
     const headers: Record<string, string> = err instanceof RateLimited
       ? { "retry-after": String(err.retryAfterS) }
+      : err instanceof StateBusy
+      ? { "retry-after": String(STATE_BUSY_RETRY_AFTER_S) }
       : {};
     return c.json({ error: code, message: (err as Error).message }, answer, headers);
   }

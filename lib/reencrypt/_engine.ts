@@ -18,6 +18,7 @@ import { EnvelopeError } from "../crypto/mod.ts";
 import { IntegrityBlocked, IntegrityMismatch } from "../integrity/mod.ts";
 import { omniFromHex } from "../identity/mod.ts";
 import { PreconditionFailed, StoreError } from "../store/mod.ts";
+import { StateBusy } from "../state/mod.ts";
 import {
   type BlobLocation,
   isLegacyV1Key,
@@ -424,6 +425,10 @@ export function publicReason(err: unknown): string {
   }
   if (err instanceof StoreError) {
     return `${err.code}: the blob store failed (details in the service log)`;
+  }
+  if (err instanceof StateBusy) {
+    // Another process on the data directory kept the state store locked: transient, nothing lost.
+    return `${err.code}: another process kept the state store busy, re-run the job`;
   }
   return "internal_error: details in the service log";
 }

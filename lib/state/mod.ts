@@ -13,6 +13,7 @@
  */
 
 import { ChangeCounter } from "./_changes.ts";
+import { retryingBusy } from "./_busy.ts";
 export { ChangeCounter };
 
 /** The operations the service needs from its state backend. */
@@ -42,7 +43,9 @@ export class KvStateStore implements StateStore {
    * `undefined` opens an in-memory store (this process its only user).
    */
   static async open(path?: string, now: () => number = Date.now): Promise<KvStateStore> {
-    const kv = await Deno.openKv(path ?? ":memory:");
+    // Every component reaches KV through this handle: SQLite's busy error (another process on
+    // the same file) is retried here, once for all of them (_busy.ts).
+    const kv = retryingBusy(await Deno.openKv(path ?? ":memory:"));
     try {
       return new KvStateStore(kv, now, ChangeCounter.open(path ? `${path}.changes` : null));
     } catch (err) {
@@ -107,4 +110,4 @@ export {
   type PointerDigest,
   type PointerIntent,
 } from "./_pointers.ts";
-export { STATE_ERROR_CODES } from "./_errors.ts";
+export { STATE_ERROR_CODES, StateBusy } from "./_errors.ts";

@@ -38,7 +38,7 @@ import {
   ChainUnavailableError,
   NoGovernanceKeyError,
 } from "../../lib/chain/_client.ts";
-import { STATE_ERROR_CODES } from "../../lib/state/mod.ts";
+import { STATE_ERROR_CODES, StateBusy } from "../../lib/state/mod.ts";
 import { StateContention } from "../../lib/state/_errors.ts";
 import { RATELIMIT_ERROR_CODES, RateLimited } from "../../lib/ratelimit/mod.ts";
 import { IDENTITY_ERROR_CODES } from "../../lib/identity/mod.ts";
@@ -146,6 +146,14 @@ Deno.test("errors: each class answers its status and code, with its message", as
 Deno.test("errors: 429 rate_limited carries Retry-After in whole seconds", async () => {
   const r = await answer(new RateLimited(2.2, "too many logins"));
   assertEquals([r.status, r.body.error, r.headers.get("retry-after")], [429, "rate_limited", "3"]);
+});
+
+Deno.test("errors: 503 state_busy (the KV file stayed locked by another process) carries Retry-After", async () => {
+  const r = await answer(new StateBusy("commit: the state store stayed locked by another process"));
+  assertEquals(
+    [r.status, r.body.error, r.headers.get("retry-after"), r.logged],
+    [503, "state_busy", "2", []],
+  );
 });
 
 Deno.test("errors: store and chain outages answer 503 with a fixed sentence, never the detail", async () => {
