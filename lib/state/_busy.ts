@@ -7,19 +7,23 @@
  * 100 ms between looks) and then throws `TypeError: database is locked`. A process that commits
  * back to back — a re-encryption job, a busy service — can hold the lock at nearly every look of
  * the other, so the other's write fails although no single transaction was long (the fifth
- * review measured 303 of 1,500 blobs failed, and 500s in the service).
+ * review measured 303 of 1,500 blobs failed, and 500s in the service). More often the error
+ * comes at once: an atomic commit reads its checks first, and when another process committed
+ * between that read and the commit's first write, SQLite refuses the now stale transaction
+ * without waiting (bench/kv_contention.ts: every failed blob of the job was such a commit).
  *
  * Deno KV has no typed error for this, only a `TypeError` with SQLite's message, so the match is
  * that exact message (SQLITE_BUSY's) on a `TypeError`: nothing else is retried. A busy error
- * means the write transaction never began (in WAL mode the lock is taken by the first write and
- * commit needs no further lock), so nothing was written and the same operation may run again: an
+ * means the transaction wrote nothing (in WAL mode the lock is taken by the first write and
+ * commit needs no further lock; a refused transaction is rolled back), so the same operation may
+ * run again: an
  * `atomic().commit()` is re-run with its checks, which are evaluated afresh — a check that fails
  * still answers `{ ok: false }` (a lost compare-and-swap is never retried here). Reads are
  * retried too (they are idempotent; WAL readers do not take the write lock, but they queue on the
  * same KV thread). A list iterator is not wrapped: a page that failed cannot be re-fetched from
  * outside, and its reads do not meet the lock.
  *
- * After {@linkcode BUSY_ATTEMPTS} attempts the error becomes {@linkcode StateBusy}
+ * Past {@linkcode BUSY_DEADLINE_MS} the error becomes {@linkcode StateBusy}
  * (`state_busy`): the service answers 503 with `Retry-After`, a job records a reason that says to
  * re-run it.
  *
@@ -34,15 +38,18 @@
 import { StateBusy } from "./_errors.ts";
 
 /**
- * Attempts per operation. Each one may wait Deno KV's own busy timeout (~5 s), so a caller waits
- * at most about 20 s before `state_busy`; the jittered pause between attempts breaks the lockstep
- * of two processes that failed together.
+ * How long an operation keeps retrying, from its first attempt. Busy errors come two ways: after
+ * Deno KV's own wait (~5 s) while another process keeps the lock, or at once when a commit's
+ * reads went stale under another process's commit (SQLite cannot wait that out, the transaction
+ * has to start again). The deadline admits one more full wait after the first and many quick
+ * re-runs; a caller waits at most about 15 s before `state_busy`.
  */
-export const BUSY_ATTEMPTS = 4;
+export const BUSY_DEADLINE_MS = 10_000;
 
 /** Options of {@linkcode retryingBusy}; tests shorten them. */
 export interface BusyOptions {
-  attempts?: number;
+  /** Retry while less than this has passed since the first attempt (default BUSY_DEADLINE_MS). */
+  deadlineMs?: number;
   /** The pause before retry `n` (1-based), in ms. */
   pauseMs?: (n: number) => number;
   /** Told of every busy error that is retried (a count for benches and logs). */
@@ -54,7 +61,8 @@ export function isBusyError(err: unknown): boolean {
   return err instanceof TypeError && err.message === "database is locked";
 }
 
-const jittered = (n: number) => Math.random() * 50 * 2 ** n;
+/** Jittered, growing to at most 250 ms: two processes that failed together do not retry together. */
+const jittered = (n: number) => Math.random() * Math.min(250, 5 * 2 ** n);
 
 /**
  * `kv` with its reads, writes and atomic commits retried on SQLite's busy error, then failed
@@ -62,15 +70,16 @@ const jittered = (n: number) => Math.random() * 50 * 2 ** n;
  * queues).
  */
 export function retryingBusy(kv: Deno.Kv, options: BusyOptions = {}): Deno.Kv {
-  const attempts = options.attempts ?? BUSY_ATTEMPTS;
+  const deadlineMs = options.deadlineMs ?? BUSY_DEADLINE_MS;
   const pauseMs = options.pauseMs ?? jittered;
   const retry = async <T>(what: string, run: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
     for (let n = 1;; n++) {
       try {
         return await run();
       } catch (err) {
         if (!isBusyError(err)) throw err;
-        if (n >= attempts) {
+        if (performance.now() - started >= deadlineMs) {
           throw new StateBusy(`${what}: the state store stayed locked by another process`, {
             cause: err,
           });
