@@ -4,14 +4,18 @@
  * 1. **Store and fetch throughput**, integrity on vs off, in one run: the same sealed blobs
  *    (`sealBlob`, the worker's codec) written and read back (`openBlob`), `--concurrency` in
  *    flight, on each store kind (the fs store in a temp dir, and a Ceph RGW bucket) — off: the
- *    plain store; on: the `IntegrityStore` over another one of the same kind with its pointers, intents, group commits and `blob_written`
- *    audit entries in a KV file (what `lib/datadir` opens). The two alternate for `--rounds`
+ *    plain store; on: the `IntegrityStore` over another one of the same kind with its pointers,
+ *    intents, group commits and `blob_written` audit entries in a KV file (what `lib/datadir`
+ *    opens), and the service's Merkle tree updated with every commit (`PointerAnchors`). The two alternate for `--rounds`
  *    rounds so that load from other processes hits both alike. Target: on ≥ 0.9 × off.
  *    The same through `VaultWorker` (`credStore` / `credFetch` with a cap each, in-process,
  *    no chain), which is what a client sees of the service minus HTTP. Each phase also prints
  *    this process's CPU per operation (its KV threads and its system time included; Ceph's
  *    own CPU not): where the cores are the bound, on/off throughput cannot exceed
  *    CPU(off) / CPU(on), printed as "CPU bound".
+ *    Then the pointer bookkeeping alone (announce + commit, no store, a KV file on disk and one in
+ *    memory, 1 and `--concurrency` writers): its CPU per write and KV transactions per write —
+ *    what integrity adds to every write whatever the store.
  * 2. **Anchor over 100,000 pointers**: building the Merkle tree from scratch (what a start
  *    does) and computing the root, plus the per-write update cost. Target ≤ 1 s.
  * 3. **Memory for 100,000 pointers**: heap growth of the tree (after GC). Target ≤ 64 MiB.
@@ -33,9 +37,9 @@ import process from "node:process";
 import { EpochKeystore } from "../lib/signer/mod.ts";
 import { type BlobStore, FsBlobStore } from "../lib/store/mod.ts";
 import { ChangeCounter, KvPointerStore } from "../lib/state/mod.ts";
-import { IntegrityStore, pointerLeaf, PointerTree } from "../lib/integrity/mod.ts";
+import { IntegrityStore, PointerAnchors, pointerLeaf, PointerTree } from "../lib/integrity/mod.ts";
 import { memoryLocation, openBlob, sealBlob, VaultWorker } from "../lib/worker/mod.ts";
-import { KvStateStore, KvWriteLedger, SessionDenylist } from "../lib/state/mod.ts";
+import { KvAuditLog, KvStateStore, KvWriteLedger, SessionDenylist } from "../lib/state/mod.ts";
 import { testCapKey } from "../tests/support/caps.ts";
 import { NO_CHAIN_AUTHORITY } from "../tests/support/worker_deps.ts";
 
@@ -69,10 +73,13 @@ const keystore = await EpochKeystore.open({
 });
 const actor = "ab".repeat(32);
 
+/** `pool`'s width: `--concurrency`, except where one part measures other widths. */
+const CONCURRENCY_OVERRIDE = { value: CONCURRENCY };
+
 async function pool(n: number, work: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
+    Array.from({ length: CONCURRENCY_OVERRIDE.value }, async () => {
       while (next < n) await work(next++);
     }),
   );
@@ -138,14 +145,24 @@ async function throughput(
 ): Promise<{ raw: Figures; worker: Figures }> {
   const kvPath = join(dir, `${name}-state.kv`);
   const kv = await Deno.openKv(kvPath);
+  // With the change counter beside the KV file (the pointer cache), as lib/datadir has it.
+  const pointers = new KvPointerStore(kv, {
+    leafOf: pointerLeaf,
+    changes: ChangeCounter.open(`${kvPath}.changes`),
+  });
   const on = new IntegrityStore(onInner, {
-    // With the change counter beside the KV file (the pointer cache), as lib/datadir has it.
-    pointers: new KvPointerStore(kv, {
-      leafOf: pointerLeaf,
-      changes: ChangeCounter.open(`${kvPath}.changes`),
-    }),
+    pointers,
     epochForTag: (t) => keystore.epochForTag(t),
   });
+  // And the service's Merkle tree, which every commit updates (no chain: nothing is sent).
+  const anchors = new PointerAnchors({
+    pointers,
+    audit: new KvAuditLog(kv),
+    everyMs: 60_000,
+    writes: 1000,
+  });
+  await anchors.open();
+  on.listen((p) => anchors.onCommit(p));
   const stores = { off, on };
   const raw = zero();
   for (const which of ["off", "on"] as const) {
@@ -208,11 +225,52 @@ async function throughput(
     for (const w of order) add(worker[w].store, await workerStore(w, `w${r}`));
     for (const w of order) add(worker[w].fetch, await workerFetch(w, `w${r}`));
   }
+  await anchors.close();
   kv.close();
   workerState.close();
   await on.close();
   await off.close();
   return { raw, worker };
+}
+
+/** Announce + commit of `OPS` new keys, `writers` at a time: CPU per write, transactions per write. */
+async function bookkeeping(
+  writers: number,
+  memory: boolean,
+): Promise<{ cpuUs: number; txPerWrite: number; perSecond: number }> {
+  const path = join(dir, `bookkeeping-${writers}-${memory}.kv`);
+  const kv = await Deno.openKv(memory ? ":memory:" : path);
+  let transactions = 0;
+  const atomic = kv.atomic.bind(kv);
+  kv.atomic = () => (transactions++, atomic());
+  const pointers = new KvPointerStore(kv, {
+    leafOf: pointerLeaf,
+    changes: ChangeCounter.open(`${path}.changes`),
+  });
+  const saved = CONCURRENCY_OVERRIDE.value;
+  CONCURRENCY_OVERRIDE.value = writers;
+  const rate = await measure(OPS, async (i) => {
+    const intent = await pointers.announce({
+      key: loc("bookkeeping", i).key,
+      epoch: 1,
+      sha256: "cd".repeat(32),
+      size: SIZE + 29,
+    });
+    await pointers.commit(intent, "write");
+  });
+  CONCURRENCY_OVERRIDE.value = saved;
+  kv.close();
+  return { cpuUs: rate.cpuUs, txPerWrite: transactions / OPS, perSecond: rate.ops };
+}
+const books: {
+  writers: number;
+  memory: boolean;
+  figures: Awaited<ReturnType<typeof bookkeeping>>;
+}[] = [];
+for (const writers of [1, CONCURRENCY]) {
+  for (const memory of [false, true]) {
+    books.push({ writers, memory, figures: await bookkeeping(writers, memory) });
+  }
 }
 
 const caps = await testCapKey();
@@ -302,6 +360,18 @@ for (const { name, figures } of results) {
   console.log(row("fetch", raw, "fetch"));
   console.log(row("worker credStore", worker, "store"));
   console.log(row("worker credFetch", worker, "fetch"));
+}
+console.log(
+  `\npointer bookkeeping alone (announce + commit of ${OPS} new keys, no store; what integrity adds to each write)`,
+);
+console.log("| writers | KV file | writes/s | CPU µs/write | KV transactions/write |");
+console.log("|---|---|---|---|---|");
+for (const { writers, memory, figures } of books) {
+  console.log(
+    `| ${writers} | ${memory ? "in memory" : "on disk"} | ${r2(figures.perSecond)} | ${
+      r2(figures.cpuUs)
+    } | ${figures.txPerWrite.toFixed(2)} |`,
+  );
 }
 console.log(`\n| ${POINTERS} pointers | measured | target |`);
 console.log("|---|---|---|");

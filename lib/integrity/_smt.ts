@@ -177,8 +177,17 @@ class Slab {
   }
 }
 
+/** Keeps a node's hash as it is (updates: a replaced node's memory goes with it). */
+const OWN = { take: (bytes: Uint8Array) => bytes };
+
 /** The subtree of `leaves[lo..hi)`, partitioned in place by the bit at `depth` (no copies). */
-function build(leaves: Leaf[], lo: number, hi: number, depth: number, slab: Slab): Node | null {
+function build(
+  leaves: Leaf[],
+  lo: number,
+  hi: number,
+  depth: number,
+  slab: Pick<Slab, "take">,
+): Node | null {
   if (hi - lo === 0) return null;
   if (hi - lo === 1) return leaves[lo];
   let i = lo;
@@ -194,6 +203,48 @@ function build(leaves: Leaf[], lo: number, hi: number, depth: number, slab: Slab
   const l = build(leaves, lo, i, depth + 1, slab);
   const r = build(leaves, i, hi, depth + 1, slab);
   return { left: l, right: r, hash: slab.take(nodeHash(l?.hash ?? EMPTY, r?.hash ?? EMPTY)) };
+}
+
+/** Leaves of `leaves[lo..hi)` that were not in `node` before (set by {@linkcode insertMany}). */
+let added = 0;
+
+/**
+ * `node` with every leaf of `leaves[lo..hi)` set (paths distinct): each inner node on the way
+ * is hashed once for the whole batch, not once per leaf below it.
+ */
+function insertMany(
+  node: Node | null,
+  leaves: Leaf[],
+  lo: number,
+  hi: number,
+  depth: number,
+): Node | null {
+  if (lo === hi) return node;
+  if (node === null) {
+    added += hi - lo;
+    return build(leaves, lo, hi, depth, OWN);
+  }
+  if (isLeaf(node)) {
+    const batch = leaves.slice(lo, hi);
+    const replaced = batch.some((l) => samePath(l.path, node.path));
+    if (!replaced) batch.push(node);
+    added += hi - lo - (replaced ? 1 : 0);
+    return build(batch, 0, batch.length, depth, OWN);
+  }
+  let i = lo;
+  let j = hi - 1;
+  while (i <= j) {
+    if (bit(leaves[i].path, depth) === 0) i++;
+    else {
+      const t = leaves[i];
+      leaves[i] = leaves[j];
+      leaves[j--] = t;
+    }
+  }
+  return inner(
+    insertMany(node.left, leaves, lo, i, depth + 1),
+    insertMany(node.right, leaves, i, hi, depth + 1),
+  );
 }
 
 /**
@@ -238,6 +289,22 @@ export class PointerTree {
     inserted = false;
     const root = insert(this.root, { path, hash }, 0);
     return new PointerTree(root, this.size + (inserted ? 1 : 0));
+  }
+
+  /**
+   * A snapshot with every pointer of `pointers` set, later ones winning for the same key: the
+   * same tree as calling {@linkcode set} for each, with each changed inner node hashed once.
+   */
+  setMany(pointers: Iterable<PointerFields & { path?: string; leaf?: string }>): PointerTree {
+    const byKey = new Map<string, Leaf>();
+    for (const p of pointers) {
+      const path = p.path ? Uint8Array.fromHex(p.path) : keyPath(p.key);
+      byKey.set(p.key, { path, hash: p.leaf ? Uint8Array.fromHex(p.leaf) : leafFromPath(path, p) });
+    }
+    const leaves = [...byKey.values()];
+    added = 0;
+    const root = insertMany(this.root, leaves, 0, leaves.length, 0);
+    return new PointerTree(root, this.size + added);
   }
 
   /** The leaf and siblings root → leaf for `key`, or `null` when the key has no pointer. */

@@ -11,6 +11,7 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { concat, hexToBytes, toHex } from "viem";
 import { assert, assertEquals, assertRejects } from "../support/assert.ts";
+import { tempDir } from "../support/tmp.ts";
 import type { BlobInfo, BlobStore, PutConditions } from "../../lib/store/mod.ts";
 
 type StoredBlob = { body: Uint8Array; etag: string };
@@ -141,6 +142,27 @@ Deno.test("anchors: nothing changed → no anchor; a change → one anchor at th
   await t.anchors.tick(); // nothing new
   assertEquals(t.chain.pointerTxs.length, 1);
   assertEquals(t.anchors.status().pending_writes, 0);
+});
+
+Deno.test("anchors: without a chain, writes past the anchor count leave the event loop running", async () => {
+  await using tmp = await tempDir();
+  // In a Worker: a starved event loop (a due anchor that cannot be sent used to start the next
+  // one at once, forever, in microtasks) is then a failure here, not a hung test.
+  const worker = new Worker(new URL("./_no_chain_worker.ts", import.meta.url), { type: "module" });
+  try {
+    const answer = await new Promise<{ count: number } | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), 20_000);
+      worker.onmessage = (e) => {
+        clearTimeout(timer);
+        resolve(e.data);
+      };
+      worker.postMessage({ dir: tmp.path });
+    });
+    assert(answer, "the worker's event loop never ran its timer (starved)");
+    assertEquals(answer.count, 8);
+  } finally {
+    worker.terminate();
+  }
 });
 
 Deno.test("anchors: a burst of 10,000 writes sends at most ceil(10000/1000)+1 anchors", async () => {
