@@ -6,7 +6,7 @@
 
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { FaultyStore } from "../support/faulty_store.ts";
-import type { JobEvent } from "../../lib/state/mod.ts";
+import { type JobEvent, StateBusy } from "../../lib/state/mod.ts";
 import { type ActorDirectory, JobRunner } from "../../lib/reencrypt/mod.ts";
 import { type BlobStore } from "../../lib/store/mod.ts";
 import { StoreUnavailable } from "../../lib/store/_errors.ts";
@@ -83,4 +83,21 @@ Deno.test("an actor directory (chain) failure with the RPC URL in its message: t
   assertMatch(record.error!, /^actor directory failed: internal_error/);
   assert(!wire.includes("10.0.0.7"), wire);
   assert(logged.some((m) => m.includes("10.0.0.7")));
+});
+
+Deno.test("a blob whose write meets a state store kept busy by another process: failed with state_busy and re-run, not internal_error", async () => {
+  await using env = await makeEnv();
+  const keys = await simpleFixture(env, 6);
+  const faulty = new FaultyStore(env.store, {
+    fail: (op, key) =>
+      op === "put" && key === keys[1]
+        ? new StateBusy("commit: the state store stayed locked by another process")
+        : undefined,
+  });
+  const { record, events } = await runJob(env, faulty);
+  assertEquals([record.state, record.counts.failed, record.counts.reencrypted], ["failed", 1, 5]);
+  const failed = events.find((e): e is Extract<JobEvent, { event: "blob" }> =>
+    e.event === "blob" && e.data.key === keys[1]
+  )!;
+  assertMatch(failed.data.reason as string, /^state_busy: .*re-run the job; left untouched$/);
 });
