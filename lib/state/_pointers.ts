@@ -34,7 +34,11 @@ import type { CacheHandle, ChangeCounter } from "./_changes.ts";
 /** What the state store knows a blob should be. */
 export interface BlobPointer {
   key: string;
-  /** The K3 epoch the envelope is under; `null` when its first byte names no live epoch. */
+  /**
+   * The K3 epoch the blob's first byte names (`null`: none that is live). Read from that byte
+   * alone, without decrypting: a legacy blob whose first byte is its format version (1 or 2)
+   * shows epoch 1 or 2 until it is migrated. Informational; nothing counts by it.
+   */
   epoch: number | null;
   /** Per key; only grows. */
   version: number;
