@@ -43,14 +43,14 @@ import { loadSession } from "./_session_file.ts";
 
 export const USAGE =
   `usage: deno task reencrypt --operator-omni 0x<64hex> --old-epoch N --new-epoch M
-                        [--dry-run] [--concurrency K] [--classes credentials,memory,inbound]
+                        [--dry-run] [--concurrency K] [--classes credentials,memory,inbound,keyring]
                         [--json] [--url URL]
 
 Moves every blob of the operator's actors from K3 epoch N (retiring) to M (active).
   --operator-omni   the operator (0x + 64 hex); "all" scans every actor in the store
   --dry-run         classify only (reads one byte per blob), write nothing
   --concurrency     blobs in flight at once (1..${MAX_CONCURRENCY}, default 16)
-  --classes         data classes to scan (default all three)
+  --classes         data classes to scan (default all four)
   --json            one JSON object per line instead of text
   --url             run on a service at URL (session: AGENTKEYS_SESSION, or deno task cli login)
   -h, --help        this text
