@@ -262,6 +262,23 @@ async function bookkeeping(
   kv.close();
   return { cpuUs: rate.cpuUs, txPerWrite: transactions / OPS, perSecond: rate.ops };
 }
+/** CPU of one bare Deno KV operation (in memory, one at a time): what any KV-backed step costs. */
+async function bareKv(): Promise<{ atomicUs: number; getUs: number }> {
+  const kv = await Deno.openKv(":memory:");
+  const value = "v".repeat(300);
+  const cpuPer = async (op: (i: number) => Promise<unknown>) => {
+    const cpu = process.cpuUsage();
+    for (let i = 0; i < OPS; i++) await op(i);
+    const used = process.cpuUsage(cpu);
+    return (used.user + used.system) / OPS;
+  };
+  const atomicUs = await cpuPer((i) => kv.atomic().set(["bare", i], value).commit());
+  const getUs = await cpuPer((i) => kv.get(["bare", i]));
+  kv.close();
+  return { atomicUs, getUs };
+}
+const bare = await bareKv();
+
 const books: {
   writers: number;
   memory: boolean;
@@ -363,6 +380,11 @@ for (const { name, figures } of results) {
 }
 console.log(
   `\npointer bookkeeping alone (announce + commit of ${OPS} new keys, no store; what integrity adds to each write)`,
+);
+console.log(
+  `one bare Deno KV operation, in memory, one at a time: atomic().set().commit() ${
+    bare.atomicUs.toFixed(0)
+  } µs CPU, get() ${bare.getUs.toFixed(0)} µs CPU`,
 );
 console.log("| writers | KV file | writes/s | CPU µs/write | KV transactions/write |");
 console.log("|---|---|---|---|---|");
