@@ -186,6 +186,12 @@ export const SETTINGS: readonly Setting[] = [
       "epoch lifecycle: a revocation's rotation happens this long after the first revocation of a burst; every revocation until then is folded into that one rotation",
   },
   {
+    name: "AGENTKEYS_ROTATE_REVOKE_GAP",
+    default: "1h",
+    description:
+      "epoch lifecycle: a rotation that revocations trigger comes no sooner than this after the active epoch was created (any wallet can register and revoke an agent, so revocations alone may not rotate K3, and re-encrypt the whole store, more often than this)",
+  },
+  {
     name: "AGENTKEYS_REENCRYPT_AFTER",
     default: "1h",
     description:
@@ -385,6 +391,8 @@ export interface LifecyclePolicy {
   rotateEveryMs: number | null;
   rotateOnRevoke: boolean;
   rotateCoalesceMs: number;
+  /** A revocation rotation waits until the active epoch is this old. */
+  rotateRevokeGapMs: number;
   reencryptAfterMs: number;
   destroyAfterMs: number;
   ttlMemoryMs: number | null;
@@ -540,6 +548,10 @@ function lifecycleFrom(get: (name: string) => string | undefined): LifecyclePoli
     rotateEveryMs: optional("AGENTKEYS_ROTATE_EVERY"),
     rotateOnRevoke: boolean(value("AGENTKEYS_ROTATE_ON_REVOKE"), "AGENTKEYS_ROTATE_ON_REVOKE"),
     rotateCoalesceMs: duration(value("AGENTKEYS_ROTATE_COALESCE"), "AGENTKEYS_ROTATE_COALESCE"),
+    rotateRevokeGapMs: duration(
+      value("AGENTKEYS_ROTATE_REVOKE_GAP"),
+      "AGENTKEYS_ROTATE_REVOKE_GAP",
+    ),
     reencryptAfterMs: duration(value("AGENTKEYS_REENCRYPT_AFTER"), "AGENTKEYS_REENCRYPT_AFTER"),
     destroyAfterMs: duration(value("AGENTKEYS_DESTROY_AFTER"), "AGENTKEYS_DESTROY_AFTER"),
     ttlMemoryMs: optional("AGENTKEYS_TTL_MEMORY"),

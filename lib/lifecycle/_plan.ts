@@ -44,8 +44,11 @@ export function nextRotation(
     });
   }
   if (policy.rotateOnRevoke && revocations) {
+    // Any wallet can register and revoke an agent (fifth review): revocations alone never
+    // rotate sooner than the gap after the active epoch began.
+    const gapEnds = active ? Date.parse(active.createdAt) + policy.rotateRevokeGapMs : 0;
     candidates.push({
-      at: Date.parse(revocations.first_at) + policy.rotateCoalesceMs,
+      at: Math.max(Date.parse(revocations.first_at) + policy.rotateCoalesceMs, gapEnds),
       reason: "revocation",
     });
   }

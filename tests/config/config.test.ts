@@ -151,6 +151,7 @@ Deno.test("lifecycle settings: documented defaults, durations through ms, off, r
     rotateEveryMs: 7 * 86400_000,
     rotateOnRevoke: true,
     rotateCoalesceMs: 600_000,
+    rotateRevokeGapMs: 3600_000,
     reencryptAfterMs: 3600_000,
     destroyAfterMs: 86400_000,
     ttlMemoryMs: null,

@@ -9,7 +9,7 @@ import { assert, assertEquals } from "../support/assert.ts";
 import type { IdentityEvent } from "../../lib/identity/mod.ts";
 import { credentialLocation, inboundLocation, memoryLocation } from "../../lib/worker/mod.ts";
 import { forwardSecrecyWindow } from "../../lib/lifecycle/mod.ts";
-import { nextStep } from "../../lib/lifecycle/_plan.ts";
+import { nextRotation, nextStep } from "../../lib/lifecycle/_plan.ts";
 import type { LifecycleState } from "../../lib/lifecycle/_store.ts";
 import { defaultLifecyclePolicy } from "../../lib/config/mod.ts";
 import { startTestChain } from "../support/chain.ts";
@@ -452,6 +452,26 @@ Deno.test("planner: a rotation never follows a rotation while a re-encryption or
     }),
     { step: "rotate", reason: "schedule" },
   );
+});
+
+Deno.test("planner: revocations never rotate sooner than AGENTKEYS_ROTATE_REVOKE_GAP after the active epoch began (fifth review)", () => {
+  const t0 = Date.parse("2026-01-01T00:00:00Z");
+  const epochs = [{ epoch: 2, state: "active" as const, createdAt: new Date(t0).toISOString() }];
+  const burst = { first_at: new Date(t0 + 60_000).toISOString(), count: 1 };
+  const policy = { ...defaultLifecyclePolicy(), rotateEveryMs: null };
+  // The default gap (1 h) holds a revocation a minute after a rotation back until the hour.
+  assertEquals(nextRotation(policy, epochs, burst), { at: t0 + HOUR, reason: "revocation" });
+  // An old active epoch: only the coalescing window (10 min after the first revocation).
+  const later = { first_at: new Date(t0 + 2 * HOUR).toISOString(), count: 3 };
+  assertEquals(nextRotation(policy, epochs, later), {
+    at: t0 + 2 * HOUR + 600_000,
+    reason: "revocation",
+  });
+  // A gap of 0 leaves the coalescing window alone.
+  assertEquals(nextRotation({ ...policy, rotateRevokeGapMs: 0 }, epochs, burst), {
+    at: t0 + 60_000 + 600_000,
+    reason: "revocation",
+  });
 });
 
 Deno.test("a destroy someone else did meanwhile (an admin, drop-old-k3) counts as done, not failed", async () => {
