@@ -80,9 +80,11 @@ export function retryingBusy(kv: Deno.Kv, options: BusyOptions = {}): Deno.Kv {
       } catch (err) {
         if (!isBusyError(err)) throw err;
         if (performance.now() - started >= deadlineMs) {
-          throw new StateBusy(`${what}: the state store stayed locked by another process`, {
-            cause: err,
-          });
+          // Said to clients as it is (503): which KV call stays in parentheses, for the log.
+          throw new StateBusy(
+            `the state store stayed busy with another process's writes (${what}); try again shortly`,
+            { cause: err },
+          );
         }
         options.onBusy?.(what);
         await new Promise((resolve) => setTimeout(resolve, pauseMs(n)));

@@ -24,7 +24,7 @@ export class StateContention extends Error {
  * `_busy.ts`): nothing was written. Transient — the caller may try again shortly.
  *
  * ```ts
- * throw new StateBusy("set: the state store stayed locked by another process");
+ * throw new StateBusy("the state store stayed busy with another process's writes (set)");
  * ```
  */
 export class StateBusy extends Error {

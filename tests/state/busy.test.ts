@@ -98,7 +98,7 @@ Deno.test("busy: a commit is re-run after each busy error, until the deadline", 
     StateBusy,
   );
   assert(exhausted.calls() >= 3 && exhausted.calls() <= 7, `${exhausted.calls()} attempts`);
-  assert(err.message.startsWith("set:"), err.message);
+  assert(err.message.endsWith("(set); try again shortly"), err.message);
 });
 
 Deno.test("busy: other errors, and a lost compare-and-swap, are never retried", async () => {
