@@ -19,6 +19,7 @@
  */
 
 import { type BlobStore, PreconditionFailed, StoreError } from "../store/mod.ts";
+import { StateBusy } from "../state/mod.ts";
 import {
   agentActorOmni,
   isAddress,
@@ -264,6 +265,8 @@ class Migrator {
       this.deps.warn?.(`migrate ${key}: ${(err as Error).stack ?? (err as Error).message}`);
       const code = err instanceof StoreError
         ? `${err.code}: the blob store failed (details in the log)`
+        : err instanceof StateBusy // another process on the data directory: nothing is lost
+        ? `${err.code}: another process kept the state store busy, re-run the migration`
         : `internal_error: ${(err as Error).name}`;
       return { ...base, outcome: "failed", reason: code };
     }

@@ -4,14 +4,14 @@
  * wrong signer key; the collision case; usage errors.
  */
 
-import { assert, assertEquals } from "../support/assert.ts";
+import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { generatePrivateKey } from "viem/accounts";
 import { join } from "node:path";
 import { BACKUP_PREFIX } from "../../lib/migrate/_engine.ts";
 import { type LegacyEnv, legacyEnv } from "./fixture.ts";
 import { StoreCredentialsExpired } from "../../lib/store/mod.ts";
 import { FaultyStore } from "../support/faulty_store.ts";
-import type { KvAuditLog } from "../../lib/state/mod.ts";
+import { type KvAuditLog, StateBusy } from "../../lib/state/mod.ts";
 
 async function legacyPresent(env: LegacyEnv): Promise<string[]> {
   const present: string[] = [];
@@ -180,6 +180,31 @@ Deno.test("migrate-legacy usage errors exit 2: key file readable by others, unkn
   await Deno.writeTextFile(env.signerKeyFile, good);
   // Nothing was written by any of them.
   assertEquals((await env.readAll()).size, 0);
+});
+
+Deno.test("migrate-legacy: a blob whose state store meets state_busy fails with a reason that says to re-run; a re-run moves it", async () => {
+  await using env = await legacyEnv();
+  const slack = env.expected.find((e) => e.service === "slack")!.key;
+  const r = await env.run(env.baseArgs(), (deps) => {
+    // One wrapper for both sides, as above (migration in place).
+    const faulty = new FaultyStore(deps.source, {
+      fail: (op, key) =>
+        op === "get" && key.endsWith("/credentials/slack.enc") && key !== slack
+          ? new StateBusy("the state store stayed busy with another process's writes (commit)")
+          : undefined,
+    });
+    return { ...deps, source: faulty, target: faulty };
+  });
+  assertEquals(r.code, 1, r.out.join("\n") + r.err.join("\n"));
+  const failed = r.out.filter((l) => l.startsWith("failed "));
+  assertEquals(failed.length, 1, r.out.join("\n"));
+  assertMatch(
+    failed[0],
+    /state_busy: another process kept the state store busy, re-run the migration/,
+  );
+  const again = await env.run(env.baseArgs());
+  assertEquals(again.code, 0, again.out.join("\n"));
+  assertEquals(await env.readAll(), wanted(env));
 });
 
 Deno.test("migrate-legacy stops at the first expired store credential (exit 75) and a re-run continues", async () => {
