@@ -11,7 +11,7 @@
 import { useSignal } from "@preact/signals";
 import { isValidName } from "../lib/identity/mod.ts";
 import { KeyringOperator } from "../lib/keyrings/mod.ts";
-import { cookieTransport, walletSigner } from "./_keyring.ts";
+import { browserSeen, cookieTransport, walletSigner } from "./_keyring.ts";
 import { USER_REJECTED, walletErrorCode } from "./_wallet.ts";
 
 export interface KeyringMembersProps extends Record<string, unknown> {
@@ -33,6 +33,10 @@ function failure(err: unknown): string {
     return "This agent has not published its keyring key yet: run `deno task cli keyring publish " +
       "--device-key <its key file>` on its host, then add it again.";
   }
+  if (e.code === "record_rollback") {
+    return "The service sent an older version of this ring than this browser saw before (it may " +
+      "be replaying a record).";
+  }
   if (e.code === "keyring_conflict") {
     return "The ring changed meanwhile (another change landed first); reload and try again.";
   }
@@ -51,7 +55,7 @@ export default function KeyringMembers(props: KeyringMembersProps) {
     busy.value = true;
     try {
       const signer = await walletSigner(props.operatorAddress);
-      const op = await KeyringOperator.forWallet(cookieTransport, signer);
+      const op = await KeyringOperator.forWallet(cookieTransport, signer, browserSeen);
       location.assign(await action(op));
     } catch (err) {
       error.value = `Not changed: ${failure(err)}`;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { KeyringTransport } from "../lib/keyrings/mod.ts";
+import type { KeyringTransport, SeenRecords } from "../lib/keyrings/mod.ts";
 import { ApiAnswerError } from "./_api.ts";
 import { injectedWallet, utf8Hex } from "./_wallet.ts";
 
@@ -55,5 +55,40 @@ export const cookieTransport: KeyringTransport = {
       );
     }
     return answer as T;
+  },
+};
+
+/** Where {@linkcode browserSeen} keeps what it saw (this browser profile, this origin). */
+export const SEEN_STORAGE_KEY = "agentkeys.keyrings-seen";
+
+type SeenMap = Record<string, { version: number; rotation: number }>;
+
+function readSeen(): SeenMap {
+  try {
+    const parsed = JSON.parse(localStorage.getItem(SEEN_STORAGE_KEY) ?? "{}");
+    return parsed && typeof parsed === "object" ? parsed : {};
+  } catch {
+    return {}; // unreadable: nothing remembered, the record's own checks still apply
+  }
+}
+
+/**
+ * The highest ring record version and rotation this browser verified, per operator and ring
+ * (what the CLI keeps in `keyrings-seen.json`): a service that replays an older record to the
+ * console is refused (`record_rollback`) before the wallet signs a successor built on it.
+ */
+export const browserSeen: SeenRecords = {
+  get(operatorOmni, ring) {
+    return Promise.resolve(readSeen()[`${operatorOmni}/${ring}`]);
+  },
+  set(operatorOmni, ring, seen) {
+    const all = readSeen();
+    const key = `${operatorOmni}/${ring}`;
+    const prev = all[key];
+    if (!prev || prev.version < seen.version) {
+      all[key] = seen;
+      localStorage.setItem(SEEN_STORAGE_KEY, JSON.stringify(all));
+    }
+    return Promise.resolve();
   },
 };

@@ -85,6 +85,7 @@ Deno.test("keyring pages in Chromium: create, add, remove signed with the wallet
     page.getByRole("button", { name: "Connect wallet" }).click(),
   ]);
   const signed = () => wallet.calls.filter((c) => c.method === "personal_sign").length;
+  let olderRecord = "";
 
   await t.step("the navigation leads to /keyrings; no rings yet", async () => {
     await page.getByRole("navigation", { name: "Console" }).getByRole("link", {
@@ -133,6 +134,8 @@ Deno.test("keyring pages in Chromium: create, add, remove signed with the wallet
     assertEquals(new TextDecoder().decode(await m.get("team", "api-key")), PLAINTEXT);
     await page.reload();
     await check(page, "keyring-member-added");
+    // Kept for the replay step below: the record as it is now (version 2).
+    olderRecord = await (await page.request.get(`${url}/v1/keyrings/team`)).text();
   });
 
   await t.step(
@@ -159,6 +162,32 @@ Deno.test("keyring pages in Chromium: create, add, remove signed with the wallet
       );
       assertEquals(refused, "not_a_member");
       await check(page, "keyring-member-removed");
+    },
+  );
+
+  await t.step(
+    "a service that replays an older record is refused before the wallet signs a successor",
+    async () => {
+      assert(JSON.parse(olderRecord).record.version < 3, "the kept record is older");
+      await page.route(
+        `${url}/v1/keyrings/team`,
+        (route) =>
+          route.request().method() === "GET"
+            ? route.fulfill({ status: 200, contentType: "application/json", body: olderRecord })
+            : route.continue(),
+      );
+      const before = wallet.calls.length;
+      await page.getByLabel("Agent to add").selectOption({ label: "mail-bot" });
+      await page.getByRole("button", { name: "Add member" }).click();
+      await page.getByRole("alert").filter({ hasText: "older version of this ring" }).waitFor();
+      const records = wallet.calls.slice(before).filter((c) =>
+        c.method === "personal_sign" &&
+        new TextDecoder().decode(Uint8Array.fromHex((c.params[0] as string).slice(2)))
+          .startsWith("agentkeys.keyring-record.v1:")
+      );
+      assertEquals(records, [], "no record was signed");
+      await page.unroute(`${url}/v1/keyrings/team`);
+      await check(page, "keyring-replay-refused");
     },
   );
 
