@@ -125,7 +125,7 @@ async function main(): Promise<number> {
   // Scrapers' own listener (AGENTKEYS_METRICS_LISTEN): /metrics only, without a session.
   let scrapeServer: Deno.HttpServer<Deno.NetAddr> | undefined;
   if (config.metricsListen) {
-    const scrape = metricsOnlyApp(service.metrics);
+    const scrape = metricsOnlyApp(service.metrics, config.metricsListen);
     try {
       scrapeServer = Deno.serve({
         ...config.metricsListen,

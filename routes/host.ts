@@ -78,8 +78,16 @@ function requestHost(c: Context): string {
  * Refuses a malformed or inconsistent Host (400, {@linkcode requestHost}), then any host not in
  * {@linkcode allowedHosts} (421).
  */
-export function hostCheck(options: { publicUrl?: string; port: number }): MiddlewareHandler {
+export function hostCheck(
+  options: {
+    publicUrl?: string;
+    port: number;
+    /** Hosts allowed besides {@linkcode allowedHosts} (the scrapers' listener: IP literals). */
+    alsoAllow?: (host: string) => boolean;
+  },
+): MiddlewareHandler {
   const allowed = allowedHosts(options);
+  const alsoAllow = options.alsoAllow ?? (() => false);
   return async (c, next) => {
     // The common case without parsing two URLs: a Host that is exactly an allowed (so canonical)
     // host and the URL Deno built from it. Anything else takes the full check.
@@ -87,7 +95,7 @@ export function hostCheck(options: { publicUrl?: string; port: number }): Middle
     const host = raw !== undefined && allowed.has(raw) && urlIsOn(c.req.url, raw)
       ? raw
       : requestHost(c);
-    if (!allowed.has(host)) {
+    if (!allowed.has(host) && !alsoAllow(host)) {
       throw new ApiError(
         421,
         "misdirected_request",
@@ -102,4 +110,13 @@ export function hostCheck(options: { publicUrl?: string; port: number }): Middle
 function urlIsOn(url: string, host: string): boolean {
   const start = url.startsWith("http://") ? 7 : url.startsWith("https://") ? 8 : -1;
   return start > 0 && url.startsWith(host, start) && url.charCodeAt(start + host.length) === 47;
+}
+
+/**
+ * An IP literal, with or without a port: no DNS name, so no page can rebind to it (a rebinding
+ * page's requests name the page's own DNS name).
+ */
+export function isIpLiteralHost(host: string): boolean {
+  const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0];
+  return name.startsWith("[") || /^\d{1,3}(?:\.\d{1,3}){3}$/.test(name);
 }

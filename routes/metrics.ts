@@ -13,6 +13,8 @@ import { routePath } from "hono/route";
 import type { Broker } from "../lib/broker/mod.ts";
 import { ServiceMetrics } from "../lib/metrics/mod.ts";
 import { requireAdmin, requireSession, type SessionEnv } from "./session.ts";
+import { hostCheck, isIpLiteralHost } from "./host.ts";
+import { errorResponse } from "./errors.ts";
 
 const CAP_MINT = /^\/v1\/cap\/([a-z-]+)$/;
 // Every route that takes a cap (keyring documents too: their refusals are cap refusals).
@@ -62,9 +64,24 @@ export function metricsRoutes(deps: { broker: Broker; metrics: ServiceMetrics })
   return app;
 }
 
-/** The scrapers' listener: `GET /metrics` only, no session (AGENTKEYS_METRICS_LISTEN). */
-export function metricsOnlyApp(metrics: ServiceMetrics): Hono {
+/**
+ * The scrapers' listener: `GET /metrics` only, no session (AGENTKEYS_METRICS_LISTEN). With
+ * `listen` (its address), only requests naming that host, a loopback name or an IP literal are
+ * answered (421 otherwise): a web page that rebinds its DNS name to this address cannot read it.
+ */
+export function metricsOnlyApp(
+  metrics: ServiceMetrics,
+  listen?: { hostname: string; port: number },
+): Hono {
   const app = new Hono();
+  app.onError((err, c) => errorResponse(c, err));
+  if (listen) {
+    app.use(hostCheck({
+      publicUrl: `http://${listen.hostname}:${listen.port}`,
+      port: listen.port,
+      alsoAllow: isIpLiteralHost,
+    }));
+  }
   app.get("/metrics", () => exposition(metrics));
   app.notFound((c) => c.json({ error: "not_found", message: "only GET /metrics here" }, 404));
   return app;

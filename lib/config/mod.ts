@@ -237,7 +237,7 @@ export const SETTINGS: readonly Setting[] = [
     name: "AGENTKEYS_METRICS_LISTEN",
     default: "off",
     description:
-      "`host:port` of a second listener that serves only `GET /metrics` (Prometheus text format) without a session, for scrapers; `off`: `/metrics` is served on the main port to admin sessions only",
+      "`host:port` of a second listener that serves only `GET /metrics` (Prometheus text format) without a session, for scrapers, to requests that name this host, a loopback name or an IP literal (DNS rebinding); `off`: `/metrics` is served on the main port to admin sessions only",
   },
   {
     name: "AGENTKEYS_RPC_URL",

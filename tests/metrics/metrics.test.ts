@@ -193,6 +193,27 @@ Deno.test("GET /metrics on the main port: admin sessions only", async () => {
   assert((await ok.text()).includes("agentkeys_forward_secrecy_window_seconds"));
 });
 
+Deno.test("the scrapers' listener answers its own address, loopback names and IP literals, not a rebinding DNS name (fifth review)", async () => {
+  const app = metricsOnlyApp(new ServiceMetrics(), { hostname: "scrape.internal", port: 9464 });
+  const get = (host: string) => app.request(`http://${host}/metrics`, { headers: { host } });
+  for (
+    const host of [
+      "scrape.internal:9464",
+      "127.0.0.1:9464",
+      "localhost:9464",
+      "10.1.2.3:9464",
+      "[::1]:9464",
+      "[fd00::5]:9464",
+    ]
+  ) {
+    assertEquals((await get(host)).status, 200, host);
+  }
+  const rebound = await get("evil.example:9464");
+  assertEquals(rebound.status, 421);
+  assertEquals((await rebound.json()).error, "misdirected_request");
+  assertEquals((await get("scrape.internal.evil.example:9464")).status, 421);
+});
+
 Deno.test("the scrapers' listener serves /metrics only", async () => {
   const app = metricsOnlyApp(new ServiceMetrics());
   assertEquals((await app.request("/metrics")).status, 200);
