@@ -22,6 +22,7 @@ import { AgentKeysClient, ApiCallError } from "../client/mod.ts";
 import {
   type Config,
   ConfigError,
+  insecureServiceUrl,
   loadCliConfig,
   loadConfig,
   loadLegacySource,
@@ -194,6 +195,10 @@ async function remote(
   err: TextOut,
 ): Promise<MigrateSummary> {
   const cli = loadCliConfig(deps.env);
+  // Before anything is sent: the legacy signer key and the session must not cross the network
+  // in clear.
+  const insecure = insecureServiceUrl(url, cli.allowHttp ?? false);
+  if (insecure) throw new UsageError(`--url: ${insecure}`);
   let token = cli.session;
   if (!token) {
     const saved = await loadSession(cli.home).catch(() => undefined);

@@ -19,7 +19,13 @@
  * @module
  */
 
-import { type Config, ConfigError, loadCliConfig, loadConfig } from "../config/mod.ts";
+import {
+  type Config,
+  ConfigError,
+  insecureServiceUrl,
+  loadCliConfig,
+  loadConfig,
+} from "../config/mod.ts";
 import { AgentKeysClient, ApiCallError } from "../client/mod.ts";
 import { type Headless, type HeadlessOptions, openHeadless } from "../epochs/mod.ts";
 import {
@@ -173,7 +179,11 @@ async function runRemote(
   deps: ReencryptCliDeps,
   render: Renderer,
 ): Promise<number> {
-  const token = loadCliConfig(deps.env).session ?? await savedCliSession(deps.env, options.url!);
+  const cli = loadCliConfig(deps.env);
+  // Before anything is sent: a session must not cross the network in clear.
+  const insecure = insecureServiceUrl(options.url!, cli.allowHttp ?? false);
+  if (insecure) throw new InvalidReencryptParams(`--url: ${insecure}`);
+  const token = cli.session ?? await savedCliSession(deps.env, options.url!);
   if (!token) {
     throw new InvalidReencryptParams(
       "--url needs an operator session: AGENTKEYS_SESSION, or `deno task cli login` to that URL",

@@ -31,6 +31,7 @@ import {
   signDevicePop,
 } from "../identity/mod.ts";
 import { writeFileAtomic } from "../fsutil/mod.ts";
+import { insecureServiceUrl } from "../config/mod.ts";
 import {
   type CliIO,
   EXIT,
@@ -59,6 +60,8 @@ interface CliEnv {
   /** `$XDG_RUNTIME_DIR` and `$HOME`: where `cred get --credential-backend=sidecar` finds the socket. */
   runtimeDir?: string;
   userHome?: string;
+  /** `AGENTKEYS_ALLOW_HTTP`: `--url` may be plain http to another host. */
+  allowHttp?: boolean;
 }
 
 /**
@@ -304,6 +307,8 @@ async function run(args: string[], env: CliEnv, io: Lines): Promise<number> {
       if (stray !== undefined) throw new UsageError(`${key} takes no --${stray}`);
     }
     const url = (flags.url as string | undefined) ?? env.url;
+    const insecure = insecureServiceUrl(url, env.allowHttp ?? false);
+    if (insecure) throw new UsageError(`--url: ${insecure}`);
     const cli = new Cli({ ...env, url }, io);
     switch (key) {
       case "login":

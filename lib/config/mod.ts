@@ -301,6 +301,12 @@ export const SETTINGS: readonly Setting[] = [
     description: "CLI only (`deno task cli`, `deno task reencrypt --url`): the service to talk to",
   },
   {
+    name: "AGENTKEYS_ALLOW_HTTP",
+    default: "false",
+    description:
+      "CLI and sidecar only: `true` lets them send sessions, device signatures and keys to a service over plain `http:` on another host than this one's loopback (refused by default: they would cross the network in clear)",
+  },
+  {
     name: "AGENTKEYS_CLI_HOME",
     default: "~/.config/agentkeys",
     description:
@@ -798,6 +804,33 @@ export interface CliConfig {
   runtimeDir?: string;
   /** `$HOME`: the sidecar's policy (`~/.config/agentkeys/policy.toml`) and socket fallback. */
   userHome?: string;
+  /** `AGENTKEYS_ALLOW_HTTP`: plain `http:` to a host other than loopback is allowed. */
+  allowHttp?: boolean;
+}
+
+/**
+ * Why the command-line clients must not talk to `url`, or `null`: it is not `http(s)`, or it is
+ * plain `http:` to a host other than loopback without `allowHttp` (a session token, a device
+ * signature or a legacy signer key would cross the network in clear).
+ *
+ * ```ts
+ * insecureServiceUrl("http://vault.lan:8787", false); // "… in clear …"
+ * insecureServiceUrl("http://127.0.0.1:8787", false); // null
+ * ```
+ */
+export function insecureServiceUrl(url: string, allowHttp: boolean): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `the service URL must be an http(s) URL, got ${url}`;
+  }
+  if (parsed.protocol === "https:") return null;
+  if (parsed.protocol !== "http:") return `the service URL must be an http(s) URL, got ${url}`;
+  const host = parsed.hostname;
+  const loopback = host === "localhost" || host === "[::1]" || /^127(?:\.\d{1,3}){3}$/.test(host);
+  if (loopback || allowHttp) return null;
+  return `${parsed.origin} is plain http to another host: sessions and keys would cross the network in clear; use https, or set AGENTKEYS_ALLOW_HTTP=true`;
 }
 
 /**
@@ -812,6 +845,12 @@ export function loadCliConfig(env: Env): CliConfig {
   const get = (name: string) => env[name]?.trim() || undefined;
   const url = (get("AGENTKEYS_URL") ?? settingDefault("AGENTKEYS_URL")).replace(/\/+$/, "");
   if (!/^https?:\/\//.test(url)) throw new ConfigError("AGENTKEYS_URL must be an http(s) URL");
+  const allowHttp = boolean(
+    get("AGENTKEYS_ALLOW_HTTP") ?? settingDefault("AGENTKEYS_ALLOW_HTTP"),
+    "AGENTKEYS_ALLOW_HTTP",
+  );
+  const insecure = insecureServiceUrl(url, allowHttp);
+  if (insecure) throw new ConfigError(`AGENTKEYS_URL: ${insecure}`);
   const home = get("AGENTKEYS_CLI_HOME") ??
     settingDefault("AGENTKEYS_CLI_HOME").replace(/^~/, get("HOME") ?? ".");
   return {
@@ -821,5 +860,6 @@ export function loadCliConfig(env: Env): CliConfig {
     session: get("AGENTKEYS_SESSION"),
     runtimeDir: get("XDG_RUNTIME_DIR"),
     userHome: get("HOME"),
+    allowHttp,
   };
 }

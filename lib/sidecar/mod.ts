@@ -12,7 +12,7 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import type { CliConfig } from "../config/mod.ts";
+import { type CliConfig, insecureServiceUrl } from "../config/mod.ts";
 import { AuditLog } from "./_audit.ts";
 import { readDeviceKey, ServiceCredentials } from "./_credentials.ts";
 import { readEnvFile, type SidecarAddress, sidecarEnv, writeEnvFile } from "./_envfile.ts";
@@ -88,6 +88,11 @@ export async function sidecarMain(args: string[], env: CliConfig): Promise<numbe
     return 2;
   }
   const url = (flags.url ?? env.url).replace(/\/+$/, "");
+  const insecure = insecureServiceUrl(url, env.allowHttp ?? false);
+  if (insecure) {
+    console.error(`agentkeys sidecar: --url: ${insecure}`);
+    return 2;
+  }
   const policyPath = flags.policy ?? join(userHome, ".config", "agentkeys", "policy.toml");
   const socketPath = flags.socket ??
     defaultSocketPath(env.runtimeDir, join(userHome, ".agentkeys"));

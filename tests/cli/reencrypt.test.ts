@@ -19,6 +19,8 @@ Deno.test("cli: usage errors exit 2 with the usage text", async () => {
     [[...RUN, "--concurrency", "-3"], data.env, ""],
     [[...RUN, "--url", "not a url"], data.env, "--url must be"],
     [[...RUN, "--url", "http://127.0.0.1:9"], data.env, "AGENTKEYS_SESSION"],
+    // A session over plain http to another host would cross the network in clear.
+    [[...RUN, "--url", "http://vault.lan:9"], { ...data.env, AGENTKEYS_SESSION: "x.y.z" }, "clear"],
     // Refused by the parameter check against the keystore (epoch 1 retiring, 2 active).
     [["--operator-omni", OPERATOR, "--old-epoch", "2", "--new-epoch", "2"], data.env, "both 2"],
     [["--operator-omni", OPERATOR, "--old-epoch", "2", "--new-epoch", "1"], data.env, "active"],

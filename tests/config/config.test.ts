@@ -1,5 +1,11 @@
-import { assertEquals, assertThrows } from "../support/assert.ts";
-import { ConfigError, loadCliConfig, loadConfig, SETTINGS } from "../../lib/config/mod.ts";
+import { assertEquals, assertMatch, assertThrows } from "../support/assert.ts";
+import {
+  ConfigError,
+  insecureServiceUrl,
+  loadCliConfig,
+  loadConfig,
+  SETTINGS,
+} from "../../lib/config/mod.ts";
 import { settingsTable } from "../../scripts/settings-table.ts";
 
 Deno.test("embedded defaults", () => {
@@ -73,15 +79,52 @@ Deno.test("CLI settings: defaults, and a bad AGENTKEYS_URL is a ConfigError", ()
     session: undefined,
     runtimeDir: undefined,
     userHome: "/home/op",
+    allowHttp: false,
   });
   assertEquals(
-    loadCliConfig({ AGENTKEYS_URL: "http://h:1/", AGENTKEYS_CLI_HOME: "/x" }).url,
-    "http://h:1",
+    loadCliConfig({ AGENTKEYS_URL: "https://h:1/", AGENTKEYS_CLI_HOME: "/x" }).url,
+    "https://h:1",
   );
   // The reencrypt CLI's --url session comes from here too (only lib/config reads the environment).
   assertEquals(loadCliConfig({ AGENTKEYS_SESSION: " eyJ.x.y " }).session, "eyJ.x.y");
   assertEquals(loadCliConfig({ AGENTKEYS_SESSION: "  " }).session, undefined);
   assertThrows(() => loadCliConfig({ AGENTKEYS_URL: "ftp://h" }), ConfigError, "AGENTKEYS_URL");
+});
+
+Deno.test("CLI settings: plain http only to loopback unless AGENTKEYS_ALLOW_HTTP=true (fifth review: keys in clear)", () => {
+  for (
+    const url of [
+      "http://127.0.0.1:8787",
+      "http://127.9.9.9",
+      "http://localhost:1",
+      "http://[::1]:8787",
+      "https://vault.example",
+    ]
+  ) {
+    assertEquals(insecureServiceUrl(url, false), null, url);
+  }
+  for (
+    const url of [
+      "http://vault.lan:8787",
+      "http://10.0.0.5",
+      "http://[fd00::1]",
+      "http://127.0.0.1.evil.example",
+    ]
+  ) {
+    assertMatch(insecureServiceUrl(url, false) ?? "", /in clear/, url);
+    assertEquals(insecureServiceUrl(url, true), null, url);
+  }
+  assertMatch(insecureServiceUrl("ftp://h", true) ?? "", /http\(s\)/);
+  assertThrows(
+    () => loadCliConfig({ AGENTKEYS_URL: "http://vault.lan:8787" }),
+    ConfigError,
+    "AGENTKEYS_ALLOW_HTTP",
+  );
+  assertEquals(
+    loadCliConfig({ AGENTKEYS_URL: "http://vault.lan:8787", AGENTKEYS_ALLOW_HTTP: "true" }).url,
+    "http://vault.lan:8787",
+  );
+  assertThrows(() => loadCliConfig({ AGENTKEYS_ALLOW_HTTP: "yes please" }), ConfigError);
 });
 
 Deno.test("AGENTKEYS_OIDC_AUDIENCES: default sts.amazonaws.com; a comma list; empty or spaced entries are ConfigErrors", () => {

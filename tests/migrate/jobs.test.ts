@@ -209,4 +209,19 @@ Deno.test("deno task migrate-legacy --url: starts the job on the service and pri
     },
   );
   assertEquals(noSession, 2);
+  // Plain http to another host: refused before anything (key, session) is sent.
+  const clear = lineIO();
+  let sent = 0;
+  const refused = await migrateLegacyMain(
+    ["--url", "http://vault.lan:8787", "--operator", body.operator, "--legacy-signer-key", keyFile],
+    {
+      env: { HOME: tmp.path, AGENTKEYS_SESSION: "x.y.z" },
+      stdout: clear.stdout,
+      stderr: clear.stderr,
+      fetch: () => (sent++, Promise.reject(new Error("nothing may be sent"))),
+      openHeadless: () => Promise.reject(new Error("unused")),
+    },
+  );
+  assertEquals([refused, sent], [2, 0]);
+  assert(clear.err.join("\n").includes("in clear"), clear.err.join("\n"));
 });

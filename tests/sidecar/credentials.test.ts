@@ -80,4 +80,8 @@ Deno.test("deno task sidecar without --device-key or with an unknown flag is a u
   assertEquals(await sidecarMain([], env), 2);
   assertEquals(await sidecarMain(["--device-key", "k", "--bogus"], env), 2);
   assertEquals(await sidecarMain(["--device-key", "/nonexistent/k"], env), 1);
+  // Device signatures over plain http to another host: refused before the key is even read.
+  const clear = ["--device-key", "/nonexistent/k", "--url", "http://vault.lan:8787"];
+  assertEquals(await sidecarMain(clear, env), 2);
+  assertEquals(await sidecarMain(clear, { ...env, allowHttp: true }), 1);
 });
