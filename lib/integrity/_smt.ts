@@ -177,6 +177,24 @@ class Slab {
   }
 }
 
+/**
+ * Puts the leaves of `leaves[lo..hi)` whose bit at `depth` is 0 first (in place, no copies);
+ * returns where the 1s start.
+ */
+function partition(leaves: Leaf[], lo: number, hi: number, depth: number): number {
+  let i = lo;
+  let j = hi - 1;
+  while (i <= j) {
+    if (bit(leaves[i].path, depth) === 0) i++;
+    else {
+      const t = leaves[i];
+      leaves[i] = leaves[j];
+      leaves[j--] = t;
+    }
+  }
+  return i;
+}
+
 /** Keeps a node's hash as it is (updates: a replaced node's memory goes with it). */
 const OWN = { take: (bytes: Uint8Array) => bytes };
 
@@ -190,16 +208,7 @@ function build(
 ): Node | null {
   if (hi - lo === 0) return null;
   if (hi - lo === 1) return leaves[lo];
-  let i = lo;
-  let j = hi - 1;
-  while (i <= j) {
-    if (bit(leaves[i].path, depth) === 0) i++;
-    else {
-      const t = leaves[i];
-      leaves[i] = leaves[j];
-      leaves[j--] = t;
-    }
-  }
+  const i = partition(leaves, lo, hi, depth);
   const l = build(leaves, lo, i, depth + 1, slab);
   const r = build(leaves, i, hi, depth + 1, slab);
   return { left: l, right: r, hash: slab.take(nodeHash(l?.hash ?? EMPTY, r?.hash ?? EMPTY)) };
@@ -231,16 +240,7 @@ function insertMany(
     added += hi - lo - (replaced ? 1 : 0);
     return build(batch, 0, batch.length, depth, OWN);
   }
-  let i = lo;
-  let j = hi - 1;
-  while (i <= j) {
-    if (bit(leaves[i].path, depth) === 0) i++;
-    else {
-      const t = leaves[i];
-      leaves[i] = leaves[j];
-      leaves[j--] = t;
-    }
-  }
+  const i = partition(leaves, lo, hi, depth);
   return inner(
     insertMany(node.left, leaves, lo, i, depth + 1),
     insertMany(node.right, leaves, i, hi, depth + 1),

@@ -22,6 +22,28 @@ export function formatTime(iso: string): string {
   return `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
 
+/** A job's `Started` and, once it ended, `Finished`, as entries of a definition list. */
+export function JobTimes(
+  { started, finished }: { started: string; finished?: string | null },
+): VNode {
+  return (
+    <>
+      <dt>Started</dt>
+      <dd>
+        <time datetime={started}>{formatTime(started)}</time>
+      </dd>
+      {finished && (
+        <>
+          <dt>Finished</dt>
+          <dd>
+            <time datetime={finished}>{formatTime(finished)}</time>
+          </dd>
+        </>
+      )}
+    </>
+  );
+}
+
 const BAR_WIDTH = 160;
 
 /** A decorative bar (the number beside it in the table is what assistive technology reads). */

@@ -13,7 +13,7 @@ import JobLog, { keepWindow, type LogRow } from "../../islands/JobLog.tsx";
 import { Island } from "../../lib/ui/mod.ts";
 import { App, type Viewer } from "./_app.tsx";
 import type { PageDeps, Session } from "./_deps.ts";
-import { formatTime } from "./_epochs_table.tsx";
+import { JobTimes } from "./_epochs_table.tsx";
 
 export type JobPageData =
   | {
@@ -111,18 +111,7 @@ export default function JobPage(data: JobPageData): VNode {
         </dd>
         <dt>Concurrency</dt>
         <dd>{p.concurrency}</dd>
-        <dt>Started</dt>
-        <dd>
-          <time datetime={job.started_at}>{formatTime(job.started_at)}</time>
-        </dd>
-        {job.finished_at && (
-          <>
-            <dt>Finished</dt>
-            <dd>
-              <time datetime={job.finished_at}>{formatTime(job.finished_at)}</time>
-            </dd>
-          </>
-        )}
+        <JobTimes started={job.started_at} finished={job.finished_at} />
       </dl>
       <Island
         component={JobLog}

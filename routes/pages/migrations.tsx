@@ -18,7 +18,7 @@ import JobLog, { countRows, keepWindow, type LogRow, toRow } from "../../islands
 import { Island } from "../../lib/ui/mod.ts";
 import { App, type Viewer } from "./_app.tsx";
 import type { PageDeps, Session } from "./_deps.ts";
-import { formatTime } from "./_epochs_table.tsx";
+import { formatTime, JobTimes } from "./_epochs_table.tsx";
 
 export interface MigrationsData {
   viewer: Viewer;
@@ -294,18 +294,7 @@ export function MigrationJobPage(data: MigrationJobData): VNode {
             </span>
           ))}
         </dd>
-        <dt>Started</dt>
-        <dd>
-          <time datetime={job.started_at}>{formatTime(job.started_at)}</time>
-        </dd>
-        {job.finished_at && (
-          <>
-            <dt>Finished</dt>
-            <dd>
-              <time datetime={job.finished_at}>{formatTime(job.finished_at)}</time>
-            </dd>
-          </>
-        )}
+        <JobTimes started={job.started_at} finished={job.finished_at} />
       </dl>
       <Island
         component={JobLog}
