@@ -8,7 +8,6 @@
  * sees none of it (page and API). axe-core finds no serious or critical violation.
  */
 
-import AxeBuilder from "@axe-core/playwright";
 import type { BrowserContext, Page } from "playwright-core";
 import { type Hex, isAddressEqual } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
@@ -16,20 +15,14 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
 import { runTask, startServiceProcess } from "../support/service_process.ts";
-import { injectWallet, launchBrowser, screenshot } from "../support/browser.ts";
+import { assertAxeClean, injectWallet, launchBrowser, screenshot } from "../support/browser.ts";
 import { deviceKeyHash } from "../../lib/identity/mod.ts";
 import { AgentKeysClient } from "../../lib/client/mod.ts";
 
 const CHAIN_ID = 31337;
 
 async function assertAccessible(page: Page, name: string) {
-  const result = await new AxeBuilder({ page }).analyze();
-  const grave = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assertEquals(
-    grave.map((v) => `${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`),
-    [],
-    `axe on ${name}`,
-  );
+  await assertAxeClean(page, name);
 }
 
 async function signIn(page: Page, url: string) {

@@ -9,7 +9,6 @@
  * is taken. axe-core finds no serious or critical violation in any state.
  */
 
-import AxeBuilder from "@axe-core/playwright";
 import type { Page } from "playwright-core";
 import { createPublicClient, http } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
@@ -17,7 +16,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
 import { startServiceProcess } from "../support/service_process.ts";
-import { injectWallet, launchBrowser, screenshot } from "../support/browser.ts";
+import { assertAxeClean, injectWallet, launchBrowser, screenshot } from "../support/browser.ts";
 import { type ChainHandle, registerAgent, setScope, walletFor } from "../support/chain.ts";
 import { AgentKeysClient, ApiCallError } from "../../lib/client/mod.ts";
 
@@ -29,13 +28,7 @@ const SECRETS = {
 };
 
 async function assertAccessible(page: Page, name: string) {
-  const result = await new AxeBuilder({ page }).analyze();
-  const grave = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assertEquals(
-    grave.map((v) => `${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`),
-    [],
-    `axe on ${name}`,
-  );
+  await assertAxeClean(page, name);
 }
 
 /** Screenshot only with every secret field empty, and check the page's HTML holds no secret. */

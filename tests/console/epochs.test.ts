@@ -9,14 +9,13 @@
  * and no service-wide audit entry. axe-core finds no serious or critical violation in any state.
  */
 
-import AxeBuilder from "@axe-core/playwright";
 import type { Page } from "playwright-core";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
 import { startServiceProcess } from "../support/service_process.ts";
-import { injectWallet, launchBrowser, screenshot } from "../support/browser.ts";
+import { assertAxeClean, injectWallet, launchBrowser, screenshot } from "../support/browser.ts";
 import { AgentKeysClient, ApiCallError } from "../../lib/client/mod.ts";
 
 const CHAIN_ID = 31337;
@@ -24,13 +23,7 @@ const CHAIN_ID = 31337;
 const BLOBS = 1_200;
 
 async function assertAccessible(page: Page, name: string) {
-  const result = await new AxeBuilder({ page }).analyze();
-  const grave = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assertEquals(
-    grave.map((v) => `${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`),
-    [],
-    `axe on ${name}`,
-  );
+  await assertAxeClean(page, name);
 }
 
 async function capture(page: Page, name: string) {

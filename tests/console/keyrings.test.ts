@@ -7,7 +7,6 @@
  * finds no serious or critical violation.
  */
 
-import AxeBuilder from "@axe-core/playwright";
 import type { Page } from "playwright-core";
 import { createPublicClient, http } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
@@ -15,7 +14,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
 import { startServiceProcess } from "../support/service_process.ts";
-import { injectWallet, launchBrowser, screenshot } from "../support/browser.ts";
+import { assertAxeClean, injectWallet, launchBrowser, screenshot } from "../support/browser.ts";
 import { type ChainHandle, registerAgent, walletFor } from "../support/chain.ts";
 import { AgentKeysClient, ApiCallError } from "../../lib/client/mod.ts";
 import { KeyringMember } from "../../lib/keyrings/mod.ts";
@@ -29,13 +28,7 @@ async function check(page: Page, name: string) {
   assert(!html.includes(PLAINTEXT), `${name}: the page holds a document's plaintext`);
   assert(!html.includes(btoa(PLAINTEXT)), `${name}: the page holds it in base64`);
   await screenshot(page, name);
-  const result = await new AxeBuilder({ page }).analyze();
-  const grave = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assertEquals(
-    grave.map((v) => `${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`),
-    [],
-    `axe on ${name}`,
-  );
+  await assertAxeClean(page, name);
 }
 
 Deno.test("keyring pages in Chromium: create, add, remove signed with the wallet; members, rotation, history; no plaintext; axe clean", async (t) => {

@@ -9,14 +9,13 @@
  * finds no serious or critical violation in any state.
  */
 
-import AxeBuilder from "@axe-core/playwright";
 import type { Page } from "playwright-core";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
 import { startServiceProcess } from "../support/service_process.ts";
-import { injectWallet, launchBrowser, screenshot } from "../support/browser.ts";
+import { assertAxeClean, injectWallet, launchBrowser, screenshot } from "../support/browser.ts";
 import { AgentKeysClient } from "../../lib/client/mod.ts";
 import { FsBlobStore } from "../../lib/store/mod.ts";
 import { legacyBlob } from "../migrate/legacy_writer.ts";
@@ -31,13 +30,7 @@ const LEGACY = 120;
 
 async function capture(page: Page, name: string) {
   await screenshot(page, name);
-  const result = await new AxeBuilder({ page }).analyze();
-  const grave = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assertEquals(
-    grave.map((v) => `${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`),
-    [],
-    `axe on ${name}`,
-  );
+  await assertAxeClean(page, name);
 }
 
 /** The rows on the page (newest first) and the state the island shows, read at one instant. */

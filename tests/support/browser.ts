@@ -6,9 +6,11 @@
  * @module
  */
 
+import AxeBuilder from "@axe-core/playwright";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { createWalletClient, defineChain, type Hex, http, type PrivateKeyAccount } from "viem";
 import { ROOT } from "./service_process.ts";
+import { assertEquals } from "./assert.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
 /** Screenshots for people to look at (git-ignored). */
@@ -190,4 +192,15 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const path = `${OUT_DIR}/${name}.png`;
   await page.screenshot({ path, fullPage: true });
   return path;
+}
+
+/** Asserts that axe-core finds no serious or critical violation on `page` (named `name`). */
+export async function assertAxeClean(page: Page, name: string): Promise<void> {
+  const result = await new AxeBuilder({ page }).analyze();
+  const grave = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assertEquals(
+    grave.map((v) => `${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`),
+    [],
+    `axe on ${name}`,
+  );
 }
