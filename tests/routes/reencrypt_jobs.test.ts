@@ -308,7 +308,7 @@ Deno.test("reencrypt --url: the session expiring mid-job exits 75; the job itsel
   const io = capture();
   const code = await reencryptMain([
     "--url",
-    "http://agentkeys.test",
+    "https://agentkeys.test",
     "--operator-omni",
     w.operator.omni,
     "--old-epoch",
