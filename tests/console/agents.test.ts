@@ -15,7 +15,13 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
 import { runTask, startServiceProcess } from "../support/service_process.ts";
-import { assertAxeClean, injectWallet, launchBrowser, screenshot } from "../support/browser.ts";
+import {
+  assertAxeClean,
+  injectWallet,
+  launchBrowser,
+  screenshot,
+  signIn,
+} from "../support/browser.ts";
 import { deviceKeyHash } from "../../lib/identity/mod.ts";
 import { AgentKeysClient } from "../../lib/client/mod.ts";
 
@@ -23,12 +29,6 @@ const CHAIN_ID = 31337;
 
 async function assertAccessible(page: Page, name: string) {
   await assertAxeClean(page, name);
-}
-
-async function signIn(page: Page, url: string) {
-  await page.goto(`${url}/login`);
-  await page.getByRole("button", { name: "Connect wallet" }).click();
-  await page.waitForURL(`${url}/`);
 }
 
 async function me(page: Page) {

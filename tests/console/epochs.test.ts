@@ -15,7 +15,13 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
 import { startServiceProcess } from "../support/service_process.ts";
-import { assertAxeClean, injectWallet, launchBrowser, screenshot } from "../support/browser.ts";
+import {
+  assertAxeClean,
+  injectWallet,
+  launchBrowser,
+  screenshot,
+  signIn,
+} from "../support/browser.ts";
 import { AgentKeysClient, ApiCallError } from "../../lib/client/mod.ts";
 
 const CHAIN_ID = 31337;
@@ -54,14 +60,6 @@ async function storedBlobIds(url: string, jwt: string, jobId: string): Promise<n
     if (id && /^event: ?blob$/m.test(block)) ids.push(Number(id[1]));
   }
   return ids;
-}
-
-async function signIn(page: Page, url: string) {
-  await page.goto(`${url}/login`);
-  await Promise.all([
-    page.waitForURL(`${url}/`),
-    page.getByRole("button", { name: "Connect wallet" }).click(),
-  ]);
 }
 
 Deno.test("epochs, jobs and audit pages in Chromium: rotate, dry run, live real job with reload, census then drop, audit; another operator sees none of it; axe clean", async (t) => {

@@ -15,7 +15,13 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { tempDir } from "../support/tmp.ts";
 import { startServiceProcess } from "../support/service_process.ts";
-import { assertAxeClean, injectWallet, launchBrowser, screenshot } from "../support/browser.ts";
+import {
+  assertAxeClean,
+  injectWallet,
+  launchBrowser,
+  screenshot,
+  signIn,
+} from "../support/browser.ts";
 import { AgentKeysClient } from "../../lib/client/mod.ts";
 import { FsBlobStore } from "../../lib/store/mod.ts";
 import { legacyBlob } from "../migrate/legacy_writer.ts";
@@ -61,14 +67,6 @@ async function storedLog(url: string, jwt: string, jobId: string) {
     }
   }
   return blobs;
-}
-
-async function signIn(page: Page, url: string) {
-  await page.goto(`${url}/login`);
-  await Promise.all([
-    page.waitForURL(`${url}/`),
-    page.getByRole("button", { name: "Connect wallet" }).click(),
-  ]);
 }
 
 /** Tabs until `selector` has the focus (at most `max` presses); its outline must be visible. */

@@ -204,3 +204,12 @@ export async function assertAxeClean(page: Page, name: string): Promise<void> {
     `axe on ${name}`,
   );
 }
+
+/** Signs in on `/login` with the injected wallet (see {@linkcode injectWallet}); on the overview after. */
+export async function signIn(page: Page, url: string): Promise<void> {
+  await page.goto(`${url}/login`);
+  await Promise.all([
+    page.waitForURL(`${url}/`),
+    page.getByRole("button", { name: "Connect wallet" }).click(),
+  ]);
+}
