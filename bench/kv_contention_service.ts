@@ -27,6 +27,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { AgentKeysClient, ApiCallError } from "../lib/client/mod.ts";
+import { tallyJobLog } from "../tests/support/kv_contention.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -152,25 +153,16 @@ async function scenario(root: string): Promise<Figures> {
     const jobMs = Math.round(performance.now() - started);
     stop = true;
     await Promise.all(readers);
+    const tally = tallyJobLog(job.stdout);
     const figures: Figures = {
       jobExit: job.code,
       jobMs,
-      reencrypted: 0,
-      failed: {},
+      reencrypted: tally.reencrypted,
+      failed: tally.reasons,
       answers,
       unhandled: 0,
       locked: 0,
     };
-    for (const line of new TextDecoder().decode(job.stdout).split("\n")) {
-      if (!line.startsWith("{")) continue;
-      const e = JSON.parse(line);
-      if (e.event !== "blob") continue;
-      if (e.outcome === "reencrypted") figures.reencrypted++;
-      if (e.outcome === "failed") {
-        const code = String(e.reason).split(":")[0];
-        figures.failed[code] = (figures.failed[code] ?? 0) + 1;
-      }
-    }
     if (job.code !== 0 && Object.keys(figures.failed).length === 0) {
       console.log(`  job stderr: ${new TextDecoder().decode(job.stderr).trim().slice(-300)}`);
     }

@@ -24,6 +24,28 @@ export interface ContentionFigures {
   load: LoadSummary;
 }
 
+/**
+ * Counts the blob lines of a `deno task reencrypt --json` run: re-encrypted, failed, and failed
+ * by the code their reason starts with.
+ */
+export function tallyJobLog(
+  stdout: Uint8Array,
+): { reencrypted: number; failed: number; reasons: Record<string, number> } {
+  const tally = { reencrypted: 0, failed: 0, reasons: {} as Record<string, number> };
+  for (const line of new TextDecoder().decode(stdout).split("\n")) {
+    if (!line.startsWith("{")) continue;
+    const e = JSON.parse(line);
+    if (e.event !== "blob") continue;
+    if (e.outcome === "reencrypted") tally.reencrypted++;
+    if (e.outcome === "failed") {
+      tally.failed++;
+      const code = String(e.reason ?? "?").split(":")[0];
+      tally.reasons[code] = (tally.reasons[code] ?? 0) + 1;
+    }
+  }
+  return tally;
+}
+
 export interface ContentionOptions {
   root: string;
   blobs: number;
@@ -89,27 +111,13 @@ export async function runContention(o: ContentionOptions): Promise<ContentionFig
       if (done) break;
       text += value;
     }
-    const figures: ContentionFigures = {
+    return {
       jobExit: job.code,
       jobMs,
-      reencrypted: 0,
-      failed: 0,
-      reasons: {},
+      ...tallyJobLog(job.stdout),
       jobStderr: new TextDecoder().decode(job.stderr),
       load: JSON.parse(text.slice(text.indexOf("ready\n") + 6).trim()),
     };
-    for (const line of new TextDecoder().decode(job.stdout).split("\n")) {
-      if (!line.startsWith("{")) continue;
-      const e = JSON.parse(line);
-      if (e.event !== "blob") continue;
-      if (e.outcome === "reencrypted") figures.reencrypted++;
-      if (e.outcome === "failed") {
-        figures.failed++;
-        const code = String(e.reason ?? "?").split(":")[0];
-        figures.reasons[code] = (figures.reasons[code] ?? 0) + 1;
-      }
-    }
-    return figures;
   } finally {
     try {
       load.kill("SIGTERM");
