@@ -28,13 +28,16 @@ function setup(env: LifecycleEnv, ttls: Ttls = TTLS) {
   const now = () => env.clock.ms;
   // What the worker is given: its reads and writes are the blobs' uses.
   const worker = new TouchingStore(env.store, touches, ttls, now);
-  const sweeper = new TtlSweeper({ store: env.store, touches, audit: env.audit, ttls, now });
+  // A sweeper over another view of the store (a racing writer, a checked store).
+  const sweeperOver = (store: BlobStore) =>
+    new TtlSweeper({ store, touches, audit: env.audit, ttls, now });
+  const sweeper = sweeperOver(env.store);
   const put = async (loc: BlobLocation, text: string, via: BlobStore = worker) => {
     const { blob } = sealBlob(env.keystore, loc, new TextEncoder().encode(text));
     await via.put(loc.key, blob);
   };
   const exists = async (loc: BlobLocation) => (await env.store.head(loc.key)) !== null;
-  return { touches, worker, sweeper, put, exists };
+  return { touches, worker, sweeper, sweeperOver, put, exists };
 }
 
 Deno.test("the sweep deletes only idle memory and inbound blobs, never credentials", async () => {
@@ -118,18 +121,12 @@ function racing(inner: BlobStore, at: "get" | "delete", write: () => Promise<voi
 for (const at of ["get", "delete"] as const) {
   Deno.test(`never a blob written during the sweep (write at the sweep's ${at})`, async () => {
     await using env = await lifecycleEnv();
-    const { touches, worker, put } = setup(env);
+    const { worker, put, sweeperOver } = setup(env);
     const mem = memoryLocation(A, "notes", "busy");
     await put(mem, "old");
     env.clock.advance(2 * DAY);
     const store = racing(env.store, at, () => put(mem, "new", worker));
-    const sweeper = new TtlSweeper({
-      store,
-      touches,
-      audit: env.audit,
-      ttls: TTLS,
-      now: () => env.clock.ms,
-    });
+    const sweeper = sweeperOver(store);
     const r = await sweeper.sweep();
     assertEquals([r.deleted, r.changed], [0, 1]);
     assertEquals((await env.read(mem.key)).plaintext, "new");
@@ -175,7 +172,7 @@ Deno.test("the scheduler runs the sweep as a step; a crash between delete and to
 
 Deno.test("a blob the integrity check refuses is kept and counted; the sweep goes on with the rest", async () => {
   await using env = await lifecycleEnv();
-  const { touches, put, exists } = setup(env);
+  const { touches, put, exists, sweeperOver } = setup(env);
   const pointers = new KvPointerStore(env.kv);
   const store = new IntegrityStore(env.store, { pointers });
   const [bad, ok1, ok2] = ["a", "b", "c"].map((n) => memoryLocation(A, "notes", n));
@@ -191,13 +188,7 @@ Deno.test("a blob the integrity check refuses is kept and counted; the sweep goe
   raw[raw.length - 1] ^= 1;
   await env.store.put(bad.key, raw);
   env.clock.advance(2 * DAY);
-  const sweeper = new TtlSweeper({
-    store,
-    touches,
-    audit: env.audit,
-    ttls: TTLS,
-    now: () => env.clock.ms,
-  });
+  const sweeper = sweeperOver(store);
   // Was: IntegrityMismatch out of the pass, every pass, so nothing after `bad` was ever swept.
   const r = await sweeper.sweep();
   assertEquals([r.deleted, r.refused], [2, 1]);
