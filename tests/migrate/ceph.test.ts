@@ -40,19 +40,23 @@ Deno.test("migrate-legacy on Ceph RGW: in place and from another bucket", async 
       AWS_SECRET_ACCESS_KEY: ceph.secretAccessKey,
     };
 
+    // A vault on a bucket of its own (the service's store is RGW), the legacy blobs in it.
+    const s3Vault = (bucket: string) =>
+      legacyEnv({
+        env: {
+          AGENTKEYS_S3_ENDPOINT: ceph.endpoint,
+          AGENTKEYS_S3_BUCKET: bucket,
+          AGENTKEYS_S3_REGION: ceph.region,
+          ...creds,
+        },
+        rawStore: () => s3(bucket),
+      });
+
     await t.step(
       "in place on an S3 vault: wrong key changes nothing; then all move; then --delete-legacy",
       async () => {
         const bucket = `vault-${crypto.randomUUID().slice(0, 8)}`;
-        await using env = await legacyEnv({
-          env: {
-            AGENTKEYS_S3_ENDPOINT: ceph.endpoint,
-            AGENTKEYS_S3_BUCKET: bucket,
-            AGENTKEYS_S3_REGION: ceph.region,
-            ...creds,
-          },
-          rawStore: () => s3(bucket),
-        });
+        await using env = await s3Vault(bucket);
         const wrong = join(env.dir, "wrong.key");
         await Deno.writeTextFile(wrong, generatePrivateKey(), { mode: 0o600 });
         const args = env.baseArgs();
@@ -84,15 +88,7 @@ Deno.test("migrate-legacy on Ceph RGW: in place and from another bucket", async 
       "the collision on an S3 vault: census says legacy, the engine rewrites nothing, moved in place",
       async () => {
         const bucket = `collide-${crypto.randomUUID().slice(0, 8)}`;
-        await using env = await legacyEnv({
-          env: {
-            AGENTKEYS_S3_ENDPOINT: ceph.endpoint,
-            AGENTKEYS_S3_BUCKET: bucket,
-            AGENTKEYS_S3_REGION: ceph.region,
-            ...creds,
-          },
-          rawStore: () => s3(bucket),
-        });
+        await using env = await s3Vault(bucket);
         await collisionCase(env);
       },
     );
