@@ -73,6 +73,16 @@ Deno.test("cli: unknown flags, flags of another command and missing values exit 
   assertMatch(bad.err, /unknown command: frobnicate/);
 });
 
+Deno.test("cli: --url with plain http to another host exits 2 before anything is sent; loopback passes", async () => {
+  const clear = await operator(["whoami", "--url", "http://vault.lan:8787"]);
+  assertEquals(clear.code, EXIT.usage);
+  assertMatch(clear.err, /in clear/);
+  // Loopback passes the check and gets as far as the session (none here).
+  const loopback = await operator(["whoami", "--url", "http://127.0.0.1:9"]);
+  assertMatch(loopback.err, /not logged in/);
+  assert(!loopback.err.includes("in clear"), loopback.err);
+});
+
 Deno.test("reencrypt cli: --help and -h exit 0; an unknown flag exits 2", async () => {
   for (const flag of ["--help", "-h"]) {
     const io = capture();
