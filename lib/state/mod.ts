@@ -84,7 +84,7 @@ export { SessionDenylist, type SessionRevocations } from "./_denylist.ts";
 export { KvActorIndex } from "./_actors.ts";
 export { KvWriteLedger, type WriteLedger } from "./_ledger.ts";
 export { type Census, type EpochCounts, KvCensusStore } from "./_census.ts";
-export { type AuditEntry, type AuditLog, KvAuditLog } from "./_audit.ts";
+export { type AuditEntry, type AuditLog, entryHash, KvAuditLog } from "./_audit.ts";
 export {
   type BlobEvent,
   emptyJobCounts,
