@@ -184,7 +184,7 @@ export class IntegrityStore implements BlobStore {
         }
         throw err;
       }
-      await this.#commit(intent, "write");
+      await this.#settle(intent);
       return result;
     });
   }
@@ -207,7 +207,7 @@ export class IntegrityStore implements BlobStore {
       if (!removed && (current === null || current.sha256 === null)) {
         await pointers.withdraw(intent); // nothing was there and nothing was claimed
       } else {
-        await this.#commit(intent, "write");
+        await this.#settle(intent);
       }
       return removed;
     });
@@ -221,11 +221,41 @@ export class IntegrityStore implements BlobStore {
     return pointer !== null && pointer.sha256 === found;
   }
 
-  async #commit(intent: PointerIntent, reason: "write" | "recovered" | "adopted"): Promise<void> {
+  async #commit(
+    intent: PointerIntent,
+    reason: "write" | "recovered" | "adopted",
+  ): Promise<BlobPointer | null> {
     const pointer = await this.options.pointers.commit(intent, reason);
     if (pointer && pointer.version === intent.version) {
       this.options.onCommit?.(pointer);
       for (const fn of this.#listeners) fn(pointer);
+    }
+    return pointer;
+  }
+
+  /**
+   * Commits a write whose store operation completed. A commit refused because a newer version
+   * was committed while this write was in flight (a read adopted the blob meanwhile, or another
+   * process's write or delete committed first) does not say whose store operation landed last:
+   * the store is asked. Still holding this write's bytes (or, for a delete, nothing) while the
+   * pointer claims others, they are committed again as a newer version — left as they were,
+   * every later read was a false `integrity_mismatch`. Bytes of the newer write keep its pointer.
+   */
+  async #settle(intent: PointerIntent): Promise<void> {
+    let current = await this.#commit(intent, "write");
+    for (let round = 0; round < READ_ATTEMPTS; round++) {
+      if (current === null || current.version <= intent.version) return;
+      const stored = await this.inner.get(intent.key);
+      const found = stored === null ? null : sha256Hex(stored.body);
+      if (found !== intent.sha256 || current.sha256 === found) return;
+      const again = await this.options.pointers.announce({
+        key: intent.key,
+        epoch: intent.epoch,
+        sha256: found,
+        size: intent.size,
+      });
+      intent = again;
+      current = await this.#commit(again, "write");
     }
   }
 
