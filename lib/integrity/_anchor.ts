@@ -127,6 +127,8 @@ export class PointerAnchors {
   #nextAttempt: number | null = null;
   #timer: ReturnType<typeof setInterval> | undefined;
   #blocked: string | null = null;
+  /** Whether {@linkcode checkAgainstChain} has run to its end (the chain answered). */
+  #checked = false;
   /** Anchors mined by this object (tests count transactions with it). */
   anchorsSent = 0;
   readonly #now: () => number;
@@ -182,6 +184,26 @@ export class PointerAnchors {
     } else if (auditOnChain.count > head.seq) {
       reason =
         `the audit log has ${head.seq} entries but the chain anchored ${auditOnChain.count}: it was truncated or restored from an older copy`;
+    } else {
+      // Counts alone miss a copy that grew again after the restore (a headless command run
+      // while the service was stopped, a start that could not reach the chain): the chain's
+      // latest anchors must be ones this state store sent (recorded, or about to be).
+      const known = [await pointers.latestAnchor(), await pointers.pendingAnchor()];
+      if (
+        onChain.seq > 0 &&
+        !known.some((k) => k?.seq === onChain.seq && k.root === onChain.root)
+      ) {
+        reason =
+          `the chain's latest pointer anchor (seq ${onChain.seq}) is not one this state store sent: it was restored from an older copy`;
+      } else if (
+        auditOnChain.count > 0 &&
+        !known.some((k) =>
+          k?.audit_count === auditOnChain.count && k.audit_head === auditOnChain.head
+        )
+      ) {
+        reason =
+          `the chain's latest audit anchor (entry ${auditOnChain.count}) is not one this state store sent: it was restored from an older copy`;
+      }
     }
     if (reason) {
       await pointers.block(reason, {
@@ -196,6 +218,7 @@ export class PointerAnchors {
       await pointers.audit("integrity_rollback_detected", { reason });
       this.#blocked = reason;
     }
+    this.#checked = true;
     return reason;
   }
 
@@ -278,7 +301,17 @@ export class PointerAnchors {
     const last = this.#last;
     if (seq <= (last?.seq ?? 0) && head.seq <= (last?.audit_count ?? 0)) return null;
     try {
+      // Never anchor a state store the start could not check (the chain was unreachable), nor
+      // one found restored: the anchor would replace the chain's evidence of the rollback.
+      if (!this.#checked && await this.checkAgainstChain()) return null;
+      if (await pointers.blocked()) return null;
       const root = hex(tree.rootHash());
+      await pointers.savePendingAnchor({
+        root: seq > (last?.seq ?? 0) ? root : last?.root ?? root,
+        seq: seq > (last?.seq ?? 0) ? seq : last?.seq ?? 0,
+        audit_head: `0x${head.hash}`,
+        audit_count: head.seq,
+      });
       const ptx = seq > (last?.seq ?? 0) ? await chain.anchorPointers(root, seq, tree.size) : null;
       const atx = head.seq > (last?.audit_count ?? 0)
         ? await chain.anchor(`0x${head.hash}`, head.seq)

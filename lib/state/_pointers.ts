@@ -149,6 +149,7 @@ const SEQ: Deno.KvKey = ["integrity", "seq"];
 const BLOCK: Deno.KvKey = ["integrity", "blocked"];
 const ANCHOR: Deno.KvKey = ["integrity", "anchor"];
 const ACK: Deno.KvKey = ["integrity", "acknowledged"];
+const PENDING_ANCHOR: Deno.KvKey = ["integrity", "anchor_pending"];
 
 /** Why writes are refused, and the anchors on chain that showed it. */
 export interface BlockRecord {
@@ -179,6 +180,9 @@ export interface AnchorRecord {
   at: string;
 }
 const changeKey = (seq: number): Deno.KvKey => ["integrity", "change", seq];
+
+/** What an anchor about to be sent will put on chain (0x-hex root and audit head). */
+export type PendingAnchor = Pick<AnchorRecord, "root" | "seq" | "audit_head" | "audit_count">;
 
 /** `{seq, count}` of the pointer set. */
 export interface PointerSeq {
@@ -526,6 +530,20 @@ export class KvPointerStore {
   /** Records an anchor that was mined. */
   async saveAnchor(record: AnchorRecord): Promise<void> {
     await this.kv.set(ANCHOR, record);
+  }
+
+  /**
+   * Records the anchor about to be sent, before its transactions: a crash after they are mined
+   * and before {@linkcode saveAnchor} must not make the chain's latest anchor look like one this
+   * state store never knew (the start-up check's sign of a restored copy).
+   */
+  async savePendingAnchor(record: PendingAnchor): Promise<void> {
+    await this.kv.set(PENDING_ANCHOR, record);
+  }
+
+  /** The anchor last about to be sent ({@linkcode savePendingAnchor}), or `null`. */
+  async pendingAnchor(): Promise<PendingAnchor | null> {
+    return (await this.kv.get<PendingAnchor>(PENDING_ANCHOR)).value;
   }
 
   /** `{seq, count}` now. */

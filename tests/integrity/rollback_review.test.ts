@@ -1,0 +1,181 @@
+/**
+ * Sixth review (issue 11): a state store restored from an older copy must stay detectable at the
+ * service's next start even when something wrote to it in between — a headless command run while
+ * the service was stopped (it opens the data directory without the chain check), or a service
+ * start that could not reach the chain. The old start check compared counts only (the chain's
+ * anchored `seq` against the local change counter), so writes made after the restore pushed the
+ * counter past the anchored one and the rollback passed for good.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { assert, assertEquals, assertRejects } from "../support/assert.ts";
+import { loadConfig } from "../../lib/config/mod.ts";
+import { openService, type Service } from "../../lib/service/mod.ts";
+import { openDataDir } from "../../lib/datadir/mod.ts";
+import { credentialLocation, sealBlob } from "../../lib/worker/mod.ts";
+import { tempDir } from "../support/tmp.ts";
+import { FsBlobStore } from "../../lib/store/mod.ts";
+import { KvAuditLog, KvPointerStore, KvStateStore } from "../../lib/state/mod.ts";
+import { IntegrityStore, PointerAnchors, pointerLeaf } from "../../lib/integrity/mod.ts";
+import type { AnchorChain } from "../../lib/integrity/_anchor.ts";
+
+const config = (dir: string) =>
+  loadConfig({
+    AGENTKEYS_DATA_DIR: dir,
+    AGENTKEYS_PORT: "0",
+    AGENTKEYS_ADMINS: "0x" + "11".repeat(20),
+  });
+
+const OPERATOR = "ab".repeat(32);
+
+async function put(
+  s: Pick<Service, "store" | "keystore">,
+  service: string,
+  value: string,
+): Promise<void> {
+  const loc = credentialLocation(OPERATOR, service);
+  await s.store.put(loc.key, sealBlob(s.keystore, loc, new TextEncoder().encode(value)).blob);
+}
+
+Deno.test("rollback review: a restored state store stays detected after a headless command wrote to it", async () => {
+  await using dir = await tempDir("agentkeys-integrity-rb6-");
+  const kvFiles = () =>
+    [...Deno.readDirSync(dir.path)].map((e) => e.name).filter((n) => n.startsWith("state.kv"));
+  let s = await openService(config(dir.path), { lifecycle: false });
+  await put(s, "a", "1");
+  await s.anchors.anchorNow();
+  await s.close();
+  const backup = join(dir.path, "backup");
+  await Deno.mkdir(backup);
+  for (const f of kvFiles()) await Deno.copyFile(join(dir.path, f), join(backup, f));
+  // After the backup: three more writes, anchored (the chain now holds seq 4).
+  s = await openService(config(dir.path), { lifecycle: false });
+  for (const name of ["b", "c", "d"]) await put(s, name, "2");
+  await s.anchors.anchorNow();
+  const anchoredSeq = s.anchors.status().anchored_seq;
+  await s.close();
+  for (const f of kvFiles()) await Deno.remove(join(dir.path, f));
+  for (const f of Deno.readDirSync(backup)) {
+    await Deno.copyFile(join(backup, f.name), join(dir.path, f.name));
+  }
+  // With the service stopped, a headless command (they all open the data directory this way)
+  // writes more blobs than the chain is ahead by.
+  const core = await openDataDir(config(dir.path), { create: false });
+  try {
+    for (let i = 0; i < anchoredSeq + 2; i++) await put(core, `h${i}`, "3");
+    assert((await core.pointers.seq()).seq > anchoredSeq);
+  } finally {
+    await core.close();
+  }
+  s = await openService(config(dir.path), { lifecycle: false });
+  try {
+    const blocked = s.anchors.status().blocked;
+    assert(blocked?.includes("restored from an older copy"), `not blocked: ${blocked}`);
+  } finally {
+    await s.close();
+  }
+});
+
+/** The contracts' latest anchors; `down` makes every call fail (an unreachable chain). */
+class Chain implements AnchorChain {
+  pointers = { root: `0x${"00".repeat(32)}`, seq: 0, count: 0 };
+  audit = { head: `0x${"00".repeat(32)}`, count: 0 };
+  down = false;
+  sent = 0;
+  #up<T>(value: T): Promise<T> {
+    return this.down ? Promise.reject(new Error("chain unreachable")) : Promise.resolve(value);
+  }
+  anchorPointers(root: `0x${string}`, seq: number, count: number) {
+    if (seq <= this.pointers.seq) return Promise.reject(new Error("SeqNotIncreasing"));
+    this.pointers = { root, seq, count };
+    this.sent++;
+    return this.#up({ txHash: `0x${"ab".repeat(32)}`, blockNumber: 1 });
+  }
+  anchor(head: `0x${string}`, count: number) {
+    this.audit = { head, count };
+    return this.#up({ txHash: `0x${"cd".repeat(32)}`, blockNumber: 1 });
+  }
+  latestPointerAnchor() {
+    return this.#up(this.pointers);
+  }
+  latestAnchor() {
+    return this.#up(this.audit);
+  }
+}
+
+/** A state store (in memory), the checked store over `blobs`, and the anchor loop on `chain`. */
+async function open(blobs: string, chain: Chain, kv?: KvStateStore) {
+  const state = kv ?? await KvStateStore.open();
+  const pointers = new KvPointerStore(state.kv, { leafOf: pointerLeaf });
+  const store = new IntegrityStore(new FsBlobStore(blobs), {
+    pointers,
+    writeBlock: () => pointers.writeBlock(),
+  });
+  const anchors = new PointerAnchors({
+    pointers,
+    audit: new KvAuditLog(state.kv),
+    chain,
+    everyMs: 60_000,
+    writes: 1000,
+  });
+  await anchors.open();
+  store.listen((p) => anchors.onCommit(p));
+  return { state, pointers, store, anchors };
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const blobKey = (i: number) => `bots/${OPERATOR}/credentials/s${i}.enc`;
+
+Deno.test("rollback review: a start that could not reach the chain checks before its first anchor, and sends none over a restored copy", async () => {
+  await using dir = await tempDir("agentkeys-integrity-rb6u-");
+  const chain = new Chain();
+  // The state store that anchored seq 5, then a copy of it as it was at seq 1.
+  const live = await open(dir.path, chain);
+  const old = await KvStateStore.open();
+  const copy = await open(dir.path, chain, old);
+  await copy.store.put(blobKey(0), bytes("0"));
+  for (let i = 0; i < 5; i++) await live.store.put(blobKey(i), bytes(`v${i}`));
+  await live.anchors.anchorNow();
+  assertEquals(chain.pointers.seq, 5);
+  await live.anchors.close();
+  live.state.close();
+  // The restored copy grows past the anchored seq while its start cannot reach the chain.
+  for (let i = 10; i < 16; i++) await copy.store.put(blobKey(i), bytes(`h${i}`));
+  await copy.anchors.close();
+  chain.down = true;
+  const restarted = await open(dir.path, chain, old);
+  await assertRejects(() => restarted.anchors.checkAgainstChain());
+  chain.down = false;
+  const sent = chain.sent;
+  assertEquals(await restarted.anchors.anchorNow(), null);
+  assertEquals(chain.sent, sent, "an anchor over the restored copy replaced the chain's evidence");
+  assert(restarted.anchors.status().blocked?.includes("restored from an older copy"));
+  await restarted.anchors.close();
+  old.close();
+});
+
+Deno.test("rollback review: an anchor mined but not recorded (a crash in between) is no false alarm at the next start", async () => {
+  await using dir = await tempDir("agentkeys-integrity-rb6c-");
+  const chain = new Chain();
+  const s = await open(dir.path, chain);
+  await s.store.put(blobKey(0), bytes("0"));
+  await s.anchors.anchorNow();
+  const recorded = (await s.pointers.latestAnchor())!;
+  await s.store.put(blobKey(1), bytes("1"));
+  await s.anchors.anchorNow();
+  // The crash: the second anchor is on chain, the record of it never reached KV.
+  await s.pointers.saveAnchor(recorded);
+  await s.anchors.close();
+  const again = await open(dir.path, chain, s.state);
+  try {
+    assertEquals(await again.anchors.checkAgainstChain(), null);
+    // Without the record made before sending, the same chain is a restored copy.
+    await again.state.kv.delete(["integrity", "anchor_pending"]);
+    assert((await again.anchors.checkAgainstChain())?.includes("not one this state store sent"));
+  } finally {
+    await again.anchors.close();
+    s.state.close();
+  }
+});
