@@ -312,25 +312,50 @@ export class PointerAnchors {
         audit_head: `0x${head.hash}`,
         audit_count: head.seq,
       });
-      const ptx = seq > (last?.seq ?? 0) ? await chain.anchorPointers(root, seq, tree.size) : null;
-      const atx = head.seq > (last?.audit_count ?? 0)
-        ? await chain.anchor(`0x${head.hash}`, head.seq)
-        : null;
-      const record: AnchorRecord = {
-        root: ptx ? root : last?.root ?? root,
-        seq: ptx ? seq : last?.seq ?? 0,
-        count: ptx ? tree.size : last?.count ?? 0,
-        tx_hash: ptx?.txHash ?? last?.tx_hash ?? null,
-        block: ptx?.blockNumber ?? last?.block ?? null,
-        audit_head: atx ? `0x${head.hash}` : last?.audit_head ?? `0x${head.hash}`,
-        audit_count: atx ? head.seq : last?.audit_count ?? 0,
-        audit_tx_hash: atx?.txHash ?? last?.audit_tx_hash ?? null,
-        audit_block: atx?.blockNumber ?? last?.audit_block ?? null,
-        at: new Date(this.#now()).toISOString(),
+      const at = new Date(this.#now()).toISOString();
+      let record: AnchorRecord = last ?? {
+        root,
+        seq: 0,
+        count: 0,
+        tx_hash: null,
+        block: null,
+        audit_head: `0x${head.hash}`,
+        audit_count: 0,
+        audit_tx_hash: null,
+        audit_block: null,
+        at,
       };
-      await pointers.saveAnchor(record);
-      this.#last = record;
-      if (ptx) this.#snapshot = { tree, anchor: record };
+      // Each transaction is recorded as soon as it is mined: when the audit anchor then fails,
+      // the retry must not send the pointer anchor again (VaultAnchor refuses a seq that does
+      // not grow, so every retry failed until the next pointer commit).
+      if (seq > record.seq) {
+        const ptx = await chain.anchorPointers(root, seq, tree.size);
+        record = {
+          ...record,
+          root,
+          seq,
+          count: tree.size,
+          tx_hash: ptx.txHash,
+          block: ptx.blockNumber,
+          at,
+        };
+        this.#last = record;
+        this.#snapshot = { tree, anchor: record };
+        await pointers.saveAnchor(record);
+      }
+      if (head.seq > record.audit_count) {
+        const atx = await chain.anchor(`0x${head.hash}`, head.seq);
+        record = {
+          ...record,
+          audit_head: `0x${head.hash}`,
+          audit_count: head.seq,
+          audit_tx_hash: atx.txHash,
+          audit_block: atx.blockNumber,
+          at,
+        };
+        this.#last = record;
+        await pointers.saveAnchor(record);
+      }
       this.anchorsSent++;
       this.#failures = 0;
       this.#lastError = null;

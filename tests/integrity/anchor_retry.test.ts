@@ -1,0 +1,89 @@
+/**
+ * The anchor loop's retry after a partial anchor (issue 11 review): the pointers' anchor mined,
+ * the audit anchor failed. The retry must not send the pointer anchor again — VaultAnchor refuses
+ * a `seq` that does not grow, so while no new pointer commit came, every retry failed on it and
+ * the audit log's head was never anchored.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { assertEquals } from "../support/assert.ts";
+import { tempDir } from "../support/tmp.ts";
+import { FsBlobStore } from "../../lib/store/mod.ts";
+import { KvAuditLog, KvPointerStore, KvStateStore } from "../../lib/state/mod.ts";
+import { IntegrityStore, PointerAnchors, pointerLeaf } from "../../lib/integrity/mod.ts";
+import type { AnchorChain } from "../../lib/integrity/_anchor.ts";
+
+/** Refuses what the contracts refuse (`seq` / `count` must grow); `auditFailures` fail first. */
+class Chain implements AnchorChain {
+  pointerTxs: { root: string; seq: number; count: number }[] = [];
+  auditTxs: { head: string; count: number }[] = [];
+  auditFailures = 0;
+  anchorPointers(root: `0x${string}`, seq: number, count: number) {
+    const last = this.pointerTxs.at(-1)?.seq ?? 0;
+    if (seq <= last) return Promise.reject(new Error(`SeqNotIncreasing(${seq}, ${last})`));
+    this.pointerTxs.push({ root, seq, count });
+    return Promise.resolve({ txHash: `0x${"ab".repeat(32)}`, blockNumber: 1 });
+  }
+  anchor(head: `0x${string}`, count: number) {
+    if (this.auditFailures > 0) {
+      this.auditFailures--;
+      return Promise.reject(new Error("rpc timeout"));
+    }
+    const last = this.auditTxs.at(-1)?.count ?? 0;
+    if (count <= last) return Promise.reject(new Error(`CountNotIncreasing(${count}, ${last})`));
+    this.auditTxs.push({ head, count });
+    return Promise.resolve({ txHash: `0x${"cd".repeat(32)}`, blockNumber: 2 });
+  }
+  latestPointerAnchor() {
+    return Promise.resolve(
+      this.pointerTxs.at(-1) ?? { root: `0x${"00".repeat(32)}`, seq: 0, count: 0 },
+    );
+  }
+  latestAnchor() {
+    return Promise.resolve(this.auditTxs.at(-1) ?? { head: `0x${"00".repeat(32)}`, count: 0 });
+  }
+}
+
+Deno.test("anchors: after the pointer anchor was mined and the audit anchor failed, the retry sends only the audit anchor", async () => {
+  await using tmp = await tempDir();
+  const state = await KvStateStore.open();
+  const base = new FsBlobStore(join(tmp.path, "blobs"));
+  const pointers = new KvPointerStore(state.kv, { leafOf: pointerLeaf });
+  const audit = new KvAuditLog(state.kv);
+  const chain = new Chain();
+  let now = 1_000_000;
+  const anchors = new PointerAnchors({
+    pointers,
+    audit,
+    chain,
+    everyMs: 60_000,
+    writes: 1000,
+    now: () => now,
+  });
+  try {
+    await anchors.open();
+    const store = new IntegrityStore(base, { pointers });
+    store.listen((p) => anchors.onCommit(p));
+    await store.put("bots/aa/memory/ns/x.enc", new Uint8Array([1]));
+    chain.auditFailures = 1;
+    now += 60_000;
+    await anchors.tick();
+    assertEquals([chain.pointerTxs.length, chain.auditTxs.length], [1, 0]);
+    assertEquals(anchors.status().failures, 1);
+    now += 1_000; // the backoff; nothing was written meanwhile
+    await anchors.tick();
+    const s = anchors.status();
+    assertEquals([s.failures, s.last_error, s.anchored_seq], [0, null, 1]);
+    assertEquals([chain.pointerTxs.length, chain.auditTxs.length], [1, 1]);
+    assertEquals(chain.auditTxs[0].count, (await audit.head()).seq);
+    // What the state store recorded names both transactions.
+    const saved = (await pointers.latestAnchor())!;
+    assertEquals([saved.seq, saved.audit_count], [1, (await audit.head()).seq]);
+  } finally {
+    await anchors.close();
+    await base.close();
+    state.close();
+  }
+});
