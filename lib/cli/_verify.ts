@@ -73,7 +73,15 @@ export async function verifyBlob(
       "inbound",
       new URLSearchParams({ actor_omni: target.actor_omni, message_id: target.message_id }),
     ];
-  const proof = await api.call<ProofAnswer>("GET", `/v1/${route}/proof?${q}`);
+  let proof = await api.call<ProofAnswer>("GET", `/v1/${route}/proof?${q}`);
+  // Only the latest anchor says what the bytes are now: a proof against an earlier one (still on
+  // chain) would verify bytes rolled back to that version. An honest service proves against its
+  // latest anchor, so a newer one means one landed meanwhile: ask again.
+  for (let attempt = 1; attempt < PROOF_ATTEMPTS && proof.anchor && proof.vault_anchor; attempt++) {
+    const latest = await latestOnChain(api, proof.vault_anchor as Hex);
+    if (latest === null || latest.seq <= proof.anchor.seq) break;
+    proof = await api.call<ProofAnswer>("GET", `/v1/${route}/proof?${q}`);
+  }
   if (proof.format !== "agentkeys.smt.v1") {
     out(`unknown proof format ${proof.format}`);
     return 1;
@@ -103,6 +111,25 @@ export async function verifyBlob(
   return ok ? 0 : 1;
 }
 
+/** Proofs asked for while anchors keep landing between the proof and the chain read. */
+const PROOF_ATTEMPTS = 3;
+
+/** The chain's latest pointer anchor, `null` when the service publishes no RPC URL. */
+async function latestOnChain(
+  api: AgentKeysClient,
+  address: Hex,
+): Promise<{ root: string; seq: number } | null> {
+  const info = await api.chain();
+  if (!info.rpc_url) return null;
+  const client = createPublicClient({ transport: http(info.rpc_url) });
+  const [root, seq] = await client.readContract({
+    address,
+    abi: [LATEST],
+    functionName: "latestAnchor",
+  });
+  return { root, seq: Number(seq) };
+}
+
 async function checkOnChain(
   api: AgentKeysClient,
   proof: ProofAnswer,
@@ -116,11 +143,18 @@ async function checkOnChain(
   }
   const client = createPublicClient({ transport: http(info.rpc_url) });
   const address = proof.vault_anchor as Hex;
-  const [, latestSeq] = await client.readContract({
+  const [latestRoot, latestSeq] = await client.readContract({
     address,
     abi: [LATEST],
     functionName: "latestAnchor",
   });
+  if (Number(latestSeq) !== proof.anchor!.seq || latestRoot !== root) {
+    out(
+      `FAILED: the proof is against seq ${proof.anchor!.seq}, not the chain's latest anchor ` +
+        `(seq ${latestSeq}, root ${latestRoot}): the blob may have been written since`,
+    );
+    return false;
+  }
   // The anchor the proof names, found by its event in the block the service reports.
   const block = proof.anchor!.block;
   const logs = await client.getLogs({
