@@ -31,12 +31,11 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import process from "node:process";
-import { EpochKeystore } from "../lib/signer/mod.ts";
 import { FsBlobStore } from "../lib/store/mod.ts";
 import { pointerLeaf, PointerTree } from "../lib/integrity/mod.ts";
 import type { BlobPointer } from "../lib/state/mod.ts";
 import { entryHash } from "../lib/state/mod.ts";
-import { memoryLocation, sealBlob } from "../lib/worker/mod.ts";
+import { benchBlobs } from "./_writes.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -53,15 +52,9 @@ const SIZE = Number(values.size);
 const POINTERS = Number(values.pointers);
 const TARGET = 0.9;
 
-const dir = await Deno.makeTempDir({ prefix: "agentkeys-bench-floor-" });
-const keystore = await EpochKeystore.open({
-  path: join(dir, "keystore.json"),
-  sealKey: crypto.getRandomValues(new Uint8Array(32)),
-});
-const actor = "ab".repeat(32);
-const loc = (tag: string, i: number) => memoryLocation(actor, tag, `n-${i}`);
-const plaintext = crypto.getRandomValues(new Uint8Array(SIZE));
-const blob = sealBlob(keystore, loc("x", 0), plaintext).blob;
+const bench = await benchBlobs("agentkeys-bench-floor-", SIZE);
+const { dir } = bench;
+const blob = bench.blob("x", 0).blob;
 
 const cpuNow = () => {
   const u = process.cpuUsage();
@@ -77,7 +70,7 @@ async function cpuPer(units: number, work: () => Promise<void> | void): Promise<
 /** A pointer as KvPointerStore records it (with its path and leaf). */
 function pointer(i: number, version = 1): BlobPointer {
   const p = {
-    key: loc("floor", i).key,
+    key: bench.blob("floor", i).key,
     epoch: 1,
     version,
     sha256: createHash("sha256").update(`${i}/${version}`).digest("hex"),
@@ -103,17 +96,9 @@ function auditBody(p: BlobPointer, prev: string) {
 
 // 1. The plain write: the fs store, `WRITERS` in flight (what bench/integrity.ts calls "off").
 const plain = new FsBlobStore(join(dir, "plain"));
-async function plainWrites(tag: string): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: WRITERS }, async () => {
-    while (next < OPS) {
-      const i = next++;
-      await plain.put(loc(tag, i).key, sealBlob(keystore, loc(tag, i), plaintext).blob);
-    }
-  }));
-}
-await plainWrites("warm");
-const plainUs = await cpuPer(OPS, () => plainWrites("measured"));
+const put = (key: string, bytes: Uint8Array) => plain.put(key, bytes);
+await bench.writes("warm", put, OPS, WRITERS);
+const plainUs = (await bench.writes("measured", put, OPS, WRITERS)).cpuUs;
 // Sealing is in the plain write too; it is not integrity's.
 const budgetUs = plainUs * (1 / TARGET - 1);
 

@@ -31,12 +31,10 @@
 import { createHash, createHmac } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import process from "node:process";
-import { EpochKeystore } from "../lib/signer/mod.ts";
 import { type BlobStore, FsBlobStore } from "../lib/store/mod.ts";
 import { pointerLeaf, PointerTree } from "../lib/integrity/mod.ts";
 import { entryHash } from "../lib/state/mod.ts";
-import { memoryLocation, sealBlob } from "../lib/worker/mod.ts";
+import { benchBlobs, type WriteRate } from "./_writes.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -55,14 +53,8 @@ const SIZE = Number(values.size);
 const FOLD_EVERY = 1000;
 const LINGER_MS = Number(values["linger-ms"]);
 
-const dir = await Deno.makeTempDir({ prefix: "agentkeys-bench-journal-" });
-const keystore = await EpochKeystore.open({
-  path: join(dir, "keystore.json"),
-  sealKey: crypto.getRandomValues(new Uint8Array(32)),
-});
-const actor = "ab".repeat(32);
-const loc = (tag: string, i: number) => memoryLocation(actor, tag, `n-${i}`);
-const plaintext = crypto.getRandomValues(new Uint8Array(SIZE));
+const bench = await benchBlobs("agentkeys-bench-journal-", SIZE);
+const { dir } = bench;
 const encoder = new TextEncoder();
 
 /** Appends lines; every append queued while a write is under way goes out in the next one. */
@@ -181,32 +173,8 @@ function leafed<P extends Parameters<typeof pointerLeaf>[0]>(p: P) {
   return { ...p, ...pointerLeaf(p) };
 }
 
-interface Rate {
-  ops: number;
-  cpuUs: number;
-  /** The kernel's part (system time): the syscalls, fsyncs among them. */
-  sysUs: number;
-}
-async function measure(
-  tag: string,
-  put: (key: string, blob: Uint8Array) => Promise<void>,
-): Promise<Rate> {
-  let next = 0;
-  const cpu = process.cpuUsage();
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: WRITERS }, async () => {
-    while (next < OPS) {
-      const i = next++;
-      await put(loc(tag, i).key, sealBlob(keystore, loc(tag, i), plaintext).blob);
-    }
-  }));
-  const used = process.cpuUsage(cpu);
-  return {
-    ops: OPS / ((performance.now() - t0) / 1000),
-    cpuUs: (used.user + used.system) / OPS,
-    sysUs: used.system / OPS,
-  };
-}
+const measure = (tag: string, put: (key: string, blob: Uint8Array) => Promise<unknown>) =>
+  bench.writes(tag, put, OPS, WRITERS);
 
 const plain = new FsBlobStore(join(dir, "plain"));
 const journal = await Journal.open(join(dir, "pointers.journal"));
@@ -218,7 +186,7 @@ const receipts = new JournalStore(
   crypto.getRandomValues(new Uint8Array(32)),
 );
 const variants = {
-  plain: (key: string, blob: Uint8Array) => plain.put(key, blob).then(() => {}),
+  plain: (key: string, blob: Uint8Array) => plain.put(key, blob),
   journal: (key: string, blob: Uint8Array) => prototype.put(key, blob),
   receipts: (key: string, blob: Uint8Array) => receipts.put(key, blob),
 };
@@ -227,7 +195,7 @@ const names = Object.keys(variants) as Variant[];
 for (const which of names) await measure("warm", variants[which]);
 const mean = Object.fromEntries(
   names.map((v) => [v, { ops: 0, cpuUs: 0, sysUs: 0 }]),
-) as Record<Variant, Rate>;
+) as Record<Variant, WriteRate>;
 const counts = (j: Journal) => ({ groups: j.groups, syncs: j.syncs });
 const before = { journal: counts(journal), receipts: counts(receiptJournal) };
 for (let r = 0; r < ROUNDS; r++) {
@@ -256,7 +224,7 @@ const per = (j: Journal, b: { groups: number; syncs: number }) =>
   `${((j.groups - b.groups) / (OPS * ROUNDS)).toFixed(2)} / ${
     ((j.syncs - b.syncs) / (OPS * ROUNDS)).toFixed(2)
   }`;
-const rows: [string, Rate, string][] = [
+const rows: [string, WriteRate, string][] = [
   ["plain store", mean.plain, "–"],
   ["journal, durable intent", mean.journal, per(journal, before.journal)],
   ["journal, write receipts", mean.receipts, per(receiptJournal, before.receipts)],
