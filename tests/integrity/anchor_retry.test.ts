@@ -87,3 +87,49 @@ Deno.test("anchors: after the pointer anchor was mined and the audit anchor fail
     state.close();
   }
 });
+
+Deno.test("anchors: after integrity-ack, a running service takes the acknowledged anchors as its base (not blocked, no anchor the chain refuses)", async () => {
+  await using tmp = await tempDir();
+  const state = await KvStateStore.open();
+  const base = new FsBlobStore(join(tmp.path, "blobs"));
+  const pointers = new KvPointerStore(state.kv, { leafOf: pointerLeaf });
+  const audit = new KvAuditLog(state.kv);
+  const chain = new Chain();
+  let now = 1_000_000;
+  const anchors = new PointerAnchors({
+    pointers,
+    audit,
+    chain,
+    everyMs: 60_000,
+    writes: 1000,
+    now: () => now,
+  });
+  try {
+    await anchors.open();
+    const store = new IntegrityStore(base, {
+      pointers,
+      writeBlock: () => pointers.writeBlock(),
+    });
+    store.listen((p) => anchors.onCommit(p));
+    for (let i = 0; i < 3; i++) await store.put(`bots/aa/memory/ns/${i}.enc`, new Uint8Array([i]));
+    await anchors.anchorNow();
+    // The state store is found older than the chain (pointers and audit log), at start.
+    chain.pointerTxs.push({ root: `0x${"99".repeat(32)}`, seq: 50, count: 50 });
+    chain.auditTxs.push({ head: `0x${"55".repeat(32)}`, count: 99 });
+    assertEquals(typeof await anchors.checkAgainstChain(), "string");
+    // The admin acknowledges while the service runs; writes resume.
+    await pointers.unblock("0xadmin");
+    await store.put("bots/aa/memory/ns/after.enc", new Uint8Array([9]));
+    now += 60_000;
+    await anchors.tick();
+    const s = anchors.status();
+    assertEquals([s.blocked, s.failures, s.last_error], [null, 0, null]);
+    assertEquals(chain.pointerTxs.at(-1)!.seq, 51);
+    // The audit log is still behind the acknowledged count: its anchors wait until it grows.
+    assertEquals(chain.auditTxs.length, 2);
+  } finally {
+    await anchors.close();
+    await base.close();
+    state.close();
+  }
+});
