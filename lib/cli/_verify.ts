@@ -49,6 +49,17 @@ export interface DirectStore {
   s3?: { bucket: string; endpoint?: string; region?: string };
 }
 
+/**
+ * The chain and contract the caller trusts (`--rpc-url`, `--vault-anchor`). Without them the
+ * verifier uses what the service names — its RPC proxy and its VaultAnchor — so a service that
+ * lies can name a contract of its own that anchors any root: only a pinned contract, read
+ * through a node of the caller's choice, checks the service.
+ */
+export interface ChainPin {
+  rpcUrl?: string;
+  vaultAnchor?: string;
+}
+
 /** Which blob to prove: a credential by service, or an inbound message by id. */
 export type VerifyTarget =
   | { actor_omni: string; service: string }
@@ -66,6 +77,7 @@ export async function verifyBlob(
   target: VerifyTarget,
   direct: DirectStore,
   out: (line: string) => void,
+  pin: ChainPin = {},
 ): Promise<number> {
   const [route, q] = "service" in target
     ? ["cred", new URLSearchParams({ actor_omni: target.actor_omni, service: target.service })]
@@ -78,7 +90,7 @@ export async function verifyBlob(
   // chain) would verify bytes rolled back to that version. An honest service proves against its
   // latest anchor, so a newer one means one landed meanwhile: ask again.
   for (let attempt = 1; attempt < PROOF_ATTEMPTS && proof.anchor && proof.vault_anchor; attempt++) {
-    const latest = await latestOnChain(api, proof.vault_anchor as Hex);
+    const latest = await latestOnChain(api, pin, proof.vault_anchor as Hex);
     if (latest === null || latest.seq <= proof.anchor.seq) break;
     proof = await api.call<ProofAnswer>("GET", `/v1/${route}/proof?${q}`);
   }
@@ -104,7 +116,7 @@ export async function verifyBlob(
     out("FAILED: the service names no VaultAnchor contract to check the root against");
     ok = false;
   } else {
-    ok = await checkOnChain(api, proof, root as Hex, out) && ok;
+    ok = await checkOnChain(api, pin, proof, root as Hex, out) && ok;
   }
   if (direct.dir || direct.s3) ok = await checkBytes(direct, p, out) && ok;
   out(ok ? "verified" : "NOT verified");
@@ -114,16 +126,22 @@ export async function verifyBlob(
 /** Proofs asked for while anchors keep landing between the proof and the chain read. */
 const PROOF_ATTEMPTS = 3;
 
-/** The chain's latest pointer anchor, `null` when the service publishes no RPC URL. */
+/** The RPC URL to read the chain through: the pinned one, else the service's proxy. */
+async function rpcUrlOf(api: AgentKeysClient, pin: ChainPin): Promise<string | undefined> {
+  return pin.rpcUrl ?? (await api.chain()).rpc_url;
+}
+
+/** The chain's latest pointer anchor, `null` when there is no RPC URL to read it through. */
 async function latestOnChain(
   api: AgentKeysClient,
-  address: Hex,
+  pin: ChainPin,
+  named: Hex,
 ): Promise<{ root: string; seq: number } | null> {
-  const info = await api.chain();
-  if (!info.rpc_url) return null;
-  const client = createPublicClient({ transport: http(info.rpc_url) });
+  const url = await rpcUrlOf(api, pin);
+  if (!url) return null;
+  const client = createPublicClient({ transport: http(url) });
   const [root, seq] = await client.readContract({
-    address,
+    address: (pin.vaultAnchor as Hex | undefined) ?? named,
     abi: [LATEST],
     functionName: "latestAnchor",
   });
@@ -132,16 +150,34 @@ async function latestOnChain(
 
 async function checkOnChain(
   api: AgentKeysClient,
+  pin: ChainPin,
   proof: ProofAnswer,
   root: Hex,
   out: (line: string) => void,
 ): Promise<boolean> {
-  const info = await api.chain();
-  if (!info.rpc_url) {
-    out("FAILED: the service publishes no RPC URL; check the root with your own node");
+  const url = await rpcUrlOf(api, pin);
+  if (!url) {
+    out("FAILED: the service publishes no RPC URL; check the root with your own node (--rpc-url)");
     return false;
   }
-  const client = createPublicClient({ transport: http(info.rpc_url) });
+  if (pin.vaultAnchor && pin.vaultAnchor.toLowerCase() !== proof.vault_anchor!.toLowerCase()) {
+    out(
+      `FAILED: the service names VaultAnchor ${proof.vault_anchor}, not the pinned ${pin.vaultAnchor}`,
+    );
+    return false;
+  }
+  const client = createPublicClient({ transport: http(url) });
+  const chainId = await client.getChainId();
+  if (proof.chain_id !== null && chainId !== proof.chain_id) {
+    out(`FAILED: the proof names chain ${proof.chain_id}, the node at the RPC URL is ${chainId}`);
+    return false;
+  }
+  if (!pin.vaultAnchor) {
+    out(
+      `note: VaultAnchor ${proof.vault_anchor} ${pin.rpcUrl ? "" : "and the chain "}as the ` +
+        "service names them; pin them with --vault-anchor and --rpc-url to check the service",
+    );
+  }
   const address = proof.vault_anchor as Hex;
   const [latestRoot, latestSeq] = await client.readContract({
     address,
@@ -169,7 +205,7 @@ async function checkOnChain(
     return false;
   }
   out(
-    `root ${root} anchored on chain ${info.chain_id} at seq ${proof.anchor!.seq} ` +
+    `root ${root} anchored on chain ${chainId} at seq ${proof.anchor!.seq} ` +
       `(block ${hit.blockNumber}, tx ${hit.transactionHash}; latest anchor seq ${latestSeq})`,
   );
   return true;

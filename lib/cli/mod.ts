@@ -50,7 +50,7 @@ export { EXIT } from "./_args.ts";
 export { main as reencryptMain } from "./_reencrypt.ts";
 export { main as migrateLegacyMain } from "./_migrate.ts";
 export { signerMain } from "./_signer.ts";
-import { type DirectStore, verifyBlob } from "./_verify.ts";
+import { type ChainPin, type DirectStore, verifyBlob } from "./_verify.ts";
 
 /** What the CLI reads from its environment (passed in: only lib/config reads Deno.env). */
 interface CliEnv {
@@ -161,6 +161,7 @@ const COMMANDS: Record<string, { usage: string; flags: FlagSpec }> = {
   },
   "cred verify": {
     usage: `cred verify <service> [--agent L] [--store-dir DIR | --s3-bucket B [--s3-endpoint URL]]
+                [--rpc-url URL] [--vault-anchor 0xADDRESS]
                                        check the credential's pointer and Merkle path against the
                                        root anchored on chain; with direct store access (an
                                        auditor) also hash the stored bytes`,
@@ -169,6 +170,8 @@ const COMMANDS: Record<string, { usage: string; flags: FlagSpec }> = {
       "store-dir": { type: "string" },
       "s3-bucket": { type: "string" },
       "s3-endpoint": { type: "string" },
+      "rpc-url": { type: "string" },
+      "vault-anchor": { type: "string" },
     },
   },
   "cred rm": {
@@ -190,12 +193,15 @@ const COMMANDS: Record<string, { usage: string; flags: FlagSpec }> = {
   },
   "inbox verify": {
     usage: `inbox verify <id> [--agent L] [--store-dir DIR | --s3-bucket B [--s3-endpoint URL]]
+                [--rpc-url URL] [--vault-anchor 0xADDRESS]
                                        the same check as cred verify, for an inbound message`,
     flags: {
       agent: { type: "string" },
       "store-dir": { type: "string" },
       "s3-bucket": { type: "string" },
       "s3-endpoint": { type: "string" },
+      "rpc-url": { type: "string" },
+      "vault-anchor": { type: "string" },
     },
   },
   "inbox rm": {
@@ -641,6 +647,7 @@ class Cli {
       { actor_omni: target.actor_omni, service },
       directStore(flags),
       (line) => this.io.out(line),
+      chainPin(flags),
     );
   }
 
@@ -653,6 +660,7 @@ class Cli {
       { actor_omni: target.actor_omni, message_id: id },
       directStore(flags),
       (line) => this.io.out(line),
+      chainPin(flags),
     );
   }
 
@@ -838,6 +846,14 @@ class Cli {
     this.io.out(JSON.stringify(await api.call("POST", "/v1/epochs/census", {}), null, 2));
     return 0;
   }
+}
+
+/** The chain and VaultAnchor `cred verify` / `inbox verify` trust instead of the service's. */
+function chainPin(flags: Record<string, string | boolean>): ChainPin {
+  return {
+    rpcUrl: flags["rpc-url"] as string | undefined,
+    vaultAnchor: flags["vault-anchor"] as string | undefined,
+  };
 }
 
 /** Where `cred verify` / `inbox verify` may read the stored bytes directly (an auditor). */

@@ -14,7 +14,11 @@ import { loadConfig } from "../../lib/config/mod.ts";
 import { openService, type Service } from "../../lib/service/mod.ts";
 import { credentialLocation, sealBlob } from "../../lib/worker/mod.ts";
 import type { AgentKeysClient } from "../../lib/client/mod.ts";
-import { verifyBlob } from "../../lib/cli/_verify.ts";
+import { type ChainPin, verifyBlob } from "../../lib/cli/_verify.ts";
+import { createPublicClient, createWalletClient, defineChain, http } from "viem";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { vaultAnchorAbi, vaultAnchorBytecode } from "../../lib/chain/artifacts.ts";
+import { foldProof, leafHash } from "../../lib/integrity/mod.ts";
 import { tempDir } from "../support/tmp.ts";
 
 const OPERATOR = "0x" + "ab".repeat(32);
@@ -33,13 +37,14 @@ function serviceAnswering(s: Service, proof: () => unknown): AgentKeysClient {
   } as unknown as AgentKeysClient;
 }
 
-async function verify(api: AgentKeysClient, blobs: string) {
+async function verify(api: AgentKeysClient, blobs: string, pin: ChainPin = {}) {
   const lines: string[] = [];
   const code = await verifyBlob(
     api,
     { actor_omni: OPERATOR, service: "openai" },
     { dir: blobs },
     (l) => lines.push(l),
+    pin,
   );
   return { code, text: lines.join("\n") };
 }
@@ -75,6 +80,96 @@ Deno.test("verify review: an older anchor's proof, replayed after a newer anchor
     const replay = await verify(serviceAnswering(s, () => old), blobs);
     assertEquals(replay.code, 1, replay.text);
     assertMatch(replay.text, /not the chain's latest anchor/);
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("verify review: a VaultAnchor of the service's own that anchors a forged root fails against a pinned contract (and another chain id fails)", async () => {
+  await using dir = await tempDir("agentkeys-integrity-v6p-");
+  const s = await openService(
+    loadConfig({
+      AGENTKEYS_DATA_DIR: dir.path,
+      AGENTKEYS_PORT: "0",
+      AGENTKEYS_ADMINS: "0x" + "11".repeat(20),
+    }),
+    { lifecycle: false },
+  );
+  try {
+    const blobs = join(dir.path, "blobs");
+    const key = await put(s, "sk-real");
+    await s.anchors.anchorNow();
+    const real = await s.proofs.prove(OPERATOR, OPERATOR, {
+      dataClass: "credentials",
+      service: "openai",
+    });
+    // The store's operator replaces the bytes; the service forges a pointer for them, a
+    // one-leaf tree, and anchors its root in a VaultAnchor it deployed itself.
+    const forgedBytes = new TextEncoder().encode("bytes the service wants verified");
+    await Deno.writeFile(join(blobs, key), forgedBytes);
+    const pointer = {
+      ...real.pointer,
+      sha256: new Uint8Array(await crypto.subtle.digest("SHA-256", forgedBytes)).toHex(),
+      size: forgedBytes.length,
+    };
+    const forgedRoot = `0x${foldProof(key, leafHash(pointer), []).toHex()}` as const;
+    const account = privateKeyToAccount(generatePrivateKey());
+    await fetch(s.chain.rpcUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "anvil_setBalance",
+        params: [account.address, "0xde0b6b3a7640000"],
+      }),
+    }).then((r) => r.body?.cancel());
+    const chain = defineChain({
+      id: s.chain.client.chainId,
+      name: "anvil",
+      nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+      rpcUrls: { default: { http: [s.chain.rpcUrl] } },
+    });
+    const wallet = createWalletClient({ account, chain, transport: http(s.chain.rpcUrl) });
+    const reader = createPublicClient({ chain, transport: http(s.chain.rpcUrl) });
+    const deployTx = await wallet.deployContract({
+      abi: vaultAnchorAbi,
+      bytecode: vaultAnchorBytecode,
+      args: [account.address],
+    });
+    const fake = (await reader.waitForTransactionReceipt({ hash: deployTx })).contractAddress!;
+    const tx = await wallet.writeContract({
+      address: fake,
+      abi: vaultAnchorAbi,
+      functionName: "anchorPointers",
+      args: [forgedRoot, 1n, 1n],
+    });
+    const mined = await reader.waitForTransactionReceipt({ hash: tx });
+    const forged = {
+      ...real,
+      pointer,
+      root: forgedRoot,
+      siblings: [],
+      anchor: { ...real.anchor!, root: forgedRoot, seq: 1, block: Number(mined.blockNumber) },
+      vault_anchor: fake,
+    };
+    const service = serviceAnswering(s, () => forged);
+    // Unpinned, the verifier can only take the service's word for the contract, and says so.
+    const unpinned = await verify(service, blobs);
+    assertMatch(unpinned.text, /as the service names them; pin them with --vault-anchor/);
+    const pinned = await verify(service, blobs, {
+      vaultAnchor: real.vault_anchor!,
+      rpcUrl: s.chain.rpcUrl,
+    });
+    assertEquals(pinned.code, 1, pinned.text);
+    assertMatch(
+      pinned.text,
+      /FAILED: the service names VaultAnchor 0x[0-9a-fA-F]{40}, not the pinned/,
+    );
+    // A proof that names another chain than the node's.
+    const elsewhere = await verify(serviceAnswering(s, () => ({ ...real, chain_id: 1 })), blobs);
+    assertEquals(elsewhere.code, 1, elsewhere.text);
+    assertMatch(elsewhere.text, /the proof names chain 1, the node at the RPC URL is 31337/);
   } finally {
     await s.close();
   }
