@@ -199,8 +199,12 @@ export class IntegrityStore implements BlobStore {
         // `ifMatch`: the TTL sweep's compare-and-swap delete (lib/lifecycle).
         removed = await this.inner.delete(key, conditions);
       } catch (err) {
-        // A refused condition changed nothing: the intent goes.
-        if (err instanceof PreconditionFailed) await pointers.withdraw(intent);
+        // A refused condition changed nothing: the intent goes. So does the intent of a failed
+        // delete whose blob is still there: kept, it would pass off any later disappearance of
+        // the blob (the store's operator deleting it) as this delete, recovered by a read.
+        if (err instanceof PreconditionFailed || await this.#stillThere(key)) {
+          await pointers.withdraw(intent);
+        }
         throw err;
       }
       const current = await pointers.get(key);
@@ -215,6 +219,15 @@ export class IntegrityStore implements BlobStore {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  /** Whether `key` is in the store now; `false` when the store cannot say (the intent stays). */
+  async #stillThere(key: string): Promise<boolean> {
+    try {
+      return (await this.inner.head(key)) !== null;
+    } catch {
+      return false;
+    }
   }
 
   #agrees(pointer: PointerDigest | null, found: string | null): boolean {

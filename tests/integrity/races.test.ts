@@ -151,3 +151,21 @@ Deno.test("integrity races: a write whose commit is refused while a newer write'
   assertEquals([ptr.sha256, ptr.version], [sha256Hex(bytes(3)), 2]);
   assertEquals(await w.mismatches(), []);
 });
+
+Deno.test("integrity races: a delete that failed with the blob still there leaves no tombstone intent that would pass off a later vanishing as that delete", async () => {
+  await using w = await world();
+  const { store, inner, pointers } = w.process();
+  await store.put(KEY, bytes(1));
+  inner.faults.fail = (op) => op === "delete" ? new Error("connection reset") : undefined;
+  let failed = false;
+  await store.delete(KEY).catch(() => failed = true); // the teardown reports the failure
+  assertEquals(failed, true);
+  inner.faults.fail = undefined;
+  assertEquals((await store.get(KEY))!.body, bytes(1)); // still there, still current
+  await w.base.delete(KEY); // later, the store's operator removes the blob
+  let refused = false;
+  await store.get(KEY).catch(() => refused = true);
+  assertEquals(refused, true);
+  assertEquals((await pointers.get(KEY))!.sha256, sha256Hex(bytes(1)));
+  assertEquals((await w.mismatches()).length, 1);
+});
