@@ -153,8 +153,38 @@ export class IntegrityStore implements BlobStore {
     });
   }
 
-  getRange(key: string, start: number, end: number): Promise<RangeBlob | null> {
-    return this.inner.getRange(key, start, end);
+  /**
+   * Passes through, except that byte 0 must be the epoch tag of the bytes the pointer records:
+   * the census and the re-encryption engine judge a blob's epoch by it alone, and a byte
+   * rewritten to the active epoch's tag (or a store that answers range reads with other bytes)
+   * would let a census count a retiring epoch empty and the service destroy a key the blob still
+   * needs. Read like `get`: the pointer before the bytes, then pointer and intents after them.
+   */
+  async getRange(key: string, start: number, end: number): Promise<RangeBlob | null> {
+    if (start !== 0) return await this.inner.getRange(key, start, end);
+    const { pointers } = this.options;
+    const before = await pointers.get(key);
+    const range = await this.inner.getRange(key, start, end);
+    if (range === null || range.body.length === 0) return range;
+    const tag = range.body[0];
+    const fits = (p: { epoch: number | null } | null) =>
+      p === null || p.epoch === null || p.epoch % 256 === tag;
+    if (fits(before)) return range;
+    const after = await pointers.get(key);
+    if (fits(after)) return range;
+    if ((await pointers.intents(key, after?.version ?? 0)).some(fits)) return range;
+    if (fits(await pointers.get(key))) return range;
+    const expected = `epoch ${after!.epoch} (tag ${after!.epoch! % 256})`;
+    await pointers.audit("integrity_mismatch", {
+      key,
+      expected,
+      found: `tag ${tag}`,
+      version: after!.version,
+    }).catch((err) => this.options.warn?.(`audit integrity_mismatch: ${err}`));
+    throw new IntegrityMismatch(
+      `integrity check failed: the blob's first byte is not the epoch its pointer records`,
+      { key, expected, found: `tag ${tag}` },
+    );
   }
 
   head(key: string): Promise<BlobInfo | null> {
@@ -238,37 +268,57 @@ export class IntegrityStore implements BlobStore {
     intent: PointerIntent,
     reason: "write" | "recovered" | "adopted",
   ): Promise<BlobPointer | null> {
-    const pointer = await this.options.pointers.commit(intent, reason);
+    return (await this.#commitReplacing(intent, reason)).pointer;
+  }
+
+  async #commitReplacing(
+    intent: PointerIntent,
+    reason: "write" | "recovered" | "adopted",
+  ): Promise<{ pointer: BlobPointer | null; replaced: BlobPointer | null }> {
+    const outcome = await this.options.pointers.commitReplacing(intent, reason);
+    const { pointer } = outcome;
     if (pointer && pointer.version === intent.version) {
       this.options.onCommit?.(pointer);
       for (const fn of this.#listeners) fn(pointer);
     }
-    return pointer;
+    return outcome;
   }
 
   /**
-   * Commits a write whose store operation completed. A commit refused because a newer version
-   * was committed while this write was in flight (a read adopted the blob meanwhile, or another
-   * process's write or delete committed first) does not say whose store operation landed last:
-   * the store is asked. Still holding this write's bytes (or, for a delete, nothing) while the
-   * pointer claims others, they are committed again as a newer version — left as they were,
-   * every later read was a false `integrity_mismatch`. Bytes of the newer write keep its pointer.
+   * Commits a write whose store operation completed. Versions order announces, not store
+   * operations: when another write of the key overlapped this one, the commit does not say whose
+   * bytes landed last, and the store is asked. That is when the commit was refused for a newer
+   * version committed meanwhile (a read adopted the blob, another process's write or delete
+   * committed first), or when it replaced an older version committed after this write was
+   * announced (another process's write that announced first and committed later). The bytes
+   * stored (this write's, or the overlapping one's) are then committed as a newer version, unless
+   * the pointer names them already; left as they were, every later read was a false
+   * `integrity_mismatch`. Without an overlap nothing more is read.
    */
   async #settle(intent: PointerIntent): Promise<void> {
-    let current = await this.#commit(intent, "write");
+    let { pointer: current, replaced } = await this.#commitReplacing(intent, "write");
     for (let round = 0; round < READ_ATTEMPTS; round++) {
-      if (current === null || current.version <= intent.version) return;
+      if (current === null) return;
+      const refused = current.version > intent.version;
+      const overlapped = replaced !== null && intent.seen_seq !== undefined &&
+        replaced.seq > intent.seen_seq && replaced.sha256 !== intent.sha256;
+      if (!refused && !overlapped) return;
       const stored = await this.inner.get(intent.key);
       const found = stored === null ? null : sha256Hex(stored.body);
-      if (found !== intent.sha256 || current.sha256 === found) return;
-      const again = await this.options.pointers.announce({
+      if (current.sha256 === found) return;
+      const source = found === intent.sha256
+        ? intent
+        : overlapped && found === replaced!.sha256
+        ? replaced!
+        : null;
+      if (source === null) return; // a third write's bytes: its own commit settles them
+      intent = await this.options.pointers.announce({
         key: intent.key,
-        epoch: intent.epoch,
+        epoch: source.epoch,
         sha256: found,
-        size: intent.size,
+        size: source.size,
       });
-      intent = again;
-      current = await this.#commit(again, "write");
+      ({ pointer: current, replaced } = await this.#commitReplacing(intent, "write"));
     }
   }
 

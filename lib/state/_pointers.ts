@@ -67,6 +67,17 @@ export interface PointerIntent {
   sha256: string | null;
   size: number;
   at: string;
+  /**
+   * The change counter when the intent was announced. A pointer of the key committed after it
+   * with a lower version was written concurrently: its bytes may have landed after these.
+   */
+  seen_seq?: number;
+}
+
+/** What a commit made current, and the pointer it replaced (`null`: none, or nothing replaced). */
+export interface CommitOutcome {
+  pointer: BlobPointer | null;
+  replaced: BlobPointer | null;
 }
 
 /** Why a pointer is committed: a write, its recovery by a later read, or an adoption. */
@@ -288,9 +299,9 @@ export class KvPointerStore {
     async (keys) => (await this.kv.getMany<BlobPointer[]>(keys.map(ptrKey))).map((e) => e.value),
   );
 
-  /** Concurrent announces of distinct keys share one read and one KV transaction. */
+  /** Concurrent announces of distinct keys share one read (and the counter) and one transaction. */
   readonly #announces = new Batcher<AnnounceInput, PointerIntent>(
-    MAX_GET_MANY,
+    MAX_GET_MANY - 1,
     (batch, next) => !batch.some((w) => w.key === next.key),
     (writes) => this.#announceBatch(writes),
   );
@@ -313,12 +324,16 @@ export class KvPointerStore {
 
   async #announceBatch(writes: AnnounceInput[]): Promise<PointerIntent[]> {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      const current = await this.kv.getMany<number[]>(writes.map((w) => versionKey(w.key)));
+      const read = await this.kv.getMany<unknown[]>([...writes.map((w) => versionKey(w.key)), SEQ]);
+      const current = read.slice(0, writes.length) as Deno.KvEntryMaybe<number>[];
+      // Read, not checked: a commit meanwhile only makes a later overlap check look (cheap).
+      const seen = (read[writes.length].value as PointerSeq | null)?.seq ?? 0;
       const at = this.#now().toISOString();
       const intents = writes.map((w, i): PointerIntent => ({
         ...w,
         version: (current[i].value ?? 0) + 1,
         at,
+        seen_seq: seen,
       }));
       const op = this.kv.atomic().check(...current);
       for (const intent of intents) {
@@ -343,10 +358,15 @@ export class KvPointerStore {
    * pointer now current.
    */
   commit(intent: PointerIntent, reason: CommitReason): Promise<BlobPointer | null> {
+    return this.commitReplacing(intent, reason).then((outcome) => outcome.pointer);
+  }
+
+  /** {@linkcode commit}, also answering the pointer the commit replaced. */
+  commitReplacing(intent: PointerIntent, reason: CommitReason): Promise<CommitOutcome> {
     // Group commit: every commit touches the change counter and the audit head, so concurrent
     // ones would keep invalidating each other's checks. Queued commits of this process go out
     // together, up to GROUP per KV transaction, one transaction at a time.
-    const { promise, resolve, reject } = Promise.withResolvers<BlobPointer | null>();
+    const { promise, resolve, reject } = Promise.withResolvers<CommitOutcome>();
     this.#queue.push({ intent, reason, resolve, reject });
     if (!this.#draining) this.#drain();
     return promise;
@@ -382,20 +402,20 @@ export class KvPointerStore {
     }
   }
 
-  async #commitGroup(group: Queued[]): Promise<(BlobPointer | null)[]> {
+  async #commitGroup(group: Queued[]): Promise<CommitOutcome[]> {
     const generation = this.#cache?.generation;
-    let results: (BlobPointer | null)[];
+    let results: CommitOutcome[];
     try {
       results = await this.#commitGroupOnce(group);
     } finally {
       // Also after a failure: whether a failed commit landed is unknown, other caches must look.
       this.#cache?.bump();
     }
-    group.forEach(({ intent }, i) => this.#remember(intent.key, results[i], generation));
+    group.forEach(({ intent }, i) => this.#remember(intent.key, results[i].pointer, generation));
     return results;
   }
 
-  async #commitGroupOnce(group: Queued[]): Promise<(BlobPointer | null)[]> {
+  async #commitGroupOnce(group: Queued[]): Promise<CommitOutcome[]> {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const read = await this.kv.getMany<unknown[]>([
         SEQ,
@@ -407,12 +427,12 @@ export class KvPointerStore {
       let s = seq.value ?? { seq: 0, count: 0 };
       let h = head.value;
       const op = this.kv.atomic().check(seq, head, ...ptrs);
-      const results: (BlobPointer | null)[] = [];
+      const results: CommitOutcome[] = [];
       group.forEach(({ intent, reason }, i) => {
         const current = ptrs[i].value;
         if (current && current.version >= intent.version) {
           op.delete(intentKey(intent.key, intent.version)); // a newer version is current
-          results.push(current);
+          results.push({ pointer: current, replaced: null });
           return;
         }
         s = { seq: s.seq + 1, count: s.count + (current ? 0 : 1) };
@@ -446,7 +466,7 @@ export class KvPointerStore {
           .set(changeKey(s.seq), intent.key)
           .delete(intentKey(intent.key, intent.version))
           .set(auditEntryKey(entry.seq), entry);
-        results.push(pointer);
+        results.push({ pointer, replaced: current });
       });
       op.set(SEQ, s);
       if (h) op.set(AUDIT_HEAD, h);
@@ -625,7 +645,7 @@ export class KvPointerStore {
 interface Queued {
   intent: PointerIntent;
   reason: CommitReason;
-  resolve: (pointer: BlobPointer | null) => void;
+  resolve: (outcome: CommitOutcome) => void;
   reject: (err: unknown) => void;
 }
 

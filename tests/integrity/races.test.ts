@@ -134,9 +134,9 @@ Deno.test("integrity races: a write whose commit is refused while a newer write'
   const g = gate();
   // Process a: its PUT lands, its commit is held until b's newer write landed and committed.
   const pointers = new (class extends KvPointerStore {
-    override async commit(...args: Parameters<KvPointerStore["commit"]>) {
+    override async commitReplacing(...args: Parameters<KvPointerStore["commitReplacing"]>) {
       await g.wait();
-      return await super.commit(...args);
+      return await super.commitReplacing(...args);
     }
   })(w.state.kv);
   const a = new IntegrityStore(w.base, { pointers });
@@ -168,4 +168,35 @@ Deno.test("integrity races: a delete that failed with the blob still there leave
   assertEquals(refused, true);
   assertEquals((await pointers.get(KEY))!.sha256, sha256Hex(bytes(1)));
   assertEquals((await w.mismatches()).length, 1);
+});
+
+Deno.test("integrity races: two processes, a write that commits after an older write which announced first, committed later and landed last, keeps the older write's bytes current", async () => {
+  await using w = await world();
+  const a = w.process(); // the service: a credential store (no condition)
+  await a.store.put(KEY, bytes(1));
+  const { etag } = (await w.base.get(KEY))!;
+  const ga = gate();
+  a.inner.faults.beforePut = ga.wait;
+  const aWriting = a.store.put(KEY, bytes(2)); // a announces first, its PUT held
+  await ga.reached;
+  // b's commit is held until a's write (PUT last, then commit) is done.
+  const gb = gate();
+  const bPointers = new (class extends KvPointerStore {
+    override async commitReplacing(...args: Parameters<KvPointerStore["commitReplacing"]>) {
+      await gb.wait();
+      return await super.commitReplacing(...args);
+    }
+  })(w.state.kv);
+  // b: a headless re-encryption (compare-and-swap on the etag it read), its commit held.
+  const bStore = new IntegrityStore(w.base, { pointers: bPointers });
+  const bWriting = bStore.put(KEY, bytes(3), { ifMatch: etag }); // announces, lands first
+  await gb.reached;
+  ga.release();
+  await aWriting; // a's bytes land last and a commits (its version is still the newest committed)
+  gb.release();
+  await bWriting; // b commits a newer version, but a's bytes are the ones stored
+  assertEquals((await w.base.get(KEY))!.body, bytes(2));
+  assertEquals((await a.store.get(KEY))!.body, bytes(2));
+  assertEquals((await a.pointers.get(KEY))!.sha256, sha256Hex(bytes(2)));
+  assertEquals(await w.mismatches(), []);
 });
