@@ -14,8 +14,9 @@
  *   one still in flight): committed now. Anything else is refused with {@linkcode IntegrityMismatch}
  *   and audited. A blob with no pointer at all predates integrity: adopted (audited) unless
  *   `strict`.
- * - `getRange`, `head`, `list` pass through: they classify, count and list, they never hand
- *   bytes to a decryption (the engine re-reads with `get` before it rewrites).
+ * - `head`, `list` and range reads pass through: they classify, count and list, they never hand
+ *   bytes to a decryption (the engine re-reads with `get` before it rewrites). A range from byte
+ *   0 is checked against the epoch the pointer records (the census decides by that byte).
  *
  * Writes of one key are serialized in this process, so its own commits land in write order;
  * across processes a stale commit never replaces a newer version (versions only grow).
