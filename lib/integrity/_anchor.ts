@@ -338,15 +338,21 @@ export class PointerAnchors {
       // Each transaction is recorded as soon as it is mined: when the audit anchor then fails,
       // the retry must not send the pointer anchor again (VaultAnchor refuses a seq that does
       // not grow, so every retry failed until the next pointer commit).
+      // A retry first asks whether the failed attempt's transaction was mined anyway (an error
+      // while waiting for its receipt): sent again, the contract refuses it, and every retry
+      // failed until the next change. Such an anchor is recorded without its transaction.
+      const retry = this.#failures > 0;
       if (seq > record.seq) {
-        const ptx = await chain.anchorPointers(root, seq, tree.size);
+        const onChain = retry ? await chain.latestPointerAnchor() : null;
+        const landed = onChain?.seq === seq && onChain.root.toLowerCase() === root;
+        const ptx = landed ? null : await chain.anchorPointers(root, seq, tree.size);
         record = {
           ...record,
           root,
           seq,
           count: tree.size,
-          tx_hash: ptx.txHash,
-          block: ptx.blockNumber,
+          tx_hash: ptx?.txHash ?? null,
+          block: ptx?.blockNumber ?? null,
           at,
         };
         this.#last = record;
@@ -354,13 +360,16 @@ export class PointerAnchors {
         await pointers.saveAnchor(record);
       }
       if (head.seq > record.audit_count) {
-        const atx = await chain.anchor(`0x${head.hash}`, head.seq);
+        const onChain = retry ? await chain.latestAnchor() : null;
+        const landed = onChain?.count === head.seq &&
+          onChain.head.toLowerCase() === `0x${head.hash}`;
+        const atx = landed ? null : await chain.anchor(`0x${head.hash}`, head.seq);
         record = {
           ...record,
           audit_head: `0x${head.hash}`,
           audit_count: head.seq,
-          audit_tx_hash: atx.txHash,
-          audit_block: atx.blockNumber,
+          audit_tx_hash: atx?.txHash ?? null,
+          audit_block: atx?.blockNumber ?? null,
           at,
         };
         this.#last = record;

@@ -133,3 +133,64 @@ Deno.test("anchors: after integrity-ack, a running service takes the acknowledge
     state.close();
   }
 });
+
+/** Mines the next pointer / audit anchor, then answers an error (a receipt wait that timed out). */
+class LostReceipts extends Chain {
+  losePointer = 0;
+  loseAudit = 0;
+  override async anchorPointers(root: `0x${string}`, seq: number, count: number) {
+    const mined = await super.anchorPointers(root, seq, count);
+    if (this.losePointer-- > 0) throw new Error("timed out waiting for the receipt");
+    return mined;
+  }
+  override async anchor(head: `0x${string}`, count: number) {
+    const mined = await super.anchor(head, count);
+    if (this.loseAudit-- > 0) throw new Error("timed out waiting for the receipt");
+    return mined;
+  }
+}
+
+Deno.test("anchors: an anchor mined although its sender saw an error is recognised on the retry, not re-sent until the next write", async () => {
+  await using tmp = await tempDir();
+  const state = await KvStateStore.open();
+  const base = new FsBlobStore(join(tmp.path, "blobs"));
+  const pointers = new KvPointerStore(state.kv, { leafOf: pointerLeaf });
+  const audit = new KvAuditLog(state.kv);
+  const chain = new LostReceipts();
+  let now = 1_000_000;
+  const anchors = new PointerAnchors({
+    pointers,
+    audit,
+    chain,
+    everyMs: 60_000,
+    writes: 1000,
+    now: () => now,
+  });
+  try {
+    await anchors.open();
+    const store = new IntegrityStore(base, { pointers });
+    store.listen((p) => anchors.onCommit(p));
+    await store.put("bots/aa/memory/ns/x.enc", new Uint8Array([1]));
+    for (const lose of ["losePointer", "loseAudit"] as const) {
+      chain[lose] = 1;
+      now += 60_000;
+      await anchors.tick();
+      assertEquals(anchors.status().failures, 1, lose);
+      now += 1_000; // the backoff; nothing was written meanwhile
+      await anchors.tick();
+      const s = anchors.status();
+      assertEquals([s.failures, s.last_error], [0, null], lose);
+      if (lose === "losePointer") {
+        await store.put("bots/aa/memory/ns/y.enc", new Uint8Array([2])); // the next round
+      }
+    }
+    assertEquals(chain.pointerTxs.map((t) => t.seq), [1, 2]);
+    const saved = (await pointers.latestAnchor())!;
+    assertEquals([saved.seq, saved.audit_count], [2, (await audit.head()).seq]);
+    assertEquals(chain.auditTxs.at(-1)!.count, (await audit.head()).seq);
+  } finally {
+    await anchors.close();
+    await base.close();
+    state.close();
+  }
+});
