@@ -263,6 +263,10 @@ export class PointerAnchors {
 
   /** Anchors when due (time or writes) and allowed (not backing off). */
   async tick(): Promise<void> {
+    // `integrity-ack` runs in another process: the status follows it (writes do, in the store).
+    if (this.#blocked !== null) {
+      this.#blocked = (await this.options.pointers.blocked())?.reason ?? null;
+    }
     if (this.#inFlight) return;
     const now = this.#now();
     if (this.#nextAttempt !== null && now < this.#nextAttempt) return;

@@ -12,7 +12,8 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../support/assert.ts";
 import { loadConfig } from "../../lib/config/mod.ts";
-import { openService, type Service } from "../../lib/service/mod.ts";
+import { openHeadlessWithChain, openService, type Service } from "../../lib/service/mod.ts";
+import { signerMain } from "../../lib/cli/mod.ts";
 import { openDataDir } from "../../lib/datadir/mod.ts";
 import { credentialLocation, sealBlob } from "../../lib/worker/mod.ts";
 import { tempDir } from "../support/tmp.ts";
@@ -177,5 +178,45 @@ Deno.test("rollback review: an anchor mined but not recorded (a crash in between
   } finally {
     await again.anchors.close();
     s.state.close();
+  }
+});
+
+Deno.test("rollback review: an integrity-ack while the service runs clears the block it reports, not only the writes", async () => {
+  await using dir = await tempDir("agentkeys-integrity-rb6a-");
+  const kvFiles = () =>
+    [...Deno.readDirSync(dir.path)].map((e) => e.name).filter((n) => n.startsWith("state.kv"));
+  let s = await openService(config(dir.path), { lifecycle: false });
+  await put(s, "a", "1");
+  await s.anchors.anchorNow();
+  await s.close();
+  const backup = join(dir.path, "backup");
+  await Deno.mkdir(backup);
+  for (const f of kvFiles()) await Deno.copyFile(join(dir.path, f), join(backup, f));
+  s = await openService(config(dir.path), { lifecycle: false });
+  await put(s, "b", "2");
+  await s.anchors.anchorNow();
+  await s.close();
+  for (const f of kvFiles()) await Deno.remove(join(dir.path, f));
+  for (const f of Deno.readDirSync(backup)) {
+    await Deno.copyFile(join(backup, f.name), join(dir.path, f.name));
+  }
+  s = await openService(config(dir.path), { lifecycle: false });
+  try {
+    assert(s.anchors.status().blocked !== null);
+    const out: string[] = [];
+    const sink = { write: (t: string) => (out.push(t), Promise.resolve()) };
+    const code = await signerMain(["integrity-ack"], {
+      env: { AGENTKEYS_DATA_DIR: dir.path },
+      stdout: sink,
+      stderr: sink,
+      openHeadless: openHeadlessWithChain,
+    });
+    assertEquals(code, 0, out.join(""));
+    await new Promise((r) => setTimeout(r, 1500));
+    await put(s, "c", "3"); // writes resume within a second
+    await s.anchors.tick();
+    assertEquals(s.anchors.status().blocked, null);
+  } finally {
+    await s.close();
   }
 });
