@@ -278,7 +278,9 @@ export class IntegrityStore implements BlobStore {
   ): Promise<{ pointer: BlobPointer | null; replaced: BlobPointer | null }> {
     const outcome = await this.options.pointers.commitReplacing(intent, reason);
     const { pointer } = outcome;
-    if (pointer && pointer.version === intent.version) {
+    // Only the call that committed tells: a read that committed this write's intent first
+    // already did (told twice, the anchor loop counted the write twice).
+    if (pointer && outcome.committed) {
       this.options.onCommit?.(pointer);
       for (const fn of this.#listeners) fn(pointer);
     }

@@ -78,6 +78,8 @@ export interface PointerIntent {
 export interface CommitOutcome {
   pointer: BlobPointer | null;
   replaced: BlobPointer | null;
+  /** Whether this call committed `pointer` (not another commit of the same or a newer version). */
+  committed: boolean;
 }
 
 /** Why a pointer is committed: a write, its recovery by a later read, or an adoption. */
@@ -432,7 +434,7 @@ export class KvPointerStore {
         const current = ptrs[i].value;
         if (current && current.version >= intent.version) {
           op.delete(intentKey(intent.key, intent.version)); // a newer version is current
-          results.push({ pointer: current, replaced: null });
+          results.push({ pointer: current, replaced: null, committed: false });
           return;
         }
         s = { seq: s.seq + 1, count: s.count + (current ? 0 : 1) };
@@ -466,7 +468,7 @@ export class KvPointerStore {
           .set(changeKey(s.seq), intent.key)
           .delete(intentKey(intent.key, intent.version))
           .set(auditEntryKey(entry.seq), entry);
-        results.push({ pointer, replaced: current });
+        results.push({ pointer, replaced: current, committed: true });
       });
       op.set(SEQ, s);
       if (h) op.set(AUDIT_HEAD, h);

@@ -200,3 +200,26 @@ Deno.test("integrity races: two processes, a write that commits after an older w
   assertEquals((await a.pointers.get(KEY))!.sha256, sha256Hex(bytes(2)));
   assertEquals(await w.mismatches(), []);
 });
+
+Deno.test("integrity races: a write whose intent a read committed first is announced to listeners once", async () => {
+  await using w = await world();
+  const g = gate();
+  let hold = false;
+  const pointers = new (class extends KvPointerStore {
+    override async commitReplacing(...args: Parameters<KvPointerStore["commitReplacing"]>) {
+      if (hold && args[1] === "write") await g.wait();
+      return await super.commitReplacing(...args);
+    }
+  })(w.state.kv);
+  const store = new IntegrityStore(w.base, { pointers });
+  const heard: number[] = [];
+  store.listen((p) => heard.push(p.version)); // the anchor loop counts writes with it
+  await store.put(KEY, bytes(1));
+  hold = true;
+  const writing = store.put(KEY, bytes(2)); // landed, its commit held
+  await g.reached;
+  assertEquals((await store.get(KEY))!.body, bytes(2)); // the read commits the intent
+  g.release();
+  await writing; // finds its own version committed already
+  assertEquals(heard, [1, 2]);
+});
