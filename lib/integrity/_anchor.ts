@@ -298,24 +298,26 @@ export class PointerAnchors {
     // find an anchor due and start another at once (a loop of promises that starved the
     // event loop once `writes` commits had been made).
     if (!chain) return null;
-    // `integrity-ack` runs in another process: it lifts the block and records the chain's
-    // anchors as the base. Taken from the state store here, or a running service kept showing
-    // the block and sent anchors below the acknowledged seq or count, which the chain refuses.
-    this.#blocked = (await pointers.blocked())?.reason ?? null;
-    // Never anchor a state store found restored: the anchor would replace the chain's evidence.
-    if (this.#blocked) return null;
-    const saved = await pointers.latestAnchor();
-    if (
-      saved && (saved.seq > (this.#last?.seq ?? 0) ||
-        saved.audit_count > (this.#last?.audit_count ?? 0))
-    ) this.#last = saved;
-    await this.sync();
-    const tree = this.#tree();
-    const seq = this.#applied;
-    const head = await audit.head();
-    const last = this.#last;
-    if (seq <= (last?.seq ?? 0) && head.seq <= (last?.audit_count ?? 0)) return null;
+    // Everything from here is the attempt: a state store error (state_busy) fails it like a
+    // chain error, with backoff and in the status, and its write count is kept.
     try {
+      // `integrity-ack` runs in another process: it lifts the block and records the chain's
+      // anchors as the base. Taken from the state store here, or a running service kept showing
+      // the block and sent anchors below the acknowledged seq or count, which the chain refuses.
+      this.#blocked = (await pointers.blocked())?.reason ?? null;
+      // Never anchor a state store found restored: the anchor would replace the chain's evidence.
+      if (this.#blocked) return null;
+      const saved = await pointers.latestAnchor();
+      if (
+        saved && (saved.seq > (this.#last?.seq ?? 0) ||
+          saved.audit_count > (this.#last?.audit_count ?? 0))
+      ) this.#last = saved;
+      await this.sync();
+      const tree = this.#tree();
+      const seq = this.#applied;
+      const head = await audit.head();
+      const last = this.#last;
+      if (seq <= (last?.seq ?? 0) && head.seq <= (last?.audit_count ?? 0)) return null;
       // Never anchor a state store the start could not check (the chain was unreachable), nor
       // one found restored: the anchor would replace the chain's evidence of the rollback.
       if (!this.#checked && await this.checkAgainstChain()) return null;

@@ -194,3 +194,44 @@ Deno.test("anchors: an anchor mined although its sender saw an error is recognis
     state.close();
   }
 });
+
+Deno.test("anchors: a state store error during an anchor attempt is a failure like a chain error (backoff, status, retried)", async () => {
+  await using tmp = await tempDir();
+  const state = await KvStateStore.open();
+  const base = new FsBlobStore(join(tmp.path, "blobs"));
+  const pointers = new KvPointerStore(state.kv, { leafOf: pointerLeaf });
+  const log = new KvAuditLog(state.kv);
+  let busy = 0;
+  const audit = {
+    head: () => busy-- > 0 ? Promise.reject(new Error("state store busy")) : log.head(),
+  };
+  const chain = new Chain();
+  let now = 1_000_000;
+  const anchors = new PointerAnchors({
+    pointers,
+    audit,
+    chain,
+    everyMs: 60_000,
+    writes: 1000,
+    now: () => now,
+  });
+  try {
+    await anchors.open();
+    const store = new IntegrityStore(base, { pointers });
+    store.listen((p) => anchors.onCommit(p));
+    await store.put("bots/aa/memory/ns/x.enc", new Uint8Array([1]));
+    busy = 1;
+    now += 60_000;
+    await anchors.tick();
+    const s = anchors.status();
+    assertEquals([s.failures, s.last_error], [1, "state store busy"]);
+    assertEquals(s.next_attempt_at, new Date(now + 1_000).toISOString());
+    now += 1_000; // retried after the backoff, not after the next interval
+    await anchors.tick();
+    assertEquals([anchors.status().failures, chain.pointerTxs.length], [0, 1]);
+  } finally {
+    await anchors.close();
+    await base.close();
+    state.close();
+  }
+});
