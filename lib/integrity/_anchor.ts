@@ -188,7 +188,7 @@ export class PointerAnchors {
       // Counts alone miss a copy that grew again after the restore (a headless command run
       // while the service was stopped, a start that could not reach the chain): the chain's
       // latest anchors must be ones this state store sent (recorded, or about to be).
-      const known = [await pointers.latestAnchor(), await pointers.pendingAnchor()];
+      const known = [await pointers.latestAnchor(), ...await pointers.pendingAnchors()];
       if (
         onChain.seq > 0 &&
         !known.some((k) => k?.seq === onChain.seq && k.root === onChain.root)

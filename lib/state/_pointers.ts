@@ -549,23 +549,37 @@ export class KvPointerStore {
     return (await this.kv.get<AnchorRecord>(ANCHOR)).value;
   }
 
-  /** Records an anchor that was mined. */
+  /**
+   * Records an anchor that was mined, and forgets the pending anchors it covers (the chain's
+   * latest is this one or newer from here on).
+   */
   async saveAnchor(record: AnchorRecord): Promise<void> {
     await this.kv.set(ANCHOR, record);
+    for (const p of await this.#pendingEntries()) {
+      if (p.value.seq <= record.seq && p.value.audit_count <= record.audit_count) {
+        await this.kv.delete(p.key);
+      }
+    }
   }
 
   /**
-   * Records the anchor about to be sent, before its transactions: a crash after they are mined
+   * Records an anchor about to be sent, before its transactions: a crash after they are mined
    * and before {@linkcode saveAnchor} must not make the chain's latest anchor look like one this
-   * state store never knew (the start-up check's sign of a restored copy).
+   * state store never knew (the start-up check's sign of a restored copy). One record per
+   * attempt, kept until a recorded anchor covers it: a retry with newer values must not replace
+   * the record of an attempt whose transaction was mined although its call failed.
    */
   async savePendingAnchor(record: PendingAnchor): Promise<void> {
-    await this.kv.set(PENDING_ANCHOR, record);
+    await this.kv.set([...PENDING_ANCHOR, record.seq, record.audit_count], record);
   }
 
-  /** The anchor last about to be sent ({@linkcode savePendingAnchor}), or `null`. */
-  async pendingAnchor(): Promise<PendingAnchor | null> {
-    return (await this.kv.get<PendingAnchor>(PENDING_ANCHOR)).value;
+  /** The anchors about to be sent and not yet covered by a recorded one. */
+  async pendingAnchors(): Promise<PendingAnchor[]> {
+    return (await this.#pendingEntries()).map((e) => e.value);
+  }
+
+  async #pendingEntries(): Promise<Deno.KvEntry<PendingAnchor>[]> {
+    return await Array.fromAsync(this.kv.list<PendingAnchor>({ prefix: PENDING_ANCHOR }));
   }
 
   /** `{seq, count}` now. */

@@ -84,14 +84,21 @@ class Chain implements AnchorChain {
   pointers = { root: `0x${"00".repeat(32)}`, seq: 0, count: 0 };
   audit = { head: `0x${"00".repeat(32)}`, count: 0 };
   down = false;
+  /** The next pointer anchor is mined, and the call fails (an RPC error waiting for the receipt). */
+  lostReceipt = false;
   sent = 0;
   #up<T>(value: T): Promise<T> {
     return this.down ? Promise.reject(new Error("chain unreachable")) : Promise.resolve(value);
   }
   anchorPointers(root: `0x${string}`, seq: number, count: number) {
     if (seq <= this.pointers.seq) return Promise.reject(new Error("SeqNotIncreasing"));
+    if (this.down) return Promise.reject(new Error("chain unreachable"));
     this.pointers = { root, seq, count };
     this.sent++;
+    if (this.lostReceipt) {
+      this.lostReceipt = false;
+      return Promise.reject(new Error("receipt: connection reset"));
+    }
     return this.#up({ txHash: `0x${"ab".repeat(32)}`, blockNumber: 1 });
   }
   anchor(head: `0x${string}`, count: number) {
@@ -166,14 +173,23 @@ Deno.test("rollback review: an anchor mined but not recorded (a crash in between
   const recorded = (await s.pointers.latestAnchor())!;
   await s.store.put(blobKey(1), bytes("1"));
   await s.anchors.anchorNow();
-  // The crash: the second anchor is on chain, the record of it never reached KV.
+  // The crash: the second anchor is on chain, the record of it never reached KV — what is
+  // there is the first anchor's record and the pending record written before sending.
   await s.pointers.saveAnchor(recorded);
+  await s.pointers.savePendingAnchor({
+    root: chain.pointers.root,
+    seq: chain.pointers.seq,
+    audit_head: chain.audit.head,
+    audit_count: chain.audit.count,
+  });
   await s.anchors.close();
   const again = await open(dir.path, chain, s.state);
   try {
     assertEquals(await again.anchors.checkAgainstChain(), null);
     // Without the record made before sending, the same chain is a restored copy.
-    await again.state.kv.delete(["integrity", "anchor_pending"]);
+    for await (const e of again.state.kv.list({ prefix: ["integrity", "anchor_pending"] })) {
+      await again.state.kv.delete(e.key);
+    }
     assert((await again.anchors.checkAgainstChain())?.includes("not one this state store sent"));
   } finally {
     await again.anchors.close();
@@ -218,5 +234,29 @@ Deno.test("rollback review: an integrity-ack while the service runs clears the b
     assertEquals(s.anchors.status().blocked, null);
   } finally {
     await s.close();
+  }
+});
+
+Deno.test("rollback review: an anchor mined while its receipt was lost, then a retry that failed, is no false alarm at the next start", async () => {
+  await using dir = await tempDir("agentkeys-integrity-rb6l-");
+  const chain = new Chain();
+  const s = await open(dir.path, chain);
+  await s.store.put(blobKey(0), bytes("0"));
+  await s.anchors.anchorNow();
+  await s.store.put(blobKey(1), bytes("1"));
+  chain.lostReceipt = true;
+  await assertRejects(() => s.anchors.anchorNow());
+  assertEquals(chain.pointers.seq, 2, "mined although the call failed");
+  await s.store.put(blobKey(2), bytes("2"));
+  chain.down = true;
+  await assertRejects(() => s.anchors.anchorNow()); // the retry (seq 3) is not sent
+  await s.anchors.close();
+  chain.down = false;
+  const again = await open(dir.path, chain, s.state);
+  try {
+    assertEquals(await again.anchors.checkAgainstChain(), null);
+  } finally {
+    await again.anchors.close();
+    s.state.close();
   }
 });
