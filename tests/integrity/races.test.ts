@@ -223,3 +223,21 @@ Deno.test("integrity races: a write whose intent a read committed first is annou
   await writing; // finds its own version committed already
   assertEquals(heard, [1, 2]);
 });
+
+Deno.test("integrity races: two processes, a tombstone committed first never hides the bytes of a write that landed after its delete", async () => {
+  await using w = await world();
+  const a = w.process(); // a write of the key
+  const b = w.process(); // a teardown of the same key
+  await a.store.put(KEY, bytes(1));
+  const g = gate();
+  a.inner.faults.beforePut = g.wait;
+  const writing = a.store.put(KEY, bytes(2)); // announced first, its PUT held
+  await g.reached;
+  assertEquals(await b.store.delete(KEY), true); // a newer version: the tombstone, committed
+  g.release();
+  await writing; // the bytes land after the delete; the commit finds the tombstone newer
+  assertEquals((await w.base.get(KEY))!.body, bytes(2));
+  assertEquals((await b.store.get(KEY))!.body, bytes(2));
+  assertEquals((await b.pointers.get(KEY))!.sha256, sha256Hex(bytes(2)));
+  assertEquals(await w.mismatches(), []);
+});
