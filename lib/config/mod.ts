@@ -219,7 +219,7 @@ export const SETTINGS: readonly Setting[] = [
     name: "AGENTKEYS_INTEGRITY",
     default: "adopt",
     description:
-      "vault integrity: `adopt` — a blob with no pointer (written before pointers existed) is adopted on its first read, audited as `adopted`; `strict` — it is refused with 409 `integrity_mismatch`. Every read is checked against its pointer either way",
+      "vault integrity: `adopt` — a blob with no pointer (written before pointers existed) is adopted on its first read whose envelope opens (bytes that do not authenticate never are), audited as `adopted`; `strict` — it is refused with 409 `integrity_mismatch`. Every read is checked against its pointer either way",
   },
   {
     name: "AGENTKEYS_ANCHOR_EVERY",

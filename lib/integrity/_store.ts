@@ -12,8 +12,9 @@
  *   no process changed pointers, see `KvPointerStore.expected`), before anyone decrypts. Bytes
  *   that match an intent newer than the pointer are a write whose commit was lost (a crash, or
  *   one still in flight): committed now. Anything else is refused with {@linkcode IntegrityMismatch}
- *   and audited. A blob with no pointer at all predates integrity: adopted (audited) unless
- *   `strict`.
+ *   and audited. A blob with no pointer at all predates integrity: refused when `strict`, else
+ *   returned with `adopt` (`StoredBlob`), which the reader calls once the envelope opened — the
+ *   pointer and its audit entry then vouch only for bytes that authenticated.
  * - `head`, `list` and range reads pass through: they classify, count and list, they never hand
  *   bytes to a decryption (the engine re-reads with `get` before it rewrites). A range from byte
  *   0 is checked against the epoch the pointer records (the census decides by that byte).
@@ -25,7 +26,14 @@
  */
 
 import { createHash } from "node:crypto";
-import type { BlobInfo, BlobStore, ListOptions, PutConditions, RangeBlob } from "../store/mod.ts";
+import type {
+  BlobInfo,
+  BlobStore,
+  ListOptions,
+  PutConditions,
+  RangeBlob,
+  StoredBlob,
+} from "../store/mod.ts";
 import { PreconditionFailed } from "../store/mod.ts";
 import type { BlobPointer, KvPointerStore, PointerDigest, PointerIntent } from "../state/mod.ts";
 import { IntegrityBlocked, IntegrityMismatch } from "./_errors.ts";
@@ -80,7 +88,7 @@ export class IntegrityStore implements BlobStore {
     return this.inner.kind;
   }
 
-  async get(key: string): Promise<{ body: Uint8Array; etag: string } | null> {
+  async get(key: string): Promise<StoredBlob | null> {
     for (let attempt = 1;; attempt++) {
       const read = await this.#checkedGet(key, attempt < READ_ATTEMPTS);
       if (read !== RETRY) return read;
@@ -95,7 +103,7 @@ export class IntegrityStore implements BlobStore {
   async #checkedGet(
     key: string,
     mayRetry: boolean,
-  ): Promise<{ body: Uint8Array; etag: string } | null | typeof RETRY> {
+  ): Promise<StoredBlob | null | typeof RETRY> {
     const { pointers } = this.options;
     // The pointer is read *before* the bytes, never alongside: read after them, it could
     // already name a write that replaced the bytes this read saw (a false alarm). Bytes newer
@@ -120,17 +128,12 @@ export class IntegrityStore implements BlobStore {
     const last = await pointers.get(key);
     if (this.#agrees(last, found)) return stored;
     if (mayRetry && (last?.version ?? 0) !== (after?.version ?? 0)) return RETRY;
-    if (after === null && found !== null) {
-      if (this.#mode === "adopt") {
-        const intent = await pointers.announce({
-          key,
-          epoch: this.#epochOf(stored!.body),
-          sha256: found,
-          size: stored!.body.length,
-        });
-        await this.#commit(intent, "adopted");
-        return stored;
-      }
+    if (after === null && found !== null && this.#mode === "adopt") {
+      // Adopted only once the reader authenticated the bytes (`StoredBlob.adopt`).
+      const body = stored!.body;
+      let adopting: Promise<void> | undefined;
+      const adopt = () => adopting ??= this.#adopt(key, body, found);
+      return { ...stored!, adopt };
     }
     if (after === null && found === null) return null;
     const expected = after?.sha256 ?? null;
@@ -323,6 +326,20 @@ export class IntegrityStore implements BlobStore {
       });
       ({ pointer: current, replaced } = await this.#commitReplacing(intent, "write"));
     }
+  }
+
+  /**
+   * Adopts bytes a reader authenticated: a pointer and `blob_written {adopted}`, unless a pointer
+   * appeared meanwhile (a write, another adoption), which the adoption never replaces.
+   */
+  async #adopt(key: string, body: Uint8Array, sha256: string): Promise<void> {
+    const intent = await this.options.pointers.announce({
+      key,
+      epoch: this.#epochOf(body),
+      sha256,
+      size: body.length,
+    });
+    await this.#commit(intent, "adopted");
   }
 
   #epochOf(body: Uint8Array): number | null {

@@ -302,6 +302,8 @@ class Migrator {
     } finally {
       kek.fill(0);
     }
+    // It authenticated: a blob from before pointers is adopted now (lib/integrity).
+    await src.adopt?.();
     try {
       if (collision) return await this.#inPlaceMove(key, loc, w, src, plaintext);
       return await this.#copy(key, loc, w, plaintext);

@@ -432,8 +432,10 @@ export class KvPointerStore {
       const results: CommitOutcome[] = [];
       group.forEach(({ intent, reason }, i) => {
         const current = ptrs[i].value;
-        if (current && current.version >= intent.version) {
-          op.delete(intentKey(intent.key, intent.version)); // a newer version is current
+        // A newer version is current; or an adoption (for a blob without a pointer) finds that
+        // a write or another adoption committed one meanwhile: it never replaces a pointer.
+        if (current && (current.version >= intent.version || reason === "adopted")) {
+          op.delete(intentKey(intent.key, intent.version));
           results.push({ pointer: current, replaced: null, committed: false });
           return;
         }

@@ -13,6 +13,14 @@
 export interface StoredBlob {
   body: Uint8Array;
   etag: string;
+  /**
+   * Set by lib/integrity on bytes that have no pointer yet (a blob written before pointers, in
+   * the default `adopt` mode). A reader that authenticated them (their envelope opened) calls it,
+   * and only then are they adopted — a pointer and a `blob_written {adopted}` entry, anchored
+   * with the rest — so bytes that do not authenticate (another blob copied there by the store's
+   * operator) are never vouched for. Not calling it leaves the blob as it was.
+   */
+  adopt?: () => Promise<void>;
 }
 
 /**

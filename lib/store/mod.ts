@@ -25,7 +25,14 @@
  * @module
  */
 
-export type { BlobInfo, BlobStore, ListOptions, PutConditions, RangeBlob } from "./_types.ts";
+export type {
+  BlobInfo,
+  BlobStore,
+  ListOptions,
+  PutConditions,
+  RangeBlob,
+  StoredBlob,
+} from "./_types.ts";
 export {
   PreconditionFailed,
   StoreCredentialsExpired,

@@ -453,6 +453,8 @@ export class VaultWorker {
       }
       throw err;
     }
+    // Bytes from before pointers get one now that they authenticated (lib/integrity).
+    await stored.adopt?.();
     const active = this.deps.keys.activeEpoch;
     if (opened.epoch === active) return { ...opened, rewrapped: false, etag: stored.etag };
     // Lazy re-encryption (§8.2): compare-and-swap on the etag just read, so a newer store that

@@ -42,6 +42,7 @@ async function integrityVault(mode: "adopt" | "strict" = "adopt") {
 }
 
 const KEY = credentialLocation("22".repeat(32), "openai").key;
+const b = (text: string) => new TextEncoder().encode(text);
 
 Deno.test("integrity: a rollback to an older valid ciphertext is refused with 409 until the current bytes are back", async () => {
   await using t = await integrityVault();
@@ -142,6 +143,42 @@ Deno.test("integrity: a blob without a pointer is adopted once (audited), or ref
       assertEquals(kinds, [["integrity_mismatch", undefined]]);
     }
   }
+});
+
+Deno.test("integrity: bytes without a pointer that do not authenticate are never adopted (no pointer, no blob_written)", async () => {
+  await using t = await integrityVault();
+  const { v, base, pointers } = t;
+  // Another key's envelope copied to this one by the store's operator: it never opens here.
+  const other = credentialLocation("33".repeat(32), "openai");
+  const foreign = sealBlob(v.keystore, other, new TextEncoder().encode("not yours")).blob;
+  await base.put(KEY, foreign);
+  const r = await v.post("/v1/cred/fetch", await v.cap({ op: "fetch" }), {});
+  assertEquals([r.status, r.body.error], [500, "envelope_corrupt"]);
+  assertEquals(await pointers.get(KEY), null);
+  assertEquals((await Array.fromAsync(t.audit.entries())).map((e) => e.kind), []);
+  // The right bytes are adopted on their first read, as before.
+  const own = sealBlob(v.keystore, credentialLocation("22".repeat(32), "openai"), b("mine")).blob;
+  await base.put(KEY, own);
+  assertEquals((await v.post("/v1/cred/fetch", await v.cap({ op: "fetch" }), {})).status, 200);
+  assertEquals((await pointers.get(KEY))!.sha256, sha256Hex(own));
+});
+
+Deno.test("integrity: an adoption never replaces a pointer a write committed meanwhile", async () => {
+  await using t = await integrityVault();
+  const { v, base, pointers } = t;
+  const store = v.store as IntegrityStore;
+  const old = sealBlob(v.keystore, credentialLocation("22".repeat(32), "openai"), b("old")).blob;
+  await base.put(KEY, old); // written before pointers existed
+  const read = (await store.get(KEY))!;
+  assert(read.adopt, "unpointed bytes come with adopt()");
+  assertEquals(await pointers.get(KEY), null); // nothing recorded before the reader authenticated
+  const fresh = sealBlob(v.keystore, credentialLocation("22".repeat(32), "openai"), b("new")).blob;
+  await store.put(KEY, fresh); // a write commits while the reader decrypts
+  await read.adopt(); // announced after the write: a higher version, yet it must not win
+  assertEquals((await pointers.get(KEY))!.sha256, sha256Hex(fresh));
+  assertEquals((await store.get(KEY))!.body, fresh);
+  const kinds = (await Array.fromAsync(t.audit.entries())).map((e) => e.kind);
+  assertEquals(kinds, ["blob_written"]);
 });
 
 Deno.test("integrity: an intent whose write landed but was never committed is committed by the next read", async () => {
