@@ -1,7 +1,10 @@
 /**
  * A lifecycle process for the crash and lease tests: opens a data directory (fs store, keystore,
- * KV file) the way the service does, runs the scheduler's passes every 20 ms on a clock read from
- * a file (the test moves time by writing it), and prints one line per pass that acted.
+ * KV file through `KvStateStore.open`, as the service does: another process's busy SQLite is
+ * retried) and runs the scheduler's passes every 20 ms on a clock read from a file (the test
+ * moves time by writing it), printing one line per pass that acted. The clock is read once per
+ * pass: a jump of a day must not land in the middle of a pass (a sweep planned before the jump
+ * would run after it, with blobs a day idler than the plan saw), which real time never does.
  *
  * `HANG=<step>` makes it stop dead inside that step, right after its irreversible part (rotate:
  * the keystore rotated; reencrypt: the job started and recorded; destroy: the key is erased;
@@ -16,7 +19,7 @@
 import { join } from "node:path";
 import { EpochKeystore } from "../../lib/signer/mod.ts";
 import { type BlobStore, FsBlobStore } from "../../lib/store/mod.ts";
-import { KvActorIndex, KvAuditLog } from "../../lib/state/mod.ts";
+import { KvActorIndex, KvAuditLog, KvStateStore } from "../../lib/state/mod.ts";
 import { openEpochs } from "../../lib/epochs/mod.ts";
 import { LifecycleScheduler, LifecycleStore, TtlSweeper } from "../../lib/lifecycle/mod.ts";
 import { defaultLifecyclePolicy } from "../../lib/config/mod.ts";
@@ -24,7 +27,9 @@ import { defaultLifecyclePolicy } from "../../lib/config/mod.ts";
 const [dir, holder] = Deno.args;
 const hangAt = Deno.env.get("HANG");
 const clockFile = join(dir, "clock.txt");
-const now = () => new Date(Number(Deno.readTextFileSync(clockFile)));
+const readClock = () => Number(Deno.readTextFileSync(clockFile));
+let passClock = readClock();
+const now = () => new Date(passClock);
 
 async function hang(step: string): Promise<void> {
   if (hangAt !== step) return;
@@ -52,7 +57,7 @@ const keystore = await EpochKeystore.open({
   sealKey: Uint8Array.fromHex(Deno.readTextFileSync(join(dir, "seal.hex")).trim()),
   now,
 });
-const kv = await Deno.openKv(join(dir, "state.kv"));
+const { kv } = await KvStateStore.open(join(dir, "state.kv"));
 const audit = new KvAuditLog(kv, { now });
 const epochs = await openEpochs({
   store,
@@ -109,6 +114,7 @@ const scheduler = new LifecycleScheduler({
 });
 const out = new TextEncoder();
 while (true) {
+  passClock = readClock();
   const r = await scheduler.tick();
   if (r.step) {
     await Deno.stdout.write(out.encode(`${holder} ${r.step} ${r.outcome} ${r.epoch ?? ""}\n`));

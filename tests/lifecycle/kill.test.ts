@@ -38,6 +38,24 @@ interface Proc {
   kill9(): Promise<void>;
 }
 
+/** What the data directory's lifecycle records say, for a timeout's message. */
+async function explain(dir: string): Promise<string> {
+  const kv = await Deno.openKv(join(dir, "state.kv"));
+  try {
+    const store = new LifecycleStore(kv);
+    const clock = Number(await Deno.readTextFile(join(dir, "clock.txt")));
+    return JSON.stringify({
+      clock: new Date(clock).toISOString(),
+      lease: await store.leaseHolder(),
+      state: await store.read(),
+    });
+  } catch (err) {
+    return `(no state: ${(err as Error).message})`;
+  } finally {
+    kv.close();
+  }
+}
+
 function spawn(dir: string, holder: string, hang?: string): Proc {
   const env: Record<string, string> = { NO_COLOR: "1" };
   if (hang) env.HANG = hang;
@@ -68,7 +86,10 @@ function spawn(dir: string, holder: string, hang?: string): Proc {
         if (found) return found;
         await new Promise((r) => setTimeout(r, 20));
       }
-      throw new Error(`${holder} never printed ${pattern}; it printed:\n${lines.join("\n")}`);
+      throw new Error(
+        `${holder} never printed ${pattern}; it printed:\n${lines.join("\n")}\n` +
+          `lifecycle records: ${await explain(dir)}`,
+      );
     },
     async kill9() {
       try {
@@ -95,7 +116,9 @@ async function dataDir(): Promise<Data> {
   let clock = T0;
   const setClock = (ms: number) => {
     clock = ms;
-    Deno.writeTextFileSync(join(dir, "clock.txt"), String(ms));
+    // Renamed into place: a process reading it mid-write would see an empty file (time 0).
+    Deno.writeTextFileSync(join(dir, "clock.txt.tmp"), String(ms));
+    Deno.renameSync(join(dir, "clock.txt.tmp"), join(dir, "clock.txt"));
   };
   setClock(T0);
   const keystore = () =>
