@@ -46,92 +46,92 @@ class Chain implements AnchorChain {
   }
 }
 
-Deno.test("anchors: after the pointer anchor was mined and the audit anchor failed, the retry sends only the audit anchor", async () => {
-  await using tmp = await tempDir();
+/**
+ * A state store, a blob store wrapped in `IntegrityStore`, and `PointerAnchors` on `chain` with a
+ * clock the test moves (`world.now`); every commit is told to the anchor loop, as in the service.
+ */
+async function anchorWorld(
+  chain: AnchorChain,
+  options: {
+    audit?: (log: KvAuditLog) => Pick<KvAuditLog, "head">;
+    writeBlock?: boolean;
+  } = {},
+) {
+  const tmp = await tempDir();
   const state = await KvStateStore.open();
   const base = new FsBlobStore(join(tmp.path, "blobs"));
   const pointers = new KvPointerStore(state.kv, { leafOf: pointerLeaf });
-  const audit = new KvAuditLog(state.kv);
-  const chain = new Chain();
-  let now = 1_000_000;
-  const anchors = new PointerAnchors({
+  const log = new KvAuditLog(state.kv);
+  const world = {
+    now: 1_000_000,
     pointers,
-    audit,
+    audit: log,
+    anchors: undefined as unknown as PointerAnchors,
+    store: new IntegrityStore(base, {
+      pointers,
+      ...(options.writeBlock ? { writeBlock: () => pointers.writeBlock() } : {}),
+    }),
+    async [Symbol.asyncDispose]() {
+      await world.anchors.close();
+      await base.close();
+      state.close();
+      await tmp[Symbol.asyncDispose]();
+    },
+  };
+  world.anchors = new PointerAnchors({
+    pointers,
+    audit: options.audit?.(log) ?? log,
     chain,
     everyMs: 60_000,
     writes: 1000,
-    now: () => now,
+    now: () => world.now,
   });
-  try {
-    await anchors.open();
-    const store = new IntegrityStore(base, { pointers });
-    store.listen((p) => anchors.onCommit(p));
-    await store.put("bots/aa/memory/ns/x.enc", new Uint8Array([1]));
-    chain.auditFailures = 1;
-    now += 60_000;
-    await anchors.tick();
-    assertEquals([chain.pointerTxs.length, chain.auditTxs.length], [1, 0]);
-    assertEquals(anchors.status().failures, 1);
-    now += 1_000; // the backoff; nothing was written meanwhile
-    await anchors.tick();
-    const s = anchors.status();
-    assertEquals([s.failures, s.last_error, s.anchored_seq], [0, null, 1]);
-    assertEquals([chain.pointerTxs.length, chain.auditTxs.length], [1, 1]);
-    assertEquals(chain.auditTxs[0].count, (await audit.head()).seq);
-    // What the state store recorded names both transactions.
-    const saved = (await pointers.latestAnchor())!;
-    assertEquals([saved.seq, saved.audit_count], [1, (await audit.head()).seq]);
-  } finally {
-    await anchors.close();
-    await base.close();
-    state.close();
-  }
+  await world.anchors.open();
+  world.store.listen((p) => world.anchors.onCommit(p));
+  return world;
+}
+
+Deno.test("anchors: after the pointer anchor was mined and the audit anchor failed, the retry sends only the audit anchor", async () => {
+  const chain = new Chain();
+  await using w = await anchorWorld(chain);
+  const { anchors, store, pointers, audit } = w;
+  await store.put("bots/aa/memory/ns/x.enc", new Uint8Array([1]));
+  chain.auditFailures = 1;
+  w.now += 60_000;
+  await anchors.tick();
+  assertEquals([chain.pointerTxs.length, chain.auditTxs.length], [1, 0]);
+  assertEquals(anchors.status().failures, 1);
+  w.now += 1_000; // the backoff; nothing was written meanwhile
+  await anchors.tick();
+  const s = anchors.status();
+  assertEquals([s.failures, s.last_error, s.anchored_seq], [0, null, 1]);
+  assertEquals([chain.pointerTxs.length, chain.auditTxs.length], [1, 1]);
+  assertEquals(chain.auditTxs[0].count, (await audit.head()).seq);
+  // What the state store recorded names both transactions.
+  const saved = (await pointers.latestAnchor())!;
+  assertEquals([saved.seq, saved.audit_count], [1, (await audit.head()).seq]);
 });
 
 Deno.test("anchors: after integrity-ack, a running service takes the acknowledged anchors as its base (not blocked, no anchor the chain refuses)", async () => {
-  await using tmp = await tempDir();
-  const state = await KvStateStore.open();
-  const base = new FsBlobStore(join(tmp.path, "blobs"));
-  const pointers = new KvPointerStore(state.kv, { leafOf: pointerLeaf });
-  const audit = new KvAuditLog(state.kv);
   const chain = new Chain();
-  let now = 1_000_000;
-  const anchors = new PointerAnchors({
-    pointers,
-    audit,
-    chain,
-    everyMs: 60_000,
-    writes: 1000,
-    now: () => now,
-  });
-  try {
-    await anchors.open();
-    const store = new IntegrityStore(base, {
-      pointers,
-      writeBlock: () => pointers.writeBlock(),
-    });
-    store.listen((p) => anchors.onCommit(p));
-    for (let i = 0; i < 3; i++) await store.put(`bots/aa/memory/ns/${i}.enc`, new Uint8Array([i]));
-    await anchors.anchorNow();
-    // The state store is found older than the chain (pointers and audit log), at start.
-    chain.pointerTxs.push({ root: `0x${"99".repeat(32)}`, seq: 50, count: 50 });
-    chain.auditTxs.push({ head: `0x${"55".repeat(32)}`, count: 99 });
-    assertEquals(typeof await anchors.checkAgainstChain(), "string");
-    // The admin acknowledges while the service runs; writes resume.
-    await pointers.unblock("0xadmin");
-    await store.put("bots/aa/memory/ns/after.enc", new Uint8Array([9]));
-    now += 60_000;
-    await anchors.tick();
-    const s = anchors.status();
-    assertEquals([s.blocked, s.failures, s.last_error], [null, 0, null]);
-    assertEquals(chain.pointerTxs.at(-1)!.seq, 51);
-    // The audit log is still behind the acknowledged count: its anchors wait until it grows.
-    assertEquals(chain.auditTxs.length, 2);
-  } finally {
-    await anchors.close();
-    await base.close();
-    state.close();
-  }
+  await using w = await anchorWorld(chain, { writeBlock: true });
+  const { anchors, store, pointers } = w;
+  for (let i = 0; i < 3; i++) await store.put(`bots/aa/memory/ns/${i}.enc`, new Uint8Array([i]));
+  await anchors.anchorNow();
+  // The state store is found older than the chain (pointers and audit log), at start.
+  chain.pointerTxs.push({ root: `0x${"99".repeat(32)}`, seq: 50, count: 50 });
+  chain.auditTxs.push({ head: `0x${"55".repeat(32)}`, count: 99 });
+  assertEquals(typeof await anchors.checkAgainstChain(), "string");
+  // The admin acknowledges while the service runs; writes resume.
+  await pointers.unblock("0xadmin");
+  await store.put("bots/aa/memory/ns/after.enc", new Uint8Array([9]));
+  w.now += 60_000;
+  await anchors.tick();
+  const s = anchors.status();
+  assertEquals([s.blocked, s.failures, s.last_error], [null, 0, null]);
+  assertEquals(chain.pointerTxs.at(-1)!.seq, 51);
+  // The audit log is still behind the acknowledged count: its anchors wait until it grows.
+  assertEquals(chain.auditTxs.length, 2);
 });
 
 /** Mines the next pointer / audit anchor, then answers an error (a receipt wait that timed out). */
@@ -151,87 +151,46 @@ class LostReceipts extends Chain {
 }
 
 Deno.test("anchors: an anchor mined although its sender saw an error is recognised on the retry, not re-sent until the next write", async () => {
-  await using tmp = await tempDir();
-  const state = await KvStateStore.open();
-  const base = new FsBlobStore(join(tmp.path, "blobs"));
-  const pointers = new KvPointerStore(state.kv, { leafOf: pointerLeaf });
-  const audit = new KvAuditLog(state.kv);
   const chain = new LostReceipts();
-  let now = 1_000_000;
-  const anchors = new PointerAnchors({
-    pointers,
-    audit,
-    chain,
-    everyMs: 60_000,
-    writes: 1000,
-    now: () => now,
-  });
-  try {
-    await anchors.open();
-    const store = new IntegrityStore(base, { pointers });
-    store.listen((p) => anchors.onCommit(p));
-    await store.put("bots/aa/memory/ns/x.enc", new Uint8Array([1]));
-    for (const lose of ["losePointer", "loseAudit"] as const) {
-      chain[lose] = 1;
-      now += 60_000;
-      await anchors.tick();
-      assertEquals(anchors.status().failures, 1, lose);
-      now += 1_000; // the backoff; nothing was written meanwhile
-      await anchors.tick();
-      const s = anchors.status();
-      assertEquals([s.failures, s.last_error], [0, null], lose);
-      if (lose === "losePointer") {
-        await store.put("bots/aa/memory/ns/y.enc", new Uint8Array([2])); // the next round
-      }
+  await using w = await anchorWorld(chain);
+  const { anchors, store, pointers, audit } = w;
+  await store.put("bots/aa/memory/ns/x.enc", new Uint8Array([1]));
+  for (const lose of ["losePointer", "loseAudit"] as const) {
+    chain[lose] = 1;
+    w.now += 60_000;
+    await anchors.tick();
+    assertEquals(anchors.status().failures, 1, lose);
+    w.now += 1_000; // the backoff; nothing was written meanwhile
+    await anchors.tick();
+    const s = anchors.status();
+    assertEquals([s.failures, s.last_error], [0, null], lose);
+    if (lose === "losePointer") {
+      await store.put("bots/aa/memory/ns/y.enc", new Uint8Array([2])); // the next round
     }
-    assertEquals(chain.pointerTxs.map((t) => t.seq), [1, 2]);
-    const saved = (await pointers.latestAnchor())!;
-    assertEquals([saved.seq, saved.audit_count], [2, (await audit.head()).seq]);
-    assertEquals(chain.auditTxs.at(-1)!.count, (await audit.head()).seq);
-  } finally {
-    await anchors.close();
-    await base.close();
-    state.close();
   }
+  assertEquals(chain.pointerTxs.map((t) => t.seq), [1, 2]);
+  const saved = (await pointers.latestAnchor())!;
+  assertEquals([saved.seq, saved.audit_count], [2, (await audit.head()).seq]);
+  assertEquals(chain.auditTxs.at(-1)!.count, (await audit.head()).seq);
 });
 
 Deno.test("anchors: a state store error during an anchor attempt is a failure like a chain error (backoff, status, retried)", async () => {
-  await using tmp = await tempDir();
-  const state = await KvStateStore.open();
-  const base = new FsBlobStore(join(tmp.path, "blobs"));
-  const pointers = new KvPointerStore(state.kv, { leafOf: pointerLeaf });
-  const log = new KvAuditLog(state.kv);
-  let busy = 0;
-  const audit = {
-    head: () => busy-- > 0 ? Promise.reject(new Error("state store busy")) : log.head(),
-  };
   const chain = new Chain();
-  let now = 1_000_000;
-  const anchors = new PointerAnchors({
-    pointers,
-    audit,
-    chain,
-    everyMs: 60_000,
-    writes: 1000,
-    now: () => now,
+  let busy = 0;
+  await using w = await anchorWorld(chain, {
+    audit: (log) => ({
+      head: () => busy-- > 0 ? Promise.reject(new Error("state store busy")) : log.head(),
+    }),
   });
-  try {
-    await anchors.open();
-    const store = new IntegrityStore(base, { pointers });
-    store.listen((p) => anchors.onCommit(p));
-    await store.put("bots/aa/memory/ns/x.enc", new Uint8Array([1]));
-    busy = 1;
-    now += 60_000;
-    await anchors.tick();
-    const s = anchors.status();
-    assertEquals([s.failures, s.last_error], [1, "state store busy"]);
-    assertEquals(s.next_attempt_at, new Date(now + 1_000).toISOString());
-    now += 1_000; // retried after the backoff, not after the next interval
-    await anchors.tick();
-    assertEquals([anchors.status().failures, chain.pointerTxs.length], [0, 1]);
-  } finally {
-    await anchors.close();
-    await base.close();
-    state.close();
-  }
+  const { anchors, store } = w;
+  await store.put("bots/aa/memory/ns/x.enc", new Uint8Array([1]));
+  busy = 1;
+  w.now += 60_000;
+  await anchors.tick();
+  const s = anchors.status();
+  assertEquals([s.failures, s.last_error], [1, "state store busy"]);
+  assertEquals(s.next_attempt_at, new Date(w.now + 1_000).toISOString());
+  w.now += 1_000; // retried after the backoff, not after the next interval
+  await anchors.tick();
+  assertEquals([anchors.status().failures, chain.pointerTxs.length], [0, 1]);
 });
