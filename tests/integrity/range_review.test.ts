@@ -12,8 +12,7 @@
 
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../support/assert.ts";
-import { loadConfig } from "../../lib/config/mod.ts";
-import { openService } from "../../lib/service/mod.ts";
+import { openTestService } from "./_service.ts";
 import { memoryLocation, openBlob, sealBlob } from "../../lib/worker/mod.ts";
 import { IntegrityMismatch } from "../../lib/integrity/mod.ts";
 import { tempDir } from "../support/tmp.ts";
@@ -23,14 +22,7 @@ const ACTOR = "cd".repeat(32);
 
 Deno.test("range review: a first byte rewritten to the active epoch's tag does not let the census empty the retiring epoch", async () => {
   await using dir = await tempDir("agentkeys-integrity-range-");
-  const s = await openService(
-    loadConfig({
-      AGENTKEYS_DATA_DIR: dir.path,
-      AGENTKEYS_PORT: "0",
-      AGENTKEYS_ADMINS: "0x" + "11".repeat(20),
-    }),
-    { lifecycle: false },
-  );
+  const s = await openTestService(dir.path);
   try {
     const loc = memoryLocation(ACTOR, "notes", "n1");
     await s.store.put(loc.key, sealBlob(s.keystore, loc, new TextEncoder().encode("kept")).blob);

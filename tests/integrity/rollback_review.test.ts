@@ -9,10 +9,9 @@
  * @module
  */
 
-import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../support/assert.ts";
-import { loadConfig } from "../../lib/config/mod.ts";
-import { openHeadlessWithChain, openService, type Service } from "../../lib/service/mod.ts";
+import { openHeadlessWithChain, type Service } from "../../lib/service/mod.ts";
+import { openTestService, serviceConfig, stateBackup } from "./_service.ts";
 import { signerMain } from "../../lib/cli/mod.ts";
 import { openDataDir } from "../../lib/datadir/mod.ts";
 import { credentialLocation, sealBlob } from "../../lib/worker/mod.ts";
@@ -21,13 +20,6 @@ import { FsBlobStore } from "../../lib/store/mod.ts";
 import { KvAuditLog, KvPointerStore, KvStateStore } from "../../lib/state/mod.ts";
 import { IntegrityStore, PointerAnchors, pointerLeaf } from "../../lib/integrity/mod.ts";
 import type { AnchorChain } from "../../lib/integrity/_anchor.ts";
-
-const config = (dir: string) =>
-  loadConfig({
-    AGENTKEYS_DATA_DIR: dir,
-    AGENTKEYS_PORT: "0",
-    AGENTKEYS_ADMINS: "0x" + "11".repeat(20),
-  });
 
 const OPERATOR = "ab".repeat(32);
 
@@ -42,35 +34,28 @@ async function put(
 
 Deno.test("rollback review: a restored state store stays detected after a headless command wrote to it", async () => {
   await using dir = await tempDir("agentkeys-integrity-rb6-");
-  const kvFiles = () =>
-    [...Deno.readDirSync(dir.path)].map((e) => e.name).filter((n) => n.startsWith("state.kv"));
-  let s = await openService(config(dir.path), { lifecycle: false });
+  let s = await openTestService(dir.path);
   await put(s, "a", "1");
   await s.anchors.anchorNow();
   await s.close();
-  const backup = join(dir.path, "backup");
-  await Deno.mkdir(backup);
-  for (const f of kvFiles()) await Deno.copyFile(join(dir.path, f), join(backup, f));
+  const backup = await stateBackup(dir.path);
   // After the backup: three more writes, anchored (the chain now holds seq 4).
-  s = await openService(config(dir.path), { lifecycle: false });
+  s = await openTestService(dir.path);
   for (const name of ["b", "c", "d"]) await put(s, name, "2");
   await s.anchors.anchorNow();
   const anchoredSeq = s.anchors.status().anchored_seq;
   await s.close();
-  for (const f of kvFiles()) await Deno.remove(join(dir.path, f));
-  for (const f of Deno.readDirSync(backup)) {
-    await Deno.copyFile(join(backup, f.name), join(dir.path, f.name));
-  }
+  await backup.restore();
   // With the service stopped, a headless command (they all open the data directory this way)
   // writes more blobs than the chain is ahead by.
-  const core = await openDataDir(config(dir.path), { create: false });
+  const core = await openDataDir(serviceConfig(dir.path), { create: false });
   try {
     for (let i = 0; i < anchoredSeq + 2; i++) await put(core, `h${i}`, "3");
     assert((await core.pointers.seq()).seq > anchoredSeq);
   } finally {
     await core.close();
   }
-  s = await openService(config(dir.path), { lifecycle: false });
+  s = await openTestService(dir.path);
   try {
     const blocked = s.anchors.status().blocked;
     assert(blocked?.includes("restored from an older copy"), `not blocked: ${blocked}`);
@@ -199,24 +184,17 @@ Deno.test("rollback review: an anchor mined but not recorded (a crash in between
 
 Deno.test("rollback review: an integrity-ack while the service runs clears the block it reports, not only the writes", async () => {
   await using dir = await tempDir("agentkeys-integrity-rb6a-");
-  const kvFiles = () =>
-    [...Deno.readDirSync(dir.path)].map((e) => e.name).filter((n) => n.startsWith("state.kv"));
-  let s = await openService(config(dir.path), { lifecycle: false });
+  let s = await openTestService(dir.path);
   await put(s, "a", "1");
   await s.anchors.anchorNow();
   await s.close();
-  const backup = join(dir.path, "backup");
-  await Deno.mkdir(backup);
-  for (const f of kvFiles()) await Deno.copyFile(join(dir.path, f), join(backup, f));
-  s = await openService(config(dir.path), { lifecycle: false });
+  const backup = await stateBackup(dir.path);
+  s = await openTestService(dir.path);
   await put(s, "b", "2");
   await s.anchors.anchorNow();
   await s.close();
-  for (const f of kvFiles()) await Deno.remove(join(dir.path, f));
-  for (const f of Deno.readDirSync(backup)) {
-    await Deno.copyFile(join(backup, f.name), join(dir.path, f.name));
-  }
-  s = await openService(config(dir.path), { lifecycle: false });
+  await backup.restore();
+  s = await openTestService(dir.path);
   try {
     assert(s.anchors.status().blocked !== null);
     const out: string[] = [];

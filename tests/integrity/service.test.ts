@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { concat, createPublicClient, hexToBytes, http, toHex } from "viem";
 import { assert, assertEquals, assertRejects } from "../support/assert.ts";
-import { loadConfig } from "../../lib/config/mod.ts";
-import { openService, type Service } from "../../lib/service/mod.ts";
+import { type Service } from "../../lib/service/mod.ts";
+import { openTestService } from "./_service.ts";
 import { vaultAnchorAbi } from "../../lib/chain/artifacts.ts";
 import { IntegrityBlocked } from "../../lib/integrity/mod.ts";
 import { credentialLocation, sealBlob } from "../../lib/worker/mod.ts";
@@ -35,14 +35,7 @@ async function signer(dir: string, ...args: string[]): Promise<{ code: number; t
 }
 
 async function open(dir: string): Promise<Service> {
-  return await openService(
-    loadConfig({
-      AGENTKEYS_DATA_DIR: dir,
-      AGENTKEYS_PORT: "0",
-      AGENTKEYS_ADMINS: "0x" + "11".repeat(20),
-    }),
-    { lifecycle: false },
-  );
+  return await openTestService(dir);
 }
 
 const OPERATOR = "0x" + "ab".repeat(32);

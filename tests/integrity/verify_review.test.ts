@@ -10,8 +10,8 @@
 
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
-import { loadConfig } from "../../lib/config/mod.ts";
-import { openService, type Service } from "../../lib/service/mod.ts";
+import { type Service } from "../../lib/service/mod.ts";
+import { openTestService } from "./_service.ts";
 import { credentialLocation, sealBlob } from "../../lib/worker/mod.ts";
 import type { AgentKeysClient } from "../../lib/client/mod.ts";
 import { type ChainPin, verifyBlob } from "../../lib/cli/_verify.ts";
@@ -51,14 +51,7 @@ async function verify(api: AgentKeysClient, blobs: string, pin: ChainPin = {}) {
 
 Deno.test("verify review: an older anchor's proof, replayed after a newer anchor, does not verify rolled-back bytes", async () => {
   await using dir = await tempDir("agentkeys-integrity-v6-");
-  const s = await openService(
-    loadConfig({
-      AGENTKEYS_DATA_DIR: dir.path,
-      AGENTKEYS_PORT: "0",
-      AGENTKEYS_ADMINS: "0x" + "11".repeat(20),
-    }),
-    { lifecycle: false },
-  );
+  const s = await openTestService(dir.path);
   try {
     const blobs = join(dir.path, "blobs");
     const key = await put(s, "sk-old");
@@ -87,14 +80,7 @@ Deno.test("verify review: an older anchor's proof, replayed after a newer anchor
 
 Deno.test("verify review: a VaultAnchor of the service's own that anchors a forged root fails against a pinned contract (and another chain id fails)", async () => {
   await using dir = await tempDir("agentkeys-integrity-v6p-");
-  const s = await openService(
-    loadConfig({
-      AGENTKEYS_DATA_DIR: dir.path,
-      AGENTKEYS_PORT: "0",
-      AGENTKEYS_ADMINS: "0x" + "11".repeat(20),
-    }),
-    { lifecycle: false },
-  );
+  const s = await openTestService(dir.path);
   try {
     const blobs = join(dir.path, "blobs");
     const key = await put(s, "sk-real");
