@@ -53,11 +53,8 @@ export interface BlobPointer {
   leaf?: string;
 }
 
-/** The part of a pointer a checked read compares with. */
-export interface PointerDigest {
-  version: number;
-  sha256: string | null;
-}
+/** The part of a pointer a checked read compares with (a range read from byte 0: the epoch). */
+export type PointerDigest = Pick<BlobPointer, "version" | "sha256" | "epoch">;
 
 /** A write announced before it reaches the store. */
 export interface PointerIntent {
@@ -263,7 +260,7 @@ export class KvPointerStore {
     const generation = this.#cache?.generation;
     const pointer = await this.#gets.push(key);
     this.#remember(key, pointer, generation);
-    return pointer && { version: pointer.version, sha256: pointer.sha256 };
+    return pointer && digestOf(pointer);
   }
 
   /**
@@ -288,7 +285,7 @@ export class KvPointerStore {
     // Never replace a newer version a commit of this process put here while KV was read.
     if (known && (pointer === null || known.version > pointer.version)) return;
     this.#digests.delete(key); // re-inserted last: the oldest entry goes first
-    this.#digests.set(key, pointer && { version: pointer.version, sha256: pointer.sha256 });
+    this.#digests.set(key, pointer && digestOf(pointer));
     if (this.#digests.size > this.#maxCached) {
       this.#digests.delete(this.#digests.keys().next().value!);
     }
@@ -658,6 +655,10 @@ export class KvPointerStore {
     const iter = this.kv.list({ start: intentKey(key, 0), end: intentKey(key, version + 1) });
     for await (const item of iter) await this.kv.delete(item.key);
   }
+}
+
+function digestOf({ version, sha256, epoch }: BlobPointer): PointerDigest {
+  return { version, sha256, epoch };
 }
 
 interface Queued {
