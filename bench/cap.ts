@@ -21,7 +21,11 @@ import { registerAgent, setScope } from "../lib/chain/actions/mod.ts";
 import { AgentKeysClient } from "../lib/client/mod.ts";
 import { deviceKeyHash, isOmni, serviceHash, signDevicePop } from "../lib/identity/mod.ts";
 import { parseArgs } from "node:util";
-import { freePort, startServiceProcess } from "../tests/support/service_process.ts";
+import {
+  freePort,
+  signInNewOperator,
+  startServiceProcess,
+} from "../tests/support/service_process.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -168,11 +172,8 @@ if (typeof flags.url !== "string") {
 try {
   const api = new AgentKeysClient(service.url);
   const chain = await api.chain();
-  const operator = privateKeyToAccount(generatePrivateKey());
+  const { me: op, wallet: operator, operator_omni } = await signInNewOperator(service.url);
   const device = privateKeyToAccount(generatePrivateKey());
-  await api.call("POST", "/v1/dev/faucet", { address: operator.address });
-  const login = await api.loginWithWallet(operator, chain.chain_id);
-  const op = api.withSession(login.session_jwt);
 
   // The operator's own transactions, as the CLI sends them.
   const viemChain = {
@@ -190,7 +191,7 @@ try {
   const devicePop = await signDevicePop(device, {
     chainId: chain.chain_id,
     registry: chain.contracts.AgentRegistry.address,
-    operatorOmni: login.operator_omni,
+    operatorOmni: operator_omni,
     label: "bench-bot",
     generation: 0,
   });
@@ -214,7 +215,7 @@ try {
       readOnly: false,
     }),
   });
-  const grant = { operator_omni: login.operator_omni, actor_omni: actor, service: "openai" };
+  const grant = { operator_omni, actor_omni: actor, service: "openai" };
   const { cap } = await op.mintCap("cred-store", grant);
   await op.storeCredential(cap, crypto.getRandomValues(new Uint8Array(1024)));
   const agent = api.withSession((await api.loginWithDevice(device)).session_jwt);

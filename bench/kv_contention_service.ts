@@ -25,8 +25,8 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { AgentKeysClient, ApiCallError } from "../lib/client/mod.ts";
+import { ApiCallError } from "../lib/client/mod.ts";
+import { signInNewOperator } from "../tests/support/service_process.ts";
 import { tallyJobLog } from "../tests/support/kv_contention.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -97,11 +97,7 @@ async function scenario(root: string): Promise<Figures> {
   const dataDir = join(dir, "data");
   const service = await startService(root, dataDir);
   try {
-    const api = new AgentKeysClient(service.url);
-    const wallet = privateKeyToAccount(generatePrivateKey());
-    await api.call("POST", "/v1/dev/faucet", { address: wallet.address });
-    const { session_jwt, operator_omni } = await api.loginWithWallet(wallet);
-    const me = api.withSession(session_jwt);
+    const { api, me, operator_omni } = await signInNewOperator(service.url);
     const [, token] = await service.waitFor(/admin claim token: ([0-9a-f]{64})\n/);
     await me.claimAdmin(token);
     const scope = { operator_omni, actor_omni: operator_omni };

@@ -11,10 +11,9 @@
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { join } from "node:path";
 import { type Abi, createPublicClient, http } from "viem";
-import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { AgentKeysClient, type ChainInfo } from "../../lib/client/mod.ts";
 import { tempDir } from "../support/tmp.ts";
-import { runTask, startServiceProcess } from "../support/service_process.ts";
+import { runTask, signInNewOperator, startServiceProcess } from "../support/service_process.ts";
 
 const task = runTask;
 
@@ -50,11 +49,7 @@ Deno.test("epochs and re-encryption end to end against a started service", async
   const env = { AGENTKEYS_DATA_DIR: data };
   const service = await startServiceProcess(env);
   try {
-    const api = new AgentKeysClient(service.url);
-    const wallet = privateKeyToAccount(generatePrivateKey());
-    await api.call("POST", "/v1/dev/faucet", { address: wallet.address });
-    const { session_jwt, operator_omni } = await api.loginWithWallet(wallet);
-    const me = api.withSession(session_jwt);
+    const { api, me, session_jwt, operator_omni } = await signInNewOperator(service.url);
     const { cap } = await me.mintCap("cred-store", {
       operator_omni,
       actor_omni: operator_omni,

@@ -1,8 +1,12 @@
 /**
- * Runs `deno task start` as a user would, in a child process, and waits for the URL it prints.
+ * Runs `deno task start` as a user would, in a child process, and waits for the URL it prints;
+ * signs a new operator in to it.
  *
  * @module
  */
+
+import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
+import { AgentKeysClient } from "../../lib/client/mod.ts";
 
 export const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -111,4 +115,21 @@ export async function runTask(
     stdout: new TextDecoder().decode(out.stdout),
     stderr: new TextDecoder().decode(out.stderr),
   };
+}
+
+/** A new operator wallet, funded by the embedded chain's faucet and signed in to `url`. */
+export async function signInNewOperator(url: string): Promise<{
+  /** The service without a session (cap uses). */
+  api: AgentKeysClient;
+  /** The same with the operator's session. */
+  me: AgentKeysClient;
+  wallet: PrivateKeyAccount;
+  session_jwt: string;
+  operator_omni: string;
+}> {
+  const api = new AgentKeysClient(url);
+  const wallet = privateKeyToAccount(generatePrivateKey());
+  await api.call("POST", "/v1/dev/faucet", { address: wallet.address });
+  const { session_jwt, operator_omni } = await api.loginWithWallet(wallet);
+  return { api, me: api.withSession(session_jwt), wallet, session_jwt, operator_omni };
 }
