@@ -32,20 +32,30 @@ async function put(
   await s.store.put(loc.key, sealBlob(s.keystore, loc, new TextEncoder().encode(value)).blob);
 }
 
-Deno.test("rollback review: a restored state store stays detected after a headless command wrote to it", async () => {
-  await using dir = await tempDir("agentkeys-integrity-rb6-");
-  let s = await openTestService(dir.path);
+/**
+ * One credential written and anchored, the state store copied, `later` written and anchored, then
+ * the copy put back (the service stopped): the chain is ahead of the state store. Answers the
+ * anchored seq.
+ */
+async function restoredBehindChain(dir: string, later: string[]) {
+  let s = await openTestService(dir);
   await put(s, "a", "1");
   await s.anchors.anchorNow();
   await s.close();
-  const backup = await stateBackup(dir.path);
-  // After the backup: three more writes, anchored (the chain now holds seq 4).
-  s = await openTestService(dir.path);
-  for (const name of ["b", "c", "d"]) await put(s, name, "2");
+  const backup = await stateBackup(dir);
+  s = await openTestService(dir);
+  for (const name of later) await put(s, name, "2");
   await s.anchors.anchorNow();
   const anchoredSeq = s.anchors.status().anchored_seq;
   await s.close();
   await backup.restore();
+  return anchoredSeq;
+}
+
+Deno.test("rollback review: a restored state store stays detected after a headless command wrote to it", async () => {
+  await using dir = await tempDir("agentkeys-integrity-rb6-");
+  // After the backup: three more writes, anchored (the chain now holds seq 4).
+  const anchoredSeq = await restoredBehindChain(dir.path, ["b", "c", "d"]);
   // With the service stopped, a headless command (they all open the data directory this way)
   // writes more blobs than the chain is ahead by.
   const core = await openDataDir(serviceConfig(dir.path), { create: false });
@@ -55,7 +65,7 @@ Deno.test("rollback review: a restored state store stays detected after a headle
   } finally {
     await core.close();
   }
-  s = await openTestService(dir.path);
+  const s = await openTestService(dir.path);
   try {
     const blocked = s.anchors.status().blocked;
     assert(blocked?.includes("restored from an older copy"), `not blocked: ${blocked}`);
@@ -184,17 +194,8 @@ Deno.test("rollback review: an anchor mined but not recorded (a crash in between
 
 Deno.test("rollback review: an integrity-ack while the service runs clears the block it reports, not only the writes", async () => {
   await using dir = await tempDir("agentkeys-integrity-rb6a-");
-  let s = await openTestService(dir.path);
-  await put(s, "a", "1");
-  await s.anchors.anchorNow();
-  await s.close();
-  const backup = await stateBackup(dir.path);
-  s = await openTestService(dir.path);
-  await put(s, "b", "2");
-  await s.anchors.anchorNow();
-  await s.close();
-  await backup.restore();
-  s = await openTestService(dir.path);
+  await restoredBehindChain(dir.path, ["b"]);
+  const s = await openTestService(dir.path);
   try {
     assert(s.anchors.status().blocked !== null);
     const out: string[] = [];
