@@ -640,6 +640,7 @@ class Cli {
 
   /** `cred verify`: see lib/cli/_verify.ts. */
   async credVerify(service: string, flags: Record<string, string | boolean>): Promise<number> {
+    const pin = chainPin(flags, this.env.allowHttp ?? false);
     const { saved, api } = await this.#session();
     const target = await this.#target(api, saved, flags.agent as string | undefined);
     return await verifyBlob(
@@ -647,12 +648,13 @@ class Cli {
       { actor_omni: target.actor_omni, service },
       directStore(flags),
       (line) => this.io.out(line),
-      chainPin(flags),
+      pin,
     );
   }
 
   /** `inbox verify`: the same for an inbound message. */
   async inboxVerify(id: string, flags: Record<string, string | boolean>): Promise<number> {
+    const pin = chainPin(flags, this.env.allowHttp ?? false);
     const { saved, api } = await this.#session();
     const target = await this.#target(api, saved, flags.agent as string | undefined);
     return await verifyBlob(
@@ -660,7 +662,7 @@ class Cli {
       { actor_omni: target.actor_omni, message_id: id },
       directStore(flags),
       (line) => this.io.out(line),
-      chainPin(flags),
+      pin,
     );
   }
 
@@ -849,11 +851,24 @@ class Cli {
 }
 
 /** The chain and VaultAnchor `cred verify` / `inbox verify` trust instead of the service's. */
-function chainPin(flags: Record<string, string | boolean>): ChainPin {
-  return {
-    rpcUrl: flags["rpc-url"] as string | undefined,
-    vaultAnchor: flags["vault-anchor"] as string | undefined,
-  };
+/**
+ * `--rpc-url` / `--vault-anchor`: what the verifier trusts instead of the service's word, so a
+ * pin that is no address, or a node reached over plain http (anyone on the way could answer for
+ * the chain), is refused before anything is read.
+ */
+function chainPin(flags: Record<string, string | boolean>, allowHttp: boolean): ChainPin {
+  const rpcUrl = flags["rpc-url"] as string | undefined;
+  const vaultAnchor = flags["vault-anchor"] as string | undefined;
+  if (vaultAnchor !== undefined && !isAddress(vaultAnchor)) {
+    throw new UsageError("--vault-anchor must be a 0x address");
+  }
+  if (rpcUrl !== undefined && insecureServiceUrl(rpcUrl, allowHttp)) {
+    throw new UsageError(
+      "--rpc-url must be an https URL, or http to this machine (AGENTKEYS_ALLOW_HTTP=true allows " +
+        "plain http elsewhere): over plain http anyone on the way could answer for the chain",
+    );
+  }
+  return { rpcUrl, vaultAnchor };
 }
 
 /** Where `cred verify` / `inbox verify` may read the stored bytes directly (an auditor). */

@@ -83,6 +83,26 @@ Deno.test("cli: --url with plain http to another host exits 2 before anything is
   assert(!loopback.err.includes("in clear"), loopback.err);
 });
 
+Deno.test("cli: cred/inbox verify refuse a --vault-anchor that is no address and an --rpc-url over plain http to another host (exit 2, before the session)", async () => {
+  for (const verb of [["cred", "verify", "openai"], ["inbox", "verify", "m1"]]) {
+    const bad = await operator([...verb, "--vault-anchor", "0x1234"]);
+    assertEquals(bad.code, EXIT.usage);
+    assertMatch(bad.err, /--vault-anchor must be a 0x address/);
+    const clear = await operator([...verb, "--rpc-url", "http://rpc.example:8545"]);
+    assertEquals(clear.code, EXIT.usage);
+    assertMatch(clear.err, /anyone on the way could answer for the chain/);
+    // A loopback node and a well-formed address pass and get as far as the session (none here).
+    const fine = await operator([
+      ...verb,
+      "--rpc-url",
+      "http://127.0.0.1:8545",
+      "--vault-anchor",
+      "0x" + "ab".repeat(20),
+    ]);
+    assertMatch(fine.err, /not logged in/);
+  }
+});
+
 Deno.test("reencrypt cli: --help and -h exit 0; an unknown flag exits 2", async () => {
   for (const flag of ["--help", "-h"]) {
     const io = capture();
